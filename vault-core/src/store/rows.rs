@@ -1,0 +1,276 @@
+//! Rows of the item tables: reading, sealing, writing, and the blind-index
+//! columns. Shared by the item operations, search and key rotation.
+
+use super::keyring::Keyring;
+use crate::crypto::VaultRng;
+use crate::crypto::{ItemContext, SealedItem, open_item, seal_item};
+use crate::error::ItemError;
+use crate::item::{self, Decoded, Item, ItemClass, ItemData};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+/// The columns every item query selects, in [`Row`] order.
+pub(crate) const ROW_COLS: &str =
+    "rowid, uuid, gencount, tomb, parent_key_uuid, wrappedkey, encitem";
+
+/// One item row, still sealed.
+pub(crate) struct Row {
+    pub rowid: i64,
+    pub uuid: Uuid,
+    pub gencount: u64,
+    pub tomb: bool,
+    pub parent_key_uuid: Uuid,
+    pub wrappedkey: Vec<u8>,
+    pub encitem: Vec<u8>,
+}
+
+impl Row {
+    pub fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            rowid: r.get(0)?,
+            uuid: Uuid::from_bytes(r.get(1)?),
+            gencount: r.get(2)?,
+            tomb: r.get(3)?,
+            parent_key_uuid: Uuid::from_bytes(r.get(4)?),
+            wrappedkey: r.get(5)?,
+            encitem: r.get(6)?,
+        })
+    }
+}
+
+pub(crate) fn find_row(
+    conn: &Connection,
+    class: ItemClass,
+    uuid: Uuid,
+) -> rusqlite::Result<Option<Row>> {
+    let sql = format!("SELECT {ROW_COLS} FROM {} WHERE uuid = ?1", class.table());
+    conn.prepare_cached(&sql)?
+        .query_row([uuid.as_bytes()], Row::from_sql)
+        .optional()
+}
+
+/// Opens a row and checks that what is sealed inside matches where it sits:
+/// the class against the table, the tombstone flag against the column.
+pub(crate) fn open_row(
+    keys: &Keyring,
+    zone: &str,
+    table: ItemClass,
+    row: &Row,
+) -> Result<Decoded, ItemError> {
+    let epoch = keys
+        .epoch(row.parent_key_uuid)
+        .ok_or(ItemError::UnknownKeyEpoch(row.uuid))?;
+    let ctx = ItemContext {
+        zone,
+        uuid: row.uuid,
+        gencount: row.gencount,
+    };
+    let decrypt = |source| ItemError::Decrypt {
+        uuid: row.uuid,
+        source,
+    };
+    let plain = open_item(epoch, &ctx, &row.wrappedkey, &row.encitem).map_err(decrypt)?;
+    let decoded = item::decode(&plain).map_err(decrypt)?;
+    if decoded.class != table {
+        return Err(ItemError::ClassMismatch {
+            uuid: row.uuid,
+            table,
+            sealed: decoded.class,
+        });
+    }
+    if decoded.tomb != row.tomb {
+        return Err(ItemError::TombstoneMismatch(row.uuid));
+    }
+    Ok(decoded)
+}
+
+pub(crate) fn to_item(uuid: Uuid, gencount: u64, d: Decoded) -> Item {
+    Item {
+        uuid,
+        gencount,
+        created_ms: d.created_ms,
+        modified_ms: d.modified_ms,
+        data: d.data,
+        unknown: d.unknown,
+    }
+}
+
+/// Seals an item version (or, with `tomb`, its tombstone) under the
+/// current epoch.
+pub(crate) fn seal(
+    keys: &Keyring,
+    rng: &mut VaultRng,
+    zone: &str,
+    item: &Item,
+    tomb: bool,
+) -> Result<SealedItem, ItemError> {
+    let data = (!tomb).then_some(&item.data);
+    let plain = item::encode(
+        item.class(),
+        data,
+        item.created_ms,
+        item.modified_ms,
+        &item.unknown,
+    )
+    .map_err(|_| ItemError::TooLarge)?;
+    let ctx = ItemContext {
+        zone,
+        uuid: item.uuid,
+        gencount: item.gencount,
+    };
+    seal_item(keys.current(), &ctx, &plain, rng).map_err(|_| ItemError::TooLarge)
+}
+
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum BlindField {
+    Name = 1,
+    Account = 2,
+    Label = 3,
+}
+
+/// The blind-index columns of a row: `None` for an empty attribute and for
+/// tombstones.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Blind {
+    pub name: Option<i64>,
+    pub account: Option<i64>,
+    pub label: Option<i64>,
+}
+
+/// Host names and relying-party ids compare without case or surrounding
+/// space; every other attribute compares exactly.
+pub(crate) fn normalize_name(class: ItemClass, value: &str) -> std::borrow::Cow<'_, str> {
+    match class {
+        ItemClass::Inet | ItemClass::Keys => value.trim().to_lowercase().into(),
+        ItemClass::Genp => value.into(),
+    }
+}
+
+fn blind_value(keys: &Keyring, class: ItemClass, field: BlindField, value: &str) -> Option<i64> {
+    (!value.is_empty()).then(|| {
+        keys.index
+            .blind(&[&[class as u8, field as u8], value.as_bytes()])
+    })
+}
+
+pub(crate) fn blind_name(keys: &Keyring, class: ItemClass, value: &str) -> Option<i64> {
+    blind_value(keys, class, BlindField::Name, &normalize_name(class, value))
+}
+
+pub(crate) fn blind_account(keys: &Keyring, class: ItemClass, value: &str) -> Option<i64> {
+    blind_value(keys, class, BlindField::Account, value)
+}
+
+pub(crate) fn blind_label(keys: &Keyring, class: ItemClass, value: &str) -> Option<i64> {
+    blind_value(keys, class, BlindField::Label, value)
+}
+
+pub(crate) fn blind_of(keys: &Keyring, data: &ItemData) -> Blind {
+    let class = data.class();
+    let (name, account, label) = match data {
+        ItemData::Inet(i) => (&i.server, &i.account, &i.label),
+        ItemData::Genp(g) => (&g.service, &g.account, &g.label),
+        ItemData::Key(k) => (&k.rp_id, &k.user_name, &k.label),
+    };
+    Blind {
+        name: blind_name(keys, class, name),
+        account: blind_account(keys, class, account),
+        label: blind_label(keys, class, label),
+    }
+}
+
+pub(crate) struct NewRow<'a> {
+    pub uuid: Uuid,
+    pub gencount: u64,
+    pub tomb: bool,
+    pub parent_key_uuid: Uuid,
+    pub sealed: &'a SealedItem,
+    pub blind: Blind,
+}
+
+pub(crate) fn insert_row(
+    conn: &Connection,
+    class: ItemClass,
+    row: &NewRow<'_>,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT INTO {} (uuid, gencount, tomb, parent_key_uuid, wrappedkey, encitem, bi_name, bi_account, bi_label)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        class.table()
+    );
+    conn.prepare_cached(&sql)?.execute(params![
+        row.uuid.as_bytes(),
+        row.gencount,
+        row.tomb,
+        row.parent_key_uuid.as_bytes(),
+        row.sealed.wrappedkey,
+        row.sealed.encitem,
+        row.blind.name,
+        row.blind.account,
+        row.blind.label
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn replace_row(
+    conn: &Connection,
+    class: ItemClass,
+    rowid: i64,
+    row: &NewRow<'_>,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "UPDATE {} SET gencount = ?2, tomb = ?3, parent_key_uuid = ?4, wrappedkey = ?5, encitem = ?6,
+                       bi_name = ?7, bi_account = ?8, bi_label = ?9
+         WHERE rowid = ?1",
+        class.table()
+    );
+    conn.prepare_cached(&sql)?.execute(params![
+        rowid,
+        row.gencount,
+        row.tomb,
+        row.parent_key_uuid.as_bytes(),
+        row.sealed.wrappedkey,
+        row.sealed.encitem,
+        row.blind.name,
+        row.blind.account,
+        row.blind.label
+    ])?;
+    Ok(())
+}
+
+/// Moves a row's sealed version into `item_history` as it is, then keeps
+/// only the newest `limit` versions of that item.
+pub(crate) fn push_history(
+    conn: &Connection,
+    class: ItemClass,
+    row: &Row,
+    limit: u32,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO item_history (uuid, class, gencount, parent_key_uuid, wrappedkey, encitem)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        row.uuid.as_bytes(),
+        class as u8,
+        row.gencount,
+        row.parent_key_uuid.as_bytes(),
+        row.wrappedkey,
+        row.encitem
+    ])?;
+    conn.prepare_cached(
+        "DELETE FROM item_history WHERE uuid = ?1 AND id NOT IN
+           (SELECT id FROM item_history WHERE uuid = ?1 ORDER BY gencount DESC LIMIT ?2)",
+    )?
+    .execute(params![row.uuid.as_bytes(), limit])?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
