@@ -158,6 +158,20 @@ pub fn open_item(
     wrappedkey: &[u8],
     encitem: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+    let mut out = Zeroizing::new(Vec::with_capacity(encitem.len()));
+    open_item_into(epoch, ctx, wrappedkey, encitem, &mut out)?;
+    Ok(out)
+}
+
+/// [`open_item`] into a buffer the caller reuses across items and zeroizes
+/// when done (a whole-vault scan wipes one buffer, not one per item).
+pub fn open_item_into(
+    epoch: &EpochKey,
+    ctx: &ItemContext<'_>,
+    wrappedkey: &[u8],
+    encitem: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), DecryptError> {
     let ck = unwrap_content_key(&epoch.key, epoch.key_uuid, ctx.uuid, wrappedkey)?;
     if encitem.len() < ENCITEM_HEADER + TAG_LEN {
         return Err(DecryptError::Truncated);
@@ -170,11 +184,12 @@ pub fn open_item(
     if !bool::from(commit.ct_eq(&commitment(&ck))) {
         return Err(DecryptError::KeyCommitment);
     }
-    hazmat::open(
+    hazmat::open_into(
         ck.cipher(),
         &nonce,
         &encitem_aad(ctx),
         &encitem[ENCITEM_HEADER..],
+        out,
     )
     .map_err(|_| DecryptError::Authentication)
 }
@@ -306,11 +321,8 @@ fn unwrap_raw(
         return Err(DecryptError::Truncated);
     }
     let nonce: [u8; NONCE_LEN] = array_at(blob, 1);
-    let plain = hazmat::open(cipher, &nonce, aad, &blob[1 + NONCE_LEN..])
-        .map_err(|_| DecryptError::Authentication)?;
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    key.copy_from_slice(&plain);
-    Ok(key)
+    hazmat::open_key(cipher, &nonce, aad, &blob[1 + NONCE_LEN..])
+        .map_err(|_| DecryptError::Authentication)
 }
 
 fn array_at<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {

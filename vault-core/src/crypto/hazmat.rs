@@ -42,24 +42,47 @@ pub(crate) fn seal_into(
     Ok(())
 }
 
-/// Decrypts `ciphertext || tag`; the plaintext is zeroized when dropped.
-pub(crate) fn open(
+/// Decrypts `ciphertext || tag` into `out` (cleared first), which the
+/// caller reuses across calls and zeroizes when done: the scan of a whole
+/// vault then allocates and wipes one buffer instead of one per item.
+pub(crate) fn open_into(
     cipher: &Aes256Gcm,
     nonce: &[u8; NONCE_LEN],
     aad: &[u8],
     ciphertext_and_tag: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, AeadFailure> {
+    out: &mut Vec<u8>,
+) -> Result<(), AeadFailure> {
     let split = ciphertext_and_tag
         .len()
         .checked_sub(TAG_LEN)
         .ok_or(AeadFailure)?;
     let (ct, tag) = ciphertext_and_tag.split_at(split);
     let tag = Array::try_from(tag).map_err(|_| AeadFailure)?;
-    let mut buf = Zeroizing::new(ct.to_vec());
+    out.clear();
+    out.extend_from_slice(ct);
     cipher
-        .decrypt_inout_detached(&Array::from(*nonce), aad, buf.as_mut_slice().into(), &tag)
+        .decrypt_inout_detached(&Array::from(*nonce), aad, out.as_mut_slice().into(), &tag)
+        .map_err(|_| AeadFailure)
+}
+
+/// Decrypts a 32-byte key on the stack (no heap copy of the key).
+pub(crate) fn open_key(
+    cipher: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    ciphertext_and_tag: &[u8],
+) -> Result<Zeroizing<[u8; KEY_LEN]>, AeadFailure> {
+    if ciphertext_and_tag.len() != KEY_LEN + TAG_LEN {
+        return Err(AeadFailure);
+    }
+    let (ct, tag) = ciphertext_and_tag.split_at(KEY_LEN);
+    let tag = Array::try_from(tag).map_err(|_| AeadFailure)?;
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    key.copy_from_slice(ct);
+    cipher
+        .decrypt_inout_detached(&Array::from(*nonce), aad, key.as_mut_slice().into(), &tag)
         .map_err(|_| AeadFailure)?;
-    Ok(buf)
+    Ok(key)
 }
 
 /// PBKDF2-HMAC-SHA256 (sha2 picks the SHA-NI or assembly backend at run time).
@@ -119,10 +142,11 @@ mod wycheproof_tests {
                 let cipher = aes256gcm(&key);
                 let mut ct_tag = t.ct.to_vec();
                 ct_tag.extend_from_slice(&t.tag);
-                let opened = open(&cipher, &nonce, &t.aad, &ct_tag);
+                let mut buf = Vec::new();
+                let opened = open_into(&cipher, &nonce, &t.aad, &ct_tag, &mut buf).map(|()| buf);
                 match t.result {
                     TestResult::Valid | TestResult::Acceptable => {
-                        assert_eq!(opened.unwrap().as_slice(), &t.pt[..], "tc {}", t.tc_id);
+                        assert_eq!(opened.unwrap(), &t.pt[..], "tc {}", t.tc_id);
                         let mut out = Vec::new();
                         seal_into(&cipher, &nonce, &t.aad, &t.pt, &mut out).unwrap();
                         assert_eq!(out, ct_tag, "tc {}", t.tc_id);

@@ -25,7 +25,9 @@ pub struct MasterKey(Zeroizing<[u8; KEY_LEN]>);
 redacted_debug!(MasterKey);
 
 impl MasterKey {
-    pub(crate) fn derive(password: &[u8], salt: &[u8], iterations: u32) -> Self {
+    /// PBKDF2-HMAC-SHA256 of the password. Public so the KDF's cost can be
+    /// measured on its own; the vault calls it with the header's parameters.
+    pub fn derive(password: &[u8], salt: &[u8], iterations: u32) -> Self {
         let mut out = Zeroizing::new([0u8; KEY_LEN]);
         hazmat::pbkdf2_sha256(password, salt, iterations, &mut *out);
         Self(out)

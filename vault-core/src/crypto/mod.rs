@@ -10,7 +10,7 @@ mod rng;
 
 pub use envelope::{
     BLOB_VERSION, DEFAULT_ZONE, DecryptError, ITEM_FORMAT, ItemContext, SealError, SealedItem,
-    encitem_aad, open_item, rewrap_content_key, seal_item, wrappedkey_aad,
+    encitem_aad, open_item, open_item_into, rewrap_content_key, seal_item, wrappedkey_aad,
 };
 pub(crate) use envelope::{unwrap_data_key, unwrap_vault_key, wrap_data_key, wrap_vault_key};
 pub use keys::{ContentKey, DataKey, EpochKey, IndexKey, KeyEncryptionKey, MasterKey, VaultKey};

@@ -378,6 +378,92 @@ pub(crate) fn decode(padded: &[u8]) -> Result<Decoded, DecryptError> {
     })
 }
 
+/// What the search cache keeps of an item: its summary attributes and the
+/// lowercased searchable text, read in one pass over the plaintext without
+/// allocating any secret field. This is the one definition of what search
+/// covers: server, service, account, label, protocol, path, URIs, key type,
+/// relying party, user name, custom field names and visible custom values.
+pub(crate) struct Summary {
+    pub class: ItemClass,
+    pub tomb: bool,
+    pub modified_ms: i64,
+    pub name: String,
+    pub account: String,
+    pub label: String,
+    pub text: String,
+}
+
+pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
+    let end = padded
+        .iter()
+        .rposition(|&b| b != 0)
+        .ok_or(malformed("no padding marker"))?;
+    let body = &padded[..end];
+    if padded[end] != 0x80 || body.len() < HEADER_LEN {
+        return Err(malformed("bad padding or header"));
+    }
+    let class = ItemClass::from_u8(body[0]).ok_or(malformed("unknown item class"))?;
+    let mut ts = [0u8; 8];
+    ts.copy_from_slice(&body[10..18]);
+    let mut out = Summary {
+        class,
+        tomb: body[1] & FLAG_TOMB != 0,
+        modified_ms: i64::from_le_bytes(ts),
+        name: String::new(),
+        account: String::new(),
+        label: String::new(),
+        text: String::new(),
+    };
+    let push = |text: &mut String, v: &str| {
+        if !v.is_empty() {
+            text.extend(v.chars().flat_map(char::to_lowercase));
+            text.push('\n');
+        }
+    };
+    let as_str = |v| std::str::from_utf8(v).map_err(|_| malformed("text field is not UTF-8"));
+    for field in Reader(&body[HEADER_LEN..]) {
+        let (t, v) = field?;
+        match (class, t) {
+            (ItemClass::Inet, tag::SERVER)
+            | (ItemClass::Genp, tag::SERVICE)
+            | (ItemClass::Keys, tag::RP_ID) => {
+                out.name = as_str(v)?.to_owned();
+                push(&mut out.text, &out.name);
+            }
+            (ItemClass::Inet | ItemClass::Genp, tag::ACCOUNT)
+            | (ItemClass::Keys, tag::USER_NAME) => {
+                out.account = as_str(v)?.to_owned();
+                push(&mut out.text, &out.account);
+            }
+            (_, tag::LABEL) => {
+                out.label = as_str(v)?.to_owned();
+                push(&mut out.text, &out.label);
+            }
+            (ItemClass::Inet, tag::PROTOCOL | tag::PATH | tag::URI)
+            | (ItemClass::Keys, tag::KEY_TYPE) => {
+                push(&mut out.text, as_str(v)?);
+            }
+            (ItemClass::Inet | ItemClass::Genp, tag::CUSTOM) => {
+                let (mut name, mut value, mut hidden) = ("", "", false);
+                for sub in Reader(v) {
+                    match sub? {
+                        (tag::CF_NAME, n) => name = as_str(n)?,
+                        (tag::CF_VALUE, x) => value = as_str(x)?,
+                        (tag::CF_HIDDEN, h) => hidden = h == [1],
+                        _ => return Err(malformed("unknown custom-field attribute")),
+                    }
+                }
+                push(&mut out.text, name);
+                if !hidden {
+                    push(&mut out.text, value);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,6 +515,35 @@ mod tests {
             encode(ItemClass::Genp, Some(&d), 0, 0, &[]).unwrap().len()
         };
         assert_eq!(mk(1), mk(30));
+    }
+
+    #[test]
+    fn summary_covers_exactly_the_non_secret_attributes() {
+        let enc = encode(ItemClass::Inet, Some(&sample_inet()), 5, 6, &[]).unwrap();
+        let s = summarize(&enc).unwrap();
+        assert_eq!(
+            (s.name.as_str(), s.account.as_str(), s.label.as_str()),
+            ("example.com", "ålice", "Example 🔑")
+        );
+        assert_eq!(s.modified_ms, 6);
+        for searchable in [
+            "example.com",
+            "ålice",
+            "https",
+            "/login",
+            "example 🔑",
+            "https://a",
+            "pin",
+        ] {
+            assert!(
+                s.text.contains(searchable),
+                "{searchable} missing from {:?}",
+                s.text
+            );
+        }
+        for secret in ["multi", "ppp", "otpauth", "1234"] {
+            assert!(!s.text.contains(secret), "{secret} must not be searchable");
+        }
     }
 
     #[test]

@@ -3,8 +3,11 @@
 
 mod codec;
 
-pub(crate) use codec::{Decoded, decode, encode};
+pub(crate) use codec::{Decoded, decode, encode, summarize};
 
+use crate::crypto::{
+    DecryptError, EpochKey, ItemContext, SealError, SealedItem, VaultRng, open_item, seal_item,
+};
 use crate::secret::{SecretBytes, SecretString};
 use uuid::Uuid;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -156,59 +159,6 @@ impl ItemData {
             ItemData::Key(_) => None,
         }
     }
-
-    /// The non-secret attributes shown in lists.
-    pub(crate) fn summary(&self, uuid: Uuid, modified_ms: i64) -> ItemSummary {
-        let (name, account, label) = match self {
-            ItemData::Inet(i) => (&i.server, &i.account, &i.label),
-            ItemData::Genp(g) => (&g.service, &g.account, &g.label),
-            ItemData::Key(k) => (&k.rp_id, &k.user_name, &k.label),
-        };
-        ItemSummary {
-            uuid,
-            class: self.class(),
-            name: name.clone(),
-            account: account.clone(),
-            label: label.clone(),
-            modified_ms,
-        }
-    }
-
-    /// The lowercased non-secret attributes, one per line: what substring
-    /// search looks through. Passwords, notes, TOTP seeds, key bytes and
-    /// hidden custom values are never part of it.
-    pub(crate) fn search_text(&self) -> String {
-        let mut parts: Vec<&str> = Vec::with_capacity(8);
-        let customs = match self {
-            ItemData::Inet(i) => {
-                parts.extend(
-                    [&i.server, &i.account, &i.protocol, &i.path, &i.label].map(String::as_str),
-                );
-                parts.extend(i.uris.iter().map(String::as_str));
-                &i.custom_fields[..]
-            }
-            ItemData::Genp(g) => {
-                parts.extend([&g.service, &g.account, &g.label].map(String::as_str));
-                &g.custom_fields[..]
-            }
-            ItemData::Key(k) => {
-                parts.extend([&k.label, &k.key_type, &k.rp_id, &k.user_name].map(String::as_str));
-                &[]
-            }
-        };
-        for f in customs {
-            parts.push(&f.name);
-            if !f.hidden {
-                parts.push(f.value.expose());
-            }
-        }
-        let mut text = String::new();
-        for p in parts.into_iter().filter(|p| !p.is_empty()) {
-            text.push_str(&p.to_lowercase());
-            text.push('\n');
-        }
-        text
-    }
 }
 
 /// A stored item version, decrypted.
@@ -244,6 +194,65 @@ impl Item {
     /// The item's class.
     pub fn class(&self) -> ItemClass {
         self.data.class()
+    }
+
+    /// Seals this version under `epoch` with a fresh content key; the
+    /// context (zone, uuid, gencount) is bound as associated data.
+    pub fn seal(
+        &self,
+        epoch: &EpochKey,
+        zone: &str,
+        rng: &mut VaultRng,
+    ) -> Result<SealedItem, SealError> {
+        self.seal_version(false, epoch, zone, rng)
+    }
+
+    /// Seals this version, or with `tomb` its tombstone (class and times
+    /// only, no attributes).
+    pub(crate) fn seal_version(
+        &self,
+        tomb: bool,
+        epoch: &EpochKey,
+        zone: &str,
+        rng: &mut VaultRng,
+    ) -> Result<SealedItem, SealError> {
+        let data = (!tomb).then_some(&self.data);
+        let plain = encode(
+            self.class(),
+            data,
+            self.created_ms,
+            self.modified_ms,
+            &self.unknown,
+        )
+        .map_err(|_| SealError)?;
+        let ctx = ItemContext {
+            zone,
+            uuid: self.uuid,
+            gencount: self.gencount,
+        };
+        seal_item(epoch, &ctx, &plain, rng)
+    }
+
+    /// Opens a sealed version in its context. A tombstone is refused: it
+    /// carries no item.
+    pub fn open(
+        epoch: &EpochKey,
+        ctx: &ItemContext<'_>,
+        sealed: &SealedItem,
+    ) -> Result<Item, DecryptError> {
+        let plain = open_item(epoch, ctx, &sealed.wrappedkey, &sealed.encitem)?;
+        let d = decode(&plain)?;
+        if d.tomb {
+            return Err(DecryptError::Malformed("a tombstone carries no item"));
+        }
+        Ok(Item {
+            uuid: ctx.uuid,
+            gencount: ctx.gencount,
+            created_ms: d.created_ms,
+            modified_ms: d.modified_ms,
+            data: d.data,
+            unknown: d.unknown,
+        })
     }
 }
 

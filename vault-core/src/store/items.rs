@@ -345,7 +345,7 @@ impl UnlockedVault {
             Some(c) if c.data_version == version => c,
             _ => {
                 self.keys.refresh(&self.conn, self.header.circle_id)?;
-                SearchCache::build(&self.conn, &self.keys, &self.zone, version)?
+                SearchCache::build(&self.path, &self.conn, &self.keys, &self.zone, version)?
             }
         };
         Ok(self.search.insert(cache))

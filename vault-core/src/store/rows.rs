@@ -3,11 +3,12 @@
 
 use super::keyring::Keyring;
 use crate::crypto::VaultRng;
-use crate::crypto::{ItemContext, SealedItem, open_item, seal_item};
+use crate::crypto::{ItemContext, SealedItem, open_item_into};
 use crate::error::ItemError;
 use crate::item::{self, Decoded, Item, ItemClass, ItemData};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 /// The columns every item query selects, in [`Row`] order.
 pub(crate) const ROW_COLS: &str =
@@ -49,38 +50,79 @@ pub(crate) fn find_row(
         .optional()
 }
 
-/// Opens a row and checks that what is sealed inside matches where it sits:
-/// the class against the table, the tombstone flag against the column.
+/// A row's plaintext columns and borrowed blobs.
+pub(crate) struct RowRef<'a> {
+    pub uuid: Uuid,
+    pub gencount: u64,
+    pub parent_key_uuid: Uuid,
+    pub wrappedkey: &'a [u8],
+    pub encitem: &'a [u8],
+}
+
+/// Opens a row's blobs in their context (zone, uuid, gencount, epoch) into
+/// `out`: the padded plaintext, not yet parsed.
+pub(crate) fn open_plain(
+    keys: &Keyring,
+    zone: &str,
+    row: &RowRef<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), ItemError> {
+    let uuid = row.uuid;
+    let epoch = keys
+        .epoch(row.parent_key_uuid)
+        .ok_or(ItemError::UnknownKeyEpoch(uuid))?;
+    let ctx = ItemContext {
+        zone,
+        uuid,
+        gencount: row.gencount,
+    };
+    open_item_into(epoch, &ctx, row.wrappedkey, row.encitem, out)
+        .map_err(|source| ItemError::Decrypt { uuid, source })
+}
+
+/// Checks that what is sealed inside a row matches where it sits: the class
+/// against the table, the tombstone flag against the column.
+pub(crate) fn check_placement(
+    uuid: Uuid,
+    table: ItemClass,
+    sealed: ItemClass,
+    row_tomb: bool,
+    sealed_tomb: bool,
+) -> Result<(), ItemError> {
+    if sealed != table {
+        return Err(ItemError::ClassMismatch {
+            uuid,
+            table,
+            sealed,
+        });
+    }
+    if sealed_tomb != row_tomb {
+        return Err(ItemError::TombstoneMismatch(uuid));
+    }
+    Ok(())
+}
+
+/// Opens and parses a row, checking its placement.
 pub(crate) fn open_row(
     keys: &Keyring,
     zone: &str,
     table: ItemClass,
     row: &Row,
 ) -> Result<Decoded, ItemError> {
-    let epoch = keys
-        .epoch(row.parent_key_uuid)
-        .ok_or(ItemError::UnknownKeyEpoch(row.uuid))?;
-    let ctx = ItemContext {
-        zone,
+    let mut plain = Zeroizing::new(Vec::with_capacity(row.encitem.len()));
+    let view = RowRef {
         uuid: row.uuid,
         gencount: row.gencount,
+        parent_key_uuid: row.parent_key_uuid,
+        wrappedkey: &row.wrappedkey,
+        encitem: &row.encitem,
     };
-    let decrypt = |source| ItemError::Decrypt {
+    open_plain(keys, zone, &view, &mut plain)?;
+    let decoded = item::decode(&plain).map_err(|source| ItemError::Decrypt {
         uuid: row.uuid,
         source,
-    };
-    let plain = open_item(epoch, &ctx, &row.wrappedkey, &row.encitem).map_err(decrypt)?;
-    let decoded = item::decode(&plain).map_err(decrypt)?;
-    if decoded.class != table {
-        return Err(ItemError::ClassMismatch {
-            uuid: row.uuid,
-            table,
-            sealed: decoded.class,
-        });
-    }
-    if decoded.tomb != row.tomb {
-        return Err(ItemError::TombstoneMismatch(row.uuid));
-    }
+    })?;
+    check_placement(row.uuid, table, decoded.class, row.tomb, decoded.tomb)?;
     Ok(decoded)
 }
 
@@ -104,21 +146,8 @@ pub(crate) fn seal(
     item: &Item,
     tomb: bool,
 ) -> Result<SealedItem, ItemError> {
-    let data = (!tomb).then_some(&item.data);
-    let plain = item::encode(
-        item.class(),
-        data,
-        item.created_ms,
-        item.modified_ms,
-        &item.unknown,
-    )
-    .map_err(|_| ItemError::TooLarge)?;
-    let ctx = ItemContext {
-        zone,
-        uuid: item.uuid,
-        gencount: item.gencount,
-    };
-    seal_item(keys.current(), &ctx, &plain, rng).map_err(|_| ItemError::TooLarge)
+    item.seal_version(tomb, keys.current(), zone, rng)
+        .map_err(|_| ItemError::TooLarge)
 }
 
 #[derive(Clone, Copy)]

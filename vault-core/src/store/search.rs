@@ -1,15 +1,20 @@
 //! The decrypted search cache: each live item's summary and lowercased
-//! non-secret text. Built on first use after unlock (decrypting in
-//! parallel), kept in step with this handle's writes, rebuilt when another
-//! handle commits (`PRAGMA data_version`), and zeroized on drop.
+//! non-secret text. Built on first use after unlock, kept in step with this
+//! handle's writes, rebuilt when another handle commits (`PRAGMA
+//! data_version`), and zeroized on drop.
+//!
+//! The build is the one full scan of the vault, so it runs on every core:
+//! each worker reads its own rowid ranges through its own read-only
+//! connection and decrypts straight from SQLite's buffers.
 
 use super::keyring::Keyring;
-use super::rows::{ROW_COLS, Row, open_row};
+use super::rows::{RowRef, check_placement, open_plain};
 use crate::error::ItemError;
-use crate::item::{Item, ItemClass, ItemData, ItemSummary};
+use crate::item::{self, Item, ItemClass, ItemSummary};
 use memchr::memmem;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags, params};
 use std::collections::HashMap;
+use std::path::Path;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -19,11 +24,37 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(uuid: Uuid, data: &ItemData, modified_ms: i64) -> Self {
-        Entry {
-            summary: data.summary(uuid, modified_ms),
-            text: Zeroizing::new(data.search_text()),
-        }
+    fn from_plain(
+        uuid: Uuid,
+        plain: &[u8],
+        table: ItemClass,
+        row_tomb: bool,
+    ) -> Result<Entry, ItemError> {
+        let s = item::summarize(plain).map_err(|source| ItemError::Decrypt { uuid, source })?;
+        check_placement(uuid, table, s.class, row_tomb, s.tomb)?;
+        Ok(Entry {
+            summary: ItemSummary {
+                uuid,
+                class: s.class,
+                name: s.name,
+                account: s.account,
+                label: s.label,
+                modified_ms: s.modified_ms,
+            },
+            text: Zeroizing::new(s.text),
+        })
+    }
+
+    fn from_item(item: &Item) -> Option<Entry> {
+        let plain = item::encode(
+            item.class(),
+            Some(&item.data),
+            item.created_ms,
+            item.modified_ms,
+            &item.unknown,
+        )
+        .ok()?;
+        Entry::from_plain(item.uuid, &plain, item.class(), false).ok()
     }
 }
 
@@ -34,38 +65,94 @@ pub(crate) struct SearchCache {
     pub damaged: Vec<Uuid>,
 }
 
+/// A slice of one table for one worker.
+#[derive(Clone, Copy)]
+struct Range {
+    class: ItemClass,
+    lo: i64,
+    hi: i64,
+}
+
+type Scanned = Vec<Result<Entry, Uuid>>;
+
+fn blob<'a>(r: &'a rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'a [u8]> {
+    r.get_ref(i)?.as_blob().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, e.into())
+    })
+}
+
+fn scan(path: &Path, ranges: &[Range], keys: &Keyring, zone: &str) -> rusqlite::Result<Scanned> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    let mut out = Vec::new();
+    let mut plain = Zeroizing::new(Vec::with_capacity(1024));
+    for r in ranges {
+        // NOT INDEXED: a partial index matches `tomb = 0` and would turn this
+        // sequential scan into a random rowid lookup per row.
+        let sql = format!(
+            "SELECT uuid, gencount, tomb, parent_key_uuid, wrappedkey, encitem FROM {} NOT INDEXED
+             WHERE rowid BETWEEN ?1 AND ?2 AND tomb = 0",
+            r.class.table()
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query(params![r.lo, r.hi])?;
+        while let Some(row) = rows.next()? {
+            let uuid = Uuid::from_bytes(row.get(0)?);
+            let view = RowRef {
+                uuid,
+                gencount: row.get(1)?,
+                parent_key_uuid: Uuid::from_bytes(row.get(3)?),
+                wrappedkey: blob(row, 4)?,
+                encitem: blob(row, 5)?,
+            };
+            let entry = open_plain(keys, zone, &view, &mut plain)
+                .and_then(|()| Entry::from_plain(uuid, &plain, r.class, row.get(2)?));
+            out.push(entry.map_err(|_| uuid));
+        }
+    }
+    Ok(out)
+}
+
 impl SearchCache {
     pub fn build(
+        path: &Path,
         conn: &Connection,
         keys: &Keyring,
         zone: &str,
         data_version: i64,
     ) -> Result<Self, ItemError> {
-        let mut rows: Vec<(ItemClass, Row)> = Vec::new();
-        for class in ItemClass::ALL {
-            let sql = format!("SELECT {ROW_COLS} FROM {} WHERE tomb = 0", class.table());
-            let mut stmt = conn.prepare_cached(&sql)?;
-            for row in stmt.query_map([], Row::from_sql)? {
-                rows.push((class, row?));
-            }
-        }
-        let threads = std::thread::available_parallelism()
+        let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 8);
-        let chunk = rows.len().div_ceil(threads).max(1);
-        let opened: Vec<Vec<Result<Entry, Uuid>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = rows
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|(class, row)| match open_row(keys, zone, *class, row) {
-                                Ok(d) => Ok(Entry::new(row.uuid, &d.data, d.modified_ms)),
-                                Err(_) => Err(row.uuid),
-                            })
-                            .collect()
-                    })
-                })
+        let mut plan: Vec<Vec<Range>> = vec![Vec::new(); workers];
+        for class in ItemClass::ALL {
+            let sql = format!("SELECT min(rowid), max(rowid) FROM {}", class.table());
+            let (lo, hi): (Option<i64>, Option<i64>) =
+                conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                continue;
+            };
+            let step = (hi - lo) / workers as i64 + 1;
+            for (w, ranges) in plan.iter_mut().enumerate() {
+                let start = lo + w as i64 * step;
+                if start <= hi {
+                    ranges.push(Range {
+                        class,
+                        lo: start,
+                        hi: (start + step - 1).min(hi),
+                    });
+                }
+            }
+        }
+        let scanned: Vec<rusqlite::Result<Scanned>> = std::thread::scope(|s| {
+            let handles: Vec<_> = plan
+                .iter()
+                .map(|ranges| s.spawn(move || scan(path, ranges, keys, zone)))
                 .collect();
             handles
                 .into_iter()
@@ -74,16 +161,19 @@ impl SearchCache {
         });
         let mut cache = SearchCache {
             data_version,
-            entries: Vec::with_capacity(rows.len()),
-            pos: HashMap::with_capacity(rows.len()),
+            entries: Vec::new(),
+            pos: HashMap::new(),
             damaged: Vec::new(),
         };
-        for result in opened.into_iter().flatten() {
-            match result {
-                Ok(entry) => cache.push(entry),
-                Err(uuid) => cache.damaged.push(uuid),
+        for part in scanned {
+            for result in part? {
+                match result {
+                    Ok(entry) => cache.push(entry),
+                    Err(uuid) => cache.damaged.push(uuid),
+                }
             }
         }
+        cache.damaged.sort();
         Ok(cache)
     }
 
@@ -93,7 +183,9 @@ impl SearchCache {
     }
 
     pub fn upsert(&mut self, item: &Item) {
-        let entry = Entry::new(item.uuid, &item.data, item.modified_ms);
+        let Some(entry) = Entry::from_item(item) else {
+            return;
+        };
         match self.pos.get(&item.uuid) {
             Some(&i) => self.entries[i] = entry,
             None => self.push(entry),
@@ -111,30 +203,23 @@ impl SearchCache {
 
     pub fn search(&self, needle_lower: &str) -> Vec<ItemSummary> {
         let finder = memmem::Finder::new(needle_lower.as_bytes());
-        let mut out: Vec<ItemSummary> = self
-            .entries
-            .iter()
-            .filter(|e| finder.find(e.text.as_bytes()).is_some())
-            .map(|e| e.summary.clone())
-            .collect();
-        sort(&mut out);
-        out
+        self.collect(|e| finder.find(e.text.as_bytes()).is_some())
     }
 
     pub fn list(&self, class: Option<ItemClass>) -> Vec<ItemSummary> {
+        self.collect(|e| class.is_none_or(|c| e.summary.class == c))
+    }
+
+    fn collect(&self, keep: impl Fn(&Entry) -> bool) -> Vec<ItemSummary> {
         let mut out: Vec<ItemSummary> = self
             .entries
             .iter()
-            .filter(|e| class.is_none_or(|c| e.summary.class == c))
+            .filter(|e| keep(e))
             .map(|e| e.summary.clone())
             .collect();
-        sort(&mut out);
+        out.sort_by(|a, b| {
+            (&a.name, &a.account, &a.label, a.uuid).cmp(&(&b.name, &b.account, &b.label, b.uuid))
+        });
         out
     }
-}
-
-fn sort(items: &mut [ItemSummary]) {
-    items.sort_by(|a, b| {
-        (&a.name, &a.account, &a.label, a.uuid).cmp(&(&b.name, &b.account, &b.label, b.uuid))
-    });
 }
