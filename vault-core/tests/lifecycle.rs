@@ -89,7 +89,7 @@ fn a_truncated_vault_is_refused_untouched() {
     );
     for cut in [full.len() / 2, full.len() - 4096, 4096, 50] {
         std::fs::write(&path, &full[..cut]).unwrap();
-        let err = Vault::open(&path).and_then(|l| Ok(l.unlock(PASSWORD)));
+        let err = Vault::open(&path).map(|l| l.unlock(PASSWORD));
         match err {
             Err(OpenError::Corrupt) | Err(OpenError::NotAVault) => {}
             other => panic!("cut at {cut}: expected a typed refusal, got {other:?}"),

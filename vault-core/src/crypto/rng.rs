@@ -62,7 +62,7 @@ impl VaultRng {
             let mut h = Sha256::new();
             let mut cur = Zeroizing::new([0u8; 32]);
             self.inner.fill_bytes(&mut *cur);
-            h.update(&*cur);
+            h.update(*cur);
             h.update(pid.to_le_bytes());
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

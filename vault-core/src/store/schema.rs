@@ -100,7 +100,7 @@ fn check_not_truncated(path: &Path, conn: &Connection, file_len: u64) -> Result<
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-    if page_size == 0 || file_len % page_size != 0 {
+    if page_size == 0 || !file_len.is_multiple_of(page_size) {
         return Err(OpenError::Corrupt);
     }
     if wal_len == 0 && file_len < page_size * page_count {
