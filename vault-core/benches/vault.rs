@@ -8,22 +8,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use uuid::Uuid;
 use vault_core::crypto::{DEFAULT_ZONE, EpochKey, ItemContext, MasterKey, VaultRng};
-use vault_core::item::{InternetPassword, Item, ItemData};
+use vault_core::item::Item;
 use vault_core::{KdfParams, Lookup, Vault};
 
-fn item(i: usize) -> ItemData {
-    ItemData::Inet(InternetPassword {
-        server: format!("host-{i}.example.com"),
-        account: format!("user{i}@example.com"),
-        protocol: "https".into(),
-        path: "/login".into(),
-        label: format!("Example account number {i}"),
-        notes: "Security questions: first pet = rex; city = lyon".into(),
-        password: format!("Tr0ub4dor&3-{i:08}-xkcd").into(),
-        uris: vec![format!("https://host-{i}.example.com/login")],
-        ..Default::default()
-    })
-}
+#[path = "../examples/support/fixture.rs"]
+mod fixture;
+use fixture::item;
 
 fn crypto(c: &mut Criterion) {
     let mut rng = VaultRng::new().unwrap();

@@ -16,24 +16,14 @@
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 use vault_core::crypto::{DEFAULT_ZONE, EpochKey, ItemContext, MasterKey, VaultRng};
-use vault_core::item::{InternetPassword, Item, ItemData};
+use vault_core::item::{Item, ItemData};
 use vault_core::{KdfParams, Lookup, UnlockedVault, Vault};
 
-const PASSWORD: &str = "benchmark password";
+#[path = "support/fixture.rs"]
+mod fixture;
+use fixture::item;
 
-fn item(i: usize) -> ItemData {
-    ItemData::Inet(InternetPassword {
-        server: format!("host-{i}.example.com"),
-        account: format!("user{i}@example.com"),
-        protocol: "https".into(),
-        path: "/login".into(),
-        label: format!("Example account number {i}"),
-        notes: "Security questions: first pet = rex; city = lyon".into(),
-        password: format!("Tr0ub4dor&3-{i:08}-xkcd").into(),
-        uris: vec![format!("https://host-{i}.example.com/login")],
-        ..Default::default()
-    })
-}
+const PASSWORD: &str = "benchmark password";
 
 fn report(op: &str, n: usize, median: Duration, ops_per_sample: usize) {
     let ns = median.as_nanos() as f64;

@@ -159,19 +159,23 @@ fn lock_then_unlock_again() {
     assert_eq!(v.get(id).unwrap().data, full_genp("x"));
 }
 
+fn inet_blobs(path: &std::path::Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    raw(path)
+        .prepare("SELECT wrappedkey, encitem FROM inet ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[test]
 fn change_password_rewraps_keys_only() {
     let (_d, path, mut v) = new_vault();
     let ids = v
         .add_batch((0..50).map(|i| full_inet(&i.to_string())))
         .unwrap();
-    let items_before: Vec<(Vec<u8>, Vec<u8>)> = raw(&path)
-        .prepare("SELECT wrappedkey, encitem FROM inet ORDER BY rowid")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let items_before = inet_blobs(&path);
 
     let err = v
         .change_password("wrong", "new password", fast_kdf())
@@ -184,13 +188,7 @@ fn change_password_rewraps_keys_only() {
         .unwrap();
     drop(v);
 
-    let items_after: Vec<(Vec<u8>, Vec<u8>)> = raw(&path)
-        .prepare("SELECT wrappedkey, encitem FROM inet ORDER BY rowid")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let items_after = inet_blobs(&path);
     assert_eq!(
         items_before, items_after,
         "a password change must not touch items"

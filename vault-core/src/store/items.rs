@@ -4,7 +4,7 @@
 use super::UnlockedVault;
 use super::rows::{
     self, Blind, NewRow, ROW_COLS, Row, blind_account, blind_label, blind_name, blind_of, find_row,
-    insert_row, now_ms, open_row, push_history, replace_row, to_item,
+    now_ms, open_row, push_history, put_row, to_item,
 };
 use super::search::SearchCache;
 use crate::crypto::DecryptError;
@@ -91,7 +91,7 @@ impl UnlockedVault {
                 sealed: &sealed,
                 blind: blind_of(&self.keys, &item.data),
             };
-            insert_row(&tx, item.class(), &row)?;
+            put_row(&tx, item.class(), &row)?;
             uuids.push(uuid);
             if self.search.is_some() {
                 cached.push(item);
@@ -180,7 +180,7 @@ impl UnlockedVault {
                 blind_of(&self.keys, &item.data)
             },
         };
-        replace_row(&tx, class, row.rowid, &new_row)?;
+        put_row(&tx, class, &new_row)?;
         tx.commit()?;
         if let Some(cache) = &mut self.search {
             if tomb {
@@ -268,20 +268,19 @@ impl UnlockedVault {
         let rows: Vec<(u8, Row)> = self
             .conn
             .prepare_cached(
-                "SELECT class, id, uuid, gencount, 0, parent_key_uuid, wrappedkey, encitem
+                "SELECT class, uuid, gencount, 0, parent_key_uuid, wrappedkey, encitem
                  FROM item_history WHERE uuid = ?1 ORDER BY gencount DESC",
             )?
             .query_map([uuid.as_bytes()], |r| {
                 Ok((
                     r.get(0)?,
                     Row {
-                        rowid: r.get(1)?,
-                        uuid: Uuid::from_bytes(r.get(2)?),
-                        gencount: r.get(3)?,
-                        tomb: r.get(4)?,
-                        parent_key_uuid: Uuid::from_bytes(r.get(5)?),
-                        wrappedkey: r.get(6)?,
-                        encitem: r.get(7)?,
+                        uuid: Uuid::from_bytes(r.get(1)?),
+                        gencount: r.get(2)?,
+                        tomb: r.get(3)?,
+                        parent_key_uuid: Uuid::from_bytes(r.get(4)?),
+                        wrappedkey: r.get(5)?,
+                        encitem: r.get(6)?,
                     },
                 ))
             })?

@@ -11,12 +11,10 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 /// The columns every item query selects, in [`Row`] order.
-pub(crate) const ROW_COLS: &str =
-    "rowid, uuid, gencount, tomb, parent_key_uuid, wrappedkey, encitem";
+pub(crate) const ROW_COLS: &str = "uuid, gencount, tomb, parent_key_uuid, wrappedkey, encitem";
 
 /// One item row, still sealed.
 pub(crate) struct Row {
-    pub rowid: i64,
     pub uuid: Uuid,
     pub gencount: u64,
     pub tomb: bool,
@@ -28,13 +26,12 @@ pub(crate) struct Row {
 impl Row {
     pub fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         Ok(Row {
-            rowid: r.get(0)?,
-            uuid: Uuid::from_bytes(r.get(1)?),
-            gencount: r.get(2)?,
-            tomb: r.get(3)?,
-            parent_key_uuid: Uuid::from_bytes(r.get(4)?),
-            wrappedkey: r.get(5)?,
-            encitem: r.get(6)?,
+            uuid: Uuid::from_bytes(r.get(0)?),
+            gencount: r.get(1)?,
+            tomb: r.get(2)?,
+            parent_key_uuid: Uuid::from_bytes(r.get(3)?),
+            wrappedkey: r.get(4)?,
+            encitem: r.get(5)?,
         })
     }
 }
@@ -218,44 +215,23 @@ pub(crate) struct NewRow<'a> {
     pub blind: Blind,
 }
 
-pub(crate) fn insert_row(
+/// Writes an item row: inserts a new uuid, or replaces the row that has it.
+pub(crate) fn put_row(
     conn: &Connection,
     class: ItemClass,
     row: &NewRow<'_>,
 ) -> rusqlite::Result<()> {
     let sql = format!(
         "INSERT INTO {} (uuid, gencount, tomb, parent_key_uuid, wrappedkey, encitem, bi_name, bi_account, bi_label)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (uuid) DO UPDATE SET
+             gencount = excluded.gencount, tomb = excluded.tomb, parent_key_uuid = excluded.parent_key_uuid,
+             wrappedkey = excluded.wrappedkey, encitem = excluded.encitem,
+             bi_name = excluded.bi_name, bi_account = excluded.bi_account, bi_label = excluded.bi_label",
         class.table()
     );
     conn.prepare_cached(&sql)?.execute(params![
         row.uuid.as_bytes(),
-        row.gencount,
-        row.tomb,
-        row.parent_key_uuid.as_bytes(),
-        row.sealed.wrappedkey,
-        row.sealed.encitem,
-        row.blind.name,
-        row.blind.account,
-        row.blind.label
-    ])?;
-    Ok(())
-}
-
-pub(crate) fn replace_row(
-    conn: &Connection,
-    class: ItemClass,
-    rowid: i64,
-    row: &NewRow<'_>,
-) -> rusqlite::Result<()> {
-    let sql = format!(
-        "UPDATE {} SET gencount = ?2, tomb = ?3, parent_key_uuid = ?4, wrappedkey = ?5, encitem = ?6,
-                       bi_name = ?7, bi_account = ?8, bi_label = ?9
-         WHERE rowid = ?1",
-        class.table()
-    );
-    conn.prepare_cached(&sql)?.execute(params![
-        rowid,
         row.gencount,
         row.tomb,
         row.parent_key_uuid.as_bytes(),
