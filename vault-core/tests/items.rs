@@ -265,3 +265,35 @@ fn oversized_items_are_refused_and_change_nothing() {
     assert!(matches!(v.add(big), Err(ItemError::TooLarge)));
     assert_eq!(v.list(None).unwrap().len(), 0);
 }
+
+#[test]
+fn search_works_after_the_process_changes_directory() {
+    // The search cache's workers reopen the vault by path: a relative path
+    // must keep working after a change of directory. Runs in a child test
+    // process so the working-directory change cannot disturb other tests.
+    if std::env::var_os("VAULT_CWD_CHILD").is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "search_works_after_the_process_changes_directory",
+                "--nocapture",
+            ])
+            .env("VAULT_CWD_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_current_dir(dir.path()).unwrap();
+    let mut v = vault_core::Vault::create("rel.vault", PASSWORD, fast_kdf()).unwrap();
+    v.add(full_inet("rel")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::env::set_current_dir(elsewhere.path()).unwrap();
+    assert_eq!(v.search("rel.exämple").unwrap().len(), 1);
+}

@@ -47,6 +47,11 @@ impl KdfParams {
         }
     }
 
+    /// Parameters read back from a header that already authenticated.
+    pub(crate) fn stored(iterations: u32) -> Self {
+        Self { iterations }
+    }
+
     /// The iteration count.
     pub fn iterations(&self) -> u32 {
         self.iterations

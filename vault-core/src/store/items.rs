@@ -63,8 +63,8 @@ fn attribute(data: &ItemData, column: Column) -> &str {
 impl UnlockedVault {
     /// Adds an item; returns its new uuid.
     pub fn add(&mut self, data: ItemData) -> Result<Uuid, ItemError> {
-        let uuids = self.add_batch([data])?;
-        uuids.into_iter().next().ok_or(ItemError::TooLarge)
+        let mut uuids = self.add_batch([data])?;
+        Ok(uuids.pop().expect("add_batch returns one uuid per item"))
     }
 
     /// Adds items in one transaction: all or none.
@@ -265,25 +265,14 @@ impl UnlockedVault {
 
     /// Earlier versions of an item, newest first (also for a deleted item).
     pub fn history(&mut self, uuid: Uuid) -> Result<Vec<Item>, ItemError> {
+        // Row columns first, so `Row::from_sql` reads them; the class last.
         let rows: Vec<(u8, Row)> = self
             .conn
             .prepare_cached(
-                "SELECT class, uuid, gencount, 0, parent_key_uuid, wrappedkey, encitem
+                "SELECT uuid, gencount, 0, parent_key_uuid, wrappedkey, encitem, class
                  FROM item_history WHERE uuid = ?1 ORDER BY gencount DESC",
             )?
-            .query_map([uuid.as_bytes()], |r| {
-                Ok((
-                    r.get(0)?,
-                    Row {
-                        uuid: Uuid::from_bytes(r.get(1)?),
-                        gencount: r.get(2)?,
-                        tomb: r.get(3)?,
-                        parent_key_uuid: Uuid::from_bytes(r.get(4)?),
-                        wrappedkey: r.get(5)?,
-                        encitem: r.get(6)?,
-                    },
-                ))
-            })?
+            .query_map([uuid.as_bytes()], |r| Ok((r.get(6)?, Row::from_sql(r)?)))?
             .collect::<Result<_, _>>()?;
         if rows.is_empty() && !self.exists(uuid)? {
             return Err(ItemError::NotFound(uuid));

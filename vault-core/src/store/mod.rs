@@ -101,10 +101,16 @@ impl Vault {
         }
         Ok(LockedVault {
             conn,
-            path: path.to_owned(),
+            path: absolute(path),
             options,
         })
     }
+}
+
+/// The vault's absolute path: the search cache's workers reopen the file
+/// by path, which must not depend on a later change of directory.
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 fn remove_vault_files(path: &Path) {
@@ -154,7 +160,7 @@ fn init_keys(
     };
     Ok(UnlockedVault {
         conn,
-        path: path.to_owned(),
+        path: absolute(path),
         options,
         header,
         keys,
@@ -272,8 +278,6 @@ impl UnlockedVault {
 
     /// The KDF parameters of the current password.
     pub fn kdf_params(&self) -> KdfParams {
-        KdfParams::insecure_for_tests_only(
-            u32::try_from(self.header.iterations).unwrap_or(u32::MAX),
-        )
+        KdfParams::stored(u32::try_from(self.header.iterations).unwrap_or(u32::MAX))
     }
 }
