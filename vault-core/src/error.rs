@@ -106,6 +106,9 @@ pub enum UnlockError {
     /// which the password's key detects the same way).
     #[error("wrong password")]
     WrongPassword,
+    /// A session key of another vault, or from before a password change.
+    #[error("the session key does not open this vault")]
+    WrongSessionKey,
     /// The header names a KDF this library does not know.
     #[error("unsupported KDF (id {0})")]
     UnsupportedKdf(i64),

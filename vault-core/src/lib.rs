@@ -32,13 +32,15 @@
 
 pub mod crypto;
 pub mod error;
+pub mod export;
 pub mod item;
 pub mod secret;
 mod store;
 
+pub use crypto::SessionKey;
 pub use store::{
     DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, Lookup, SCHEMA_VERSION, UnlockedVault, Vault,
-    VaultOptions,
+    VaultInfo, VaultOptions,
 };
 
 /// The README's Rust examples compile and run as doctests.

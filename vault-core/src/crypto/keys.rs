@@ -33,10 +33,66 @@ impl MasterKey {
         Self(out)
     }
 
+    /// A key for one purpose other than the vault's own (an export file).
+    pub(crate) fn derive_labelled(&self, ns: Namespace) -> Zeroizing<[u8; KEY_LEN]> {
+        hazmat::hkdf_sha256(None, &*self.0, ns.label())
+    }
+
     /// The key-encryption key; never stored.
     pub(crate) fn key_encryption_key(&self) -> KeyEncryptionKey {
         let k = hazmat::hkdf_sha256(None, &*self.0, Namespace::KeyEncryptionKey.label());
         KeyEncryptionKey::from_bytes(k)
+    }
+}
+
+/// An unlocked vault's key-encryption key, bound to its vault id, for an
+/// agent process to hand to later processes of the same user so that they
+/// unlock without re-running the KDF. It opens the vault until the master
+/// password changes, exactly as the password would; treat it as one.
+pub struct SessionKey {
+    vault_id: Uuid,
+    bytes: Zeroizing<[u8; KEY_LEN]>,
+}
+redacted_debug!(SessionKey);
+
+impl SessionKey {
+    /// Length of [`SessionKey::to_bytes`]: vault id, then key.
+    pub const LEN: usize = 16 + KEY_LEN;
+
+    pub(crate) fn new(vault_id: Uuid, kek: &KeyEncryptionKey) -> Self {
+        Self {
+            vault_id,
+            bytes: Zeroizing::new(*kek.dangerously_expose()),
+        }
+    }
+
+    /// The vault this key opens.
+    pub fn vault_id(&self) -> Uuid {
+        self.vault_id
+    }
+
+    /// The serialized key, for the agent's socket; wiped on drop.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; Self::LEN]> {
+        let mut out = Zeroizing::new([0u8; Self::LEN]);
+        out[..16].copy_from_slice(self.vault_id.as_bytes());
+        out[16..].copy_from_slice(&*self.bytes);
+        out
+    }
+
+    /// Reads what [`SessionKey::to_bytes`] wrote.
+    pub fn from_bytes(bytes: &[u8; Self::LEN]) -> Self {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&bytes[..16]);
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        key.copy_from_slice(&bytes[16..]);
+        Self {
+            vault_id: Uuid::from_bytes(id),
+            bytes: key,
+        }
+    }
+
+    pub(crate) fn key_encryption_key(&self) -> KeyEncryptionKey {
+        KeyEncryptionKey::from_bytes(Zeroizing::new(*self.bytes))
     }
 }
 

@@ -13,6 +13,8 @@ pub use envelope::{
     encitem_aad, open_item, open_item_into, rewrap_content_key, seal_item, wrappedkey_aad,
 };
 pub(crate) use envelope::{unwrap_data_key, unwrap_vault_key, wrap_data_key, wrap_vault_key};
-pub use keys::{ContentKey, DataKey, EpochKey, IndexKey, KeyEncryptionKey, MasterKey, VaultKey};
+pub use keys::{
+    ContentKey, DataKey, EpochKey, IndexKey, KeyEncryptionKey, MasterKey, SessionKey, VaultKey,
+};
 pub use namespace::Namespace;
 pub use rng::VaultRng;

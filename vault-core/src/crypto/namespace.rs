@@ -19,11 +19,14 @@ pub enum Namespace {
     WrappedVaultKey,
     /// AAD prefix of the data key wrapped under the key-encryption key.
     WrappedDataKey,
+    /// HKDF info: export password's master key → export key; also the
+    /// export file's AAD prefix.
+    Export,
 }
 
 impl Namespace {
     /// Every namespace, for tests that check the labels are distinct.
-    pub const ALL: [Namespace; 7] = [
+    pub const ALL: [Namespace; 8] = [
         Namespace::KeyEncryptionKey,
         Namespace::BlindIndex,
         Namespace::KeyCommitment,
@@ -31,6 +34,7 @@ impl Namespace {
         Namespace::WrappedKey,
         Namespace::WrappedVaultKey,
         Namespace::WrappedDataKey,
+        Namespace::Export,
     ];
 
     /// The label's bytes. Short enough that a label plus a 32-byte key fits
@@ -44,6 +48,7 @@ impl Namespace {
             Namespace::WrappedKey => b"vault.v1.wrappedkey",
             Namespace::WrappedVaultKey => b"vault.v1.wrapped-vk",
             Namespace::WrappedDataKey => b"vault.v1.wrapped-dk",
+            Namespace::Export => b"vault.v1.export",
         }
     }
 }

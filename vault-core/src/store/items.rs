@@ -60,6 +60,33 @@ fn attribute(data: &ItemData, column: Column) -> &str {
     }
 }
 
+/// The number of live rows of a class (no key needed).
+pub(crate) fn count_rows(conn: &rusqlite::Connection, class: ItemClass) -> rusqlite::Result<u64> {
+    let sql = format!("SELECT count(*) FROM {} WHERE tomb = 0", class.table());
+    conn.query_row(&sql, [], |r| r.get(0))
+}
+
+/// The lowest and highest 16-byte uuids that start with `prefix`'s hex
+/// digits; `None` if it has anything else, no digit, or too many.
+fn uuid_range(prefix: &str) -> Option<([u8; 16], [u8; 16])> {
+    let digits: Vec<u8> = prefix
+        .chars()
+        .filter(|&c| c != '-')
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect::<Option<_>>()?;
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    let (mut low, mut high) = ([0u8; 16], [0xffu8; 16]);
+    for (i, d) in digits.into_iter().enumerate() {
+        let (byte, shift) = (i / 2, if i % 2 == 0 { 4 } else { 0 });
+        let mask = 0x0f << shift;
+        low[byte] = (low[byte] & !mask) | (d << shift);
+        high[byte] = (high[byte] & !mask) | (d << shift);
+    }
+    Some((low, high))
+}
+
 impl UnlockedVault {
     /// Adds an item; returns its new uuid.
     pub fn add(&mut self, data: ItemData) -> Result<Uuid, ItemError> {
@@ -300,8 +327,38 @@ impl UnlockedVault {
 
     /// The number of live items of a class.
     pub fn count(&self, class: ItemClass) -> Result<u64, ItemError> {
-        let sql = format!("SELECT count(*) FROM {} WHERE tomb = 0", class.table());
-        Ok(self.conn.query_row(&sql, [], |r| r.get(0))?)
+        Ok(count_rows(&self.conn, class)?)
+    }
+
+    /// Live items whose uuid starts with these hex digits (dashes ignored),
+    /// at most `limit`, in uuid order: what a front end resolves a short
+    /// id with. Anything but hex digits and dashes matches nothing.
+    pub fn find_uuid_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>, ItemError> {
+        let Some((low, high)) = uuid_range(prefix) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for class in ItemClass::ALL {
+            let sql = format!(
+                "SELECT uuid FROM {} WHERE uuid BETWEEN ?1 AND ?2 AND tomb = 0 \
+                 ORDER BY uuid LIMIT ?3",
+                class.table()
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                rusqlite::params![&low[..], &high[..], limit as i64],
+                |r| r.get::<_, Vec<u8>>(0),
+            )?;
+            for bytes in rows {
+                let bytes = bytes?;
+                if let Ok(b) = <[u8; 16]>::try_from(bytes.as_slice()) {
+                    out.push(Uuid::from_bytes(b));
+                }
+            }
+        }
+        out.sort();
+        out.truncate(limit);
+        Ok(out)
     }
 
     /// Summaries of live items (of one class, or all), sorted by name,

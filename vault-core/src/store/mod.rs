@@ -14,9 +14,10 @@ pub use items::Lookup;
 pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 
 use crate::crypto::{
-    DEFAULT_ZONE, DataKey, EpochKey, MasterKey, VaultRng, unwrap_data_key, wrap_data_key,
-    wrap_vault_key,
+    DEFAULT_ZONE, DataKey, EpochKey, KeyEncryptionKey, MasterKey, SessionKey, VaultRng,
+    unwrap_data_key, wrap_data_key, wrap_vault_key,
 };
+use crate::item::ItemClass;
 use crate::error::{CreateError, OpenError, StorageError, UnlockError};
 use header::{HEADER_FORMAT, Header, KDF_PBKDF2_SHA256, SALT_LEN};
 use keyring::{EpochLoadError, Keyring, load_epochs};
@@ -195,10 +196,7 @@ impl LockedVault {
     /// [`UnlockError::WrongPassword`] and writes nothing; open the file again
     /// to retry.
     pub fn unlock(self, password: &str) -> Result<UnlockedVault, UnlockError> {
-        let header = Header::read(&self.conn)?.ok_or(UnlockError::Corrupt("no header"))?;
-        if header.kdf_alg != KDF_PBKDF2_SHA256 {
-            return Err(UnlockError::UnsupportedKdf(header.kdf_alg));
-        }
+        let header = self.header()?;
         // The header is authenticated only once the key is derived, so bound
         // the work a damaged header can ask for first.
         let iterations = u32::try_from(header.iterations)
@@ -207,8 +205,56 @@ impl LockedVault {
             .ok_or(UnlockError::Corrupt("KDF iterations out of range"))?;
         let kek =
             MasterKey::derive(password.as_bytes(), &header.salt, iterations).key_encryption_key();
-        let dk = unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk)
-            .map_err(|_| UnlockError::WrongPassword)?;
+        self.unlock_with_kek(header, kek, UnlockError::WrongPassword)
+    }
+
+    /// Unlocks with a key an earlier unlock of this vault handed out
+    /// ([`UnlockedVault::session_key`]), skipping the KDF. A key of another
+    /// vault, or one made stale by a password change, is
+    /// [`UnlockError::WrongSessionKey`].
+    pub fn unlock_with_session_key(self, key: &SessionKey) -> Result<UnlockedVault, UnlockError> {
+        let header = self.header()?;
+        if key.vault_id() != header.vault_id {
+            return Err(UnlockError::WrongSessionKey);
+        }
+        self.unlock_with_kek(header, key.key_encryption_key(), UnlockError::WrongSessionKey)
+    }
+
+    /// What the header says, before any key is derived: nothing here is
+    /// authenticated until an unlock succeeds.
+    pub fn info(&self) -> Result<VaultInfo, OpenError> {
+        let header = Header::read(&self.conn)
+            .map_err(|e| OpenError::Storage(e.into()))?
+            .ok_or(OpenError::Corrupt)?;
+        let mut counts = [0u64; 3];
+        for (n, class) in ItemClass::ALL.into_iter().enumerate() {
+            counts[n] = items::count_rows(&self.conn, class)
+                .map_err(|e| OpenError::Storage(e.into()))?;
+        }
+        Ok(VaultInfo {
+            vault_id: header.vault_id,
+            kdf_iterations: u32::try_from(header.iterations).unwrap_or(u32::MAX),
+            key_epoch: header.current_epoch,
+            counts,
+        })
+    }
+
+    fn header(&self) -> Result<Header, UnlockError> {
+        let header = Header::read(&self.conn)?.ok_or(UnlockError::Corrupt("no header"))?;
+        if header.kdf_alg != KDF_PBKDF2_SHA256 {
+            return Err(UnlockError::UnsupportedKdf(header.kdf_alg));
+        }
+        Ok(header)
+    }
+
+    fn unlock_with_kek(
+        self,
+        header: Header,
+        kek: KeyEncryptionKey,
+        wrong_key: UnlockError,
+    ) -> Result<UnlockedVault, UnlockError> {
+        let dk =
+            unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk).map_err(|_| wrong_key)?;
         let epochs = load_epochs(&self.conn, &kek, header.circle_id).map_err(|e| match e {
             EpochLoadError::Sqlite(e) => UnlockError::Storage(e.into()),
             EpochLoadError::Damaged => UnlockError::Corrupt("a vault key does not open"),
@@ -227,6 +273,19 @@ impl LockedVault {
             search: None,
         })
     }
+}
+
+/// A vault's header as read from a locked file ([`LockedVault::info`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultInfo {
+    /// The vault's id.
+    pub vault_id: Uuid,
+    /// PBKDF2-HMAC-SHA256 iterations of the current password.
+    pub kdf_iterations: u32,
+    /// The current key epoch's number.
+    pub key_epoch: u32,
+    /// Live items per class, in [`ItemClass::ALL`] order.
+    pub counts: [u64; 3],
 }
 
 /// A vault with its keys in memory. Dropping it, or [`UnlockedVault::lock`],
@@ -274,6 +333,12 @@ impl UnlockedVault {
     /// The current key epoch's number.
     pub fn key_epoch(&self) -> u32 {
         self.keys.current().number()
+    }
+
+    /// A key that unlocks this vault without the password, until the
+    /// password changes: what the CLI's agent holds. See [`SessionKey`].
+    pub fn session_key(&self) -> SessionKey {
+        SessionKey::new(self.header.vault_id, &self.keys.kek)
     }
 
     /// The KDF parameters of the current password.

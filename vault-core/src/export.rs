@@ -1,0 +1,158 @@
+//! Password-encrypted export files: a front end's serialized items sealed
+//! under a key derived from an export password, to move a vault between
+//! devices or keep a backup that reads nothing without that password.
+//!
+//! Layout: `"VLTX" || version (1) || PBKDF2 iterations (u32 BE) || salt (32)
+//! || nonce (12) || AES-256-GCM(ciphertext || tag)`. Everything before the
+//! ciphertext is the associated data, so altering the iterations, salt or
+//! version fails authentication.
+
+use crate::crypto::hazmat::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
+use crate::crypto::{MasterKey, Namespace, VaultRng};
+use crate::store::KdfParams;
+use zeroize::Zeroizing;
+
+const MAGIC: &[u8; 4] = b"VLTX";
+const VERSION: u8 = 1;
+const SALT_LEN: usize = 32;
+const HEADER_LEN: usize = MAGIC.len() + 1 + 4 + SALT_LEN + NONCE_LEN;
+
+/// Why an export did not seal or open.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Not an export file (no `VLTX` magic) or cut short.
+    #[error("not a vault export file")]
+    NotAnExport,
+    /// A format version this library does not read.
+    #[error("unsupported export version {0}")]
+    UnsupportedVersion(u8),
+    /// The iteration count is outside what a vault accepts.
+    #[error("the export's KDF parameters are out of range")]
+    BadKdf,
+    /// Wrong password, or the file was altered.
+    #[error("wrong export password, or the file was altered")]
+    WrongPasswordOrTampered,
+    /// The plaintext is too large to seal.
+    #[error("the export is too large")]
+    TooLarge,
+    /// The operating system's random source failed.
+    #[error("the operating system's random source failed")]
+    Random(#[source] getrandom::Error),
+}
+
+/// Seals `plaintext` under `password` with a fresh salt and nonce.
+pub fn seal_export(
+    password: &str,
+    kdf: KdfParams,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, ExportError> {
+    let mut rng = VaultRng::new().map_err(ExportError::Random)?;
+    let salt: [u8; SALT_LEN] = rng.array();
+    let nonce: [u8; NONCE_LEN] = rng.array();
+    let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&kdf.iterations().to_be_bytes());
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(&nonce);
+    let aad = aad(&out);
+    let cipher = hazmat::aes256gcm(&export_key(password, &salt, kdf.iterations()));
+    hazmat::seal_into(&cipher, &nonce, &aad, plaintext, &mut out)
+        .map_err(|_| ExportError::TooLarge)?;
+    Ok(out)
+}
+
+/// Opens what [`seal_export`] sealed; the plaintext is wiped on drop.
+pub fn open_export(password: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, ExportError> {
+    if sealed.len() < HEADER_LEN + TAG_LEN || &sealed[..4] != MAGIC {
+        return Err(ExportError::NotAnExport);
+    }
+    if sealed[4] != VERSION {
+        return Err(ExportError::UnsupportedVersion(sealed[4]));
+    }
+    let mut it = [0u8; 4];
+    it.copy_from_slice(&sealed[5..9]);
+    let iterations = u32::from_be_bytes(it);
+    if !(1..=KdfParams::MAX_ITERATIONS).contains(&iterations) {
+        return Err(ExportError::BadKdf);
+    }
+    let salt = &sealed[9..9 + SALT_LEN];
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&sealed[9 + SALT_LEN..HEADER_LEN]);
+    let cipher = hazmat::aes256gcm(&export_key(password, salt, iterations));
+    let mut out = Zeroizing::new(Vec::new());
+    hazmat::open_into(
+        &cipher,
+        &nonce,
+        &aad(&sealed[..HEADER_LEN]),
+        &sealed[HEADER_LEN..],
+        &mut out,
+    )
+    .map_err(|_| ExportError::WrongPasswordOrTampered)?;
+    Ok(out)
+}
+
+/// Whether `bytes` look like an export file (by its magic only).
+pub fn is_export(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+fn aad(header: &[u8]) -> Vec<u8> {
+    let mut aad = Namespace::Export.label().to_vec();
+    aad.extend_from_slice(header);
+    aad
+}
+
+fn export_key(password: &str, salt: &[u8], iterations: u32) -> Zeroizing<[u8; KEY_LEN]> {
+    let master = MasterKey::derive(password.as_bytes(), salt, iterations);
+    master.derive_labelled(Namespace::Export)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kdf() -> KdfParams {
+        KdfParams::insecure_for_tests_only(10)
+    }
+
+    #[test]
+    fn round_trip() {
+        let sealed = seal_export("pw", kdf(), b"{\"items\":[]}").unwrap();
+        assert!(is_export(&sealed));
+        assert_eq!(&open_export("pw", &sealed).unwrap()[..], b"{\"items\":[]}");
+    }
+
+    #[test]
+    fn wrong_password_and_every_flipped_byte_are_refused() {
+        let sealed = seal_export("pw", kdf(), b"secret items").unwrap();
+        assert!(matches!(
+            open_export("other", &sealed),
+            Err(ExportError::WrongPasswordOrTampered)
+        ));
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x01;
+            assert!(open_export("pw", &bad).is_err(), "byte {i} flipped");
+        }
+    }
+
+    #[test]
+    fn junk_and_truncation_are_not_exports() {
+        assert!(matches!(
+            open_export("pw", b"{\"items\": []}"),
+            Err(ExportError::NotAnExport)
+        ));
+        let sealed = seal_export("pw", kdf(), b"x").unwrap();
+        assert!(matches!(
+            open_export("pw", &sealed[..HEADER_LEN]),
+            Err(ExportError::NotAnExport)
+        ));
+    }
+
+    #[test]
+    fn no_plaintext_in_the_file() {
+        let sealed = seal_export("pw", kdf(), b"hunter2-distinctive").unwrap();
+        assert!(!sealed.windows(8).any(|w| w == b"hunter2-"));
+    }
+}
