@@ -1,0 +1,155 @@
+//! `vault edit`: change an item's fields; vault-core keeps the previous
+//! version in history.
+
+use crate::cli::EditFields;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::itemjson::class_name;
+use crate::query;
+use serde_json::json;
+use vault_core::item::{CustomField, ItemData};
+
+pub fn run(ctx: &Ctx, query_text: &str, f: EditFields) -> anyhow::Result<()> {
+    // The new password is read before unlocking: stdin and the terminal
+    // belong to one question at a time.
+    let new_password = super::add::new_item_password(&f.secret, f.ask_password)?;
+    if f.ask_password && new_password.is_none() {
+        return Err(CliError::Usage("--ask-password needs a terminal".into()).into());
+    }
+    let mut vault = ctx.unlock()?;
+    let item = query::resolve_str(&mut vault, query_text, None)?;
+    let mut data = item.data.clone();
+    let class = class_name(item.class());
+    let wrong = |flag: &str| -> anyhow::Error {
+        CliError::Usage(format!("{flag} does not apply to this {class} item")).into()
+    };
+    let mut changed = false;
+    match &mut data {
+        ItemData::Inet(i) => {
+            if f.service.is_some() {
+                return Err(wrong("--service"));
+            }
+            changed |= set(&mut i.server, &f.server);
+            changed |= set(&mut i.account, &f.account);
+            changed |= set(&mut i.protocol, &f.protocol);
+            changed |= set(&mut i.path, &f.path);
+            changed |= set(&mut i.label, &f.label);
+            if let Some(n) = &f.notes {
+                i.notes = n.as_str().into();
+                changed = true;
+            }
+            if let Some(t) = &f.totp {
+                i.totp = t.as_str().into();
+                changed = true;
+            }
+            if let Some(p) = f.port {
+                i.port = (p != 0).then_some(p);
+                changed = true;
+            }
+            if !f.urls.is_empty() {
+                i.uris = f.urls.clone();
+                changed = true;
+            }
+            if let Some((pw, _)) = &new_password {
+                i.password = pw.as_str().into();
+                changed = true;
+            }
+            changed |= edit_fields(&mut i.custom_fields, &f)?;
+        }
+        ItemData::Genp(g) => {
+            for (flag, given) in [
+                ("--server", f.server.is_some()),
+                ("--protocol", f.protocol.is_some()),
+                ("--path", f.path.is_some()),
+                ("--port", f.port.is_some()),
+                ("--totp", f.totp.is_some()),
+                ("--url", !f.urls.is_empty()),
+            ] {
+                if given {
+                    return Err(wrong(flag));
+                }
+            }
+            changed |= set(&mut g.service, &f.service);
+            changed |= set(&mut g.account, &f.account);
+            changed |= set(&mut g.label, &f.label);
+            if let Some(n) = &f.notes {
+                g.notes = n.as_str().into();
+                changed = true;
+            }
+            if let Some((pw, _)) = &new_password {
+                g.password = pw.as_str().into();
+                changed = true;
+            }
+            changed |= edit_fields(&mut g.custom_fields, &f)?;
+        }
+        ItemData::Key(k) => {
+            for (flag, given) in [
+                ("--server", f.server.is_some()),
+                ("--service", f.service.is_some()),
+                ("--account", f.account.is_some()),
+                ("--protocol", f.protocol.is_some()),
+                ("--path", f.path.is_some()),
+                ("--port", f.port.is_some()),
+                ("--notes", f.notes.is_some()),
+                ("--totp", f.totp.is_some()),
+                ("--url", !f.urls.is_empty()),
+                ("--field", !f.fields.is_empty()),
+                ("--remove-field", !f.remove_fields.is_empty()),
+                ("a new password", new_password.is_some()),
+            ] {
+                if given {
+                    return Err(wrong(flag));
+                }
+            }
+            changed |= set(&mut k.label, &f.label);
+        }
+    }
+    if !changed {
+        return Err(CliError::Usage("nothing to change: give a flag such as --label".into()).into());
+    }
+    let gencount = vault.update(item.uuid, data)?;
+    ctx.out.data(&format!("updated {} (version {gencount})", query::short(&item)));
+    if new_password.as_ref().is_some_and(|(_, generated)| *generated) {
+        ctx.out.note("generated a new password; `vault get` prints it");
+    }
+    ctx.out
+        .json(&json!({ "uuid": item.uuid.to_string(), "gencount": gencount }));
+    Ok(())
+}
+
+/// Sets `slot` if a value was given.
+fn set(slot: &mut String, value: &Option<String>) -> bool {
+    match value {
+        Some(v) => {
+            v.clone_into(slot);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `--field` sets (adding or replacing by name, keeping a field's hidden
+/// flag), `--remove-field` removes; a name to remove must exist.
+fn edit_fields(fields: &mut Vec<CustomField>, f: &EditFields) -> anyhow::Result<bool> {
+    let mut changed = false;
+    for name in &f.remove_fields {
+        let before = fields.len();
+        fields.retain(|c| &c.name != name);
+        if fields.len() == before {
+            return Err(CliError::Usage(format!("no custom field {name:?} to remove")).into());
+        }
+        changed = true;
+    }
+    for (name, value) in &f.fields {
+        match fields.iter_mut().find(|c| &c.name == name) {
+            Some(c) => c.value = value.as_str().into(),
+            None => fields.push(CustomField {
+                name: name.clone(),
+                value: value.as_str().into(),
+                hidden: false,
+            }),
+        }
+        changed = true;
+    }
+    Ok(changed)
+}

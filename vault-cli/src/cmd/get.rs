@@ -1,0 +1,92 @@
+//! `vault get`: one item's password, another field, or (with --json) the
+//! whole item.
+
+use crate::cli::QueryArgs;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::itemjson::ItemJson;
+use crate::query;
+use vault_core::item::{Item, ItemData};
+use zeroize::Zeroizing;
+
+pub fn run(ctx: &Ctx, q: &QueryArgs, field: Option<&str>) -> anyhow::Result<()> {
+    let mut vault = ctx.unlock()?;
+    let item = query::resolve(&mut vault, q)?;
+    if ctx.out.json {
+        let mut j = serde_json::to_value(ItemJson::from_item(&item, true))?;
+        if let Some(f) = field {
+            j = serde_json::json!({ "uuid": item.uuid.to_string(), "field": f, "value": *field_value(&item, f)? });
+        }
+        ctx.out.json(&j);
+        return Ok(());
+    }
+    let value = field_value(&item, field.unwrap_or("password"))?;
+    ctx.out.data(value.trim_end_matches('\n'));
+    Ok(())
+}
+
+/// One field's value, by the names `vault get --field` documents.
+pub fn field_value(item: &Item, field: &str) -> anyhow::Result<Zeroizing<String>> {
+    let s = |v: &str| Ok(Zeroizing::new(v.to_owned()));
+    let missing = || -> anyhow::Result<Zeroizing<String>> {
+        Err(CliError::Usage(format!(
+            "this {} item has no field {field:?}",
+            crate::itemjson::class_name(item.class())
+        ))
+        .into())
+    };
+    match field {
+        "uuid" => return s(&item.uuid.to_string()),
+        "account" => return s(query::account_of(&item.data)),
+        "label" => return s(query::label_of(&item.data)),
+        _ => {}
+    }
+    let custom = match &item.data {
+        ItemData::Inet(i) => match field {
+            "password" => return s(i.password.expose()),
+            "server" => return s(&i.server),
+            "notes" => return s(i.notes.expose()),
+            "totp" => return s(i.totp.expose()),
+            "protocol" => return s(&i.protocol),
+            "path" => return s(&i.path),
+            "port" => return s(&i.port.map(|p| p.to_string()).unwrap_or_default()),
+            "url" => return s(&url_of(i)),
+            _ => &i.custom_fields,
+        },
+        ItemData::Genp(g) => match field {
+            "password" => return s(g.password.expose()),
+            "service" => return s(&g.service),
+            "notes" => return s(g.notes.expose()),
+            _ => &g.custom_fields,
+        },
+        ItemData::Key(k) => match field {
+            "password" | "private-key" => {
+                return match std::str::from_utf8(k.private_key.expose()) {
+                    Ok(text) => s(text),
+                    Err(_) => Err(CliError::Usage(
+                        "the private key is binary; use --json (base64)".into(),
+                    )
+                    .into()),
+                };
+            }
+            "key-type" => return s(&k.key_type),
+            "rp-id" => return s(&k.rp_id),
+            "user-name" => return s(&k.user_name),
+            _ => return missing(),
+        },
+    };
+    match custom.iter().find(|f| f.name == field) {
+        Some(f) => s(f.value.expose()),
+        None => missing(),
+    }
+}
+
+/// The first URI, else one built from the attributes.
+fn url_of(i: &vault_core::item::InternetPassword) -> String {
+    if let Some(u) = i.uris.first() {
+        return u.clone();
+    }
+    let protocol = if i.protocol.is_empty() { "https" } else { &i.protocol };
+    let port = i.port.map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{protocol}://{}{port}{}", i.server, i.path)
+}

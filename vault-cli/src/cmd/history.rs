@@ -1,0 +1,37 @@
+//! `vault history`: an item's earlier versions, newest first.
+
+use crate::cli::QueryArgs;
+use crate::context::Ctx;
+use crate::itemjson::ItemJson;
+use crate::query;
+
+pub fn run(ctx: &Ctx, q: &QueryArgs, secrets: bool) -> anyhow::Result<()> {
+    let mut vault = ctx.unlock()?;
+    let item = query::resolve(&mut vault, q)?;
+    let versions = vault.history(item.uuid)?;
+    if ctx.out.json {
+        let list: Vec<_> = versions
+            .iter()
+            .map(|v| ItemJson::from_item(v, secrets))
+            .collect();
+        ctx.out.json(&serde_json::to_value(list)?);
+        return Ok(());
+    }
+    if versions.is_empty() {
+        ctx.out.note("no earlier versions");
+    }
+    for v in &versions {
+        let j = serde_json::to_value(ItemJson::from_item(v, secrets))?;
+        let mut line = format!("gen {}  {}", v.gencount, super::rfc3339(v.modified_ms));
+        if let Some(obj) = j.as_object() {
+            for (k, val) in obj {
+                if matches!(k.as_str(), "uuid" | "gencount" | "created_ms" | "modified_ms" | "class") {
+                    continue;
+                }
+                line.push_str(&format!("  {k}={val}"));
+            }
+        }
+        ctx.out.data(&line);
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! `vault import`: another tool's export (or a `vault export`) into the
+//! vault, all or nothing, skipping items the vault already holds.
+
+use super::export::{PLAIN_FORMAT, PlainDoc, SEALED_FORMAT, SealedDoc, VERSION};
+use crate::cli::ImportFormat;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::password;
+use crate::query::{account_of, label_of, name_of};
+use anyhow::Context;
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use uuid::Uuid;
+use vault_core::item::{ItemClass, ItemData};
+use zeroize::Zeroizing;
+
+/// Files larger than this are refused before parsing.
+const MAX_FILE: u64 = 256 << 20;
+
+pub fn run(ctx: &Ctx, format: ImportFormat, file: &Path) -> anyhow::Result<()> {
+    let bytes = read_input(file)?;
+    let records = parse(format, &bytes)?;
+    drop(bytes);
+    let mut vault = ctx.unlock()?;
+    let bar = progress(ctx, records.len() as u64);
+
+    // Existing items by (class, name, account); their secrets are read
+    // only where an imported record could be their duplicate.
+    let mut existing: HashMap<(ItemClass, String, String), Vec<Uuid>> = HashMap::new();
+    for s in vault.list(None)? {
+        existing
+            .entry((s.class, s.name.to_lowercase(), s.account.clone()))
+            .or_default()
+            .push(s.uuid);
+    }
+    let mut known: HashSet<[u8; 32]> = HashSet::new();
+    let mut checked: HashSet<Uuid> = HashSet::new();
+    let mut fresh = Vec::new();
+    let mut skipped = 0usize;
+    for data in records {
+        let key = (data.class(), name_of(&data).to_lowercase(), account_of(&data).to_owned());
+        if let Some(uuids) = existing.get(&key) {
+            for &u in uuids {
+                if checked.insert(u) {
+                    known.insert(fingerprint(&vault.get(u)?.data));
+                }
+            }
+        }
+        if known.insert(fingerprint(&data)) {
+            fresh.push(data);
+        } else {
+            skipped += 1;
+        }
+        bar.inc(1);
+    }
+    bar.set_message("writing");
+    let added = vault.add_batch(fresh)?.len();
+    bar.finish_and_clear();
+    ctx.out.data(&format!(
+        "imported {added} items, skipped {skipped} already in the vault"
+    ));
+    ctx.out.json(&json!({ "added": added, "skipped_duplicates": skipped }));
+    Ok(())
+}
+
+fn read_input(file: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    if file == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE + 1)
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        f.take(MAX_FILE + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(CliError::Usage(format!("{} is larger than 256 MiB", file.display())).into());
+    }
+    Ok(bytes)
+}
+
+/// Every record of the file, or the first problem (nothing is imported).
+fn parse(format: ImportFormat, bytes: &[u8]) -> anyhow::Result<Vec<ItemData>> {
+    use vault_import::Format;
+    let foreign = match format {
+        ImportFormat::BitwardenJson => Format::BitwardenJson,
+        ImportFormat::KeepassxcCsv => Format::KeepassxcCsv,
+        ImportFormat::OnepasswordCsv => Format::OnePasswordCsv,
+        ImportFormat::ChromeCsv => Format::ChromeCsv,
+        ImportFormat::VaultJson => return parse_vault_json(bytes),
+    };
+    vault_import::parse(foreign, bytes).map_err(|e| CliError::Usage(e.to_string()).into())
+}
+
+fn parse_vault_json(bytes: &[u8]) -> anyhow::Result<Vec<ItemData>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
+    let format = value.get("format").and_then(|f| f.as_str()).unwrap_or_default();
+    let plain = match format {
+        SEALED_FORMAT => {
+            let doc: SealedDoc = serde_json::from_value(value).map_err(|e| json_error(&e))?;
+            check_version(doc.version)?;
+            let sealed = base64::engine::general_purpose::STANDARD
+                .decode(doc.data.trim())
+                .map_err(|_| CliError::Usage("vault-json: \"data\" is not base64".into()))?;
+            let pw = match password::from_env("VAULT_EXPORT_PASSWORD_FILE", "VAULT_EXPORT_PASSWORD")? {
+                Some(pw) => pw,
+                None => password::prompt("Export password: ")?.ok_or_else(|| {
+                    CliError::Usage("no export password: set VAULT_EXPORT_PASSWORD_FILE or VAULT_EXPORT_PASSWORD".into())
+                })?,
+            };
+            let plain = vault_core::export::open_export(&pw, &sealed).map_err(|e| match e {
+                vault_core::export::ExportError::WrongPasswordOrTampered => CliError::WrongPassword.into(),
+                other => anyhow::Error::from(other),
+            })?;
+            let doc: PlainDoc = serde_json::from_slice(&plain).map_err(|e| json_error(&e))?;
+            doc
+        }
+        PLAIN_FORMAT => serde_json::from_value(value).map_err(|e| json_error(&e))?,
+        _ => {
+            return Err(CliError::Usage(format!(
+                "vault-json: \"format\" must be {PLAIN_FORMAT:?} or {SEALED_FORMAT:?}"
+            ))
+            .into());
+        }
+    };
+    check_version(plain.version)?;
+    plain
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(n, item)| {
+            item.into_data()
+                .map_err(|e| CliError::Usage(format!("vault-json: item {}: {e}", n + 1)).into())
+        })
+        .collect()
+}
+
+fn check_version(v: u32) -> Result<(), CliError> {
+    if v == VERSION {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!("vault-json: unsupported version {v}")))
+    }
+}
+
+/// Where a JSON document is wrong, without quoting it (it holds secrets).
+fn json_error(e: &serde_json::Error) -> anyhow::Error {
+    let what = match e.classify() {
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Eof => "unexpected end of file",
+        serde_json::error::Category::Data => "unexpected field or value type",
+        serde_json::error::Category::Io => "read error",
+    };
+    CliError::Usage(format!("vault-json: line {} column {}: {what}", e.line(), e.column())).into()
+}
+
+/// What makes two items the same credential: class, name, account and
+/// secret. Labels and notes may differ between tools' exports.
+fn fingerprint(data: &ItemData) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut part = |b: &[u8]| {
+        h.update((b.len() as u64).to_be_bytes());
+        h.update(b);
+    };
+    part(&[data.class() as u8]);
+    part(name_of(data).to_lowercase().as_bytes());
+    part(account_of(data).as_bytes());
+    match data {
+        ItemData::Inet(i) => part(i.password.expose().as_bytes()),
+        ItemData::Genp(g) => part(g.password.expose().as_bytes()),
+        ItemData::Key(k) => {
+            part(label_of(data).as_bytes());
+            part(k.private_key.expose());
+        }
+    }
+    h.finalize().into()
+}
+
+fn progress(ctx: &Ctx, len: u64) -> indicatif::ProgressBar {
+    if ctx.out.json || ctx.out.quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,78 @@
+//! `vault ls` and `vault search`: item summaries, never secrets.
+
+use crate::cli::ClassArg;
+use crate::context::Ctx;
+use crate::itemjson::class_name;
+use serde_json::json;
+use vault_core::item::{ItemClass, ItemSummary};
+
+pub fn ls(ctx: &Ctx, class: Option<ClassArg>) -> anyhow::Result<()> {
+    let class = class.map(|c| match c {
+        ClassArg::Inet => ItemClass::Inet,
+        ClassArg::Genp => ItemClass::Genp,
+        ClassArg::Key => ItemClass::Keys,
+    });
+    let mut vault = ctx.unlock()?;
+    let items = vault.list(class)?;
+    print(ctx, &items);
+    report_damaged(ctx, &mut vault)
+}
+
+pub fn search(ctx: &Ctx, text: &str) -> anyhow::Result<()> {
+    let mut vault = ctx.unlock()?;
+    let items = vault.search(text)?;
+    print(ctx, &items);
+    report_damaged(ctx, &mut vault)
+}
+
+fn print(ctx: &Ctx, items: &[ItemSummary]) {
+    if ctx.out.json {
+        let list: Vec<_> = items
+            .iter()
+            .map(|s| {
+                json!({
+                    "uuid": s.uuid.to_string(),
+                    "class": class_name(s.class),
+                    "name": s.name,
+                    "account": s.account,
+                    "label": s.label,
+                    "modified": super::rfc3339(s.modified_ms),
+                })
+            })
+            .collect();
+        ctx.out.json(&json!(list));
+        return;
+    }
+    let width = items.iter().map(|s| s.name.chars().count()).max().unwrap_or(0).min(40);
+    let mut lines = String::new();
+    for s in items {
+        let id = s.uuid.simple().to_string();
+        let line = format!(
+            "{}  {:<4}  {:<width$}  {}  {}",
+            &id[..8],
+            class_name(s.class),
+            s.name,
+            s.account,
+            s.label
+        );
+        lines.push_str(line.trim_end());
+        lines.push('\n');
+    }
+    if !lines.is_empty() {
+        lines.pop();
+        ctx.out.data(&lines);
+    }
+}
+
+fn report_damaged(ctx: &Ctx, vault: &mut vault_core::UnlockedVault) -> anyhow::Result<()> {
+    let damaged = vault.damaged_items()?;
+    if !damaged.is_empty() {
+        eprintln!(
+            "warning: {} item(s) did not decrypt and are not listed; `vault get UUID` says why: {}",
+            damaged.len(),
+            damaged.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let _ = ctx;
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! `vault status`: what a person checks first. Needs no password.
+
+use crate::agent;
+use crate::context::Ctx;
+use serde_json::json;
+
+pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
+    let info = ctx.open()?.info()?;
+    let agent = agent::client::status(&ctx.path)?;
+    let [inet, genp, keys] = info.counts;
+    if ctx.out.json {
+        ctx.out.json(&json!({
+            "path": std::fs::canonicalize(&ctx.path)?,
+            "vault_id": info.vault_id.to_string(),
+            "locked": agent.is_none(),
+            "agent": agent.map(|a| json!({ "pid": a.pid, "idle_left_secs": a.idle_left_secs })),
+            "items": { "inet": inet, "genp": genp, "key": keys, "total": inet + genp + keys },
+            "kdf": "pbkdf2-sha256",
+            "kdf_iterations": info.kdf_iterations,
+            "key_epoch": info.key_epoch,
+        }));
+        return Ok(());
+    }
+    let lock_line = match agent {
+        Some(a) => format!(
+            "unlocked (agent pid {}, locks in {})",
+            a.pid,
+            humantime::format_duration(std::time::Duration::from_secs(a.idle_left_secs))
+        ),
+        None => "locked".to_owned(),
+    };
+    let lines = [
+        format!("vault:     {}", std::fs::canonicalize(&ctx.path)?.display()),
+        format!("state:     {lock_line}"),
+        format!(
+            "items:     {} ({inet} inet, {genp} genp, {keys} key)",
+            inet + genp + keys
+        ),
+        format!("kdf:       PBKDF2-HMAC-SHA256, {} iterations", info.kdf_iterations),
+        format!("key epoch: {}", info.key_epoch),
+    ];
+    ctx.out.data(&lines.join("\n"));
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! Where output goes: the data asked for on stdout (JSON with --json),
+//! notices on stderr unless --quiet.
+
+use std::io::Write;
+
+/// The global output switches.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    /// Machine output: one JSON document on stdout.
+    pub json: bool,
+    /// No notices.
+    pub quiet: bool,
+}
+
+impl Out {
+    /// A line of the data the command was asked for (human mode only).
+    pub fn data(&self, line: &str) {
+        if !self.json {
+            write_stdout(line);
+        }
+    }
+
+    /// The command's JSON result (JSON mode only).
+    pub fn json(&self, value: &serde_json::Value) {
+        if self.json {
+            write_stdout(&value.to_string());
+        }
+    }
+
+    /// A notice for a person, on stderr (never in JSON mode or with -q).
+    pub fn note(&self, line: &str) {
+        if !self.json && !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Writes one line to stdout; a closed pipe (`vault ls | head`) is not an
+/// error worth a panic.
+pub fn write_stdout(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}

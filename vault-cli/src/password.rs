@@ -1,0 +1,107 @@
+//! Where passwords come from: a file or variable named in the environment,
+//! else a prompt on the terminal without echo. Never from a flag.
+
+use crate::error::CliError;
+use anyhow::Context;
+use std::io::BufRead;
+use zeroize::Zeroizing;
+
+/// A password held in memory that is wiped on drop.
+pub type Password = Zeroizing<String>;
+
+/// The master password from `$VAULT_PASSWORD_FILE` or `$VAULT_PASSWORD`.
+pub fn master_from_env() -> anyhow::Result<Option<Password>> {
+    from_env("VAULT_PASSWORD_FILE", "VAULT_PASSWORD")
+}
+
+/// A password from the file named by `file_var` (its first line), else
+/// from `var`.
+pub fn from_env(file_var: &str, var: &str) -> anyhow::Result<Option<Password>> {
+    if let Some(path) = std::env::var_os(file_var) {
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("cannot read ${file_var} ({})", path.to_string_lossy()))?;
+        let mut line = Zeroizing::new(String::new());
+        std::io::BufReader::new(file)
+            .read_line(&mut line)
+            .with_context(|| format!("cannot read ${file_var}"))?;
+        return Ok(Some(trim_newline(line)));
+    }
+    match std::env::var(var) {
+        Ok(v) => Ok(Some(Zeroizing::new(v))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(CliError::Usage(format!("${var} is not valid UTF-8")).into())
+        }
+    }
+}
+
+/// Whether there is a terminal to ask on.
+pub fn have_terminal() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+}
+
+/// Asks on the terminal without echo; `None` without a terminal.
+pub fn prompt(text: &str) -> anyhow::Result<Option<Password>> {
+    if !have_terminal() {
+        return Ok(None);
+    }
+    let pw = rpassword::prompt_password(text).context("cannot read from the terminal")?;
+    Ok(Some(Zeroizing::new(pw)))
+}
+
+/// Asks twice on the terminal; `None` without a terminal.
+pub fn prompt_new(text: &str) -> anyhow::Result<Option<Password>> {
+    let Some(first) = prompt(text)? else {
+        return Ok(None);
+    };
+    let Some(second) = prompt("Repeat: ")? else {
+        return Ok(None);
+    };
+    if *first != *second {
+        return Err(CliError::Usage("the passwords do not match".into()).into());
+    }
+    Ok(Some(first))
+}
+
+/// A new password (vault init, passwd, export): from `file_var`/`var`,
+/// else asked twice. Empty is refused.
+pub fn new_password(file_var: &str, var: &str, what: &str) -> anyhow::Result<Password> {
+    let pw = match from_env(file_var, var)? {
+        Some(pw) => pw,
+        None => prompt_new(&format!("{what}: "))?.ok_or_else(|| {
+            CliError::Usage(format!(
+                "no {}: set {file_var} or {var}, or run on a terminal",
+                what.to_lowercase()
+            ))
+        })?,
+    };
+    if pw.is_empty() {
+        return Err(CliError::Usage(format!("the {} is empty", what.to_lowercase())).into());
+    }
+    Ok(pw)
+}
+
+/// The first line of stdin (an item's password).
+pub fn read_stdin_line() -> anyhow::Result<Password> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read stdin")?;
+    let line = trim_newline(line);
+    if line.is_empty() {
+        return Err(CliError::Usage("--password-stdin: stdin's first line is empty".into()).into());
+    }
+    Ok(line)
+}
+
+fn trim_newline(mut s: Password) -> Password {
+    while s.ends_with('\n') || s.ends_with('\r') {
+        s.pop();
+    }
+    s
+}
