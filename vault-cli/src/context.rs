@@ -28,7 +28,9 @@ pub fn vault_path(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         return Ok(p);
     }
     let dir = dirs::data_dir().ok_or_else(|| {
-        CliError::Usage("no data directory for this platform; pass --vault or set VAULT_PATH".into())
+        CliError::Usage(
+            "no data directory for this platform; pass --vault or set VAULT_PATH".into(),
+        )
     })?;
     Ok(dir.join("vault").join("vault.db"))
 }

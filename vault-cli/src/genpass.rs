@@ -66,7 +66,8 @@ pub fn entropy_bits(len: usize, symbols: bool, words: Option<usize>) -> f64 {
     match words {
         Some(w) => w as f64 * (Wordlist::EffLong.get_list().len() as f64).log2(),
         None => {
-            let n = LOWER.len() + UPPER.len() + DIGITS.len() + if symbols { SYMBOLS.len() } else { 0 };
+            let n =
+                LOWER.len() + UPPER.len() + DIGITS.len() + if symbols { SYMBOLS.len() } else { 0 };
             len as f64 * (n as f64).log2()
         }
     }
@@ -93,7 +94,9 @@ mod tests {
 
     #[test]
     fn draws_differ_and_cover_the_alphabet() {
-        let set: HashSet<String> = (0..100).map(|_| password(20, true).unwrap().to_string()).collect();
+        let set: HashSet<String> = (0..100)
+            .map(|_| password(20, true).unwrap().to_string())
+            .collect();
         assert_eq!(set.len(), 100);
         let chars: HashSet<char> = set.iter().flat_map(|p| p.chars()).collect();
         // 2,000 draws over 79 characters: every one shows up.

@@ -285,9 +285,7 @@ mod tests {
 
     #[test]
     fn unknown_classes_and_keys_are_refused() {
-        assert!(
-            serde_json::from_str::<ItemJson>(r#"{"class":"inet","colour":"red"}"#).is_err()
-        );
+        assert!(serde_json::from_str::<ItemJson>(r#"{"class":"inet","colour":"red"}"#).is_err());
         let j: ItemJson = serde_json::from_str(r#"{"class":"card"}"#).unwrap();
         assert!(j.into_data().is_err());
     }

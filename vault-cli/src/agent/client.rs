@@ -84,12 +84,16 @@ fn connect(vault: &Path) -> anyhow::Result<Option<UnixStream>> {
             return Ok(None);
         }
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot reach the agent at {}", socket.display()));
+            return Err(e)
+                .with_context(|| format!("cannot reach the agent at {}", socket.display()));
         }
     };
     let peer = rustix::net::sockopt::socket_peercred(&stream).context("agent peer credentials")?;
     if peer.uid != rustix::process::getuid() {
-        bail!("refusing the agent at {}: it runs as another user", socket.display());
+        bail!(
+            "refusing the agent at {}: it runs as another user",
+            socket.display()
+        );
     }
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;

@@ -3,9 +3,7 @@
 //! `vault lock`, on the idle timeout, or when its socket is taken away.
 
 use super::paths::ensure_private_dir;
-use super::{
-    MAGIC, OP_KEY, OP_LOCK, OP_STATUS, STATUS_OK, STATUS_REFUSED, VERSION,
-};
+use super::{MAGIC, OP_KEY, OP_LOCK, OP_STATUS, STATUS_OK, STATUS_REFUSED, VERSION};
 use anyhow::{Context, bail};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -35,7 +33,9 @@ pub fn run(socket: &Path, timeout: Duration) -> anyhow::Result<()> {
     let key = SessionKey::from_bytes(&buf);
     drop(buf);
 
-    let dir = socket.parent().context("the socket path has no directory")?;
+    let dir = socket
+        .parent()
+        .context("the socket path has no directory")?;
     ensure_private_dir(dir)?;
     if socket.exists() {
         if UnixStream::connect(socket).is_ok() {
@@ -163,7 +163,7 @@ fn harden() {
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
-/// Starts an agent for the vault at `canonical` holding `key`, and waits
+/// Starts an agent listening on `socket` holding `key`, and waits
 /// until it listens. The key goes through a pipe, never argv or the
 /// environment.
 pub fn spawn(socket: &Path, key: &SessionKey, timeout: Duration) -> anyhow::Result<u32> {
@@ -180,6 +180,11 @@ pub fn spawn(socket: &Path, key: &SessionKey, timeout: Duration) -> anyhow::Resu
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        // The agent needs no password; don't let one linger in its
+        // environment for its whole life.
+        .env_remove("VAULT_PASSWORD")
+        .env_remove("VAULT_NEW_PASSWORD")
+        .env_remove("VAULT_EXPORT_PASSWORD")
         // Its own process group: Ctrl-C in this terminal does not reach it.
         .process_group(0)
         .spawn()

@@ -49,8 +49,9 @@ pub fn run(ctx: &Ctx, add: AddCommand) -> anyhow::Result<()> {
     let uuid = vault.add(data)?;
     ctx.out.data(&uuid.to_string());
     if generated {
-        ctx.out
-            .note(&format!("generated a password; `vault get {uuid}` prints it"));
+        ctx.out.note(&format!(
+            "generated a password; `vault get {uuid}` prints it"
+        ));
     }
     ctx.out
         .json(&json!({ "uuid": uuid.to_string(), "generated": generated }));
@@ -80,7 +81,10 @@ fn item_password(src: &SecretSource) -> anyhow::Result<(Password, bool)> {
 
 /// The password `src` asks for; with `ask`, a terminal prompt when no
 /// flag says otherwise. `None` when there is nothing to ask with.
-pub fn new_item_password(src: &SecretSource, ask: bool) -> anyhow::Result<Option<(Password, bool)>> {
+pub fn new_item_password(
+    src: &SecretSource,
+    ask: bool,
+) -> anyhow::Result<Option<(Password, bool)>> {
     if src.password_stdin {
         return Ok(Some((password::read_stdin_line()?, false)));
     }
@@ -103,7 +107,10 @@ fn key(k: KeyArgs) -> anyhow::Result<CryptoKey> {
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
             );
             let label = pem_label(&text).ok_or_else(|| {
-                CliError::Usage(format!("{} is not a PEM or OpenSSH private key", path.display()))
+                CliError::Usage(format!(
+                    "{} is not a PEM or OpenSSH private key",
+                    path.display()
+                ))
             })?;
             (label, text.to_vec())
         }

@@ -105,12 +105,21 @@ pub fn run(ctx: &Ctx, query_text: &str, f: EditFields) -> anyhow::Result<()> {
         }
     }
     if !changed {
-        return Err(CliError::Usage("nothing to change: give a flag such as --label".into()).into());
+        return Err(
+            CliError::Usage("nothing to change: give a flag such as --label".into()).into(),
+        );
     }
     let gencount = vault.update(item.uuid, data)?;
-    ctx.out.data(&format!("updated {} (version {gencount})", query::short(&item)));
-    if new_password.as_ref().is_some_and(|(_, generated)| *generated) {
-        ctx.out.note("generated a new password; `vault get` prints it");
+    ctx.out.data(&format!(
+        "updated {} (version {gencount})",
+        query::short(&item)
+    ));
+    if new_password
+        .as_ref()
+        .is_some_and(|(_, generated)| *generated)
+    {
+        ctx.out
+            .note("generated a new password; `vault get` prints it");
     }
     ctx.out
         .json(&json!({ "uuid": item.uuid.to_string(), "gencount": gencount }));

@@ -46,7 +46,11 @@ pub struct SealedDoc {
 
 pub fn run(ctx: &Ctx, output: Option<&Path>, plaintext: bool) -> anyhow::Result<()> {
     if let Some(out) = output.filter(|p| p.exists()) {
-        return Err(CliError::Usage(format!("{} exists; refusing to overwrite it", out.display())).into());
+        return Err(CliError::Usage(format!(
+            "{} exists; refusing to overwrite it",
+            out.display()
+        ))
+        .into());
     }
     let export_pw = if plaintext {
         None
@@ -96,9 +100,12 @@ pub fn run(ctx: &Ctx, output: Option<&Path>, plaintext: bool) -> anyhow::Result<
             f.write_all(b"\n")?;
             f.sync_all()?;
             let kind = if plaintext { "PLAINTEXT" } else { "encrypted" };
+            ctx.out.data(&format!(
+                "exported {count} items ({kind}) to {}",
+                path.display()
+            ));
             ctx.out
-                .data(&format!("exported {count} items ({kind}) to {}", path.display()));
-            ctx.out.json(&json!({ "exported": count, "path": path, "encrypted": !plaintext }));
+                .json(&json!({ "exported": count, "path": path, "encrypted": !plaintext }));
         }
         None => {
             let mut out = std::io::stdout().lock();

@@ -86,7 +86,11 @@ fn url_of(i: &vault_core::item::InternetPassword) -> String {
     if let Some(u) = i.uris.first() {
         return u.clone();
     }
-    let protocol = if i.protocol.is_empty() { "https" } else { &i.protocol };
+    let protocol = if i.protocol.is_empty() {
+        "https"
+    } else {
+        &i.protocol
+    };
     let port = i.port.map(|p| format!(":{p}")).unwrap_or_default();
     format!("{protocol}://{}{port}{}", i.server, i.path)
 }

@@ -25,7 +25,10 @@ pub fn run(ctx: &Ctx, q: &QueryArgs, secrets: bool) -> anyhow::Result<()> {
         let mut line = format!("gen {}  {}", v.gencount, super::rfc3339(v.modified_ms));
         if let Some(obj) = j.as_object() {
             for (k, val) in obj {
-                if matches!(k.as_str(), "uuid" | "gencount" | "created_ms" | "modified_ms" | "class") {
+                if matches!(
+                    k.as_str(),
+                    "uuid" | "gencount" | "created_ms" | "modified_ms" | "class"
+                ) {
                     continue;
                 }
                 line.push_str(&format!("  {k}={val}"));

@@ -42,7 +42,11 @@ pub fn run(ctx: &Ctx, format: ImportFormat, file: &Path) -> anyhow::Result<()> {
     let mut fresh = Vec::new();
     let mut skipped = 0usize;
     for data in records {
-        let key = (data.class(), name_of(&data).to_lowercase(), account_of(&data).to_owned());
+        let key = (
+            data.class(),
+            name_of(&data).to_lowercase(),
+            account_of(&data).to_owned(),
+        );
         if let Some(uuids) = existing.get(&key) {
             for &u in uuids {
                 if checked.insert(u) {
@@ -63,7 +67,8 @@ pub fn run(ctx: &Ctx, format: ImportFormat, file: &Path) -> anyhow::Result<()> {
     ctx.out.data(&format!(
         "imported {added} items, skipped {skipped} already in the vault"
     ));
-    ctx.out.json(&json!({ "added": added, "skipped_duplicates": skipped }));
+    ctx.out
+        .json(&json!({ "added": added, "skipped_duplicates": skipped }));
     Ok(())
 }
 
@@ -76,7 +81,8 @@ fn read_input(file: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
             .read_to_end(&mut bytes)
             .context("cannot read stdin")?;
     } else {
-        let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
         f.take(MAX_FILE + 1)
             .read_to_end(&mut bytes)
             .with_context(|| format!("cannot read {}", file.display()))?;
@@ -102,7 +108,10 @@ fn parse(format: ImportFormat, bytes: &[u8]) -> anyhow::Result<Vec<ItemData>> {
 
 fn parse_vault_json(bytes: &[u8]) -> anyhow::Result<Vec<ItemData>> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
-    let format = value.get("format").and_then(|f| f.as_str()).unwrap_or_default();
+    let format = value
+        .get("format")
+        .and_then(|f| f.as_str())
+        .unwrap_or_default();
     let plain = match format {
         SEALED_FORMAT => {
             let doc: SealedDoc = serde_json::from_value(value).map_err(|e| json_error(&e))?;
@@ -117,7 +126,9 @@ fn parse_vault_json(bytes: &[u8]) -> anyhow::Result<Vec<ItemData>> {
                 })?,
             };
             let plain = vault_core::export::open_export(&pw, &sealed).map_err(|e| match e {
-                vault_core::export::ExportError::WrongPasswordOrTampered => CliError::WrongPassword.into(),
+                vault_core::export::ExportError::WrongPasswordOrTampered => {
+                    CliError::WrongPassword.into()
+                }
                 other => anyhow::Error::from(other),
             })?;
             let doc: PlainDoc = serde_json::from_slice(&plain).map_err(|e| json_error(&e))?;
@@ -147,7 +158,9 @@ fn check_version(v: u32) -> Result<(), CliError> {
     if v == VERSION {
         Ok(())
     } else {
-        Err(CliError::Usage(format!("vault-json: unsupported version {v}")))
+        Err(CliError::Usage(format!(
+            "vault-json: unsupported version {v}"
+        )))
     }
 }
 
@@ -159,7 +172,12 @@ fn json_error(e: &serde_json::Error) -> anyhow::Error {
         serde_json::error::Category::Data => "unexpected field or value type",
         serde_json::error::Category::Io => "read error",
     };
-    CliError::Usage(format!("vault-json: line {} column {}: {what}", e.line(), e.column())).into()
+    CliError::Usage(format!(
+        "vault-json: line {} column {}: {what}",
+        e.line(),
+        e.column()
+    ))
+    .into()
 }
 
 /// What makes two items the same credential: class, name, account and

@@ -27,7 +27,11 @@ pub fn run(ctx: &Ctx, kdf_iterations: Option<u32>) -> anyhow::Result<()> {
             .create(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let pw = password::new_password("VAULT_PASSWORD_FILE", "VAULT_PASSWORD", "New master password")?;
+    let pw = password::new_password(
+        "VAULT_PASSWORD_FILE",
+        "VAULT_PASSWORD",
+        "New master password",
+    )?;
     let vault = Vault::create(&ctx.path, &pw, kdf)
         .with_context(|| format!("cannot create {}", ctx.path.display()))?;
     ctx.out.data(&format!("created {}", vault.path().display()));

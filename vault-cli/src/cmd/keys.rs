@@ -10,14 +10,20 @@ use serde_json::json;
 use vault_core::KdfParams;
 use vault_core::error::KeyChangeError;
 
-pub fn gen_password(ctx: &Ctx, length: u16, words: Option<u16>, no_symbols: bool) -> anyhow::Result<()> {
+pub fn gen_password(
+    ctx: &Ctx,
+    length: u16,
+    words: Option<u16>,
+    no_symbols: bool,
+) -> anyhow::Result<()> {
     let secret = match words {
         Some(w) => genpass::passphrase(w.into())?,
         None => genpass::password(length.into(), !no_symbols)?,
     };
     let bits = genpass::entropy_bits(length.into(), !no_symbols, words.map(usize::from));
     ctx.out.data(&secret);
-    ctx.out.json(&json!({ "password": secret.as_str(), "entropy_bits": bits.floor() }));
+    ctx.out
+        .json(&json!({ "password": secret.as_str(), "entropy_bits": bits.floor() }));
     Ok(())
 }
 
@@ -51,7 +57,8 @@ pub fn passwd(ctx: &Ctx, kdf_iterations: Option<u32>) -> anyhow::Result<()> {
     let agent_stopped = agent::client::lock(&ctx.path)?;
     ctx.out.data("master password changed");
     if agent_stopped {
-        ctx.out.note("the agent was locked; run `vault unlock` again");
+        ctx.out
+            .note("the agent was locked; run `vault unlock` again");
     }
     ctx.out.json(&json!({ "changed": true, "agent_locked": agent_stopped, "kdf_iterations": kdf.iterations() }));
     Ok(())
@@ -60,7 +67,8 @@ pub fn passwd(ctx: &Ctx, kdf_iterations: Option<u32>) -> anyhow::Result<()> {
 pub fn rotate(ctx: &Ctx) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     let epoch = vault.rotate_vault_key()?;
-    ctx.out.data(&format!("vault key rotated; key epoch {epoch}"));
+    ctx.out
+        .data(&format!("vault key rotated; key epoch {epoch}"));
     ctx.out.json(&json!({ "key_epoch": epoch }));
     Ok(())
 }

@@ -43,7 +43,12 @@ fn print(ctx: &Ctx, items: &[ItemSummary]) {
         ctx.out.json(&json!(list));
         return;
     }
-    let width = items.iter().map(|s| s.name.chars().count()).max().unwrap_or(0).min(40);
+    let width = items
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
     let mut lines = String::new();
     for s in items {
         let id = s.uuid.simple().to_string();
@@ -70,7 +75,11 @@ fn report_damaged(ctx: &Ctx, vault: &mut vault_core::UnlockedVault) -> anyhow::R
         eprintln!(
             "warning: {} item(s) did not decrypt and are not listed; `vault get UUID` says why: {}",
             damaged.len(),
-            damaged.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(", ")
+            damaged
+                .iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let _ = ctx;

@@ -16,8 +16,9 @@ pub fn unlock(ctx: &Ctx, timeout: Duration) -> anyhow::Result<()> {
     agent::client::lock(&canonical)?;
     let pid = agent::server::spawn(&socket, &key, timeout)?;
     let t = humantime::format_duration(timeout);
-    ctx.out
-        .data(&format!("unlocked; the agent (pid {pid}) locks after {t} idle"));
+    ctx.out.data(&format!(
+        "unlocked; the agent (pid {pid}) locks after {t} idle"
+    ));
     ctx.out.json(&json!({
         "unlocked": true,
         "pid": pid,
@@ -29,7 +30,12 @@ pub fn unlock(ctx: &Ctx, timeout: Duration) -> anyhow::Result<()> {
 
 pub fn lock(ctx: &Ctx) -> anyhow::Result<()> {
     let stopped = agent::client::lock(&ctx.path)?;
-    ctx.out.data(if stopped { "locked" } else { "no agent was running" });
-    ctx.out.json(&json!({ "locked": true, "agent_was_running": stopped }));
+    ctx.out.data(if stopped {
+        "locked"
+    } else {
+        "no agent was running"
+    });
+    ctx.out
+        .json(&json!({ "locked": true, "agent_was_running": stopped }));
     Ok(())
 }

@@ -36,7 +36,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
             "items:     {} ({inet} inet, {genp} genp, {keys} key)",
             inet + genp + keys
         ),
-        format!("kdf:       PBKDF2-HMAC-SHA256, {} iterations", info.kdf_iterations),
+        format!(
+            "kdf:       PBKDF2-HMAC-SHA256, {} iterations",
+            info.kdf_iterations
+        ),
         format!("key epoch: {}", info.key_epoch),
     ];
     ctx.out.data(&lines.join("\n"));
