@@ -11,6 +11,9 @@ pub enum CliError {
     /// The master password was wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// An encrypted export did not open with the export password given.
+    #[error("wrong export password, or the export file was altered")]
+    WrongExportPassword,
     /// No password source and no terminal to ask on.
     #[error("no master password: run `vault unlock`, or set VAULT_PASSWORD_FILE or VAULT_PASSWORD")]
     NoPassword,
@@ -37,7 +40,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::WrongPassword | CliError::NoPassword => 3,
+            CliError::WrongPassword | CliError::WrongExportPassword | CliError::NoPassword => 3,
             CliError::NoVault(_) | CliError::NotFound(_) => 4,
             CliError::Ambiguous { .. } => 5,
         }

@@ -1,5 +1,6 @@
 //! The agent: one unlock, then commands without a password; lock and the
 //! idle timeout end it; its socket is private; no secret in any argv.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod common;
 

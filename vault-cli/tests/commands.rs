@@ -1,5 +1,6 @@
 //! Every command through the built binary: exit code, the key lines of
 //! output, and the parsed `--json`.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod common;
 

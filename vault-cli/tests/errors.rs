@@ -1,5 +1,6 @@
 //! Failures: one line on stderr, a documented exit code, no stack trace,
 //! and the vault's bytes unchanged.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod common;
 

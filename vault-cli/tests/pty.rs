@@ -1,5 +1,6 @@
 //! The interactive prompts on a real terminal (a pty): no echo, asked
 //! twice for a new password, three tries for the master password.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod common;
 

@@ -84,7 +84,8 @@ fn uuid_prefixes_find_live_items_only() {
         let hits = v.find_uuid_prefix(&hex[..len], 100).unwrap();
         assert!(hits.contains(&target), "prefix length {len}");
         assert!(
-            hits.iter().all(|u| u.simple().to_string().starts_with(&hex[..len])),
+            hits.iter()
+                .all(|u| u.simple().to_string().starts_with(&hex[..len])),
             "prefix length {len}"
         );
         let expected = ids
@@ -95,7 +96,10 @@ fn uuid_prefixes_find_live_items_only() {
     }
     // The hyphenated form and upper case work too.
     let hyphenated = target.hyphenated().to_string().to_uppercase();
-    assert_eq!(v.find_uuid_prefix(&hyphenated[..13], 10).unwrap(), vec![target]);
+    assert_eq!(
+        v.find_uuid_prefix(&hyphenated[..13], 10).unwrap(),
+        vec![target]
+    );
     assert!(v.find_uuid_prefix("xyz", 10).unwrap().is_empty());
     assert!(v.find_uuid_prefix("", 10).unwrap().is_empty());
     // The limit holds across classes.

@@ -91,10 +91,8 @@ pub fn new_item_password(
     if let Some(len) = src.generate {
         return Ok(Some((genpass::password(len.into(), true)?, true)));
     }
-    if ask {
-        if let Some(pw) = password::prompt_new("Item password: ")? {
-            return Ok(Some((pw, false)));
-        }
+    if ask && let Some(pw) = password::prompt_new("Item password: ")? {
+        return Ok(Some((pw, false)));
     }
     Ok(None)
 }

@@ -6,7 +6,7 @@ use crate::cli::ImportFormat;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::password;
-use crate::query::{account_of, label_of, name_of};
+use crate::query::{account_of, name_of};
 use anyhow::Context;
 use base64::Engine;
 use serde_json::json;
@@ -37,10 +37,11 @@ pub fn run(ctx: &Ctx, format: ImportFormat, file: &Path) -> anyhow::Result<()> {
             .or_default()
             .push(s.uuid);
     }
-    let mut known: HashSet<[u8; 32]> = HashSet::new();
+    let mut in_vault: HashSet<[u8; 32]> = HashSet::new();
+    let mut in_file: HashSet<[u8; 32]> = HashSet::new();
     let mut checked: HashSet<Uuid> = HashSet::new();
     let mut fresh = Vec::new();
-    let mut skipped = 0usize;
+    let (mut skipped, mut repeated) = (0usize, 0usize);
     for data in records {
         let key = (
             data.class(),
@@ -50,25 +51,33 @@ pub fn run(ctx: &Ctx, format: ImportFormat, file: &Path) -> anyhow::Result<()> {
         if let Some(uuids) = existing.get(&key) {
             for &u in uuids {
                 if checked.insert(u) {
-                    known.insert(fingerprint(&vault.get(u)?.data));
+                    in_vault.insert(fingerprint(&vault.get(u)?.data));
                 }
             }
         }
-        if known.insert(fingerprint(&data)) {
-            fresh.push(data);
-        } else {
+        let print = fingerprint(&data);
+        if in_vault.contains(&print) {
             skipped += 1;
+        } else if !in_file.insert(print) {
+            repeated += 1;
+        } else {
+            fresh.push(data);
         }
         bar.inc(1);
     }
     bar.set_message("writing");
     let added = vault.add_batch(fresh)?.len();
     bar.finish_and_clear();
-    ctx.out.data(&format!(
-        "imported {added} items, skipped {skipped} already in the vault"
-    ));
-    ctx.out
-        .json(&json!({ "added": added, "skipped_duplicates": skipped }));
+    let mut line = format!("imported {added} items, skipped {skipped} already in the vault");
+    if repeated > 0 {
+        line.push_str(&format!(" and {repeated} repeated in the file"));
+    }
+    ctx.out.data(&line);
+    ctx.out.json(&json!({
+        "added": added,
+        "skipped_duplicates": skipped,
+        "repeated_in_file": repeated,
+    }));
     Ok(())
 }
 
@@ -127,7 +136,7 @@ fn parse_vault_json(bytes: &[u8]) -> anyhow::Result<Vec<ItemData>> {
             };
             let plain = vault_core::export::open_export(&pw, &sealed).map_err(|e| match e {
                 vault_core::export::ExportError::WrongPasswordOrTampered => {
-                    CliError::WrongPassword.into()
+                    CliError::WrongExportPassword.into()
                 }
                 other => anyhow::Error::from(other),
             })?;
@@ -180,26 +189,15 @@ fn json_error(e: &serde_json::Error) -> anyhow::Error {
     .into()
 }
 
-/// What makes two items the same credential: class, name, account and
-/// secret. Labels and notes may differ between tools' exports.
+/// What makes two records the same: every attribute, secrets included.
+/// Anything less would drop records that differ only in, say, their
+/// notes (two secure notes with one title); a near-duplicate kept is
+/// visible and can be removed, a record dropped is lost.
 fn fingerprint(data: &ItemData) -> [u8; 32] {
-    let mut h = Sha256::new();
-    let mut part = |b: &[u8]| {
-        h.update((b.len() as u64).to_be_bytes());
-        h.update(b);
-    };
-    part(&[data.class() as u8]);
-    part(name_of(data).to_lowercase().as_bytes());
-    part(account_of(data).as_bytes());
-    match data {
-        ItemData::Inet(i) => part(i.password.expose().as_bytes()),
-        ItemData::Genp(g) => part(g.password.expose().as_bytes()),
-        ItemData::Key(k) => {
-            part(label_of(data).as_bytes());
-            part(k.private_key.expose());
-        }
-    }
-    h.finalize().into()
+    let canonical = Zeroizing::new(
+        serde_json::to_vec(&crate::itemjson::ItemJson::from_data(data, true)).unwrap_or_default(),
+    );
+    Sha256::digest(&*canonical).into()
 }
 
 fn progress(ctx: &Ctx, len: u64) -> indicatif::ProgressBar {

@@ -345,10 +345,10 @@ impl UnlockedVault {
                 class.table()
             );
             let mut stmt = self.conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(
-                rusqlite::params![&low[..], &high[..], limit as i64],
-                |r| r.get::<_, Vec<u8>>(0),
-            )?;
+            let rows = stmt
+                .query_map(rusqlite::params![&low[..], &high[..], limit as i64], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })?;
             for bytes in rows {
                 let bytes = bytes?;
                 if let Ok(b) = <[u8; 16]>::try_from(bytes.as_slice()) {

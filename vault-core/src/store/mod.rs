@@ -17,8 +17,8 @@ use crate::crypto::{
     DEFAULT_ZONE, DataKey, EpochKey, KeyEncryptionKey, MasterKey, SessionKey, VaultRng,
     unwrap_data_key, wrap_data_key, wrap_vault_key,
 };
-use crate::item::ItemClass;
 use crate::error::{CreateError, OpenError, StorageError, UnlockError};
+use crate::item::ItemClass;
 use header::{HEADER_FORMAT, Header, KDF_PBKDF2_SHA256, SALT_LEN};
 use keyring::{EpochLoadError, Keyring, load_epochs};
 use rusqlite::{Connection, params};
@@ -217,7 +217,11 @@ impl LockedVault {
         if key.vault_id() != header.vault_id {
             return Err(UnlockError::WrongSessionKey);
         }
-        self.unlock_with_kek(header, key.key_encryption_key(), UnlockError::WrongSessionKey)
+        self.unlock_with_kek(
+            header,
+            key.key_encryption_key(),
+            UnlockError::WrongSessionKey,
+        )
     }
 
     /// What the header says, before any key is derived: nothing here is
@@ -228,8 +232,8 @@ impl LockedVault {
             .ok_or(OpenError::Corrupt)?;
         let mut counts = [0u64; 3];
         for (n, class) in ItemClass::ALL.into_iter().enumerate() {
-            counts[n] = items::count_rows(&self.conn, class)
-                .map_err(|e| OpenError::Storage(e.into()))?;
+            counts[n] =
+                items::count_rows(&self.conn, class).map_err(|e| OpenError::Storage(e.into()))?;
         }
         Ok(VaultInfo {
             vault_id: header.vault_id,
@@ -253,8 +257,8 @@ impl LockedVault {
         kek: KeyEncryptionKey,
         wrong_key: UnlockError,
     ) -> Result<UnlockedVault, UnlockError> {
-        let dk =
-            unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk).map_err(|_| wrong_key)?;
+        let dk = unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk)
+            .map_err(|_| wrong_key)?;
         let epochs = load_epochs(&self.conn, &kek, header.circle_id).map_err(|e| match e {
             EpochLoadError::Sqlite(e) => UnlockError::Storage(e.into()),
             EpochLoadError::Damaged => UnlockError::Corrupt("a vault key does not open"),
