@@ -80,6 +80,7 @@ mod tests {
                 b"vault.v1.wrappedkey",
                 b"vault.v1.wrapped-vk",
                 b"vault.v1.wrapped-dk",
+                b"vault.v1.export",
             ]
         );
     }
