@@ -7,7 +7,7 @@ use crate::itemjson::class_name;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 use vault_core::error::ItemError;
-use vault_core::item::{Item, ItemData};
+use vault_core::item::Item;
 use vault_core::{Lookup, UnlockedVault};
 
 /// The shortest uuid prefix a query may use.
@@ -28,7 +28,7 @@ pub fn resolve_str(
 ) -> anyhow::Result<Item> {
     let mut hits = matches(vault, query)?;
     if let Some(a) = account {
-        hits.retain(|_, item| account_of(&item.data) == a);
+        hits.retain(|_, item| item.data.account() == a);
     }
     match hits.len() {
         0 => Err(CliError::NotFound(query.to_owned()).into()),
@@ -81,37 +81,10 @@ fn matches(vault: &mut UnlockedVault, query: &str) -> anyhow::Result<BTreeMap<Uu
     Ok(hits)
 }
 
-/// The account (or passkey user name) of an item.
-pub fn account_of(data: &ItemData) -> &str {
-    match data {
-        ItemData::Inet(i) => &i.account,
-        ItemData::Genp(g) => &g.account,
-        ItemData::Key(k) => &k.user_name,
-    }
-}
-
-/// The server, service or relying party of an item.
-pub fn name_of(data: &ItemData) -> &str {
-    match data {
-        ItemData::Inet(i) => &i.server,
-        ItemData::Genp(g) => &g.service,
-        ItemData::Key(k) => &k.rp_id,
-    }
-}
-
-/// The label of an item.
-pub fn label_of(data: &ItemData) -> &str {
-    match data {
-        ItemData::Inet(i) => &i.label,
-        ItemData::Genp(g) => &g.label,
-        ItemData::Key(k) => &k.label,
-    }
-}
-
 /// `8-hex-digit-id class name account`, for lists in messages.
 pub fn short(item: &Item) -> String {
-    let name = match name_of(&item.data) {
-        "" => label_of(&item.data),
+    let name = match item.data.name() {
+        "" => item.data.label(),
         n => n,
     };
     let mut s = format!(
@@ -120,7 +93,7 @@ pub fn short(item: &Item) -> String {
         class_name(item.class()),
         name
     );
-    let account = account_of(&item.data);
+    let account = item.data.account();
     if !account.is_empty() {
         s.push(' ');
         s.push_str(account);

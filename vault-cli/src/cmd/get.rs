@@ -37,8 +37,8 @@ pub fn field_value(item: &Item, field: &str) -> anyhow::Result<Zeroizing<String>
     };
     match field {
         "uuid" => return s(&item.uuid.to_string()),
-        "account" => return s(query::account_of(&item.data)),
-        "label" => return s(query::label_of(&item.data)),
+        "account" => return s(item.data.account()),
+        "label" => return s(item.data.label()),
         _ => {}
     }
     let custom = match &item.data {

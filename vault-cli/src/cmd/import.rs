@@ -6,7 +6,6 @@ use crate::cli::ImportFormat;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::password;
-use crate::query::{account_of, name_of};
 use anyhow::Context;
 use base64::Engine;
 use serde_json::json;
@@ -45,8 +44,8 @@ pub fn run(ctx: &Ctx, format: ImportFormat, file: &Path) -> anyhow::Result<()> {
     for data in records {
         let key = (
             data.class(),
-            name_of(&data).to_lowercase(),
-            account_of(&data).to_owned(),
+            data.name().to_lowercase(),
+            data.account().to_owned(),
         );
         if let Some(uuids) = existing.get(&key) {
             for &u in uuids {

@@ -151,6 +151,35 @@ impl ItemData {
         }
     }
 
+    /// Server (inet), service (genp) or relying party (keys): the
+    /// attribute [`Lookup::Server`](crate::Lookup), `Service` and `RpId`
+    /// match and lists show as the name.
+    pub fn name(&self) -> &str {
+        match self {
+            ItemData::Inet(i) => &i.server,
+            ItemData::Genp(g) => &g.service,
+            ItemData::Key(k) => &k.rp_id,
+        }
+    }
+
+    /// Account (inet, genp) or passkey user name (keys).
+    pub fn account(&self) -> &str {
+        match self {
+            ItemData::Inet(i) => &i.account,
+            ItemData::Genp(g) => &g.account,
+            ItemData::Key(k) => &k.user_name,
+        }
+    }
+
+    /// The label.
+    pub fn label(&self) -> &str {
+        match self {
+            ItemData::Inet(i) => &i.label,
+            ItemData::Genp(g) => &g.label,
+            ItemData::Key(k) => &k.label,
+        }
+    }
+
     /// The password (or, for a key, nothing): what `vault get` prints.
     pub fn password(&self) -> Option<&SecretString> {
         match self {

@@ -48,15 +48,10 @@ impl Column {
 
 /// The attribute a blind-index column was computed from.
 fn attribute(data: &ItemData, column: Column) -> &str {
-    let (name, account, label) = match data {
-        ItemData::Inet(i) => (&i.server, &i.account, &i.label),
-        ItemData::Genp(g) => (&g.service, &g.account, &g.label),
-        ItemData::Key(k) => (&k.rp_id, &k.user_name, &k.label),
-    };
     match column {
-        Column::Name => name,
-        Column::Account => account,
-        Column::Label => label,
+        Column::Name => data.name(),
+        Column::Account => data.account(),
+        Column::Label => data.label(),
     }
 }
 
