@@ -11,7 +11,11 @@ The master password comes from the agent (vault unlock), else the first line \
 of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.";
 
 /// A local-first credential vault.
-#[derive(Debug, Parser)]
+///
+/// The argument structs that can carry item attributes (notes, TOTP seeds,
+/// custom fields) deliberately have no `Debug`, so no debug print can leak
+/// them.
+#[derive(Parser)]
 #[command(name = "vault", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The vault file [default: $VAULT_PATH, else the platform data dir]
@@ -27,7 +31,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Create a vault (the password is asked twice on a terminal)
     Init {
@@ -143,7 +147,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum AddCommand {
     /// An internet password
     Inet(InetArgs),
@@ -175,7 +179,7 @@ pub struct SecretSource {
     pub generate: Option<u16>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct InetArgs {
     /// Host name
     #[arg(long)]
@@ -204,7 +208,7 @@ pub struct InetArgs {
     pub secret: SecretSource,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct GenpArgs {
     /// The service the password belongs to
     #[arg(long)]
@@ -219,7 +223,7 @@ pub struct GenpArgs {
 }
 
 /// Flags every password class shares.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct CommonFields {
     /// A human label
     #[arg(long)]
@@ -250,7 +254,7 @@ pub struct KeyArgs {
 }
 
 /// `vault edit`: every flag of `add`, each optional.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct EditFields {
     /// New host name (inet)
     #[arg(long)]

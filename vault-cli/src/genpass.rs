@@ -1,9 +1,9 @@
 //! Password and passphrase generation from the OS random source, with
 //! uniform choices (rejection sampling, no modulo bias).
 
+use crate::password::Password;
 use anyhow::Context;
 use diceware_wordlists::Wordlist;
-use zeroize::Zeroizing;
 
 const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
 const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -29,14 +29,14 @@ fn uniform(n: usize) -> anyhow::Result<usize> {
 /// upper-case letter, digit and (unless `!symbols`) symbol. Drawing whole
 /// passwords until one qualifies keeps every qualifying password equally
 /// likely.
-pub fn password(len: usize, symbols: bool) -> anyhow::Result<Zeroizing<String>> {
+pub fn password(len: usize, symbols: bool) -> anyhow::Result<Password> {
     let mut classes = vec![LOWER, UPPER, DIGITS];
     if symbols {
         classes.push(SYMBOLS);
     }
     let alphabet: Vec<char> = classes.iter().flat_map(|c| c.chars()).collect();
     loop {
-        let mut out = Zeroizing::new(String::with_capacity(len));
+        let mut out = Password::new(String::with_capacity(len));
         for _ in 0..len {
             out.push(alphabet[uniform(alphabet.len())?]);
         }
@@ -48,9 +48,9 @@ pub fn password(len: usize, symbols: bool) -> anyhow::Result<Zeroizing<String>> 
 
 /// `words` words of the EFF long list (7,776 words, 12.9 bits each),
 /// joined by dashes.
-pub fn passphrase(words: usize) -> anyhow::Result<Zeroizing<String>> {
+pub fn passphrase(words: usize) -> anyhow::Result<Password> {
     let list = Wordlist::EffLong.get_list();
-    let mut out = Zeroizing::new(String::new());
+    let mut out = Password::default();
     for i in 0..words {
         if i > 0 {
             out.push('-');

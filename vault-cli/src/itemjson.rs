@@ -19,7 +19,7 @@ pub fn class_name(class: ItemClass) -> &'static str {
 }
 
 /// One custom field.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FieldJson {
     /// Its name.
     pub name: String,
@@ -31,8 +31,9 @@ pub struct FieldJson {
     pub hidden: bool,
 }
 
-/// An item, or an item version, as JSON.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// An item, or an item version, as JSON. `Debug` shows no attribute: the
+/// secrets are plain strings here.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ItemJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +87,24 @@ pub struct ItemJson {
     pub user_handle: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
+}
+
+impl std::fmt::Debug for FieldJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldJson")
+            .field("name", &self.name)
+            .field("hidden", &self.hidden)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ItemJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemJson")
+            .field("uuid", &self.uuid)
+            .field("class", &self.class)
+            .finish_non_exhaustive()
+    }
 }
 
 fn some(s: &str) -> Option<String> {
@@ -281,6 +300,25 @@ mod tests {
         let json = serde_json::to_string(&ItemJson::from_data(&data, false)).unwrap();
         assert!(!json.contains("distinct"), "{json}");
         assert!(json.contains("\"pin\""));
+    }
+
+    #[test]
+    fn debug_shows_no_attribute() {
+        let data = ItemData::Genp(GenericPassword {
+            service: "svc".into(),
+            password: "pw-distinct".into(),
+            notes: "notes-distinct".into(),
+            custom_fields: vec![CustomField {
+                name: "pin".into(),
+                value: "pin-distinct".into(),
+                hidden: false,
+            }],
+            ..Default::default()
+        });
+        let j = ItemJson::from_data(&data, true);
+        let text = format!("{j:?} {:?}", j.fields);
+        assert!(!text.contains("distinct"), "{text}");
+        assert!(text.contains("genp") && text.contains("pin"), "{text}");
     }
 
     #[test]

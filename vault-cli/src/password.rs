@@ -6,8 +6,36 @@ use anyhow::Context;
 use std::io::BufRead;
 use zeroize::Zeroizing;
 
-/// A password held in memory that is wiped on drop.
-pub type Password = Zeroizing<String>;
+/// A password (master, export or item) held in memory: wiped on drop,
+/// `<redacted>` in `Debug`.
+#[derive(Default)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Takes ownership of `s` (wiped when this drops).
+    pub fn new(s: String) -> Self {
+        Self(Zeroizing::new(s))
+    }
+}
+
+impl std::ops::Deref for Password {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Password {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
 
 /// The master password from `$VAULT_PASSWORD_FILE` or `$VAULT_PASSWORD`.
 pub fn master_from_env() -> anyhow::Result<Option<Password>> {
@@ -20,14 +48,14 @@ pub fn from_env(file_var: &str, var: &str) -> anyhow::Result<Option<Password>> {
     if let Some(path) = std::env::var_os(file_var) {
         let file = std::fs::File::open(&path)
             .with_context(|| format!("cannot read ${file_var} ({})", path.to_string_lossy()))?;
-        let mut line = Zeroizing::new(String::new());
+        let mut line = Password::default();
         std::io::BufReader::new(file)
             .read_line(&mut line)
             .with_context(|| format!("cannot read ${file_var}"))?;
         return Ok(Some(trim_newline(line)));
     }
     match std::env::var(var) {
-        Ok(v) => Ok(Some(Zeroizing::new(v))),
+        Ok(v) => Ok(Some(Password::new(v))),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => {
             Err(CliError::Usage(format!("${var} is not valid UTF-8")).into())
@@ -50,7 +78,7 @@ pub fn prompt(text: &str) -> anyhow::Result<Option<Password>> {
         return Ok(None);
     }
     let pw = rpassword::prompt_password(text).context("cannot read from the terminal")?;
-    Ok(Some(Zeroizing::new(pw)))
+    Ok(Some(Password::new(pw)))
 }
 
 /// Asks twice on the terminal; `None` without a terminal.
@@ -87,7 +115,7 @@ pub fn new_password(file_var: &str, var: &str, what: &str) -> anyhow::Result<Pas
 
 /// The first line of stdin (an item's password).
 pub fn read_stdin_line() -> anyhow::Result<Password> {
-    let mut line = Zeroizing::new(String::new());
+    let mut line = Password::default();
     std::io::stdin()
         .lock()
         .read_line(&mut line)

@@ -22,7 +22,7 @@ pub const SEALED_FORMAT: &str = "vault-json-encrypted";
 /// The version both carry.
 pub const VERSION: u32 = 1;
 
-/// A plaintext export document.
+/// A plaintext export document (its items' `Debug` shows no attribute).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlainDoc {

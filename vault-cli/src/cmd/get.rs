@@ -5,9 +5,9 @@ use crate::cli::QueryArgs;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::itemjson::ItemJson;
+use crate::password::Password;
 use crate::query;
 use vault_core::item::{Item, ItemData};
-use zeroize::Zeroizing;
 
 pub fn run(ctx: &Ctx, q: &QueryArgs, field: Option<&str>) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
@@ -26,9 +26,9 @@ pub fn run(ctx: &Ctx, q: &QueryArgs, field: Option<&str>) -> anyhow::Result<()> 
 }
 
 /// One field's value, by the names `vault get --field` documents.
-pub fn field_value(item: &Item, field: &str) -> anyhow::Result<Zeroizing<String>> {
-    let s = |v: &str| Ok(Zeroizing::new(v.to_owned()));
-    let missing = || -> anyhow::Result<Zeroizing<String>> {
+pub fn field_value(item: &Item, field: &str) -> anyhow::Result<Password> {
+    let s = |v: &str| Ok(Password::new(v.to_owned()));
+    let missing = || -> anyhow::Result<Password> {
         Err(CliError::Usage(format!(
             "this {} item has no field {field:?}",
             crate::itemjson::class_name(item.class())

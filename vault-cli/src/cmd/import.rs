@@ -194,7 +194,8 @@ fn json_error(e: &serde_json::Error) -> anyhow::Error {
 /// visible and can be removed, a record dropped is lost.
 fn fingerprint(data: &ItemData) -> [u8; 32] {
     let canonical = Zeroizing::new(
-        serde_json::to_vec(&crate::itemjson::ItemJson::from_data(data, true)).unwrap_or_default(),
+        serde_json::to_vec(&crate::itemjson::ItemJson::from_data(data, true))
+            .expect("an ItemJson of strings and numbers always serializes"),
     );
     Sha256::digest(&*canonical).into()
 }

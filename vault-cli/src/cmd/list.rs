@@ -15,14 +15,14 @@ pub fn ls(ctx: &Ctx, class: Option<ClassArg>) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     let items = vault.list(class)?;
     print(ctx, &items);
-    report_damaged(ctx, &mut vault)
+    report_damaged(&mut vault)
 }
 
 pub fn search(ctx: &Ctx, text: &str) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     let items = vault.search(text)?;
     print(ctx, &items);
-    report_damaged(ctx, &mut vault)
+    report_damaged(&mut vault)
 }
 
 fn print(ctx: &Ctx, items: &[ItemSummary]) {
@@ -69,7 +69,7 @@ fn print(ctx: &Ctx, items: &[ItemSummary]) {
     }
 }
 
-fn report_damaged(ctx: &Ctx, vault: &mut vault_core::UnlockedVault) -> anyhow::Result<()> {
+fn report_damaged(vault: &mut vault_core::UnlockedVault) -> anyhow::Result<()> {
     let damaged = vault.damaged_items()?;
     if !damaged.is_empty() {
         eprintln!(
@@ -82,6 +82,5 @@ fn report_damaged(ctx: &Ctx, vault: &mut vault_core::UnlockedVault) -> anyhow::R
                 .join(", ")
         );
     }
-    let _ = ctx;
     Ok(())
 }
