@@ -29,6 +29,14 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// Waits up to `limit` for `pid` to exit.
+fn wait_gone(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn unlock_once_then_ten_gets_without_a_password_then_lock() {
     let env = Env::init();
@@ -66,10 +74,7 @@ fn unlock_once_then_ten_gets_without_a_password_then_lock() {
         .assert()
         .success()
         .stdout("locked\n");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_gone(pid, Duration::from_secs(10));
     assert!(!alive(pid), "the agent exits on lock");
     assert!(env.socket().is_none(), "the socket is removed");
     env.cmd_nopw().args(["get", "github.com"]).assert().code(3);
@@ -199,10 +204,7 @@ fn the_agent_exits_on_idle_timeout() {
         .args(["get", "github.com"])
         .assert()
         .success();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_gone(pid, Duration::from_secs(15));
     assert!(!alive(pid), "the agent outlived its idle timeout");
     assert!(env.socket().is_none());
     env.cmd_nopw().args(["get", "github.com"]).assert().code(3);
@@ -215,10 +217,7 @@ fn unlock_again_replaces_the_agent_and_passwd_locks_it() {
     let first = unlock(&env, "5m");
     let second = unlock(&env, "10m");
     assert_ne!(first, second);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(first) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_gone(first, Duration::from_secs(10));
     assert!(!alive(first));
     assert!(
         env.json(&["status"])["agent"]["idle_left_secs"]

@@ -109,3 +109,39 @@ fn add_asks_for_the_item_password_twice() {
     assert_eq!(exit_code(&p), 0);
     assert_eq!(env.ok(&["get", "wifi"]), "pty-item-pw\n");
 }
+
+/// On a terminal, import draws a progress bar on stderr (cleared at the
+/// end); with `--json` it draws none.
+#[test]
+fn import_shows_a_progress_bar_on_a_terminal() {
+    let env = Env::init();
+    let csv = env.dir.path().join("rows.csv");
+    let mut text = String::from("name,url,username,password\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("h{i},https://h{i}.example/,u{i},p{i}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let run = |json: bool| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vault"));
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.args(["import", "--format", "chrome-csv"])
+            .arg(&csv)
+            .env("VAULT_PATH", &env.vault)
+            .env("VAULT_AGENT_DIR", &env.agent_dir)
+            .env("VAULT_PASSWORD_FILE", &env.pw_file)
+            .env_remove("VAULT_PASSWORD");
+        let mut p = spawn_command(cmd, Some(60_000)).unwrap();
+        let out = p.exp_eof().unwrap();
+        assert_eq!(exit_code(&p), 0, "{out:?}");
+        out
+    };
+    let out = run(false);
+    assert!(out.contains("/20000"), "no progress bar drawn: {out:?}");
+    assert!(out.contains("imported 20000 items"), "{out:?}");
+    // The second run skips every row; --json keeps the terminal clean.
+    let out = run(true);
+    assert!(!out.contains("/20000"), "{out:?}");
+    assert!(out.contains("\"skipped_duplicates\":20000"), "{out:?}");
+}
