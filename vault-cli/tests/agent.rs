@@ -308,3 +308,26 @@ fn no_secret_in_argv_or_the_agents_environment() {
         .success()
         .stdout("item-secret-xyz\n");
 }
+
+/// Garbage, a wrong version and an unknown op from the owner are refused
+/// with no key bytes, and the agent keeps serving.
+#[test]
+fn malformed_requests_are_refused_and_the_agent_survives() {
+    let env = Env::init();
+    env.add_inet("github.com", "alice", "pw-alice");
+    unlock(&env, "5m");
+    let socket = env.socket().unwrap();
+    for request in [&b"XYZ"[..], b"V\x02K", b"V\x01Q", b"V"] {
+        let mut s = UnixStream::connect(&socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(request);
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        assert_eq!(reply, [1], "request {request:?}");
+    }
+    env.cmd_nopw()
+        .args(["get", "github.com"])
+        .assert()
+        .success()
+        .stdout("pw-alice\n");
+}
