@@ -1,0 +1,1 @@
+//! vault-server: stores ciphertext, orders changes, keeps the circle log.

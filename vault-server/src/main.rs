@@ -1,0 +1,2 @@
+//! The `vault-server` binary.
+fn main() {}
