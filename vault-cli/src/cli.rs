@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 ok, 1 error, 2 bad usage, 3 wrong password or no password, \
-4 no such item or vault, 5 the query matches several items.
+4 no such item, peer or vault, 5 the query matches several items or peers, \
+6 the server refuses this device (not a circle member).
 
 The master password comes from the agent (vault unlock), else the first line \
 of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.";
@@ -137,6 +138,12 @@ pub enum Command {
     Lock,
     /// Path, lock state, item counts, KDF and key epoch
     Status,
+    /// The trusted circle of devices that share this vault
+    #[command(subcommand)]
+    Circle(CircleCommand),
+    /// Devices of the circle: invite, join, list, remove, verify
+    #[command(subcommand)]
+    Peer(PeerCommand),
     /// The agent process itself (started by `vault unlock`)
     #[command(name = "__agent", hide = true)]
     Agent {
@@ -362,4 +369,54 @@ mod tests {
         );
         assert!(parse_field("=x").is_err());
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CircleCommand {
+    /// Start a circle with this device as its first member, on a sync server
+    Create {
+        /// The sync server, e.g. http://127.0.0.1:8625
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// This device's name as the other devices will see it [default: the host name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PeerCommand {
+    /// Print an invite code, wait for a device to join with it, add it
+    Invite {
+        /// How long the code stays valid
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// Add the device without asking to compare the short authentication string
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Join a circle with an invite code shown on one of its devices
+    Join {
+        /// The code `vault peer invite` printed (it carries the server's URL)
+        code: String,
+        /// This device's name as the other devices will see it [default: the host name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the circle's devices (refreshes from the server first)
+    Ls {
+        /// Do not ask the server; show what this device last verified
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Remove a device from the circle and start a new vault key epoch
+    Rm {
+        /// A peer id prefix (4+ hex digits) or a device name
+        peer: String,
+    },
+    /// Show the safety number of this device and another, to compare on both
+    Verify {
+        /// A peer id prefix (4+ hex digits) or a device name
+        peer: String,
+    },
 }

@@ -30,6 +30,9 @@ pub enum CliError {
         /// Their short ids and names.
         list: String,
     },
+    /// The server refuses this device: it is not a current member.
+    #[error("the server refuses this device: it is not a member of the circle (was it removed?)")]
+    NotMember,
     /// A flag that makes no sense for this item or input.
     #[error("{0}")]
     Usage(String),
@@ -43,6 +46,7 @@ impl CliError {
             CliError::WrongPassword | CliError::WrongExportPassword | CliError::NoPassword => 3,
             CliError::NoVault(_) | CliError::NotFound(_) => 4,
             CliError::Ambiguous { .. } => 5,
+            CliError::NotMember => 6,
         }
     }
 }

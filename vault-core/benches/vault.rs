@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the hot paths: sealing and opening one item,
 //! an exact lookup and a warm substring search in a 10,000-item vault, and
-//! the default KDF. `cargo bench -p vault-core`; the example `bench`
-//! prints the full table at 100,000 items.
+//! the default KDF, and verifying a 1,000-entry circle log.
+//! `cargo bench -p vault-core`; the example `bench` prints the full
+//! table at 100,000 items.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -14,6 +15,9 @@ use vault_core::{KdfParams, Lookup, Vault};
 #[path = "../examples/support/fixture.rs"]
 mod fixture;
 use fixture::item;
+
+#[path = "../tests/circle_support/mod.rs"]
+mod circle_support;
 
 fn crypto(c: &mut Criterion) {
     let mut rng = VaultRng::new().unwrap();
@@ -74,5 +78,19 @@ fn kdf(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, crypto, store, kdf);
+fn circle(c: &mut Criterion) {
+    // Adds, removals and new epochs; every signature checked (in parallel).
+    let chain = circle_support::Chain::long(1000);
+    let genesis = chain.entries[0].hash();
+    c.bench_function("circle_verify_1000", |b| {
+        b.iter(|| {
+            black_box(
+                vault_core::circle::CircleState::verify_chain(Some(genesis), &chain.entries)
+                    .unwrap(),
+            )
+        })
+    });
+}
+
+criterion_group!(benches, crypto, store, kdf, circle);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! Error enums, one per operation, that callers can match on. None carries
 //! a secret: messages name items by uuid only.
 
+use crate::circle::{ChainError, EntryError, NameError, PeerId, ShareError};
 use crate::crypto::DecryptError;
 use crate::item::ItemClass;
 use rusqlite::ErrorCode;
@@ -188,6 +189,10 @@ pub enum KeyChangeError {
     /// The current password given is wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// A vault in a circle rotates its key through the circle's log
+    /// (`prepare_new_epoch`), never alone.
+    #[error("the vault belongs to a circle: start a new epoch through the circle")]
+    InCircle,
     /// An item's key could not be re-wrapped (it is damaged).
     #[error(transparent)]
     Item(#[from] ItemError),
@@ -205,5 +210,58 @@ impl From<rusqlite::Error> for KeyChangeError {
 impl From<rusqlite::Error> for UnlockError {
     fn from(e: rusqlite::Error) -> Self {
         UnlockError::Storage(e.into())
+    }
+}
+
+/// Why a circle operation failed. A failed operation writes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CircleError {
+    /// The vault belongs to no circle.
+    #[error("the vault belongs to no circle")]
+    NoCircle,
+    /// The vault already belongs to a circle.
+    #[error("the vault already belongs to a circle")]
+    AlreadyInCircle,
+    /// This device is not (or no longer) a member of the circle.
+    #[error("this device is not a member of the circle")]
+    NotMember,
+    /// The peer named is not a current member.
+    #[error("peer {0} is not a current member")]
+    UnknownPeer(PeerId),
+    /// The log holds no add-peer entry for this device's exact keys.
+    #[error("the circle's log does not add this device")]
+    NotInvited,
+    /// The genesis given is not one this vault prepared.
+    #[error("the genesis entry was not prepared by this vault")]
+    ForeignGenesis,
+    /// The log or the entries given do not verify.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A key share did not open or does not match the chain.
+    #[error(transparent)]
+    Share(#[from] ShareError),
+    /// An entry could not be built or parsed.
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    /// A device name could not be sealed.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The vault key of an epoch the operation needs is not held here.
+    #[error("this device does not hold the key of epoch {0}")]
+    MissingEpoch(u32),
+    /// The stored circle log does not verify: the file was altered.
+    #[error("the stored circle log is damaged: {0}")]
+    Corrupt(&'static str),
+    /// An item's key could not be re-wrapped (it is damaged).
+    #[error(transparent)]
+    Item(#[from] ItemError),
+    /// SQLite failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<rusqlite::Error> for CircleError {
+    fn from(e: rusqlite::Error) -> Self {
+        CircleError::Storage(e.into())
     }
 }

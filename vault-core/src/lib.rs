@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod circle;
 pub mod crypto;
 pub mod error;
 pub mod export;
@@ -39,8 +40,9 @@ mod store;
 
 pub use crypto::SessionKey;
 pub use store::{
-    DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, Lookup, SCHEMA_VERSION, UnlockedVault, Vault,
-    VaultInfo, VaultOptions,
+    CircleInfo, CircleSummary, DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, LogUpdate, Lookup,
+    MemberInfo, PendingEpoch, SCHEMA_VERSION, ShareEpochs, UnlockedVault, Vault, VaultInfo,
+    VaultOptions,
 };
 
 /// The README's Rust examples compile and run as doctests.

@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 mod add;
+mod circle;
 mod edit;
 mod export;
 mod get;
@@ -10,6 +11,8 @@ mod init;
 mod keys;
 mod list;
 mod lock;
+mod pairing;
+mod peer;
 mod rm;
 mod status;
 mod totp;
@@ -48,6 +51,8 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Unlock { timeout } => lock::unlock(ctx, timeout),
         Command::Lock => lock::lock(ctx),
         Command::Status => status::run(ctx),
+        Command::Circle(c) => circle::run(ctx, c),
+        Command::Peer(p) => peer::run(ctx, p),
         Command::Agent { socket, timeout } => crate::agent::server::run(&socket, timeout),
     }
 }

@@ -18,6 +18,13 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
             "kdf": "pbkdf2-sha256",
             "kdf_iterations": info.kdf_iterations,
             "key_epoch": info.key_epoch,
+            "circle": info.circle.as_ref().map(|c| json!({
+                "circle_id": c.circle_id.to_string(),
+                "server": c.server_url,
+                "peer_id": c.peer_id.to_string(),
+                "members": c.members,
+                "log_head": c.head_seq,
+            })),
         }));
         return Ok(());
     }
@@ -28,6 +35,16 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
             humantime::format_duration(std::time::Duration::from_secs(a.idle_left_secs))
         ),
         None => "locked".to_owned(),
+    };
+    let circle_line = match &info.circle {
+        Some(c) => format!(
+            "{} on {} ({} devices; this one {})",
+            c.circle_id,
+            c.server_url,
+            c.members,
+            c.peer_id.short()
+        ),
+        None => "none (`vault circle create --server URL` or `vault peer join CODE`)".into(),
     };
     let lines = [
         format!("vault:     {}", std::fs::canonicalize(&ctx.path)?.display()),
@@ -41,6 +58,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
             info.kdf_iterations
         ),
         format!("key epoch: {}", info.key_epoch),
+        format!("circle:    {circle_line}"),
     ];
     ctx.out.data(&lines.join("\n"));
     Ok(())

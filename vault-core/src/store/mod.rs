@@ -1,6 +1,9 @@
 //! The vault file: create, open, unlock, lock. A [`LockedVault`] can only
 //! be unlocked; items are read and written through an [`UnlockedVault`].
 
+mod circle;
+mod circle_db;
+mod circle_sync;
 mod header;
 mod items;
 mod keyring;
@@ -9,19 +12,20 @@ mod rows;
 mod schema;
 mod search;
 
+pub use circle::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs};
 pub use header::KdfParams;
 pub use items::Lookup;
 pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 
 use crate::crypto::{
-    DEFAULT_ZONE, DataKey, EpochKey, KeyEncryptionKey, MasterKey, SessionKey, VaultRng,
-    unwrap_data_key, wrap_data_key, wrap_vault_key,
+    DEFAULT_ZONE, DataKey, DeviceIdentity, EpochKey, KeyEncryptionKey, MasterKey, SessionKey,
+    VaultRng, unwrap_data_key, wrap_data_key, wrap_vault_key,
 };
 use crate::error::{CreateError, OpenError, StorageError, UnlockError};
 use crate::item::ItemClass;
 use header::{HEADER_FORMAT, Header, KDF_PBKDF2_SHA256, SALT_LEN};
 use keyring::{EpochLoadError, Keyring, load_epochs};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use search::SearchCache;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -147,8 +151,11 @@ fn init_keys(
     header.wrapped_dk = wrap_data_key(&kek, &dk, &header.canonical(), &mut rng);
     let epoch = EpochKey::generate(1, &mut rng);
     let wrapped_vk = wrap_vault_key(&kek, &epoch, header.circle_id, &mut rng);
+    let identity = DeviceIdentity::generate(&mut rng);
+    let wrapped_id = identity.wrap(&kek, vault_id, &mut rng);
     let tx = conn.transaction().map_err(StorageError::from)?;
     header.insert(&tx).map_err(StorageError::from)?;
+    circle_db::insert_identity(&tx, &identity, &wrapped_id).map_err(StorageError::from)?;
     tx.execute(
         "INSERT INTO key_epochs (epoch, key_uuid, wrapped_vk) VALUES (?1, ?2, ?3)",
         params![epoch.number(), epoch.key_uuid().as_bytes(), wrapped_vk],
@@ -168,7 +175,36 @@ fn init_keys(
         rng,
         zone: DEFAULT_ZONE.to_owned(),
         search: None,
+        identity,
+        circle: std::cell::RefCell::new(None),
     })
+}
+
+/// Loads the device identity, or creates it (a vault from before schema 2)
+/// in its own transaction.
+fn load_identity(
+    conn: &mut Connection,
+    kek: &KeyEncryptionKey,
+    vault_id: Uuid,
+    rng: &mut VaultRng,
+) -> Result<DeviceIdentity, UnlockError> {
+    let open = |peer_id, blob: Vec<u8>| {
+        DeviceIdentity::unwrap(kek, vault_id, &peer_id, &blob)
+            .map_err(|_| UnlockError::Corrupt("the device identity does not open"))
+    };
+    if let Some((peer_id, blob)) = circle_db::read_identity(conn)? {
+        return open(peer_id, blob);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another handle may have created it since the read above.
+    if let Some((peer_id, blob)) = circle_db::read_identity(&tx)? {
+        return open(peer_id, blob);
+    }
+    let identity = DeviceIdentity::generate(rng);
+    let wrapped = identity.wrap(kek, vault_id, rng);
+    circle_db::insert_identity(&tx, &identity, &wrapped)?;
+    tx.commit()?;
+    Ok(identity)
 }
 
 /// An open vault whose keys are not in memory. It can only be unlocked.
@@ -235,11 +271,13 @@ impl LockedVault {
             counts[n] =
                 items::count_rows(&self.conn, class).map_err(|e| OpenError::Storage(e.into()))?;
         }
+        let circle = circle_db::summary(&self.conn).map_err(|e| OpenError::Storage(e.into()))?;
         Ok(VaultInfo {
             vault_id: header.vault_id,
             kdf_iterations: u32::try_from(header.iterations).unwrap_or(u32::MAX),
             key_epoch: header.current_epoch,
             counts,
+            circle,
         })
     }
 
@@ -263,11 +301,13 @@ impl LockedVault {
             EpochLoadError::Sqlite(e) => UnlockError::Storage(e.into()),
             EpochLoadError::Damaged => UnlockError::Corrupt("a vault key does not open"),
         })?;
+        let mut rng = VaultRng::new().map_err(UnlockError::Random)?;
+        let mut conn = self.conn;
+        let identity = load_identity(&mut conn, &kek, header.vault_id, &mut rng)?;
         let keys = Keyring::new(kek, dk, epochs, header.current_epoch)
             .map_err(|_| UnlockError::Corrupt("the current key epoch is missing"))?;
-        let rng = VaultRng::new().map_err(UnlockError::Random)?;
         Ok(UnlockedVault {
-            conn: self.conn,
+            conn,
             path: self.path,
             options: self.options,
             header,
@@ -275,6 +315,8 @@ impl LockedVault {
             rng,
             zone: DEFAULT_ZONE.to_owned(),
             search: None,
+            identity,
+            circle: std::cell::RefCell::new(None),
         })
     }
 }
@@ -290,6 +332,24 @@ pub struct VaultInfo {
     pub key_epoch: u32,
     /// Live items per class, in [`ItemClass::ALL`] order.
     pub counts: [u64; 3],
+    /// The circle this vault belongs to, as last verified.
+    pub circle: Option<CircleSummary>,
+}
+
+/// A vault's circle as stored (read without a password, so unverified
+/// until an unlock re-verifies the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircleSummary {
+    /// The circle's id.
+    pub circle_id: Uuid,
+    /// Its sync server.
+    pub server_url: String,
+    /// This device's peer id.
+    pub peer_id: crate::circle::PeerId,
+    /// Current members.
+    pub members: u64,
+    /// The stored log's head seq.
+    pub head_seq: u64,
 }
 
 /// A vault with its keys in memory. Dropping it, or [`UnlockedVault::lock`],
@@ -303,6 +363,9 @@ pub struct UnlockedVault {
     rng: VaultRng,
     zone: String,
     search: Option<SearchCache>,
+    identity: DeviceIdentity,
+    /// The verified circle log, cached until the stored head moves.
+    circle: std::cell::RefCell<Option<circle::CircleCache>>,
 }
 
 impl std::fmt::Debug for UnlockedVault {

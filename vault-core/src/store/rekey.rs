@@ -4,12 +4,15 @@
 
 use super::KdfParams;
 use super::UnlockedVault;
+use super::circle_db;
 use super::header::{Header, KDF_PBKDF2_SHA256, SALT_LEN};
+use super::keyring::Keyring;
 use crate::crypto::{
-    EpochKey, MasterKey, rewrap_content_key, unwrap_data_key, wrap_data_key, wrap_vault_key,
+    EpochKey, MasterKey, VaultRng, rewrap_content_key, unwrap_data_key, unwrap_vault_key,
+    wrap_data_key, wrap_vault_key,
 };
 use crate::error::{ItemError, KeyChangeError, StorageError};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use uuid::Uuid;
 
 impl UnlockedVault {
@@ -51,6 +54,18 @@ impl UnlockedVault {
                 params![wrapped, epoch.number()],
             )?;
         }
+        let identity = self.identity.wrap(&kek, header.vault_id, &mut self.rng);
+        circle_db::update_identity_wrap(&tx, &identity)?;
+        for (number, key_uuid, blob) in circle_db::read_pending(&tx)? {
+            // A pending key that no longer opens is useless: drop it.
+            match unwrap_vault_key(&self.keys.kek, number, key_uuid, header.circle_id, &blob) {
+                Ok(pending) => {
+                    let wrapped = wrap_vault_key(&kek, &pending, header.circle_id, &mut self.rng);
+                    circle_db::insert_pending(&tx, &pending, &wrapped)?;
+                }
+                Err(_) => circle_db::delete_pending(&tx, key_uuid)?,
+            }
+        }
         tx.commit()?;
         self.keys.kek = kek;
         self.header = header;
@@ -64,6 +79,9 @@ impl UnlockedVault {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if circle_db::read_circle(&tx)?.is_some() {
+            return Err(KeyChangeError::InCircle);
+        }
         self.keys.refresh(&tx, self.header.circle_id)?;
         let number = self
             .keys
@@ -83,41 +101,54 @@ impl UnlockedVault {
             "UPDATE vault_meta SET current_epoch = ?1 WHERE id = 1",
             [number],
         )?;
-        for (table, id) in [
-            ("inet", "rowid"),
-            ("genp", "rowid"),
-            ("keys", "rowid"),
-            ("item_history", "id"),
-        ] {
-            let rows: Vec<(i64, Uuid, Uuid, Vec<u8>)> = tx
-                .prepare(&format!(
-                    "SELECT {id}, uuid, parent_key_uuid, wrappedkey FROM {table}"
-                ))?
-                .query_map([], |r| {
-                    Ok((
-                        r.get(0)?,
-                        Uuid::from_bytes(r.get(1)?),
-                        Uuid::from_bytes(r.get(2)?),
-                        r.get(3)?,
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            let mut update = tx.prepare(&format!(
-                "UPDATE {table} SET parent_key_uuid = ?1, wrappedkey = ?2 WHERE {id} = ?3"
-            ))?;
-            for (rowid, uuid, parent, wrappedkey) in rows {
-                let from = self
-                    .keys
-                    .epoch(parent)
-                    .ok_or(ItemError::UnknownKeyEpoch(uuid))?;
-                let rewrapped = rewrap_content_key(from, &new, uuid, &wrappedkey, &mut self.rng)
-                    .map_err(|source| ItemError::Decrypt { uuid, source })?;
-                update.execute(params![new.key_uuid().as_bytes(), rewrapped, rowid])?;
-            }
-        }
+        rewrap_all(&tx, &self.keys, &new, &mut self.rng)?;
         tx.commit()?;
         self.keys.push_current(new);
         self.header.current_epoch = number;
         Ok(number)
     }
+}
+
+/// Re-wraps the content key of every item and history version to `to`,
+/// from whichever epoch of `keys` wraps it now. Runs inside the caller's
+/// transaction; no `encitem` is touched.
+pub(crate) fn rewrap_all(
+    tx: &Connection,
+    keys: &Keyring,
+    to: &EpochKey,
+    rng: &mut VaultRng,
+) -> Result<(), ItemError> {
+    for (table, id) in [
+        ("inet", "rowid"),
+        ("genp", "rowid"),
+        ("keys", "rowid"),
+        ("item_history", "id"),
+    ] {
+        let rows: Vec<(i64, Uuid, Uuid, Vec<u8>)> = tx
+            .prepare(&format!(
+                "SELECT {id}, uuid, parent_key_uuid, wrappedkey FROM {table}"
+            ))?
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    Uuid::from_bytes(r.get(1)?),
+                    Uuid::from_bytes(r.get(2)?),
+                    r.get(3)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut update = tx.prepare(&format!(
+            "UPDATE {table} SET parent_key_uuid = ?1, wrappedkey = ?2 WHERE {id} = ?3"
+        ))?;
+        for (rowid, uuid, parent, wrappedkey) in rows {
+            if parent == to.key_uuid() {
+                continue;
+            }
+            let from = keys.epoch(parent).ok_or(ItemError::UnknownKeyEpoch(uuid))?;
+            let rewrapped = rewrap_content_key(from, to, uuid, &wrappedkey, rng)
+                .map_err(|source| ItemError::Decrypt { uuid, source })?;
+            update.execute(params![to.key_uuid().as_bytes(), rewrapped, rowid])?;
+        }
+    }
+    Ok(())
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 /// `PRAGMA application_id` of a vault file: "VLT1".
 pub(crate) const APPLICATION_ID: i32 = 0x564C_5431;
 
-const MIGRATION_FILES: &[&str] = &[include_str!("../../../migrations/vault/0001_init.sql")];
+const MIGRATION_FILES: &[&str] = &[
+    include_str!("../../../migrations/vault/0001_init.sql"),
+    include_str!("../../../migrations/vault/0002_circle.sql"),
+];
 
 /// The newest schema version this library knows (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATION_FILES.len() as i64;
@@ -158,6 +161,9 @@ mod tests {
             "ckmanifest",
             "trusted_peers",
             "circle_log",
+            "device_identity",
+            "circle",
+            "pending_epochs",
         ] {
             let n: i64 = conn
                 .query_row(

@@ -1,0 +1,62 @@
+//! `vault circle create`: the genesis of a circle, registered on a server.
+
+use crate::cli::CircleCommand;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::remote::{self, Server};
+use serde_json::json;
+
+pub fn run(ctx: &Ctx, command: CircleCommand) -> anyhow::Result<()> {
+    match command {
+        CircleCommand::Create { server, name } => create(ctx, &server, name),
+    }
+}
+
+fn create(ctx: &Ctx, url: &str, name: Option<String>) -> anyhow::Result<()> {
+    let server = Server::new(url).map_err(|e| CliError::Usage(e.to_string()))?;
+    let name = device_name(name)?;
+    let mut vault = ctx.unlock()?;
+    if vault.circle()?.is_some() {
+        return Err(CliError::Usage(
+            "this vault is already in a circle (see `vault peer ls`)".into(),
+        )
+        .into());
+    }
+    let genesis = vault.prepare_genesis(&name)?;
+    // The server first: if it refuses, nothing changed locally.
+    remote::runtime()?.block_on(server.register_circle(&genesis))?;
+    vault.create_circle(server.url(), &genesis)?;
+    let circle_id = genesis.entry().circle_id;
+    let me = vault.device().peer_id();
+    ctx.out.data(&format!(
+        "created circle {circle_id} on {}\nthis device: {} ({me})",
+        server.url(),
+        name
+    ));
+    ctx.out.json(&json!({
+        "circle_id": circle_id.to_string(),
+        "server": server.url(),
+        "peer_id": me.to_string(),
+        "name": name,
+    }));
+    Ok(())
+}
+
+/// The name other devices see: the flag, else the host name.
+pub fn device_name(flag: Option<String>) -> anyhow::Result<String> {
+    let name = match flag {
+        Some(n) => n,
+        None => rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(CliError::Usage(
+            "a device name is 1 to 64 bytes with no control characters".into(),
+        )
+        .into());
+    }
+    Ok(name)
+}

@@ -1,0 +1,198 @@
+//! `vault peer invite` and `vault peer join`: pairing a new device over a
+//! session the server relays but cannot read. The protocol itself (invite
+//! secret, transcript, directional keys, SAS) is vault-core's
+//! `circle::pairing`; this module moves its messages and talks to people.
+
+use super::circle::device_name;
+use super::peer::{append_with_retry, circle_of, connect};
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::output::write_stdout;
+use crate::remote::{self, RemoteError, Server};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::time::Duration;
+use tokio::time::Instant;
+use vault_core::circle::ShareEpochs;
+use vault_core::circle::pairing::{
+    InviteSecret, InviterAwaitingJoin, JoinerAwaitingHello, parse_code,
+};
+use vault_core::crypto::VaultRng;
+
+/// How long each side waits for the other's next message once the
+/// exchange has started (the inviter's person may be comparing the SAS).
+const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn invite(ctx: &Ctx, ttl: Duration, yes: bool) -> anyhow::Result<()> {
+    if ttl.is_zero() || ttl > Duration::from_secs(3600) {
+        return Err(CliError::Usage("--ttl must be between 1s and 1h".into()).into());
+    }
+    let mut vault = ctx.unlock()?;
+    remote::runtime()?.block_on(async {
+        let server = connect(&mut vault).await?;
+        let info = circle_of(&vault)?;
+        let mut rng = VaultRng::new()?;
+        let secret = InviteSecret::generate(&mut rng);
+        let invite_id = secret.invite_id();
+        let code = secret.code(server.url());
+        server
+            .create_invite(info.circle_id, &invite_id, ttl)
+            .await?;
+        if ctx.out.json {
+            // The first line, at once, so a script can hand the code over.
+            write_stdout(&json!({ "code": code }).to_string());
+        } else {
+            write_stdout(&code);
+            ctx.out.note(&format!(
+                "On the new device run:  vault peer join {code}\n(valid for {}; waiting for it...)",
+                humantime::format_duration(ttl)
+            ));
+        }
+        let deadline = Instant::now() + ttl;
+        let (seq, hello) =
+            server
+                .receive(&invite_id, 0, deadline)
+                .await?
+                .ok_or(CliError::Usage(
+                    "the invite expired before a device joined".into(),
+                ))?;
+        let (inviter, reply) = InviterAwaitingJoin::new(
+            secret,
+            info.circle_id,
+            info.genesis,
+            vault.device().public(),
+        )
+        .receive_hello(&hello, &mut rng)?;
+        server.send(&invite_id, &reply).await?;
+        let (_, proof) = server
+            .receive(&invite_id, seq, Instant::now() + STEP_TIMEOUT)
+            .await?
+            .ok_or(CliError::Usage(
+                "the joining device stopped answering".into(),
+            ))?;
+        let (inviter, joiner) = inviter.receive_proof(&proof)?;
+        let sas = inviter.sas().to_string();
+        let (send_fp, recv_fp) = (
+            inviter.send_key_fingerprint(),
+            inviter.recv_key_fingerprint(),
+        );
+        ctx.out.note(&format!(
+            "{} ({}) wants to join. Both screens must show: {sas}",
+            joiner.name,
+            joiner.keys.peer_id().short()
+        ));
+        if !yes && !ctx.out.json && std::io::stdin().is_terminal() && !confirm()? {
+            return Err(anyhow::Error::from(CliError::Usage(
+                "not added: the codes were not confirmed".into(),
+            )));
+        }
+        append_with_retry(&mut vault, &server, |v| {
+            Ok(v.prepare_add_peer(&joiner.keys, &joiner.name)?)
+        })
+        .await?;
+        let peer = joiner.keys.peer_id();
+        let share = vault.seal_share(&peer, ShareEpochs::All)?;
+        let head = circle_of(&vault)?.head.1;
+        let welcome = inviter.welcome(&share, head)?;
+        server.send(&invite_id, &welcome).await?;
+        ctx.out
+            .data(&format!("added {} ({})", joiner.name, peer.short()));
+        ctx.out.json(&json!({
+            "sas": sas,
+            "peer": peer.to_string(),
+            "name": joiner.name,
+            "session": {
+                "send": send_fp,
+                "recv": recv_fp,
+            },
+        }));
+        Ok(())
+    })
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    eprint!("Does the other device show the same code? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+pub fn join(ctx: &Ctx, code: &str, name: Option<String>) -> anyhow::Result<()> {
+    let (url, secret) = parse_code(code).map_err(|e| CliError::Usage(e.to_string()))?;
+    let name = device_name(name)?;
+    let mut vault = ctx.unlock()?;
+    if vault.circle()?.is_some() {
+        return Err(CliError::Usage("this vault is already in a circle".into()).into());
+    }
+    let invite_id = secret.invite_id();
+    let mut relay = Server::new(&url).map_err(|e| CliError::Usage(e.to_string()))?;
+    remote::runtime()?.block_on(async {
+        let mut rng = VaultRng::new()?;
+        let (joiner, hello) = JoinerAwaitingHello::start(&secret, vault.device(), &mut rng);
+        relay
+            .join(&invite_id, &hello)
+            .await
+            .map_err(|e| match e.code() {
+                Some("gone") => CliError::Usage(
+                    "this invite code expired or was already used; ask for a new one".into(),
+                )
+                .into(),
+                Some("not_found") => {
+                    CliError::Usage("the server knows no such invite; check the code".into()).into()
+                }
+                _ => anyhow::Error::from(e),
+            })?;
+        let (seq, reply) = relay
+            .receive(&invite_id, 0, Instant::now() + STEP_TIMEOUT)
+            .await?
+            .ok_or(CliError::Usage(
+                "the inviting device stopped answering".into(),
+            ))?;
+        let (joiner, proof) = joiner.receive_hello(&reply, vault.device(), &name)?;
+        let sas = joiner.sas().to_string();
+        ctx.out.note(&format!("Both screens must show: {sas}"));
+        relay.send(&invite_id, &proof).await?;
+        let (_, welcome) = relay
+            .receive(&invite_id, seq, Instant::now() + STEP_TIMEOUT)
+            .await?
+            .ok_or(CliError::Usage(
+                "the inviting device did not add this one (was the code confirmed?)".into(),
+            ))?;
+        let welcome = joiner.receive_welcome(&welcome)?;
+        // Now a member: read the log as the server serves it and let
+        // vault-core verify it from the genesis the inviter vouched for.
+        let circle_id = welcome.circle_id;
+        let me = vault.device().peer_id();
+        let mut member = Server::new(&url)?;
+        member
+            .authenticate(circle_id, &me, |c| vault.sign_auth(circle_id, c))
+            .await
+            .map_err(|e: RemoteError| anyhow::Error::from(e).context("cannot authenticate"))?;
+        let entries = member.log(circle_id, None).await?;
+        vault.join_circle(
+            &url,
+            welcome.genesis,
+            &entries,
+            &welcome.share,
+            &welcome.inviter,
+        )?;
+        ctx.out.data(&format!(
+            "joined circle {circle_id} on {url} as {name} ({})",
+            me.short()
+        ));
+        ctx.out.json(&json!({
+            "circle_id": circle_id.to_string(),
+            "server": url,
+            "peer_id": me.to_string(),
+            "name": name,
+            "sas": sas,
+            "inviter": welcome.inviter.to_string(),
+            "key_epoch": vault.key_epoch(),
+            "session": {
+                "send": welcome.send_key_fingerprint,
+                "recv": welcome.recv_key_fingerprint,
+            },
+        }));
+        Ok(())
+    })
+}

@@ -1,0 +1,265 @@
+//! `vault peer ls|rm|verify`, and the one routine every circle command
+//! starts with: authenticate to the server and bring the local copy of the
+//! circle log and the vault keys up to date, verifying everything.
+
+use super::pairing;
+use crate::cli::PeerCommand;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::remote::{self, Append, RemoteError, Server};
+use serde_json::json;
+use vault_core::UnlockedVault;
+use vault_core::circle::{CircleInfo, KeyShare, PeerId, ShareEpochs};
+
+pub fn run(ctx: &Ctx, command: PeerCommand) -> anyhow::Result<()> {
+    match command {
+        PeerCommand::Invite { ttl, yes } => pairing::invite(ctx, ttl, yes),
+        PeerCommand::Join { code, name } => pairing::join(ctx, &code, name),
+        PeerCommand::Ls { offline } => ls(ctx, offline),
+        PeerCommand::Rm { peer } => rm(ctx, &peer),
+        PeerCommand::Verify { peer } => verify(ctx, &peer),
+    }
+}
+
+/// The vault's circle, or a usage error saying how to make one.
+pub fn circle_of(vault: &UnlockedVault) -> anyhow::Result<CircleInfo> {
+    vault.circle()?.ok_or_else(|| {
+        CliError::Usage(
+            "this vault is not in a circle: `vault circle create --server URL`, or `vault peer join CODE`"
+                .into(),
+        )
+        .into()
+    })
+}
+
+/// Authenticates this device to its circle's server and pulls.
+pub async fn connect(vault: &mut UnlockedVault) -> anyhow::Result<Server> {
+    let info = circle_of(vault)?;
+    let mut server = Server::new(&info.server_url)?;
+    let me = vault.device().peer_id();
+    let circle_id = info.circle_id;
+    server
+        .authenticate(circle_id, &me, |c| vault.sign_auth(circle_id, c))
+        .await
+        .map_err(refused)?;
+    pull(vault, &server).await?;
+    Ok(server)
+}
+
+/// New log entries after the local head, then key shares for this device:
+/// each verified by vault-core before anything is stored.
+pub async fn pull(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<()> {
+    let info = circle_of(vault)?;
+    let entries = server.log(info.circle_id, Some(info.head.0)).await?;
+    if !entries.is_empty() {
+        vault.apply_log(&entries)?;
+    }
+    let blobs = server.shares(info.circle_id).await?;
+    let shares = blobs
+        .iter()
+        .map(|b| KeyShare::from_bytes(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !shares.is_empty() {
+        vault.install_shares(&shares)?;
+    }
+    Ok(())
+}
+
+/// Appends an entry made by `make` (from the current head), re-reading
+/// the log and remaking it when another device appended first.
+pub async fn append_with_retry(
+    vault: &mut UnlockedVault,
+    server: &Server,
+    mut make: impl FnMut(&mut UnlockedVault) -> anyhow::Result<vault_core::circle::SignedEntry>,
+) -> anyhow::Result<()> {
+    for _ in 0..10 {
+        let info = circle_of(vault)?;
+        let entry = make(vault)?;
+        match server.append(info.circle_id, info.head.1, &entry).await? {
+            Append::Stored => {
+                pull(vault, server).await?;
+                return Ok(());
+            }
+            Append::HeadMoved => pull(vault, server).await?,
+        }
+    }
+    anyhow::bail!("the circle log kept changing; try again")
+}
+
+/// A refusal to authenticate means this device is not (or no longer) a
+/// member.
+fn refused(e: RemoteError) -> anyhow::Error {
+    match e.code() {
+        Some("forbidden") => CliError::NotMember.into(),
+        _ => e.into(),
+    }
+}
+
+fn ls(ctx: &Ctx, offline: bool) -> anyhow::Result<()> {
+    let mut vault = ctx.unlock()?;
+    if !offline {
+        remote::runtime()?.block_on(connect(&mut vault))?;
+    }
+    let info = circle_of(&vault)?;
+    let peers = &info.members;
+    if ctx.out.json {
+        let list: Vec<_> = peers
+            .iter()
+            .map(|p| {
+                json!({
+                    "peer_id": p.peer_id.to_string(),
+                    "name": p.name,
+                    "added_by": (p.added_by != p.peer_id).then(|| p.added_by.to_string()),
+                    "added_at": super::rfc3339(p.added_at.saturating_mul(1000)),
+                    "this_device": p.is_me,
+                })
+            })
+            .collect();
+        ctx.out.json(&json!({
+            "circle_id": info.circle_id.to_string(),
+            "server": info.server_url,
+            "key_epoch": vault.key_epoch(),
+            "peers": list,
+        }));
+        return Ok(());
+    }
+    for p in peers {
+        let by = if p.added_by == p.peer_id {
+            "(founder)".to_owned()
+        } else {
+            display_name(&info, &p.added_by)
+        };
+        ctx.out.data(&format!(
+            "{} {:<16} {:<20} added by {:<16} {}",
+            if p.is_me { "*" } else { " " },
+            p.peer_id.short(),
+            p.name.as_deref().unwrap_or("?"),
+            by,
+            super::rfc3339(p.added_at.saturating_mul(1000)),
+        ));
+    }
+    Ok(())
+}
+
+/// A current member by peer id prefix (4+ hex digits) or device name.
+fn resolve(info: &CircleInfo, query: &str) -> anyhow::Result<PeerId> {
+    let q = query.trim().to_ascii_lowercase();
+    let peers = &info.members;
+    let by_name: Vec<_> = peers
+        .iter()
+        .filter(|p| p.name.as_deref() == Some(query))
+        .collect();
+    let hits: Vec<_> = if !by_name.is_empty() {
+        by_name
+    } else if q.len() >= 4 && q.chars().all(|c| c.is_ascii_hexdigit()) {
+        peers
+            .iter()
+            .filter(|p| p.peer_id.to_string().starts_with(&q))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match hits.as_slice() {
+        [one] => Ok(one.peer_id),
+        [] => Err(CliError::NotFound(query.into()).into()),
+        many => Err(CliError::Ambiguous {
+            query: query.into(),
+            count: many.len(),
+            list: many
+                .iter()
+                .map(|p| format!("{} {}", p.peer_id.short(), p.name.as_deref().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into()),
+    }
+}
+
+/// A peer's name where known, else its short id.
+fn display_name(info: &CircleInfo, peer: &PeerId) -> String {
+    info.members
+        .iter()
+        .chain(&info.removed)
+        .find(|m| m.peer_id == *peer)
+        .and_then(|m| m.name.clone())
+        .unwrap_or_else(|| peer.short())
+}
+
+fn rm(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
+    let mut vault = ctx.unlock()?;
+    let rt = remote::runtime()?;
+    let server = rt.block_on(connect(&mut vault))?;
+    let info = circle_of(&vault)?;
+    let target = resolve(&info, query)?;
+    if target == vault.device().peer_id() {
+        return Err(CliError::Usage(
+            "this device cannot remove itself; remove it from another device".into(),
+        )
+        .into());
+    }
+    rt.block_on(async {
+        append_with_retry(&mut vault, &server, |v| Ok(v.prepare_remove_peer(&target)?)).await?;
+        new_epoch(&mut vault, &server).await
+    })?;
+    let epoch = vault.key_epoch();
+    ctx.out.data(&format!(
+        "removed {}; the vault key is now epoch {epoch}",
+        target.short()
+    ));
+    ctx.out
+        .json(&json!({ "removed": target.to_string(), "key_epoch": epoch }));
+    Ok(())
+}
+
+/// A new key epoch shared with every remaining member: the shares are
+/// posted first, then the entry that names the key, so no member sees an
+/// epoch it cannot get.
+async fn new_epoch(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<()> {
+    for _ in 0..10 {
+        let info = circle_of(vault)?;
+        let me = vault.device().peer_id();
+        let (entry, pending) = vault.prepare_new_epoch()?;
+        let mut shares = Vec::new();
+        for p in &info.members {
+            if p.peer_id != me {
+                let share = vault.seal_share(&p.peer_id, ShareEpochs::Pending(&pending))?;
+                shares.push((p.peer_id, share.to_bytes()));
+            }
+        }
+        if !shares.is_empty() {
+            server.post_shares(info.circle_id, &shares).await?;
+        }
+        match server.append(info.circle_id, info.head.1, &entry).await? {
+            Append::Stored => {
+                let entries = server.log(info.circle_id, Some(info.head.0)).await?;
+                vault.apply_log(&entries)?;
+                return Ok(());
+            }
+            Append::HeadMoved => pull(vault, server).await?,
+        }
+    }
+    anyhow::bail!("the circle log kept changing; try again")
+}
+
+fn verify(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
+    let vault = ctx.unlock()?;
+    let info = circle_of(&vault)?;
+    let peer = resolve(&info, query)?;
+    let theirs = info
+        .members
+        .iter()
+        .find(|p| p.peer_id == peer)
+        .ok_or_else(|| CliError::NotFound(query.into()))?;
+    let number = vault_core::circle::safety_number(&vault.device().public(), &theirs.keys);
+    let name = theirs.name.clone().unwrap_or_default();
+    ctx.out.data(&format!(
+        "safety number of this device and {name} ({}):\n{number}\nCompare it with `vault peer verify` on the other device.",
+        peer.short()
+    ));
+    ctx.out.json(&json!({
+        "peer_id": peer.to_string(),
+        "name": name,
+        "safety_number": number,
+    }));
+    Ok(())
+}

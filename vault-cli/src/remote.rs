@@ -1,0 +1,387 @@
+//! The HTTP client of the sync server's circle routes (schema/PROTOCOL.md):
+//! registration, authentication, the circle log, key shares and the
+//! pairing relay. It moves bytes; every check of what comes back is
+//! vault-core's.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use uuid::Uuid;
+use vault_core::circle::{EntryHash, PeerId, SignedEntry};
+
+/// How long one HTTP request may take (a long-poll adds its wait).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a request to the server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The server could not be reached, or the connection broke.
+    #[error("cannot reach the server at {url}")]
+    Unreachable {
+        /// The server's base URL.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with its JSON error.
+    #[error("the server refused: {message} ({status} {code})")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The error code (PROTOCOL.md).
+        code: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server's answer does not have the documented shape.
+    #[error("the server sent a malformed answer: {0}")]
+    Malformed(&'static str),
+    /// The server's URL is not usable.
+    #[error("bad server URL {0:?}: expected http(s)://HOST[:PORT]")]
+    BadUrl(String),
+}
+
+impl RemoteError {
+    /// The server's error code, if it answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RemoteError::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A log append's outcome.
+pub enum Append {
+    /// Stored.
+    Stored,
+    /// The head moved: re-read the log and retry.
+    HeadMoved,
+}
+
+/// One server, with the session token once authenticated.
+pub struct Server {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Server {
+    /// A client of the server at `url` (`http://host:port`, no path).
+    pub fn new(url: &str) -> Result<Self, RemoteError> {
+        let base = url.trim_end_matches('/').to_owned();
+        let parsed = url::Url::parse(&base).map_err(|_| RemoteError::BadUrl(url.into()))?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.host().is_none()
+            || parsed.path() != "/" && !parsed.path().is_empty()
+        {
+            return Err(RemoteError::BadUrl(url.into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|source| RemoteError::Unreachable {
+                url: base.clone(),
+                source,
+            })?;
+        Ok(Self {
+            base,
+            http,
+            token: None,
+        })
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Registers a circle by its genesis entry.
+    pub async fn register_circle(&self, genesis: &SignedEntry) -> Result<(), RemoteError> {
+        let body = json!({
+            "entry": B64.encode(genesis.entry_bytes()),
+            "signature": B64.encode(genesis.signature()),
+        });
+        self.post("/v1/circles", &body, None).await.map(drop)
+    }
+
+    /// Challenge, signature, token: afterwards requests carry the token.
+    pub async fn authenticate(
+        &mut self,
+        circle_id: Uuid,
+        peer: &PeerId,
+        sign: impl FnOnce(&[u8; 32]) -> [u8; 64],
+    ) -> Result<(), RemoteError> {
+        let ids = json!({ "circle_id": circle_id.to_string(), "peer_id": peer.to_string() });
+        let got = self.post("/v1/auth/challenge", &ids, None).await?;
+        let challenge: [u8; 32] = decode_field(&got, "challenge")?
+            .try_into()
+            .map_err(|_| RemoteError::Malformed("challenge is not 32 bytes"))?;
+        let signature = sign(&challenge);
+        let body = json!({
+            "circle_id": circle_id.to_string(),
+            "peer_id": peer.to_string(),
+            "challenge": B64.encode(challenge),
+            "signature": B64.encode(signature),
+        });
+        let got = self.post("/v1/auth/token", &body, None).await?;
+        let token = got
+            .get("token")
+            .and_then(Value::as_str)
+            .ok_or(RemoteError::Malformed("no token"))?;
+        self.token = Some(token.to_owned());
+        Ok(())
+    }
+
+    /// Every log entry after `after` (all when `None`), following pages.
+    pub async fn log(
+        &self,
+        circle_id: Uuid,
+        after: Option<u64>,
+    ) -> Result<Vec<SignedEntry>, RemoteError> {
+        #[derive(Deserialize)]
+        struct Page {
+            entries: Vec<WireEntry>,
+            more: bool,
+        }
+        #[derive(Deserialize)]
+        struct WireEntry {
+            seq: u64,
+            entry: String,
+            signature: String,
+        }
+        let mut out = Vec::new();
+        let mut cursor = after;
+        loop {
+            let path = match cursor {
+                Some(seq) => format!("/v1/circles/{circle_id}/log?after={seq}"),
+                None => format!("/v1/circles/{circle_id}/log"),
+            };
+            let page: Page = serde_json::from_value(self.get(&path).await?)
+                .map_err(|_| RemoteError::Malformed("log page"))?;
+            let last = page.entries.last().map(|e| e.seq);
+            for e in page.entries {
+                let entry = decode(&e.entry)?;
+                let signature = decode(&e.signature)?;
+                // Undecodable entries are kept out here; the device's chain
+                // check reports the gap they leave.
+                let signed = SignedEntry::decode(&entry, &signature)
+                    .map_err(|_| RemoteError::Malformed("an entry does not decode"))?;
+                out.push(signed);
+            }
+            match (page.more, last) {
+                (true, Some(seq)) => cursor = Some(seq),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Appends one entry if `prev` is still the head.
+    pub async fn append(
+        &self,
+        circle_id: Uuid,
+        prev: EntryHash,
+        entry: &SignedEntry,
+    ) -> Result<Append, RemoteError> {
+        let body = json!({
+            "prev_hash": B64.encode(prev.0),
+            "entry": B64.encode(entry.entry_bytes()),
+            "signature": B64.encode(entry.signature()),
+        });
+        match self
+            .post(&format!("/v1/circles/{circle_id}/log"), &body, None)
+            .await
+        {
+            Ok(v) if v.get("seq").and_then(Value::as_u64).is_some() => Ok(Append::Stored),
+            Ok(_) => Err(RemoteError::Malformed("no seq in the append answer")),
+            Err(e) if e.code() == Some("conflict") => Ok(Append::HeadMoved),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores key shares for their recipients.
+    pub async fn post_shares(
+        &self,
+        circle_id: Uuid,
+        shares: &[(PeerId, Vec<u8>)],
+    ) -> Result<(), RemoteError> {
+        let list: Vec<Value> = shares
+            .iter()
+            .map(|(to, blob)| json!({ "recipient": to.to_string(), "share": B64.encode(blob) }))
+            .collect();
+        self.post(
+            &format!("/v1/circles/{circle_id}/shares"),
+            &json!({ "shares": list }),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Every key share addressed to this device.
+    pub async fn shares(&self, circle_id: Uuid) -> Result<Vec<Vec<u8>>, RemoteError> {
+        let got = self.get(&format!("/v1/circles/{circle_id}/shares")).await?;
+        let list = got
+            .get("shares")
+            .and_then(Value::as_array)
+            .ok_or(RemoteError::Malformed("no shares list"))?;
+        list.iter().map(|s| decode_field(s, "share")).collect()
+    }
+
+    /// Opens an invite on the server (the inviter, authenticated).
+    pub async fn create_invite(
+        &self,
+        circle_id: Uuid,
+        invite_id: &str,
+        ttl: Duration,
+    ) -> Result<(), RemoteError> {
+        let body = json!({ "invite_id": invite_id, "ttl_secs": ttl.as_secs() });
+        self.post(&format!("/v1/circles/{circle_id}/invites"), &body, None)
+            .await
+            .map(drop)
+    }
+
+    /// Claims an invite with the joiner's first message; afterwards this
+    /// client relays with the returned relay token.
+    pub async fn join(&mut self, invite_id: &str, hello: &[u8]) -> Result<(), RemoteError> {
+        let body = json!({ "message": B64.encode(hello) });
+        let got = self
+            .post(&format!("/v1/invites/{invite_id}/join"), &body, None)
+            .await?;
+        let token = got
+            .get("relay_token")
+            .and_then(Value::as_str)
+            .ok_or(RemoteError::Malformed("no relay token"))?;
+        self.token = Some(token.to_owned());
+        Ok(())
+    }
+
+    /// Sends one relay message to the other side of an invite.
+    pub async fn send(&self, invite_id: &str, message: &[u8]) -> Result<u64, RemoteError> {
+        let body = json!({ "message": B64.encode(message) });
+        let got = self
+            .post(&format!("/v1/invites/{invite_id}/messages"), &body, None)
+            .await?;
+        got.get("seq")
+            .and_then(Value::as_u64)
+            .ok_or(RemoteError::Malformed("no seq"))
+    }
+
+    /// The other side's next relay message after `after`, waiting for it
+    /// up to `deadline`. `Ok(None)` when none came in time.
+    pub async fn receive(
+        &self,
+        invite_id: &str,
+        after: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<(u64, Vec<u8>)>, RemoteError> {
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let wait = left.as_secs().clamp(1, 25);
+            let got = self
+                .get_with_timeout(
+                    &format!("/v1/invites/{invite_id}/messages?after={after}&wait={wait}"),
+                    REQUEST_TIMEOUT + Duration::from_secs(wait),
+                )
+                .await?;
+            let list = got
+                .get("messages")
+                .and_then(Value::as_array)
+                .ok_or(RemoteError::Malformed("no messages list"))?;
+            if let Some(first) = list.first() {
+                let seq = first
+                    .get("seq")
+                    .and_then(Value::as_u64)
+                    .ok_or(RemoteError::Malformed("no seq"))?;
+                return Ok(Some((seq, decode_field(first, "message")?)));
+            }
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, RemoteError> {
+        self.get_with_timeout(path, REQUEST_TIMEOUT).await
+    }
+
+    async fn get_with_timeout(&self, path: &str, timeout: Duration) -> Result<Value, RemoteError> {
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(timeout);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        self.finish(req).await
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, RemoteError> {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .timeout(timeout.unwrap_or(REQUEST_TIMEOUT));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        self.finish(req).await
+    }
+
+    async fn finish(&self, req: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
+        let unreachable = |source| RemoteError::Unreachable {
+            url: self.base.clone(),
+            source,
+        };
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(unreachable)?;
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(value);
+        }
+        let err = value.get("error");
+        let field = |name| {
+            err.and_then(|e| e.get(name))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        };
+        Err(RemoteError::Refused {
+            status: status.as_u16(),
+            code: field("code"),
+            message: field("message"),
+        })
+    }
+}
+
+fn decode(text: &str) -> Result<Vec<u8>, RemoteError> {
+    B64.decode(text)
+        .map_err(|_| RemoteError::Malformed("a value is not base64url"))
+}
+
+fn decode_field(v: &Value, name: &'static str) -> Result<Vec<u8>, RemoteError> {
+    decode(
+        v.get(name)
+            .and_then(Value::as_str)
+            .ok_or(RemoteError::Malformed(name))?,
+    )
+}
+
+/// A single-threaded runtime for one command's requests.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}

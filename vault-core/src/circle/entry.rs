@@ -1,0 +1,545 @@
+//! Circle log entries: the canonical byte layout, its strict decoder, the
+//! signature over it and the entry hash that chains the log.
+//!
+//! Layout (big-endian), version 1:
+//!
+//! ```text
+//! version u8 (=1) | circle_id 16 | seq u64 | prev 32 | signer 32 | time i64 | kind u8 | body
+//! kind 1 Genesis:    signing 32 | agreement 32 | sealed name | n u16 | n × epoch commit
+//! kind 2 AddPeer:    signing 32 | agreement 32 | sealed name
+//! kind 3 RemovePeer: peer 32
+//! kind 4 NewEpoch:   epoch commit
+//! sealed name:       epoch u32 | len u16 | blob (len = 94)
+//! epoch commit:      epoch u32 | key_uuid 16 | commit 32
+//! ```
+//!
+//! The signature is Ed25519 over `"vault.v1.circle-entry" || entry`; the
+//! hash is SHA-256 of `"vault.v1.circle-hash" || entry || signature`.
+
+use super::ids::{EntryHash, PeerId, PeerKeys};
+use crate::crypto::hazmat::{self, NONCE_LEN, TAG_LEN};
+use crate::crypto::{BLOB_VERSION, EpochKey, Namespace, VaultRng};
+use std::fmt;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// The entry layout's version byte.
+pub const ENTRY_VERSION: u8 = 1;
+/// The longest device name, in UTF-8 bytes.
+pub const MAX_NAME_LEN: usize = 64;
+/// The most epoch commitments a genesis entry carries.
+pub const MAX_EPOCHS: usize = 512;
+/// A sealed name's blob: `version || nonce || (len u8 || name padded to 64) || tag`.
+/// Every name seals to the same length, so the log does not leak it.
+pub const SEALED_NAME_LEN: usize = 1 + NONCE_LEN + 1 + MAX_NAME_LEN + TAG_LEN;
+/// Bytes of the fixed part before the body.
+const HEAD_LEN: usize = 1 + 16 + 8 + 32 + 32 + 8 + 1;
+
+const KIND_GENESIS: u8 = 1;
+const KIND_ADD_PEER: u8 = 2;
+const KIND_REMOVE_PEER: u8 = 3;
+const KIND_NEW_EPOCH: u8 = 4;
+
+/// Why entry bytes were refused. Decoding is strict: a value that does not
+/// re-encode to the same bytes is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// The bytes end before the layout does.
+    #[error("entry is truncated")]
+    Truncated,
+    /// Bytes follow the end of the layout.
+    #[error("entry has trailing bytes")]
+    TrailingBytes,
+    /// The version byte is not one this library reads.
+    #[error("entry version {0} is not supported")]
+    UnknownVersion(u8),
+    /// The kind byte names no entry kind.
+    #[error("entry kind {0} is not known")]
+    UnknownKind(u8),
+    /// A public key that does not decode, has small order, or is all zero.
+    #[error("entry carries a weak or invalid public key")]
+    WeakKey,
+    /// More epoch commitments than [`MAX_EPOCHS`].
+    #[error("entry lists {0} epochs; the limit is {MAX_EPOCHS}")]
+    TooManyEpochs(usize),
+    /// A sealed name whose blob is not [`SEALED_NAME_LEN`] bytes.
+    #[error("sealed name has length {0}, expected {SEALED_NAME_LEN}")]
+    NameLength(usize),
+    /// A signature that is not 64 bytes.
+    #[error("signature has length {0}, expected 64")]
+    SignatureLength(usize),
+    /// The signature does not verify (strict Ed25519).
+    #[error("signature does not verify")]
+    BadSignature,
+    /// The keys given are not those of the entry's signer (or the peer named).
+    #[error("the keys given are not the signer's")]
+    SignerMismatch,
+}
+
+/// Why a device name could not be sealed or opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The name is longer than [`MAX_NAME_LEN`] bytes.
+    #[error("device name is {0} bytes; the limit is {MAX_NAME_LEN}")]
+    TooLong(usize),
+    /// The key given is of another epoch than the one the name is sealed under.
+    #[error("name is sealed under epoch {sealed}, not {given}")]
+    WrongEpoch {
+        /// The epoch the name is sealed under.
+        sealed: u32,
+        /// The key's epoch.
+        given: u32,
+    },
+    /// The AEAD refused: another key, peer or circle, or altered bytes.
+    #[error("sealed name does not open")]
+    Decrypt,
+    /// It opened but is not a padded UTF-8 name.
+    #[error("sealed name is malformed")]
+    Malformed,
+}
+
+/// A commitment to one epoch's vault key: SHA-256 of the
+/// [`Namespace::EpochCommit`] label, the key uuid and the key. Members check
+/// a key they receive against the commitment the chain names.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub struct EpochCommit {
+    /// The epoch's number.
+    pub epoch: u32,
+    /// The epoch key's uuid (`parent_key_uuid` of the rows it wraps).
+    pub key_uuid: Uuid,
+    /// SHA-256(label || key_uuid || vault key).
+    pub commit: [u8; 32],
+}
+
+impl EpochCommit {
+    /// The commitment to `key`.
+    pub fn of(key: &EpochKey) -> EpochCommit {
+        EpochCommit {
+            epoch: key.number(),
+            key_uuid: key.key_uuid(),
+            commit: commit_bytes(key),
+        }
+    }
+
+    /// Whether `key` is the key this commitment names (constant time).
+    pub fn matches(&self, key: &EpochKey) -> bool {
+        self.epoch == key.number()
+            && self.key_uuid == key.key_uuid()
+            && bool::from(self.commit.ct_eq(&commit_bytes(key)))
+    }
+}
+
+fn commit_bytes(key: &EpochKey) -> [u8; 32] {
+    hazmat::sha256(&[
+        Namespace::EpochCommit.label(),
+        key.key_uuid().as_bytes(),
+        key.key.dangerously_expose(),
+    ])
+}
+
+/// A device's display name, sealed (AES-256-GCM) under the vault key of
+/// `epoch`: the server never learns device names. The AAD binds the circle,
+/// the peer and the epoch key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedName {
+    epoch: u32,
+    blob: Vec<u8>,
+}
+
+impl fmt::Debug for SealedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SealedName {{ epoch: {}, <{} bytes> }}",
+            self.epoch,
+            self.blob.len()
+        )
+    }
+}
+
+fn name_aad(key: &EpochKey, circle_id: Uuid, peer: &PeerId) -> Vec<u8> {
+    let mut aad = Namespace::DeviceName.label().to_vec();
+    aad.extend_from_slice(circle_id.as_bytes());
+    aad.extend_from_slice(peer.as_bytes());
+    aad.extend_from_slice(&key.number().to_be_bytes());
+    aad.extend_from_slice(key.key_uuid().as_bytes());
+    aad
+}
+
+impl SealedName {
+    /// Seals `name` (at most [`MAX_NAME_LEN`] bytes, padded to it).
+    pub fn seal(
+        key: &EpochKey,
+        circle_id: Uuid,
+        peer: &PeerId,
+        name: &str,
+        rng: &mut VaultRng,
+    ) -> Result<SealedName, NameError> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(NameError::TooLong(name.len()));
+        }
+        let mut plain = Zeroizing::new([0u8; 1 + MAX_NAME_LEN]);
+        plain[0] = name.len() as u8;
+        plain[1..1 + name.len()].copy_from_slice(name.as_bytes());
+        let nonce: [u8; NONCE_LEN] = rng.array();
+        let mut blob = Vec::with_capacity(SEALED_NAME_LEN);
+        blob.push(BLOB_VERSION);
+        blob.extend_from_slice(&nonce);
+        hazmat::seal_into(
+            key.key.cipher(),
+            &nonce,
+            &name_aad(key, circle_id, peer),
+            &*plain,
+            &mut blob,
+        )
+        .map_err(|_| NameError::Decrypt)?;
+        Ok(SealedName {
+            epoch: key.number(),
+            blob,
+        })
+    }
+
+    /// Opens the name with the vault key of its epoch.
+    pub fn open(
+        &self,
+        key: &EpochKey,
+        circle_id: Uuid,
+        peer: &PeerId,
+    ) -> Result<String, NameError> {
+        if key.number() != self.epoch {
+            return Err(NameError::WrongEpoch {
+                sealed: self.epoch,
+                given: key.number(),
+            });
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&self.blob[1..1 + NONCE_LEN]);
+        let mut plain = Zeroizing::new(Vec::with_capacity(1 + MAX_NAME_LEN));
+        hazmat::open_into(
+            key.key.cipher(),
+            &nonce,
+            &name_aad(key, circle_id, peer),
+            &self.blob[1 + NONCE_LEN..],
+            &mut plain,
+        )
+        .map_err(|_| NameError::Decrypt)?;
+        let len = usize::from(plain[0]);
+        if len > MAX_NAME_LEN || plain[1 + len..].iter().any(|&b| b != 0) {
+            return Err(NameError::Malformed);
+        }
+        String::from_utf8(plain[1..1 + len].to_vec()).map_err(|_| NameError::Malformed)
+    }
+
+    /// A sealed name from its parts (as stored), length-checked.
+    pub fn from_parts(epoch: u32, blob: Vec<u8>) -> Result<SealedName, EntryError> {
+        if blob.len() != SEALED_NAME_LEN {
+            return Err(EntryError::NameLength(blob.len()));
+        }
+        if blob[0] != BLOB_VERSION {
+            return Err(EntryError::UnknownVersion(blob[0]));
+        }
+        Ok(SealedName { epoch, blob })
+    }
+
+    /// The epoch whose vault key seals the name.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The sealed blob.
+    pub fn blob(&self) -> &[u8] {
+        &self.blob
+    }
+}
+
+/// What an entry does.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum EntryBody {
+    /// The first entry: the founder's keys and name, and a commitment to
+    /// every epoch key the founder's vault holds (the last is current).
+    Genesis {
+        /// The founder's public keys; the entry's signer is their peer id.
+        founder: PeerKeys,
+        /// The founder's device name.
+        name: SealedName,
+        /// The epochs the circle starts with, in increasing order.
+        epochs: Vec<EpochCommit>,
+    },
+    /// A new member, with its two public keys.
+    AddPeer {
+        /// The new member's public keys.
+        peer: PeerKeys,
+        /// The new member's device name.
+        name: SealedName,
+    },
+    /// A member leaves (or is removed).
+    RemovePeer {
+        /// The member removed.
+        peer: PeerId,
+    },
+    /// A new vault key epoch (current + 1).
+    NewEpoch(EpochCommit),
+}
+
+/// One log entry, decoded. Its canonical bytes are [`Entry::to_bytes`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Entry {
+    /// The circle the log belongs to.
+    pub circle_id: Uuid,
+    /// Position in the log (genesis is 0).
+    pub seq: u64,
+    /// Hash of the previous entry ([`EntryHash::ZERO`] for genesis).
+    pub prev: EntryHash,
+    /// The member who signed the entry.
+    pub signer: PeerId,
+    /// Unix seconds, as the signer's clock said (informational).
+    pub time: i64,
+    /// What the entry does.
+    pub body: EntryBody,
+}
+
+fn put_keys(out: &mut Vec<u8>, k: &PeerKeys) {
+    out.extend_from_slice(&k.signing);
+    out.extend_from_slice(&k.agreement);
+}
+
+fn put_name(out: &mut Vec<u8>, n: &SealedName) {
+    out.extend_from_slice(&n.epoch.to_be_bytes());
+    out.extend_from_slice(&(n.blob.len() as u16).to_be_bytes());
+    out.extend_from_slice(&n.blob);
+}
+
+fn put_commit(out: &mut Vec<u8>, c: &EpochCommit) {
+    out.extend_from_slice(&c.epoch.to_be_bytes());
+    out.extend_from_slice(c.key_uuid.as_bytes());
+    out.extend_from_slice(&c.commit);
+}
+
+impl Entry {
+    /// The canonical bytes (what is signed). Fails only for more than
+    /// [`MAX_EPOCHS`] epoch commitments.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        let mut out = Vec::with_capacity(HEAD_LEN + 64 + 6 + SEALED_NAME_LEN);
+        out.push(ENTRY_VERSION);
+        out.extend_from_slice(self.circle_id.as_bytes());
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.prev.0);
+        out.extend_from_slice(self.signer.as_bytes());
+        out.extend_from_slice(&self.time.to_be_bytes());
+        match &self.body {
+            EntryBody::Genesis {
+                founder,
+                name,
+                epochs,
+            } => {
+                if epochs.len() > MAX_EPOCHS {
+                    return Err(EntryError::TooManyEpochs(epochs.len()));
+                }
+                out.push(KIND_GENESIS);
+                put_keys(&mut out, founder);
+                put_name(&mut out, name);
+                out.extend_from_slice(&(epochs.len() as u16).to_be_bytes());
+                for c in epochs {
+                    put_commit(&mut out, c);
+                }
+            }
+            EntryBody::AddPeer { peer, name } => {
+                out.push(KIND_ADD_PEER);
+                put_keys(&mut out, peer);
+                put_name(&mut out, name);
+            }
+            EntryBody::RemovePeer { peer } => {
+                out.push(KIND_REMOVE_PEER);
+                out.extend_from_slice(peer.as_bytes());
+            }
+            EntryBody::NewEpoch(c) => {
+                out.push(KIND_NEW_EPOCH);
+                put_commit(&mut out, c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Parses canonical bytes strictly: exact lengths, no trailing bytes,
+    /// known version and kind, bounded lists, no weak keys.
+    pub fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
+        let mut r = Reader(bytes);
+        let version = r.u8()?;
+        if version != ENTRY_VERSION {
+            return Err(EntryError::UnknownVersion(version));
+        }
+        let circle_id = Uuid::from_bytes(r.array()?);
+        let seq = u64::from_be_bytes(r.array()?);
+        let prev = EntryHash(r.array()?);
+        let signer = PeerId::from_bytes(r.array()?);
+        let time = i64::from_be_bytes(r.array()?);
+        let body = match r.u8()? {
+            KIND_GENESIS => {
+                let founder = r.keys()?;
+                let name = r.name()?;
+                let n = usize::from(u16::from_be_bytes(r.array()?));
+                if n > MAX_EPOCHS {
+                    return Err(EntryError::TooManyEpochs(n));
+                }
+                let epochs = (0..n).map(|_| r.commit()).collect::<Result<_, _>>()?;
+                EntryBody::Genesis {
+                    founder,
+                    name,
+                    epochs,
+                }
+            }
+            KIND_ADD_PEER => EntryBody::AddPeer {
+                peer: r.keys()?,
+                name: r.name()?,
+            },
+            KIND_REMOVE_PEER => EntryBody::RemovePeer {
+                peer: PeerId::from_bytes(r.array()?),
+            },
+            KIND_NEW_EPOCH => EntryBody::NewEpoch(r.commit()?),
+            other => return Err(EntryError::UnknownKind(other)),
+        };
+        if !r.0.is_empty() {
+            return Err(EntryError::TrailingBytes);
+        }
+        Ok(Entry {
+            circle_id,
+            seq,
+            prev,
+            signer,
+            time,
+            body,
+        })
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], EntryError> {
+        if self.0.len() < n {
+            return Err(EntryError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, EntryError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], EntryError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn keys(&mut self) -> Result<PeerKeys, EntryError> {
+        let keys = PeerKeys {
+            signing: self.array()?,
+            agreement: self.array()?,
+        };
+        check_keys(&keys)?;
+        Ok(keys)
+    }
+
+    fn name(&mut self) -> Result<SealedName, EntryError> {
+        let epoch = u32::from_be_bytes(self.array()?);
+        let len = usize::from(u16::from_be_bytes(self.array()?));
+        if len != SEALED_NAME_LEN {
+            return Err(EntryError::NameLength(len));
+        }
+        SealedName::from_parts(epoch, self.take(len)?.to_vec())
+    }
+
+    fn commit(&mut self) -> Result<EpochCommit, EntryError> {
+        Ok(EpochCommit {
+            epoch: u32::from_be_bytes(self.array()?),
+            key_uuid: Uuid::from_bytes(self.array()?),
+            commit: self.array()?,
+        })
+    }
+}
+
+/// Refuses an Ed25519 key that does not decode or has small order, and an
+/// all-zero X25519 key.
+pub(crate) fn check_keys(keys: &PeerKeys) -> Result<(), EntryError> {
+    hazmat::ed25519_public(&keys.signing).map_err(|_| EntryError::WeakKey)?;
+    if keys.agreement == [0; 32] {
+        return Err(EntryError::WeakKey);
+    }
+    Ok(())
+}
+
+/// An entry with its signature, as the server stores it and devices verify it.
+#[derive(Clone, Debug)]
+pub struct SignedEntry {
+    entry: Entry,
+    bytes: Vec<u8>,
+    signature: [u8; 64],
+    hash: EntryHash,
+}
+
+impl SignedEntry {
+    /// Parses an entry and its signature (strictly; see [`Entry::decode`]).
+    /// The signature is not checked here: see [`SignedEntry::verify_signature`].
+    pub fn decode(entry: &[u8], signature: &[u8]) -> Result<SignedEntry, EntryError> {
+        let sig: [u8; 64] = signature
+            .try_into()
+            .map_err(|_| EntryError::SignatureLength(signature.len()))?;
+        let decoded = Entry::decode(entry)?;
+        Ok(Self::from_parts(decoded, entry.to_vec(), sig))
+    }
+
+    pub(crate) fn from_parts(entry: Entry, bytes: Vec<u8>, signature: [u8; 64]) -> SignedEntry {
+        let hash = EntryHash(hazmat::sha256(&[
+            Namespace::CircleHash.label(),
+            &bytes,
+            &signature,
+        ]));
+        SignedEntry {
+            entry,
+            bytes,
+            signature,
+            hash,
+        }
+    }
+
+    /// The decoded entry.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The entry's canonical bytes (what was signed).
+    pub fn entry_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The Ed25519 signature.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// SHA-256 of the [`Namespace::CircleHash`] label, entry bytes and signature.
+    pub fn hash(&self) -> EntryHash {
+        self.hash
+    }
+
+    /// The bytes the signature covers: the [`Namespace::CircleEntry`] label
+    /// and the entry.
+    pub(crate) fn signed_message(&self) -> Vec<u8> {
+        [Namespace::CircleEntry.label(), &self.bytes].concat()
+    }
+
+    /// Strict Ed25519 verification by `signer`, whose peer id must be the
+    /// entry's signer.
+    pub fn verify_signature(&self, signer: &PeerKeys) -> Result<(), EntryError> {
+        if signer.peer_id() != self.entry.signer {
+            return Err(EntryError::SignerMismatch);
+        }
+        let key = hazmat::ed25519_public(&signer.signing).map_err(|_| EntryError::WeakKey)?;
+        hazmat::ed25519_verify_strict(&key, &self.signed_message(), &self.signature)
+            .map_err(|_| EntryError::BadSignature)
+    }
+}
