@@ -359,10 +359,18 @@ fn removal_and_a_new_epoch_reach_the_remaining_members() {
         &mut rng,
     )
     .unwrap();
-    assert_eq!(c.install_shares(std::slice::from_ref(&stale)).unwrap(), 0);
+    let report = c.install_shares(std::slice::from_ref(&stale)).unwrap();
+    assert_eq!(report.installed, 0);
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
     assert_eq!(c.key_epoch(), 1);
-    assert_eq!(c.install_shares(&[stale, share_c.clone()]).unwrap(), 1);
-    assert_eq!(c.install_shares(&[share_c]).unwrap(), 0);
+    assert_eq!(
+        c.install_shares(&[stale, share_c.clone()])
+            .unwrap()
+            .installed,
+        1
+    );
+    let again = c.install_shares(&[share_c]).unwrap();
+    assert_eq!((again.installed, again.rejected.len()), (0, 0));
     assert_eq!(c.key_epoch(), 2);
     assert!(c.get(c_item).is_ok());
     assert_eq!(current_key_uuid(&path_a), current_key_uuid(&path_c));
@@ -391,7 +399,12 @@ fn removal_and_a_new_epoch_reach_the_remaining_members() {
         forged.open_verified(c.device(), &state),
         Err(ShareError::SenderNotMember(_))
     ));
-    assert_eq!(c.install_shares(&[forged]).unwrap(), 0);
+    let report = c.install_shares(&[forged]).unwrap();
+    assert_eq!(report.installed, 0);
+    assert!(matches!(
+        report.rejected.as_slice(),
+        [(_, ShareError::SenderNotMember(_))]
+    ));
     let _ = a.circle();
 }
 

@@ -7,6 +7,7 @@ use crate::cli::PeerCommand;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::remote::{self, Append, RemoteError, Server};
+use anyhow::Context;
 use serde_json::json;
 use vault_core::UnlockedVault;
 use vault_core::circle::{CircleInfo, KeyShare, PeerId, ShareEpochs};
@@ -52,7 +53,9 @@ pub async fn pull(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<
     let info = circle_of(vault)?;
     let entries = server.log(info.circle_id, Some(info.head.0)).await?;
     if !entries.is_empty() {
-        vault.apply_log(&entries)?;
+        vault
+            .apply_log(&entries)
+            .context("the circle log the server sent does not verify; nothing was changed")?;
     }
     let blobs = server.shares(info.circle_id).await?;
     let shares = blobs
@@ -60,7 +63,22 @@ pub async fn pull(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<
         .map(|b| KeyShare::from_bytes(b))
         .collect::<Result<Vec<_>, _>>()?;
     if !shares.is_empty() {
-        vault.install_shares(&shares)?;
+        let report = vault.install_shares(&shares)?;
+        let missing = circle_of(vault)?.missing_epochs;
+        // A refused share matters while a key is still missing; once every
+        // epoch is held, old refusals are stale shares of lost races.
+        if !missing.is_empty() {
+            for (sender, why) in &report.rejected {
+                eprintln!(
+                    "vault: warning: refused a key share from {}: {why}",
+                    sender.short()
+                );
+            }
+            eprintln!(
+                "vault: warning: this device still lacks the key of epoch {missing:?}; \
+                 another member must share it"
+            );
+        }
     }
     Ok(())
 }

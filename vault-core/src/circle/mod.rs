@@ -30,7 +30,7 @@ pub(crate) mod ids;
 pub mod pairing;
 mod share;
 
-pub use crate::store::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs};
+pub use crate::store::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs, ShareReport};
 pub use auth::{auth_payload, verify_auth};
 pub use chain::{ChainError, CircleState, Member, Removal};
 pub use entry::{

@@ -7,11 +7,21 @@ use super::circle::{LogUpdate, chain_key, load, missing_epochs, store_cache};
 use super::circle_db::{self, CircleRow};
 use super::keyring::Keyring;
 use super::rekey::rewrap_all;
-use crate::circle::{CircleState, EntryBody, EntryHash, KeyShare, PeerId, SignedEntry};
+use crate::circle::{CircleState, EntryBody, EntryHash, KeyShare, PeerId, ShareError, SignedEntry};
 use crate::crypto::{EpochKey, VaultRng, unwrap_vault_key, wrap_vault_key};
 use crate::error::CircleError;
 use rusqlite::{Connection, TransactionBehavior};
 use uuid::Uuid;
+
+/// What [`UnlockedVault::install_shares`] did with each share.
+#[derive(Debug)]
+pub struct ShareReport {
+    /// Epoch keys installed.
+    pub installed: usize,
+    /// Shares refused, by their claimed sender, with the reason. Stale
+    /// shares (an epoch whose entry lost a race) land here too.
+    pub rejected: Vec<(PeerId, ShareError)>,
+}
 
 impl UnlockedVault {
     /// Stores the circle this device founded, once the server accepted its
@@ -150,14 +160,19 @@ impl UnlockedVault {
     /// of its epochs began, and each key matches the chain's commitment
     /// ([`KeyShare::open_verified`]); other shares are skipped, since the
     /// server may hold stale ones (an epoch whose entry lost a race) and
-    /// may inject garbage. Returns how many epoch keys were installed; the
+    /// may inject garbage; the report lists them with the reason. The
     /// newest held epoch becomes current (items re-wrapped to it).
-    pub fn install_shares(&mut self, shares: &[KeyShare]) -> Result<usize, CircleError> {
+    pub fn install_shares(&mut self, shares: &[KeyShare]) -> Result<ShareReport, CircleError> {
         let (_, state) = self.load_circle()?;
         let mut new: Vec<EpochKey> = Vec::new();
+        let mut rejected = Vec::new();
         for share in shares {
-            let Ok(keys) = share.open_verified(&self.identity, &state) else {
-                continue;
+            let keys = match share.open_verified(&self.identity, &state) {
+                Ok(keys) => keys,
+                Err(e) => {
+                    rejected.push((share.sender(), e));
+                    continue;
+                }
             };
             for key in keys {
                 let held = self.keys.epoch(key.key_uuid()).is_some()
@@ -168,7 +183,10 @@ impl UnlockedVault {
             }
         }
         if new.is_empty() {
-            return Ok(0);
+            return Ok(ShareReport {
+                installed: 0,
+                rejected,
+            });
         }
         let tx = self
             .conn
@@ -185,7 +203,10 @@ impl UnlockedVault {
         if let Some(n) = advanced {
             self.set_current_epoch(n);
         }
-        Ok(count)
+        Ok(ShareReport {
+            installed: count,
+            rejected,
+        })
     }
 
     /// Joins a circle after pairing: verifies the whole log from

@@ -13,6 +13,7 @@ mod schema;
 mod search;
 
 pub use circle::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs};
+pub use circle_sync::ShareReport;
 pub use header::KdfParams;
 pub use items::Lookup;
 pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
