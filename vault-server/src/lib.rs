@@ -1,1 +1,123 @@
 //! vault-server: stores ciphertext, orders changes, keeps the circle log.
+//!
+//! The wire contract is `schema/PROTOCOL.md`. The server is built from an
+//! [`AppState`] (config, storage behind the [`storage::Storage`] trait,
+//! metrics, notifier, rate limiters); [`router::router`] turns it into an
+//! axum `Router`, and [`serve`] runs it on a listener until a shutdown
+//! future resolves: it stops accepting, finishes in-flight requests, ends
+//! long polls, closes WebSockets, and returns.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use vault_server::{AppState, Config, serve};
+//!
+//! let config = Config { db: "/tmp/vault-server.db".into(), ..Config::default() };
+//! let state = AppState::new(&config)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! println!("listening on {}", listener.local_addr()?);
+//! serve(listener, state, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod circle;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod limits;
+pub mod metrics;
+pub mod middleware;
+pub mod notify;
+pub mod relay;
+pub mod router;
+pub mod state;
+pub mod storage;
+pub mod wire;
+
+pub use config::{Config, ConfigError, Limits, Overrides};
+pub use error::ApiError;
+pub use state::{AppState, StateError};
+pub use storage::{SqliteStorage, Storage, StorageError};
+
+use axum::serve::ListenerExt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How often expired challenges, tokens and invites are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(30);
+
+/// How long [`serve`] waits for WebSockets to close after the shutdown.
+const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listener failed.
+    #[error("the listener failed")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops
+/// gracefully: no new connections, in-flight requests finish, long polls
+/// return, WebSockets get a close frame.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = router::router(state.clone());
+    let purge = tokio::spawn(purge_loop(state.clone()));
+    let signal_state = state.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        signal_state.begin_shutdown();
+    };
+    let listener = listener.tap_io(|tcp| {
+        // Small request/response pairs: do not wait to coalesce segments.
+        let _ = tcp.set_nodelay(true);
+    });
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await;
+    // Upgraded sockets outlive their HTTP connection: wait for them too.
+    state.begin_shutdown();
+    if tokio::time::timeout(SOCKET_CLOSE_GRACE, state.sockets_closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(open = state.open_sockets(), "WebSockets still open at exit");
+    }
+    purge.abort();
+    served?;
+    Ok(())
+}
+
+/// Deletes expired rows and forgets idle limiter and channel state.
+async fn purge_loop(state: AppState) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tick.tick().await;
+        let now = state::unix_now();
+        match state.db_raw(move |s| s.purge_expired(now)).await {
+            Ok(Ok(p)) => tracing::debug!(
+                challenges = p.challenges,
+                tokens = p.tokens,
+                invites = p.invites,
+                "purged expired rows"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %error::ErrorChain(&e), "purge failed"),
+            Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+        state.limits().forget_idle();
+        state.relay().prune();
+        state.notifier().prune();
+    }
+}

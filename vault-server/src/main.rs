@@ -1,2 +1,102 @@
-//! The `vault-server` binary.
-fn main() {}
+//! The `vault-server` binary: `serve` (the default), `config`, `backup`.
+//! Errors become one line on stderr and exit status 1.
+
+mod cli;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command};
+use std::io::{IsTerminal, Write};
+use vault_server::storage::sqlite_backup;
+use vault_server::{AppState, Config, serve};
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vault-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Files this process creates (database, backups) are its user's only.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let config = Config::load(
+        cli.config.as_deref(),
+        &|k| std::env::var(k).ok(),
+        &cli.overrides(),
+    )?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => run_server(config),
+        Command::Config => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(config.to_toml().as_bytes())?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::Backup { output } => {
+            sqlite_backup(&config.db, &output).with_context(|| {
+                format!(
+                    "cannot back up {} to {}",
+                    config.db.display(),
+                    output.display()
+                )
+            })?;
+            eprintln!("backed up {} to {}", config.db.display(), output.display());
+            Ok(())
+        }
+    }
+}
+
+fn run_server(config: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level)?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let state = AppState::new(&config)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        // A fixed line on stderr whatever the log level: scripts and tests
+        // read the real port from it (with --listen 127.0.0.1:0).
+        eprintln!("listening on {addr}");
+        tracing::info!(%addr, db = %config.db.display(), "serving");
+        serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,302 @@
+//! The wire contract, checked against the real server: every route in
+//! `schema/openapi.json` is called in-process, every response body is
+//! validated against the schema documented for its (path, method, status),
+//! and every WebSocket frame against `schema/ws/frame.json`.
+#![allow(clippy::unwrap_used)]
+
+#[path = "schema/circle.rs"]
+mod circle;
+#[path = "schema/contract.rs"]
+mod contract;
+#[path = "schema/device.rs"]
+mod device;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use contract::{Api, Body, Contract, assert_error, b64};
+use serde_json::json;
+use uuid::Uuid;
+use vault_core::circle::EntryHash;
+use vault_core::crypto::VaultRng;
+
+async fn health_and_metrics(api: &Api<'_>) {
+    assert_eq!(api.get_ok("/healthz", None).await, json!({"status": "ok"}));
+    let m = api.get("/metrics", None).await;
+    assert_eq!(m.status, 200, "{}", m.body);
+    assert!(m.body.is_string(), "metrics are text");
+}
+
+/// Garbage in, a documented 4xx JSON error out, on routes that need no state.
+async fn malformed_requests(api: &Api<'_>) {
+    let json = "application/json";
+    let r = api
+        .call(
+            "POST",
+            "/v1/circles",
+            None,
+            Body::Raw(json, b"{\"entry\":".to_vec()),
+        )
+        .await;
+    assert_error(&r, 400, "bad_json", "truncated JSON");
+    let r = api
+        .call(
+            "POST",
+            "/v1/circles",
+            None,
+            Body::Raw(json, b"[1,2]".to_vec()),
+        )
+        .await;
+    assert_error(&r, 400, "bad_json", "an array, not an object");
+    let r = api
+        .call(
+            "POST",
+            "/v1/auth/challenge",
+            None,
+            Body::Raw(json, br#"{"circle_id":"x"}"#.to_vec()),
+        )
+        .await;
+    assert_error(&r, 400, "bad_json", "missing peer_id");
+    let r = api
+        .call(
+            "POST",
+            "/v1/circles",
+            None,
+            Body::Raw(json, br#"{"entry":7,"signature":"AA"}"#.to_vec()),
+        )
+        .await;
+    assert_error(&r, 400, "bad_json", "a number for a string");
+    let bad = json!({"entry": "not base64!", "signature": "AA"});
+    let r = api
+        .call(
+            "POST",
+            "/v1/circles",
+            None,
+            Body::Raw(json, bad.to_string().into_bytes()),
+        )
+        .await;
+    assert_error(&r, 400, "invalid", "bad base64");
+    let r = api
+        .call(
+            "POST",
+            "/v1/circles",
+            None,
+            Body::Raw(json, br#"{"entry":"AQID","signature":"AA"}"#.to_vec()),
+        )
+        .await;
+    assert_error(&r, 400, "invalid", "an undecodable entry");
+    let r = api
+        .call(
+            "POST",
+            "/v1/circles",
+            None,
+            Body::Raw(
+                "text/plain",
+                br#"{"entry":"AQID","signature":"AA"}"#.to_vec(),
+            ),
+        )
+        .await;
+    assert_error(&r, 415, "unsupported_media_type", "text/plain body");
+    let big = format!(
+        r#"{{"entry":"{}","signature":"AA"}}"#,
+        "A".repeat(70 * 1024)
+    );
+    let r = api
+        .call(
+            "POST",
+            "/v1/circles",
+            None,
+            Body::Raw(json, big.into_bytes()),
+        )
+        .await;
+    assert_error(&r, 413, "too_large", "70 KiB body");
+
+    for path in ["/", "/v1", "/v1/nope", "/v1/circles/x/y/z", "/healthz/more"] {
+        let r = api.get(path, None).await;
+        assert_error(&r, 404, "not_found", path);
+    }
+    let c = Uuid::new_v4();
+    for (method, path) in [
+        ("DELETE", "/v1/circles".to_owned()),
+        ("GET", "/v1/circles".to_owned()),
+        ("POST", "/healthz".to_owned()),
+        ("PUT", format!("/v1/circles/{c}/log")),
+        ("GET", "/v1/auth/token".to_owned()),
+        ("POST", "/v1/ws".to_owned()),
+    ] {
+        let r = api.call(method, &path, None, Body::None).await;
+        assert_error(&r, 405, "method_not_allowed", &format!("{method} {path}"));
+    }
+}
+
+/// A server with a low per-IP limit answers 429 with Retry-After.
+async fn rate_limited(api: &Api<'_>) {
+    for _ in 0..50 {
+        let r = api.get("/healthz", None).await;
+        if r.status == 429 {
+            assert_error(&r, 429, "rate_limited", "over the per-IP rate");
+            assert!(
+                r.headers.contains_key("retry-after"),
+                "429 without Retry-After"
+            );
+            return;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    panic!("50 requests at once never hit a limit of 2 per second");
+}
+
+/// An in-process server on 127.0.0.1:0 with its own database; rate limits
+/// off unless `tune` sets them.
+struct Server {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), vault_server::ServeError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn start(tune: impl FnOnce(&mut vault_server::Limits)) -> (String, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = vault_server::Config {
+        db: dir.path().join("server.db"),
+        ..vault_server::Config::default()
+    };
+    config.limits.per_ip_per_sec = 0;
+    config.limits.per_device_per_sec = 0;
+    tune(&mut config.limits);
+    let state = vault_server::AppState::new(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(vault_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let server = Server {
+        stop,
+        task,
+        _dir: dir,
+    };
+    (base, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_as_documented() {
+    let contract = Contract::load();
+    let mut rng = VaultRng::new().unwrap();
+
+    let (base, server) = start(|_| {}).await;
+    let api = Api {
+        c: &contract,
+        base,
+        http: reqwest::Client::new(),
+    };
+    health_and_metrics(&api).await;
+    malformed_requests(&api).await;
+    let founded = circle::circle_log_and_push(&api, &mut rng).await;
+    circle::pairing_relay(&api, &founded).await;
+    server.stop().await;
+
+    let (base, server) = start(|l| {
+        l.per_ip_per_sec = 1;
+        l.per_ip_burst = 2;
+    })
+    .await;
+    rate_limited(&Api {
+        c: &contract,
+        base,
+        http: reqwest::Client::new(),
+    })
+    .await;
+    server.stop().await;
+
+    eprintln!("answers seen:\n{}", contract.coverage());
+    let failures = contract.failures.lock().unwrap();
+    let unexercised = contract.unexercised();
+    assert!(
+        failures.is_empty() && unexercised.is_empty(),
+        "the server breaks the contract in {} ways:\n{}\n\noperations never exercised: {unexercised:?}",
+        failures.len(),
+        failures.join("\n"),
+    );
+}
+
+/// The schemas are strict: each refuses what PROTOCOL.md rules out, so a
+/// server that drifts fails the test above.
+#[test]
+fn the_schemas_refuse_what_the_protocol_rules_out() {
+    let c = Contract::load();
+    let log = "/v1/circles/{circle_id}/log";
+    let conflict = json!({"error": {"code": "conflict", "message": "the head moved"}});
+    assert_eq!(
+        c.body_errors("post", log, 409, &conflict),
+        Vec::<String>::new()
+    );
+    for bad in [
+        json!({"error": {"code": "gone", "message": "another status's code"}}),
+        json!({"error": {"code": "teapot", "message": "an unknown code"}}),
+        json!({"error": {"code": "conflict"}}),
+        json!({"error": {"code": "conflict", "message": "x", "detail": 1}}),
+        json!({"error": {"code": "conflict", "message": "x"}, "more": 1}),
+        json!({"code": "conflict", "message": "x"}),
+    ] {
+        assert!(
+            !c.body_errors("post", log, 409, &bad).is_empty(),
+            "accepted {bad}"
+        );
+    }
+    let not_found = json!({"error": {"code": "not_found", "message": "no such route"}});
+    assert!(
+        c.body_errors("get", contract::UNMATCHED, 404, &not_found)
+            .is_empty()
+    );
+
+    let hash = b64(&[0xfb; 32]);
+    let ok = json!({"seq": 1, "hash": hash});
+    assert_eq!(c.body_errors("post", log, 201, &ok), Vec::<String>::new());
+    for bad in [
+        json!({"seq": -1, "hash": hash}),
+        json!({"seq": "1", "hash": hash}),
+        json!({"seq": 1, "hash": format!("{hash}=")}),
+        json!({"seq": 1, "hash": URL_SAFE_NO_PAD.encode([0xfb; 31])}),
+        json!({"seq": 1, "hash": base64::engine::general_purpose::STANDARD_NO_PAD.encode([0xfb; 32])}),
+        json!({"seq": 1, "hash": EntryHash([0xfb; 32]).to_string()}),
+        json!({"seq": 1}),
+        json!({"seq": 1, "hash": hash, "extra": true}),
+    ] {
+        assert!(
+            !c.body_errors("post", log, 201, &bad).is_empty(),
+            "accepted {bad}"
+        );
+    }
+
+    let circle = Uuid::new_v4();
+    let peer = "ab".repeat(32);
+    let hello = json!({"type": "hello", "circle_id": circle.to_string(), "peer_id": peer});
+    assert!(c.frame_is_valid(&hello));
+    for ok in [
+        json!({"type": "ping"}),
+        json!({"type": "pong"}),
+        json!({"type": "shares"}),
+        json!({"type": "circle", "head_seq": 0}),
+    ] {
+        assert!(c.frame_is_valid(&ok), "refused {ok}");
+    }
+    for bad in [
+        json!({"type": "hello", "circle_id": circle.simple().to_string(), "peer_id": peer}),
+        json!({"type": "hello", "circle_id": circle.to_string(), "peer_id": peer.to_uppercase()}),
+        json!({"type": "hello", "circle_id": circle.to_string()}),
+        json!({"type": "circle"}),
+        json!({"type": "circle", "head_seq": -1}),
+        json!({"type": "pong", "data": "x"}),
+        json!({"type": "welcome"}),
+        json!({"kind": "ping"}),
+        json!("ping"),
+    ] {
+        assert!(!c.frame_is_valid(&bad), "accepted {bad}");
+    }
+}

@@ -1,0 +1,54 @@
+//! The command line of `vault-server` (clap derive). Flags win over
+//! `VAULT_SERVER_*` variables, which win over the config file.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use vault_server::Overrides;
+
+/// The Vault sync server.
+#[derive(Debug, Parser)]
+#[command(name = "vault-server", version, about)]
+pub struct Cli {
+    /// A TOML config file.
+    #[arg(long, global = true, value_name = "PATH", env = "VAULT_SERVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8625].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// The SQLite database [default: ./vault-server.db].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// A tracing filter such as `info` or `vault_server=debug`.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Print the effective configuration as TOML.
+    Config,
+    /// Copy the live database consistently into a new file.
+    Backup {
+        /// The copy to create; an existing file is never overwritten.
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+impl Cli {
+    /// The values the flags override.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            db: self.db.clone(),
+            log_level: self.log_level.clone(),
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The server's configuration: defaults, then an optional TOML file, then
+//! `VAULT_SERVER_*` environment variables, then command-line flags (each
+//! later source wins). Unknown keys in the file are an error. The config
+//! holds no secrets, so `vault-server config` prints it whole.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Everything the server can be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The SQLite database file.
+    pub db: PathBuf,
+    /// Lifetime of a session token, in seconds.
+    pub token_ttl_secs: u64,
+    /// Default lifetime of an invite, in seconds (a request may ask for up to 3600).
+    pub invite_ttl_secs: u64,
+    /// A `tracing` filter: `info`, `debug`, `vault_server=debug,warn`, ...
+    pub log_level: String,
+    /// Sizes and rates.
+    pub limits: Limits,
+}
+
+/// Sizes and rates. A rate of 0 turns that limiter off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests per second from one IP address.
+    pub per_ip_per_sec: u32,
+    /// Burst allowed from one IP address.
+    pub per_ip_burst: u32,
+    /// Authenticated requests per second from one device.
+    pub per_device_per_sec: u32,
+    /// Burst allowed from one device.
+    pub per_device_burst: u32,
+    /// Largest relay message (decoded), in bytes.
+    pub relay_message_bytes: usize,
+    /// Messages one pairing session may hold (both sides together).
+    pub relay_messages_per_invite: u32,
+    /// Shares in one `POST .../shares`.
+    pub shares_per_request: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8625)),
+            db: PathBuf::from("./vault-server.db"),
+            token_ttl_secs: 15 * 60,
+            invite_ttl_secs: 600,
+            log_level: "info".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            per_ip_per_sec: 100,
+            per_ip_burst: 200,
+            per_device_per_sec: 20,
+            per_device_burst: 40,
+            relay_message_bytes: 16 * 1024,
+            relay_messages_per_invite: 64,
+            shares_per_request: 256,
+        }
+    }
+}
+
+/// The longest invite a request may ask for, in seconds.
+pub const MAX_INVITE_TTL_SECS: u64 = 3600;
+
+/// Values given on the command line (they win over everything else).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--db`.
+    pub db: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read the config file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML of the expected shape.
+    #[error("invalid config file {}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// An environment variable holds a value of the wrong type.
+    #[error("invalid value in environment variable {var}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A value is out of its range.
+    #[error("invalid setting {key}: {reason}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+}
+
+fn env_value<T>(var: &'static str, raw: String) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    raw.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+        var,
+        source: e.to_string().into(),
+    })
+}
+
+impl Config {
+    /// Parses a TOML document; unknown keys are an error.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The effective configuration: defaults, the file (if any), the
+    /// environment (read through `env`), then the flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Config::from_toml(&text, path)?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        if let Some(listen) = flags.listen {
+            config.listen = listen;
+        }
+        if let Some(db) = &flags.db {
+            config.db = db.clone();
+        }
+        if let Some(level) = &flags.log_level {
+            config.log_level = level.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies the `VAULT_SERVER_*` variables that are set.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        macro_rules! take {
+            ($var:literal => $field:expr) => {
+                if let Some(raw) = env($var) {
+                    $field = env_value($var, raw)?;
+                }
+            };
+        }
+        take!("VAULT_SERVER_LISTEN" => self.listen);
+        take!("VAULT_SERVER_DB" => self.db);
+        take!("VAULT_SERVER_TOKEN_TTL_SECS" => self.token_ttl_secs);
+        take!("VAULT_SERVER_INVITE_TTL_SECS" => self.invite_ttl_secs);
+        take!("VAULT_SERVER_LOG_LEVEL" => self.log_level);
+        let l = &mut self.limits;
+        take!("VAULT_SERVER_MAX_BODY_BYTES" => l.max_body_bytes);
+        take!("VAULT_SERVER_PER_IP_PER_SEC" => l.per_ip_per_sec);
+        take!("VAULT_SERVER_PER_IP_BURST" => l.per_ip_burst);
+        take!("VAULT_SERVER_PER_DEVICE_PER_SEC" => l.per_device_per_sec);
+        take!("VAULT_SERVER_PER_DEVICE_BURST" => l.per_device_burst);
+        take!("VAULT_SERVER_RELAY_MESSAGE_BYTES" => l.relay_message_bytes);
+        take!("VAULT_SERVER_RELAY_MESSAGES_PER_INVITE" => l.relay_messages_per_invite);
+        take!("VAULT_SERVER_SHARES_PER_REQUEST" => l.shares_per_request);
+        Ok(())
+    }
+
+    /// Checks the ranges the server relies on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, reason| Err(ConfigError::Invalid { key, reason });
+        if self.token_ttl_secs == 0 {
+            return bad("token_ttl_secs", "must be at least 1");
+        }
+        if !(1..=MAX_INVITE_TTL_SECS).contains(&self.invite_ttl_secs) {
+            return bad("invite_ttl_secs", "must be between 1 and 3600");
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return bad("limits.max_body_bytes", "must be at least 1024");
+        }
+        if self.limits.relay_message_bytes == 0 || self.limits.relay_messages_per_invite == 0 {
+            return bad("limits.relay_*", "must be at least 1");
+        }
+        if self.limits.shares_per_request == 0 {
+            return bad("limits.shares_per_request", "must be at least 1");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return bad("log_level", "is not a tracing filter (e.g. \"info\")");
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, as `vault-server config` prints it.
+    pub fn to_toml(&self) -> String {
+        // Every field is a string, a number or a table: serialization
+        // cannot fail, but say so rather than panic if it ever did.
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print the config: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8625");
+        assert_eq!(c.db, PathBuf::from("./vault-server.db"));
+        assert_eq!(c.token_ttl_secs, 900);
+        assert_eq!(c.invite_ttl_secs, 600);
+        assert_eq!(c.limits.max_body_bytes, 65536);
+        assert_eq!((c.limits.per_ip_per_sec, c.limits.per_ip_burst), (100, 200));
+        assert_eq!(
+            (c.limits.per_device_per_sec, c.limits.per_device_burst),
+            (20, 40)
+        );
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\ndb = \"file.db\"\ntoken_ttl_secs = 5\n\
+             [limits]\nper_ip_per_sec = 7\n",
+        )
+        .unwrap();
+        let none = env_of(&[]);
+        let c = Config::load(Some(&path), &none, &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(c.db, PathBuf::from("file.db"));
+        assert_eq!(c.token_ttl_secs, 5);
+        assert_eq!(c.limits.per_ip_per_sec, 7);
+        assert_eq!(c.limits.per_ip_burst, 200, "unset keys keep their defaults");
+
+        let env = env_of(&[
+            ("VAULT_SERVER_LISTEN", "127.0.0.1:2"),
+            ("VAULT_SERVER_DB", "env.db"),
+            ("VAULT_SERVER_PER_IP_PER_SEC", "9"),
+        ]);
+        let c = Config::load(Some(&path), &env, &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:2");
+        assert_eq!(c.db, PathBuf::from("env.db"));
+        assert_eq!(c.limits.per_ip_per_sec, 9);
+        assert_eq!(
+            c.token_ttl_secs, 5,
+            "the file still gives what env does not"
+        );
+
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3".parse().unwrap()),
+            db: Some("flag.db".into()),
+            log_level: None,
+        };
+        let c = Config::load(Some(&path), &env, &flags).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3");
+        assert_eq!(c.db, PathBuf::from("flag.db"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let p = Path::new("x.toml");
+        assert!(matches!(
+            Config::from_toml("listne = \"127.0.0.1:1\"", p),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            Config::from_toml("[limits]\nper_ip = 3", p),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            Config::from_toml("token_ttl_secs = \"soon\"", p),
+            Err(ConfigError::Parse { .. })
+        ));
+        let env = env_of(&[("VAULT_SERVER_LISTEN", "not an address")]);
+        assert!(matches!(
+            Config::load(None, &env, &Overrides::default()),
+            Err(ConfigError::Env {
+                var: "VAULT_SERVER_LISTEN",
+                ..
+            })
+        ));
+        let env = env_of(&[("VAULT_SERVER_INVITE_TTL_SECS", "7200")]);
+        assert!(matches!(
+            Config::load(None, &env, &Overrides::default()),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn printed_config_parses_back_to_itself() {
+        let c = Config::default();
+        assert_eq!(Config::from_toml(&c.to_toml(), Path::new("-")).unwrap(), c);
+    }
+}

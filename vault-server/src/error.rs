@@ -1,0 +1,253 @@
+//! The API's one error type. Every failure a client sees is
+//! `{"error": {"code": "...", "message": "..."}}` with the status that
+//! PROTOCOL.md gives its code. A 500 says nothing about its cause: the
+//! cause goes to the log (which never holds tokens or ciphertext).
+
+use crate::storage::{AppendError, InviteError, IssueError, ShareError, StorageError};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::borrow::Cow;
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `bad_json`: not JSON, or not an object of the documented shape.
+    #[error("{0}")]
+    BadJson(Cow<'static, str>),
+    /// 400 `invalid`: well-formed JSON whose values are wrong.
+    #[error("{0}")]
+    Invalid(Cow<'static, str>),
+    /// 401 `unauthorized`: no token, or an unknown, forged or expired one.
+    #[error("missing, unknown or expired token")]
+    Unauthorized,
+    /// 403 `forbidden`: authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 404 `not_found`: unknown route, circle or invite.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 405 `method_not_allowed`: known route, wrong method.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// 409 `conflict`: the log's head moved, or the thing already exists.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// 410 `gone`: the invite expired or was already used.
+    #[error("{0}")]
+    Gone(&'static str),
+    /// 413 `too_large`: a body (or part of one) over its limit.
+    #[error("{0}")]
+    TooLarge(&'static str),
+    /// 415 `unsupported_media_type`: a body that is not `application/json`.
+    #[error("expected a body with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// 429 `rate_limited`, with `Retry-After`.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Whole seconds to wait, at least 1.
+        retry_after_secs: u64,
+    },
+    /// 500 `internal`: the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// 503 `unavailable`: shutting down, or the database is busy.
+    #[error("{0}")]
+    Unavailable(&'static str),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// A 400 `invalid` with a fixed message.
+    pub fn invalid(message: &'static str) -> ApiError {
+        ApiError::Invalid(Cow::Borrowed(message))
+    }
+
+    /// A 500 for any failure; the cause is logged when the response is built.
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ApiError {
+        ApiError::Internal(e.into())
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadJson(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadJson(_) => "bad_json",
+            ApiError::Invalid(_) => "invalid",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Gone(_) => "gone",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Internal(_) => "internal",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %ErrorChain(cause.as_ref()), "request failed");
+        }
+        let message = self.to_string();
+        let body = Body {
+            error: Detail {
+                code: self.code(),
+                message: &message,
+            },
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        let retry = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            ApiError::Unavailable(_) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// Displays an error and its sources on one line.
+pub(crate) struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the body is over the size limit"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            _ => match r {
+                // serde's message names the field and the type expected.
+                JsonRejection::JsonDataError(e) => ApiError::BadJson(e.body_text().into()),
+                JsonRejection::JsonSyntaxError(_) => {
+                    ApiError::BadJson("the body is not JSON".into())
+                }
+                _ => ApiError::BadJson("the body could not be read".into()),
+            },
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::Invalid(r.body_text().into())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        ApiError::NotFound("no such resource")
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => ApiError::NotFound("not found"),
+            StorageError::Conflict => ApiError::Conflict("already exists"),
+            StorageError::Busy => ApiError::Unavailable("the database is busy; retry"),
+            StorageError::Backend(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::NoCircle => ApiError::NotFound("no such circle"),
+            AppendError::HeadMoved => {
+                ApiError::Conflict("prev_hash is not the head: re-read the log and retry")
+            }
+            AppendError::BadSeq => ApiError::invalid("the entry's seq is not the head's plus one"),
+            AppendError::SignerNotMember => ApiError::Forbidden("not a current member"),
+            AppendError::PeerExists => ApiError::invalid("the peer is already in the circle"),
+            AppendError::TargetNotMember => {
+                ApiError::invalid("the peer to remove is not a current member")
+            }
+            AppendError::LastMember => ApiError::invalid("the last member cannot be removed"),
+            AppendError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Challenge => ApiError::Unauthorized,
+            IssueError::NotMember => ApiError::Forbidden("not a current member"),
+            IssueError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<ShareError> for ApiError {
+    fn from(e: ShareError) -> Self {
+        match e {
+            ShareError::RecipientNotMember => {
+                ApiError::invalid("a recipient is not a current member")
+            }
+            ShareError::SenderNotMember => ApiError::Forbidden("not a current member"),
+            ShareError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<InviteError> for ApiError {
+    fn from(e: InviteError) -> Self {
+        match e {
+            InviteError::NotFound => ApiError::NotFound("no such invite"),
+            InviteError::Gone => ApiError::Gone("the invite expired or was already used"),
+            InviteError::Full => ApiError::TooLarge("the pairing session is full"),
+            InviteError::Storage(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The circle log: `POST /v1/circles` (a genesis), `GET` and `POST
+//! /v1/circles/{circle_id}/log`. Appends are checked here (decoding,
+//! signer, signature) and again in the storage's write transaction (head,
+//! membership), so concurrent appends serialize and exactly one wins.
+
+use crate::circle::{Append, check_genesis};
+use crate::error::ApiError;
+use crate::extract::{AppJson, AppPath, AppQuery, Member};
+use crate::notify::Event;
+use crate::state::{AppState, unix_now};
+use crate::storage::{MemberChange, StorageError};
+use crate::wire::{b64, unb64, unb64_array};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+/// Most entries in one page of the log.
+pub const MAX_LOG_PAGE: u32 = 1000;
+
+/// `POST /v1/circles` body.
+#[derive(Debug, Deserialize)]
+pub struct CreateRequest {
+    entry: String,
+    signature: String,
+}
+
+/// `POST /v1/circles` answer.
+#[derive(Debug, Serialize)]
+pub struct CreateResponse {
+    circle_id: String,
+    seq: u64,
+    hash: String,
+}
+
+/// Creates a circle from its genesis entry.
+pub async fn create(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<CreateRequest>,
+) -> Result<(StatusCode, AppJson<CreateResponse>), ApiError> {
+    let entry = unb64("entry", &req.entry)?;
+    let signature = unb64("signature", &req.signature)?;
+    let now = unix_now();
+    let genesis = state
+        .db(move |s| {
+            let g = check_genesis(&entry, &signature)?;
+            match s.create_circle(g.circle_id, &g.entry, &g.founder, &g.keys, now) {
+                Ok(()) => Ok(g),
+                Err(StorageError::Conflict) => Err(ApiError::Conflict("the circle already exists")),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(CreateResponse {
+            circle_id: genesis.circle_id.hyphenated().to_string(),
+            seq: genesis.entry.seq,
+            hash: b64(&genesis.entry.hash),
+        }),
+    ))
+}
+
+/// `GET .../log` query.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// One entry of a log page.
+#[derive(Debug, Serialize)]
+pub struct LogEntry {
+    seq: u64,
+    entry: String,
+    signature: String,
+}
+
+/// `GET .../log` answer.
+#[derive(Debug, Serialize)]
+pub struct LogResponse {
+    entries: Vec<LogEntry>,
+    head_seq: u64,
+    head_hash: String,
+    more: bool,
+}
+
+/// Entries after `after` (all by default), at most `limit` (≤ 1000).
+pub async fn read_log(
+    State(state): State<AppState>,
+    member: Member,
+    AppPath(circle): AppPath<String>,
+    AppQuery(q): AppQuery<LogQuery>,
+) -> Result<AppJson<LogResponse>, ApiError> {
+    let circle_id = member.require_circle(&circle)?;
+    let limit = q.limit.unwrap_or(MAX_LOG_PAGE).clamp(1, MAX_LOG_PAGE);
+    let after = q.after;
+    let page = state.db(move |s| s.log(circle_id, after, limit)).await?;
+    Ok(AppJson(LogResponse {
+        entries: page
+            .entries
+            .into_iter()
+            .map(|e| LogEntry {
+                seq: e.seq,
+                entry: b64(&e.entry),
+                signature: b64(&e.signature),
+            })
+            .collect(),
+        head_seq: page.head_seq,
+        head_hash: b64(&page.head_hash),
+        more: page.more,
+    }))
+}
+
+/// `POST .../log` body.
+#[derive(Debug, Deserialize)]
+pub struct AppendRequest {
+    prev_hash: String,
+    entry: String,
+    signature: String,
+}
+
+/// `POST .../log` answer.
+#[derive(Debug, Serialize)]
+pub struct AppendResponse {
+    seq: u64,
+    hash: String,
+}
+
+/// Appends an entry signed by the caller.
+pub async fn append(
+    State(state): State<AppState>,
+    member: Member,
+    AppPath(circle): AppPath<String>,
+    AppJson(req): AppJson<AppendRequest>,
+) -> Result<(StatusCode, AppJson<AppendResponse>), ApiError> {
+    let circle_id = member.require_circle(&circle)?;
+    let prev = unb64_array::<32>("prev_hash", &req.prev_hash)?;
+    let entry = unb64("entry", &req.entry)?;
+    let signature = unb64("signature", &req.signature)?;
+    let append = state
+        .db(move |s| {
+            let append = Append::decode(circle_id, &member.peer, &prev, &entry, &signature)?;
+            let signer = match s.member(circle_id, &append.signer) {
+                Ok(m) if !m.removed => m,
+                Ok(_) | Err(StorageError::NotFound) => {
+                    return Err(ApiError::Forbidden("not a current member"));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            append.verify(&signer.keys)?;
+            s.append_entry(circle_id, &append.signer, &append.entry, &append.change)?;
+            Ok(append)
+        })
+        .await?;
+    let seq = append.entry.seq;
+    let notifier = state.notifier();
+    // The removed device's sockets close first: it hears nothing more.
+    if let MemberChange::Remove { peer } = append.change {
+        notifier.publish(circle_id, Event::MemberRemoved { peer });
+    }
+    notifier.publish(
+        circle_id,
+        Event::CircleGrew {
+            head_seq: seq,
+            author: member.peer,
+        },
+    );
+    Ok((
+        StatusCode::CREATED,
+        AppJson(AppendResponse {
+            seq,
+            hash: b64(&append.entry.hash),
+        }),
+    ))
+}

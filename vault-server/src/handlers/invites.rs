@@ -1,0 +1,241 @@
+//! Pairing: a member creates an invite, the new device joins it (once,
+//! before it expires) and gets a relay token, and the two exchange opaque
+//! messages through the server. A reader long-polls: it waits on the
+//! invite's `Notify` (no polling) until the other side posts, its `wait`
+//! runs out, or the server stops.
+
+use super::random32;
+use crate::config::MAX_INVITE_TTL_SECS;
+use crate::error::ApiError;
+use crate::extract::{AppJson, AppPath, AppQuery, Bearer, Member, token_hash};
+use crate::state::{AppState, unix_now};
+use crate::storage::{InviteId, Side, StorageError};
+use crate::wire::{b64, invite_hex, parse_invite, unb64};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The longest a reader may wait for a message, in seconds.
+pub const MAX_WAIT_SECS: u64 = 30;
+
+fn invite_id(text: &str) -> Result<InviteId, ApiError> {
+    parse_invite(text).ok_or(ApiError::NotFound("no such invite"))
+}
+
+/// `POST /v1/circles/{circle_id}/invites` body.
+#[derive(Debug, Deserialize)]
+pub struct CreateRequest {
+    invite_id: String,
+    ttl_secs: Option<u64>,
+}
+
+/// `POST /v1/circles/{circle_id}/invites` answer.
+#[derive(Debug, Serialize)]
+pub struct CreateResponse {
+    invite_id: String,
+    expires_in: u64,
+}
+
+/// Creates an invite to the caller's circle.
+pub async fn create(
+    State(state): State<AppState>,
+    member: Member,
+    AppPath(circle): AppPath<String>,
+    AppJson(req): AppJson<CreateRequest>,
+) -> Result<(StatusCode, AppJson<CreateResponse>), ApiError> {
+    let circle_id = member.require_circle(&circle)?;
+    let id = parse_invite(&req.invite_id).ok_or(ApiError::invalid(
+        "invite_id: expected 32 lowercase hex digits",
+    ))?;
+    let ttl = req.ttl_secs.unwrap_or(state.config().invite_ttl_secs);
+    if !(1..=MAX_INVITE_TTL_SECS).contains(&ttl) {
+        return Err(ApiError::invalid("ttl_secs: must be between 1 and 3600"));
+    }
+    let now = unix_now();
+    let expires = now.saturating_add(ttl as i64);
+    let inviter = member.peer;
+    let expires_in = state
+        .db(
+            move |s| match s.create_invite(&id, circle_id, &inviter, expires) {
+                Ok(()) => Ok(ttl),
+                Err(StorageError::Conflict) => {
+                    // A retry of the same request finds its own open invite.
+                    match s.invite(&id, now) {
+                        Ok(row)
+                            if row.circle_id == circle_id
+                                && row.inviter == inviter
+                                && row.relay_token_hash.is_none() =>
+                        {
+                            Ok(u64::try_from(row.expires - now).unwrap_or(0))
+                        }
+                        _ => Err(ApiError::Conflict("the invite already exists")),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(CreateResponse {
+            invite_id: invite_hex(&id),
+            expires_in,
+        }),
+    ))
+}
+
+/// A relay message body (`join` and `messages`).
+#[derive(Debug, Deserialize)]
+pub struct MessageRequest {
+    message: String,
+}
+
+fn message_bytes(state: &AppState, text: &str) -> Result<Vec<u8>, ApiError> {
+    let bytes = unb64("message", text)?;
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("message: empty"));
+    }
+    if bytes.len() > state.config().limits.relay_message_bytes {
+        return Err(ApiError::TooLarge(
+            "the message is over the relay's size limit",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `POST /v1/invites/{invite_id}/join` answer.
+#[derive(Serialize)]
+pub struct JoinResponse {
+    relay_token: String,
+}
+
+/// Claims an invite (once) with the joiner's first message.
+pub async fn join(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+    AppJson(req): AppJson<MessageRequest>,
+) -> Result<(StatusCode, AppJson<JoinResponse>), ApiError> {
+    let id = invite_id(&id)?;
+    let message = message_bytes(&state, &req.message)?;
+    let token = random32()?;
+    let hash = token_hash(&token);
+    let now = unix_now();
+    state
+        .db(move |s| s.join_invite(&id, &hash, &message, now))
+        .await?;
+    state.relay().wake(&id);
+    Ok((
+        StatusCode::CREATED,
+        AppJson(JoinResponse {
+            relay_token: b64(&token),
+        }),
+    ))
+}
+
+/// Which side of the invite's session a bearer token speaks for: the
+/// joiner's relay token, or a session token of the inviter.
+async fn side_of(state: &AppState, id: InviteId, bearer: Bearer) -> Result<Side, ApiError> {
+    let now = unix_now();
+    let Bearer(hash) = bearer;
+    let invite = state.db(move |s| s.invite(&id, now)).await?;
+    if invite.relay_token_hash == Some(hash) {
+        return Ok(Side::Joiner);
+    }
+    let member = Member::from_token(state, hash).await?;
+    if member.circle_id == invite.circle_id && member.peer == invite.inviter {
+        Ok(Side::Inviter)
+    } else {
+        Err(ApiError::Forbidden("not a party to this invite"))
+    }
+}
+
+/// `POST /v1/invites/{invite_id}/messages` answer.
+#[derive(Debug, Serialize)]
+pub struct PostResponse {
+    seq: u64,
+}
+
+/// Posts a message from one side and wakes the other side's readers.
+pub async fn post_message(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    AppPath(id): AppPath<String>,
+    AppJson(req): AppJson<MessageRequest>,
+) -> Result<(StatusCode, AppJson<PostResponse>), ApiError> {
+    let id = invite_id(&id)?;
+    let side = side_of(&state, id, bearer).await?;
+    let message = message_bytes(&state, &req.message)?;
+    let max = state.config().limits.relay_messages_per_invite;
+    let now = unix_now();
+    let seq = state
+        .db(move |s| s.post_relay(&id, side, &message, now, max))
+        .await?;
+    state.relay().wake(&id);
+    Ok((StatusCode::CREATED, AppJson(PostResponse { seq })))
+}
+
+/// `GET /v1/invites/{invite_id}/messages` query.
+#[derive(Debug, Deserialize)]
+pub struct ReadQuery {
+    after: Option<u64>,
+    wait: Option<u64>,
+}
+
+/// One relay message.
+#[derive(Debug, Serialize)]
+pub struct Message {
+    seq: u64,
+    message: String,
+}
+
+/// `GET /v1/invites/{invite_id}/messages` answer.
+#[derive(Debug, Serialize)]
+pub struct ReadResponse {
+    messages: Vec<Message>,
+}
+
+/// The other side's messages after `after`, waiting up to `wait` seconds
+/// (at most 30) for one to arrive.
+pub async fn read_messages(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<ReadQuery>,
+) -> Result<AppJson<ReadResponse>, ApiError> {
+    let id = invite_id(&id)?;
+    let side = side_of(&state, id, bearer).await?;
+    let after = q.after.unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let channel = state.relay().channel(&id);
+    let stopping = state.stopping();
+    tokio::pin!(stopping);
+    let messages = loop {
+        // Register for the wake-up before reading, so a post between the
+        // read and the wait is not missed.
+        let notified = channel.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let found = state
+            .db(move |s| s.relay_messages(&id, side.other(), after))
+            .await?;
+        if !found.is_empty() || Instant::now() >= deadline || state.shutting_down() {
+            break found;
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            () = &mut stopping => {}
+        }
+    };
+    Ok(AppJson(ReadResponse {
+        messages: messages
+            .into_iter()
+            .map(|m| Message {
+                seq: m.seq,
+                message: b64(&m.message),
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,120 @@
+//! Key shares: `POST` and `GET /v1/circles/{circle_id}/shares`. A share is
+//! an opaque blob a member sealed to another member's X25519 key; the
+//! recipient hears of it over its WebSocket and pulls it.
+
+use crate::error::ApiError;
+use crate::extract::{AppJson, AppPath, AppQuery, Member};
+use crate::notify::Event;
+use crate::state::{AppState, unix_now};
+use crate::wire::{b64, parse_peer, peer_hex, unb64};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// Most shares in one answer; a client asks again with `after`.
+pub const MAX_SHARES_PAGE: u32 = 1000;
+
+/// One share in a `POST`.
+#[derive(Debug, Deserialize)]
+pub struct OutgoingShare {
+    recipient: String,
+    share: String,
+}
+
+/// `POST .../shares` body.
+#[derive(Debug, Deserialize)]
+pub struct PostRequest {
+    shares: Vec<OutgoingShare>,
+}
+
+/// `POST .../shares` answer.
+#[derive(Debug, Serialize)]
+pub struct PostResponse {
+    stored: usize,
+}
+
+/// Stores shares, each addressed to a current member, in one transaction.
+pub async fn post(
+    State(state): State<AppState>,
+    member: Member,
+    AppPath(circle): AppPath<String>,
+    AppJson(req): AppJson<PostRequest>,
+) -> Result<(StatusCode, AppJson<PostResponse>), ApiError> {
+    let circle_id = member.require_circle(&circle)?;
+    let max = state.config().limits.shares_per_request;
+    if req.shares.len() > max {
+        return Err(ApiError::TooLarge("too many shares in one request"));
+    }
+    let mut shares = Vec::with_capacity(req.shares.len());
+    for s in &req.shares {
+        let recipient = parse_peer("recipient", &s.recipient)?;
+        let blob = unb64("share", &s.share)?;
+        if blob.is_empty() {
+            return Err(ApiError::Invalid(Cow::Borrowed("share: empty")));
+        }
+        shares.push((recipient, blob));
+    }
+    let recipients: Vec<[u8; 32]> = shares.iter().map(|(r, _)| *r).collect();
+    let stored = shares.len();
+    let now = unix_now();
+    let sender = member.peer;
+    state
+        .db(move |s| s.put_shares(circle_id, &sender, &shares, now))
+        .await?;
+    let mut told = Vec::with_capacity(recipients.len());
+    for recipient in recipients {
+        if !told.contains(&recipient) {
+            state
+                .notifier()
+                .publish(circle_id, Event::SharesArrived { recipient });
+            told.push(recipient);
+        }
+    }
+    Ok((StatusCode::CREATED, AppJson(PostResponse { stored })))
+}
+
+/// `GET .../shares` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    after: Option<i64>,
+}
+
+/// One share in a `GET`.
+#[derive(Debug, Serialize)]
+pub struct IncomingShare {
+    id: i64,
+    sender: String,
+    share: String,
+}
+
+/// `GET .../shares` answer.
+#[derive(Debug, Serialize)]
+pub struct ListResponse {
+    shares: Vec<IncomingShare>,
+}
+
+/// Shares addressed to the caller with `id > after`, oldest first.
+pub async fn list(
+    State(state): State<AppState>,
+    member: Member,
+    AppPath(circle): AppPath<String>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<AppJson<ListResponse>, ApiError> {
+    let circle_id = member.require_circle(&circle)?;
+    let after = q.after.unwrap_or(0);
+    let me = member.peer;
+    let rows = state
+        .db(move |s| s.shares(circle_id, &me, after, MAX_SHARES_PAGE))
+        .await?;
+    Ok(AppJson(ListResponse {
+        shares: rows
+            .into_iter()
+            .map(|r| IncomingShare {
+                id: r.id,
+                sender: peer_hex(&r.sender),
+                share: b64(&r.blob),
+            })
+            .collect(),
+    }))
+}

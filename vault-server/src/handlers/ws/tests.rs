@@ -1,0 +1,173 @@
+//! The per-socket loop over channels: frames, filtering, closing.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use futures_util::{sink, stream};
+use std::pin::Pin;
+use tokio::sync::{mpsc, oneshot};
+
+struct Harness {
+    to_server: mpsc::UnboundedSender<Result<Message, ()>>,
+    from_server: mpsc::UnboundedReceiver<Message>,
+    events: broadcast::Sender<Event>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+const ME: PeerBytes = [1; 32];
+const OTHER: PeerBytes = [2; 32];
+
+fn start(capacity: usize, still_member: bool) -> Harness {
+    let (to_server, rx) = mpsc::unbounded_channel::<Result<Message, ()>>();
+    let (tx, from_server) = mpsc::unbounded_channel::<Message>();
+    let sink: Pin<Box<dyn Sink<Message, Error = ()> + Send>> =
+        Box::pin(sink::unfold(tx, |tx, m: Message| async move {
+            tx.send(m).map_err(|_| ())?;
+            Ok::<_, ()>(tx)
+        }));
+    let incoming = Box::pin(stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|m| (m, rx))
+    }));
+    let (events, receiver) = broadcast::channel(capacity);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let session = Session {
+        circle_id: Uuid::nil(),
+        peer: ME,
+        events: receiver,
+        still_member: move || async move { still_member },
+    };
+    let task = tokio::spawn(run(sink, incoming, session, async {
+        let _ = stopped.await;
+    }));
+    Harness {
+        to_server,
+        from_server,
+        events,
+        stop: Some(stop),
+        task,
+    }
+}
+
+async fn next_json(h: &mut Harness) -> serde_json::Value {
+    match h.from_server.recv().await.unwrap() {
+        Message::Text(t) => serde_json::from_str(&t).unwrap(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+async fn next_close_code(h: &mut Harness) -> u16 {
+    match h.from_server.recv().await.unwrap() {
+        Message::Close(Some(f)) => f.code,
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[test]
+fn frames_are_pinned() {
+    let hello = ServerFrame::Hello {
+        circle_id: "c".into(),
+        peer_id: "p".into(),
+    };
+    assert_eq!(
+        serde_json::to_string(&hello).unwrap(),
+        r#"{"type":"hello","circle_id":"c","peer_id":"p"}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&ServerFrame::Circle { head_seq: 7 }).unwrap(),
+        r#"{"type":"circle","head_seq":7}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&ServerFrame::Shares).unwrap(),
+        r#"{"type":"shares"}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&ServerFrame::Pong).unwrap(),
+        r#"{"type":"pong"}"#
+    );
+}
+
+#[tokio::test]
+async fn hello_then_pong_for_ping_and_unknown_frames_ignored() {
+    let mut h = start(8, true);
+    let hello = next_json(&mut h).await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["circle_id"], Uuid::nil().to_string());
+    assert_eq!(hello["peer_id"], peer_hex(&ME));
+    h.to_server
+        .send(Ok(Message::Text(r#"{"type":"dance"}"#.into())))
+        .unwrap();
+    h.to_server
+        .send(Ok(Message::Text(r#"{"type":"ping"}"#.into())))
+        .unwrap();
+    assert_eq!(next_json(&mut h).await, serde_json::json!({"type": "pong"}));
+    h.to_server.send(Ok(Message::Close(None))).unwrap();
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn events_are_filtered_for_this_device() {
+    let mut h = start(8, true);
+    next_json(&mut h).await;
+    h.events
+        .send(Event::CircleGrew {
+            head_seq: 3,
+            author: ME,
+        })
+        .unwrap();
+    h.events
+        .send(Event::SharesArrived { recipient: OTHER })
+        .unwrap();
+    h.events.send(Event::MemberRemoved { peer: OTHER }).unwrap();
+    h.events
+        .send(Event::CircleGrew {
+            head_seq: 4,
+            author: OTHER,
+        })
+        .unwrap();
+    h.events
+        .send(Event::SharesArrived { recipient: ME })
+        .unwrap();
+    assert_eq!(
+        next_json(&mut h).await,
+        serde_json::json!({"type": "circle", "head_seq": 4})
+    );
+    assert_eq!(
+        next_json(&mut h).await,
+        serde_json::json!({"type": "shares"})
+    );
+    h.events.send(Event::MemberRemoved { peer: ME }).unwrap();
+    assert_eq!(next_close_code(&mut h).await, close_code::POLICY);
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lagging_socket_rechecks_membership() {
+    let mut h = start(1, false);
+    next_json(&mut h).await;
+    // Overflow the one-slot channel before the loop reads it.
+    for head_seq in 0..4 {
+        let _ = h.events.send(Event::CircleGrew {
+            head_seq,
+            author: OTHER,
+        });
+    }
+    assert_eq!(next_close_code(&mut h).await, close_code::POLICY);
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_closes_with_going_away() {
+    let mut h = start(8, true);
+    next_json(&mut h).await;
+    h.stop.take().unwrap().send(()).unwrap();
+    assert_eq!(next_close_code(&mut h).await, close_code::AWAY);
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_loop_ends_when_the_device_goes() {
+    let mut h = start(8, true);
+    next_json(&mut h).await;
+    drop(h.to_server);
+    h.task.await.unwrap();
+}

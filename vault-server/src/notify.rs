@@ -1,0 +1,121 @@
+//! Notifications to connected devices, sent after a commit. They are hints
+//! (a lost one is harmless: a device re-reads on reconnect), except that a
+//! removal must close the removed device's sockets: a socket that lags
+//! behind its channel re-checks membership in the database.
+//!
+//! [`Notifier`] is the seam for a multi-server bus (PostgreSQL
+//! LISTEN/NOTIFY): such a notifier publishes to the bus and feeds the local
+//! per-circle channels from it. [`LocalNotifier`] is the in-process one.
+
+use crate::storage::PeerBytes;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// Something devices of a circle should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The circle's log grew to `head_seq`; `author` appended it.
+    CircleGrew {
+        /// The new head.
+        head_seq: u64,
+        /// Who appended (not told about its own entry).
+        author: PeerBytes,
+    },
+    /// A key share for `recipient` arrived.
+    SharesArrived {
+        /// The device addressed.
+        recipient: PeerBytes,
+    },
+    /// `peer`'s membership ended: its sockets close.
+    MemberRemoved {
+        /// The removed device.
+        peer: PeerBytes,
+    },
+}
+
+/// Delivers events to the sockets of a circle.
+pub trait Notifier: Send + Sync + 'static {
+    /// Publishes an event to every subscriber of the circle.
+    fn publish(&self, circle_id: Uuid, event: Event);
+
+    /// Subscribes to a circle's events.
+    fn subscribe(&self, circle_id: Uuid) -> broadcast::Receiver<Event>;
+
+    /// Drops channels nobody listens to any more.
+    fn prune(&self);
+}
+
+/// Events a socket may fall behind by before it lags (and re-checks).
+const CHANNEL_CAPACITY: usize = 16;
+
+/// One tokio broadcast channel per circle with listeners, in this process.
+#[derive(Debug, Default)]
+pub struct LocalNotifier {
+    channels: Mutex<HashMap<Uuid, broadcast::Sender<Event>>>,
+}
+
+impl LocalNotifier {
+    /// An empty notifier.
+    pub fn new() -> LocalNotifier {
+        LocalNotifier::default()
+    }
+
+    /// Circles with a channel (for tests).
+    pub fn channels(&self) -> usize {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Notifier for LocalNotifier {
+    fn publish(&self, circle_id: Uuid, event: Event) {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = channels.get(&circle_id)
+            && tx.send(event).is_err()
+        {
+            // No receiver left: forget the channel.
+            channels.remove(&circle_id);
+        }
+    }
+
+    fn subscribe(&self, circle_id: Uuid) -> broadcast::Receiver<Event> {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        channels
+            .entry(circle_id)
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe()
+    }
+
+    fn prune(&self) {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, tx| tx.receiver_count() > 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn events_reach_only_their_circle() {
+        let n = LocalNotifier::new();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut ra = n.subscribe(a);
+        let mut rb = n.subscribe(b);
+        let ev = Event::SharesArrived { recipient: [1; 32] };
+        n.publish(a, ev.clone());
+        assert_eq!(ra.recv().await.unwrap(), ev);
+        assert!(rb.try_recv().is_err());
+        drop((ra, rb));
+        n.publish(a, ev);
+        n.prune();
+        assert_eq!(n.channels(), 0);
+    }
+}

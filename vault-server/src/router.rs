@@ -1,0 +1,55 @@
+//! The `Router`: every route of PROTOCOL.md, JSON fallbacks for unknown
+//! routes (404) and wrong methods (405), the body limit, and the
+//! middleware (panic → 500 JSON, span and counter, per-IP rate limit).
+
+use crate::error::ApiError;
+use crate::handlers::{self, auth, circles, health, invites, metrics, shares, ws};
+use crate::middleware::{limit_ip, observe};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::any::Any;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// A panic in a handler answers 500 `internal`, revealing nothing.
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    ApiError::internal("a handler panicked").into_response()
+}
+
+/// Builds the application for one server.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config().limits.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/v1/circles", post(circles::create))
+        .route(
+            "/v1/circles/{circle_id}/log",
+            get(circles::read_log).post(circles::append),
+        )
+        .route(
+            "/v1/circles/{circle_id}/shares",
+            get(shares::list).post(shares::post),
+        )
+        .route("/v1/circles/{circle_id}/invites", post(invites::create))
+        .route("/v1/auth/challenge", post(auth::challenge))
+        .route("/v1/auth/token", post(auth::token))
+        .route("/v1/invites/{invite_id}/join", post(invites::join))
+        .route(
+            "/v1/invites/{invite_id}/messages",
+            get(invites::read_messages).post(invites::post_message),
+        )
+        .route("/v1/ws", get(ws::upgrade))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_ip,
+        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}

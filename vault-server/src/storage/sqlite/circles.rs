@@ -1,0 +1,231 @@
+//! Circles, their logs and their members in SQLite. An append checks the
+//! head and the signer inside the caller's write transaction.
+
+use super::{blob32, db_err, seq_of, seq_to_sql};
+use crate::storage::{
+    AppendError, LogPage, MemberChange, MemberKeys, MemberRow, NewEntry, PeerBytes, StorageError,
+    StoredEntry,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use uuid::Uuid;
+
+pub(super) fn create(
+    tx: &Transaction<'_>,
+    circle_id: Uuid,
+    genesis: &NewEntry,
+    founder: &PeerBytes,
+    keys: &MemberKeys,
+    now: i64,
+) -> Result<(), StorageError> {
+    if exists(tx, circle_id)? {
+        return Err(StorageError::Conflict);
+    }
+    let id = circle_id.as_bytes();
+    let seq = seq_to_sql(genesis.seq)?;
+    tx.prepare_cached(
+        "INSERT INTO circles (circle_id, genesis_hash, head_seq, head_hash, created)
+         VALUES (?1, ?2, ?3, ?2, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![id, genesis.hash, seq, now]))
+    .map_err(db_err)?;
+    insert_entry(tx, circle_id, genesis)?;
+    insert_member(tx, circle_id, founder, keys, seq)?;
+    Ok(())
+}
+
+pub(super) fn exists(c: &Connection, circle_id: Uuid) -> Result<bool, StorageError> {
+    c.prepare_cached("SELECT 1 FROM circles WHERE circle_id = ?1")
+        .and_then(|mut s| s.exists([circle_id.as_bytes()]))
+        .map_err(db_err)
+}
+
+pub(super) fn member(
+    c: &Connection,
+    circle_id: Uuid,
+    peer: &PeerBytes,
+) -> Result<MemberRow, StorageError> {
+    let (signing, agreement, removed): (Vec<u8>, Vec<u8>, bool) = c
+        .prepare_cached(
+            "SELECT signing_key, agreement_key, removed FROM members
+             WHERE circle_id = ?1 AND peer_id = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![circle_id.as_bytes(), peer], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+        })
+        .map_err(db_err)?;
+    Ok(MemberRow {
+        keys: MemberKeys {
+            signing: blob32(signing)?,
+            agreement: blob32(agreement)?,
+        },
+        removed,
+    })
+}
+
+fn insert_entry(tx: &Transaction<'_>, circle_id: Uuid, e: &NewEntry) -> Result<(), StorageError> {
+    let seq = seq_to_sql(e.seq)?;
+    tx.prepare_cached(
+        "INSERT INTO circle_entries (circle_id, seq, hash, entry, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            circle_id.as_bytes(),
+            seq,
+            e.hash,
+            e.entry,
+            e.signature
+        ])
+    })
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn insert_member(
+    tx: &Transaction<'_>,
+    circle_id: Uuid,
+    peer: &PeerBytes,
+    keys: &MemberKeys,
+    added_seq: i64,
+) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO members (circle_id, peer_id, signing_key, agreement_key, added_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            circle_id.as_bytes(),
+            peer,
+            keys.signing,
+            keys.agreement,
+            added_seq
+        ])
+    })
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub(super) fn append(
+    tx: &Transaction<'_>,
+    circle_id: Uuid,
+    signer: &PeerBytes,
+    entry: &NewEntry,
+    change: &MemberChange,
+) -> Result<(), AppendError> {
+    let id = circle_id.as_bytes();
+    let head: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT head_seq, head_hash FROM circles WHERE circle_id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(db_err)?;
+    let Some((head_seq, head_hash)) = head else {
+        return Err(AppendError::NoCircle);
+    };
+    if head_hash.as_slice() != entry.prev {
+        return Err(AppendError::HeadMoved);
+    }
+    let seq = seq_to_sql(entry.seq)?;
+    if head_seq.checked_add(1) != Some(seq) {
+        return Err(AppendError::BadSeq);
+    }
+    match member(tx, circle_id, signer) {
+        Ok(m) if !m.removed => {}
+        Ok(_) | Err(StorageError::NotFound) => return Err(AppendError::SignerNotMember),
+        Err(e) => return Err(e.into()),
+    }
+    match change {
+        MemberChange::None => {}
+        MemberChange::Add { peer, keys } => match member(tx, circle_id, peer) {
+            Err(StorageError::NotFound) => insert_member(tx, circle_id, peer, keys, seq)?,
+            Ok(_) => return Err(AppendError::PeerExists),
+            Err(e) => return Err(e.into()),
+        },
+        MemberChange::Remove { peer } => {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE members SET removed = 1
+                     WHERE circle_id = ?1 AND peer_id = ?2 AND removed = 0",
+                )
+                .and_then(|mut s| s.execute(params![id, peer]))
+                .map_err(db_err)?;
+            if n != 1 {
+                return Err(AppendError::TargetNotMember);
+            }
+            let left: i64 = tx
+                .prepare_cached("SELECT count(*) FROM members WHERE circle_id = ?1 AND removed = 0")
+                .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+                .map_err(db_err)?;
+            if left == 0 {
+                return Err(AppendError::LastMember);
+            }
+            tx.prepare_cached("DELETE FROM tokens WHERE circle_id = ?1 AND peer_id = ?2")
+                .and_then(|mut s| s.execute(params![id, peer]))
+                .map_err(db_err)?;
+        }
+    }
+    insert_entry(tx, circle_id, entry)?;
+    tx.prepare_cached("UPDATE circles SET head_seq = ?2, head_hash = ?3 WHERE circle_id = ?1")
+        .and_then(|mut s| s.execute(params![id, seq, entry.hash]))
+        .map_err(db_err)?;
+    Ok(())
+}
+
+pub(super) fn log(
+    c: &Connection,
+    circle_id: Uuid,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<LogPage, StorageError> {
+    // One read transaction: the head and the page come from one snapshot.
+    let tx = c.unchecked_transaction().map_err(db_err)?;
+    let page = log_in_snapshot(&tx, circle_id, after, limit)?;
+    tx.commit().map_err(db_err)?;
+    Ok(page)
+}
+
+fn log_in_snapshot(
+    c: &Connection,
+    circle_id: Uuid,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<LogPage, StorageError> {
+    let id = circle_id.as_bytes();
+    let (head_seq, head_hash): (i64, Vec<u8>) = c
+        .prepare_cached("SELECT head_seq, head_hash FROM circles WHERE circle_id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(db_err)?;
+    // `after` absent: from the genesis (seq 0) on.
+    let from = match after {
+        None => 0,
+        Some(a) => seq_to_sql(a.min(i64::MAX as u64 - 1))? + 1,
+    };
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT seq, entry, signature FROM circle_entries
+             WHERE circle_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map(params![id, from, i64::from(limit) + 1], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(db_err)?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (seq, entry, signature) = row.map_err(db_err)?;
+        entries.push(StoredEntry {
+            seq: seq_of(seq)?,
+            entry,
+            signature,
+        });
+    }
+    let more = entries.len() > limit as usize;
+    entries.truncate(limit as usize);
+    Ok(LogPage {
+        entries,
+        head_seq: seq_of(head_seq)?,
+        head_hash: blob32(head_hash)?,
+        more,
+    })
+}

@@ -1,0 +1,345 @@
+//! What an admin relies on: health, metrics, rate limits, config
+//! precedence, online backups, and the binary's start and graceful stop.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use vault_server::Config;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vault-server");
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let s = Server::start().await;
+    let r = s.get("/healthz", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), json!({"status": "ok"}));
+    let founder = Device::new();
+    let (circle, _) = create_circle(&s, &founder).await;
+    login(&s, &founder, circle).await;
+    s.get("/nowhere", None).await;
+    let r = s.get("/metrics", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = r.text;
+    for line in [
+        r#"vault_http_requests_total{route="/healthz",method="GET",status="200"} 1"#,
+        r#"vault_http_requests_total{route="/v1/circles",method="POST",status="201"} 1"#,
+        r#"vault_http_requests_total{route="/v1/auth/token",method="POST",status="200"} 1"#,
+        r#"vault_http_requests_total{route="unmatched",method="GET",status="404"} 1"#,
+        "vault_websockets_open 0",
+        "vault_circles 1",
+        "vault_devices 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(
+        !text.contains(&circle.to_string()),
+        "ids stay out of metrics"
+    );
+}
+
+#[tokio::test]
+async fn a_flooding_ip_gets_429_while_another_ip_is_served() {
+    let s = Server::with(|c| {
+        c.limits.per_ip_per_sec = 1;
+        c.limits.per_ip_burst = 5;
+    })
+    .await;
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = s.get("/healthz", None).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("a 429 within 20 requests");
+    r.assert_error(429, "rate_limited");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = other
+        .get(format!("{}/healthz", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_flooding_device_gets_429_while_another_device_is_served() {
+    let s = Server::with(|c| {
+        c.limits.per_device_per_sec = 1;
+        c.limits.per_device_burst = 3;
+    })
+    .await;
+    let (founder, phone) = (Device::new(), Device::new());
+    let (circle, genesis) = create_circle(&s, &founder).await;
+    let token = login(&s, &founder, circle).await;
+    add_peer(&s, &token, circle, &founder, &genesis, &phone).await;
+    let phone_token = login(&s, &phone, circle).await;
+    let path = format!("/v1/circles/{circle}/log");
+    let flood = futures_util::future::join_all((0..20).map(|_| s.get(&path, Some(&token)))).await;
+    let limited: Vec<_> = flood
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(limited.len() >= 15, "{} limited", limited.len());
+    limited[0].assert_error(429, "rate_limited");
+    assert!(limited[0].headers.contains_key("retry-after"));
+    assert_eq!(
+        s.get(&path, Some(&phone_token)).await.status,
+        StatusCode::OK
+    );
+}
+
+fn config_of(args: &[&str], env: &[(&str, &str)]) -> Config {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).arg("config");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VAULT_SERVER_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    Config::from_toml(&text, std::path::Path::new("stdout")).unwrap()
+}
+
+#[test]
+fn config_precedence_is_file_then_env_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:1111\"\ndb = \"file.db\"\ninvite_ttl_secs = 60\n",
+    )
+    .unwrap();
+    let file_arg = file.to_str().unwrap();
+
+    let c = config_of(&[], &[]);
+    assert_eq!(c, Config::default());
+    let c = config_of(&["--config", file_arg], &[]);
+    assert_eq!(c.listen.port(), 1111);
+    assert_eq!(c.db.to_str(), Some("file.db"));
+    assert_eq!(c.invite_ttl_secs, 60);
+    let env = [
+        ("VAULT_SERVER_CONFIG", file_arg),
+        ("VAULT_SERVER_LISTEN", "127.0.0.1:2222"),
+        ("VAULT_SERVER_DB", "env.db"),
+    ];
+    let c = config_of(&[], &env);
+    assert_eq!(c.listen.port(), 2222);
+    assert_eq!(c.db.to_str(), Some("env.db"));
+    assert_eq!(c.invite_ttl_secs, 60, "the file still applies");
+    let c = config_of(&["--listen", "127.0.0.1:3333", "--db", "flag.db"], &env);
+    assert_eq!(c.listen.port(), 3333);
+    assert_eq!(c.db.to_str(), Some("flag.db"));
+
+    std::fs::write(&file, "listen_on = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", file_arg, "config"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listen_on"), "{err}");
+}
+
+/// Starts the binary; returns it and the address it printed.
+fn spawn_server(db: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--db", db.to_str().unwrap()])
+        .args(["--log-level", "warn"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    assert!(!addr.ends_with(":0"), "the real port: {addr}");
+    (child, addr)
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the server did not stop within 5 s of SIGTERM");
+}
+
+#[tokio::test]
+async fn the_binary_serves_backs_up_while_serving_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let (mut child, addr) = spawn_server(&db);
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Some rows, then a backup while the server runs.
+    let founder = Device::new();
+    let genesis = founder.genesis(uuid::Uuid::new_v4());
+    let r = http
+        .post(format!("http://{addr}/v1/circles"))
+        .json(&entry_json(&genesis))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let copy = dir.path().join("copy.db");
+    let out = Command::new(BIN)
+        .args(["--db", db.to_str().unwrap(), "backup", "--output"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = Command::new(BIN)
+        .args(["--db", db.to_str().unwrap(), "backup", "--output"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "an existing file is not overwritten"
+    );
+    let r = http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "still serving after the backup");
+
+    assert!(terminate(&mut child).success());
+    let rows = |path: &std::path::Path| {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM circle_entries", [], |r| r.get(0))
+            .unwrap();
+        let hash: Vec<u8> = c
+            .query_row("SELECT head_hash FROM circles", [], |r| r.get(0))
+            .unwrap();
+        (n, hash)
+    };
+    assert_eq!(rows(&copy), (1, genesis.hash().0.to_vec()));
+    assert_eq!(rows(&copy), rows(&db));
+    vault_server::SqliteStorage::open(&copy).unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_server(&dir.path().join("s.db"));
+    let http = reqwest::Client::new();
+    let founder = Device::new();
+    let circle = uuid::Uuid::new_v4();
+    let r = http
+        .post(format!("http://{addr}/v1/circles"))
+        .json(&entry_json(&founder.genesis(circle)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Log in, make an invite and start a long poll, then SIGTERM.
+    let base = format!("http://{addr}");
+    let challenge: serde_json::Value = http
+        .post(format!("{base}/v1/auth/challenge"))
+        .json(&json!({"circle_id": circle.to_string(), "peer_id": founder.peer_hex()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let c: [u8; 32] = unb64(challenge["challenge"].as_str().unwrap())
+        .try_into()
+        .unwrap();
+    let token: serde_json::Value = http
+        .post(format!("{base}/v1/auth/token"))
+        .json(&json!({
+            "circle_id": circle.to_string(),
+            "peer_id": founder.peer_hex(),
+            "challenge": b64(&c),
+            "signature": b64(&founder.identity.sign_auth(circle, &c)),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let invite = "00112233445566778899aabbccddeeff";
+    let r = http
+        .post(format!("{base}/v1/circles/{circle}/invites"))
+        .bearer_auth(&token)
+        .json(&json!({"invite_id": invite}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let poll = tokio::spawn({
+        let http = http.clone();
+        let url = format!("{base}/v1/invites/{invite}/messages?wait=30");
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = tokio::task::spawn_blocking(move || terminate(&mut child))
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let (code, body) = poll.await.unwrap();
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body, r#"{"messages":[]}"#);
+}
+
+#[test]
+fn server_migrations_validate() {
+    vault_server::storage::migrations().validate().unwrap();
+}
