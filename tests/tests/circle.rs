@@ -199,3 +199,26 @@ fn an_invite_code_works_once_and_expires() {
     assert_eq!(exit, 2, "{err}");
     assert_eq!(c.file_bytes(), c_before);
 }
+
+#[test]
+fn a_bad_or_unreachable_server_changes_nothing() {
+    let a = Device::init("alpha");
+    let before = a.file_bytes();
+    for (url, code, says) in [
+        ("ftp://127.0.0.1:1", 2, "bad server URL"),
+        ("http://127.0.0.1:1/some/path", 2, "bad server URL"),
+        ("https://127.0.0.1:1", 2, "https is not supported"),
+        // Nothing listens on port 1.
+        ("http://127.0.0.1:1", 1, "cannot reach the server"),
+    ] {
+        let (exit, err) = a.fails(&["circle", "create", "--server", url]);
+        assert_eq!(exit, code, "{url}: {err}");
+        assert!(err.contains(says), "{url}: {err}");
+        assert_eq!(a.file_bytes(), before, "{url}");
+    }
+    assert!(a.json(&["status"])["circle"].is_null());
+    // Commands that need a circle say how to get one.
+    let (exit, err) = a.fails(&["peer", "ls"]);
+    assert_eq!(exit, 2, "{err}");
+    assert!(err.contains("not in a circle"), "{err}");
+}

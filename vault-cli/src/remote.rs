@@ -39,8 +39,13 @@ pub enum RemoteError {
     /// The server's answer does not have the documented shape.
     #[error("the server sent a malformed answer: {0}")]
     Malformed(&'static str),
+    /// This build has no TLS client yet.
+    #[error(
+        "{0}: https is not supported by this build yet; use http:// on a trusted network or a TLS-terminating tunnel"
+    )]
+    NoTls(String),
     /// The server's URL is not usable.
-    #[error("bad server URL {0:?}: expected http(s)://HOST[:PORT]")]
+    #[error("bad server URL {0:?}: expected http://HOST[:PORT]")]
     BadUrl(String),
 }
 
@@ -74,7 +79,10 @@ impl Server {
     pub fn new(url: &str) -> Result<Self, RemoteError> {
         let base = url.trim_end_matches('/').to_owned();
         let parsed = url::Url::parse(&base).map_err(|_| RemoteError::BadUrl(url.into()))?;
-        if !matches!(parsed.scheme(), "http" | "https")
+        if parsed.scheme() == "https" {
+            return Err(RemoteError::NoTls(url.into()));
+        }
+        if parsed.scheme() != "http"
             || parsed.host().is_none()
             || parsed.path() != "/" && !parsed.path().is_empty()
         {
