@@ -37,6 +37,7 @@ pub mod export;
 pub mod item;
 pub mod secret;
 mod store;
+pub mod sync;
 
 pub use crypto::SessionKey;
 pub use store::{

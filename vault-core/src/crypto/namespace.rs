@@ -64,11 +64,21 @@ pub enum Namespace {
     KeyFingerprint,
     /// SHA-256 prefix of the safety number two peers compare.
     SafetyNumber,
+    /// SHA-256 prefix of a sync record's content hash (wrappedkey and encitem).
+    RecordContent,
+    /// Signature prefix of a sync record.
+    RecordSignature,
+    /// SHA-256 prefix of a manifest bucket's hash.
+    ManifestBucket,
+    /// SHA-256 prefix of a manifest root.
+    ManifestRoot,
+    /// Signature prefix of a signed manifest.
+    ManifestSignature,
 }
 
 impl Namespace {
     /// Every namespace, for tests that check the labels are distinct.
-    pub const ALL: [Namespace; 29] = [
+    pub const ALL: [Namespace; 34] = [
         Namespace::KeyEncryptionKey,
         Namespace::BlindIndex,
         Namespace::KeyCommitment,
@@ -98,6 +108,11 @@ impl Namespace {
         Namespace::PairMessage,
         Namespace::KeyFingerprint,
         Namespace::SafetyNumber,
+        Namespace::RecordContent,
+        Namespace::RecordSignature,
+        Namespace::ManifestBucket,
+        Namespace::ManifestRoot,
+        Namespace::ManifestSignature,
     ];
 
     /// The label's bytes. Short enough that a label plus a 32-byte key fits
@@ -133,6 +148,11 @@ impl Namespace {
             Namespace::PairMessage => b"vault.v1.pair-msg",
             Namespace::KeyFingerprint => b"vault.v1.key-fp",
             Namespace::SafetyNumber => b"vault.v1.safety-num",
+            Namespace::RecordContent => b"vault.v1.record-content",
+            Namespace::RecordSignature => b"vault.v1.record-sig",
+            Namespace::ManifestBucket => b"vault.v1.mf-bucket",
+            Namespace::ManifestRoot => b"vault.v1.mf-root",
+            Namespace::ManifestSignature => b"vault.v1.mf-sig",
         }
     }
 }
@@ -187,6 +207,11 @@ mod tests {
                 b"vault.v1.pair-msg",
                 b"vault.v1.key-fp",
                 b"vault.v1.safety-num",
+                b"vault.v1.record-content",
+                b"vault.v1.record-sig",
+                b"vault.v1.mf-bucket",
+                b"vault.v1.mf-root",
+                b"vault.v1.mf-sig",
             ]
         );
     }

@@ -1,0 +1,329 @@
+//! Sync with the circle's server, CloudKit-style: records per zone with a
+//! server sequence, changes since a token, pushes with optimistic
+//! concurrency on the change tag, a Merkle manifest, and signed manifests
+//! that let a device check the server against its peers.
+//!
+//! The engine ([`UnlockedVault::sync`](crate::UnlockedVault::sync)) does no
+//! network I/O itself: it calls a [`Transport`], which the CLI implements
+//! over HTTP and the tests implement in memory. Every step commits to the
+//! vault before the next request, so a sync interrupted at any point
+//! resumes where it stopped.
+//!
+//! What the engine checks on every pull (see DESIGN.md section 7):
+//! - each record's signature, by a writer who was a member at the record's
+//!   circle position ([`RecordError`]);
+//! - its ciphertext opening under the key of its epoch with its uuid and
+//!   gencount as associated data, and its class matching the table of the
+//!   item the device holds;
+//! - its gencount never below the version the device holds (rollback);
+//! - the zone it reaches matching the newest manifest a current member
+//!   signed at that token ([`ZoneError`]).
+//!
+//! A record that fails is quarantined and reported; it never overwrites
+//! local data, and the rest of the sync proceeds.
+
+mod manifest;
+mod record;
+
+pub use manifest::{
+    BUCKETS, Digest, Leaf, MANIFEST_VERSION, Manifest, ManifestError, SignedManifest, bucket_hash,
+    empty_bucket, root_of,
+};
+pub use record::{
+    ChangesPage, MAX_ENCITEM, MAX_WRAPPEDKEY, MAX_ZONE_LEN, RECORD_LIST_VERSION, SealedRecord,
+    SignatureError, TaggedRecord, Token, WireError, content_hash, decode_records, encode_records,
+    valid_zone,
+};
+
+use crate::circle::PeerId;
+use crate::error::{CircleError, ItemError, StorageError};
+use uuid::Uuid;
+
+/// The network side of a sync: one method per server route
+/// (schema/PROTOCOL.md, "Sync"). Implementations do the I/O; the engine
+/// decides everything else.
+pub trait Transport {
+    /// `GET …/zones/{zone}/changes?since=TOKEN&limit=N`.
+    fn changes(
+        &mut self,
+        zone: &str,
+        since: Token,
+        limit: u32,
+    ) -> Result<ChangesPage, TransportError>;
+
+    /// `POST …/zones/{zone}/records`: each record's `tag` is the change tag
+    /// its edit is based on (0 for a new item).
+    fn push(&mut self, zone: &str, records: &[TaggedRecord]) -> Result<PushReply, TransportError>;
+
+    /// `GET …/zones/{zone}/manifest`, with the bucket hashes if asked.
+    fn manifest(&mut self, zone: &str, buckets: bool) -> Result<ServerManifest, TransportError>;
+
+    /// `GET …/zones/{zone}/buckets?ids=…`: the live records in those
+    /// buckets, `tag` being each one's sequence.
+    fn buckets(&mut self, zone: &str, ids: &[u8]) -> Result<Vec<TaggedRecord>, TransportError>;
+
+    /// `GET …/zones/{zone}/manifests`: every peer's latest signed manifest
+    /// (decoded, not yet verified).
+    fn peer_manifests(&mut self, zone: &str) -> Result<Vec<SignedManifest>, TransportError>;
+
+    /// `PUT …/zones/{zone}/manifests/{peer_id}`: this device's manifest.
+    fn put_manifest(&mut self, zone: &str, manifest: &SignedManifest)
+    -> Result<(), TransportError>;
+}
+
+/// The server's answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushReply {
+    /// The zone's token after the batch.
+    pub token: Token,
+    /// One result per record, in the batch's order.
+    pub results: Vec<PushResult>,
+}
+
+/// What happened to one pushed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushResult {
+    /// Saved at this sequence (its new change tag).
+    Saved {
+        /// The record's uuid.
+        uuid: Uuid,
+        /// Its sequence.
+        seq: u64,
+    },
+    /// The server's change tag was not the one the edit was based on: the
+    /// server's current record (`None` if it holds none) comes back to be
+    /// merged.
+    Conflict {
+        /// The record's uuid.
+        uuid: Uuid,
+        /// The server's current record, its `tag` being its sequence.
+        current: Option<Box<TaggedRecord>>,
+    },
+}
+
+/// The server's view of a zone's manifest (unauthenticated: a device
+/// trusts only its own and its peers' signed manifests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerManifest {
+    /// The zone's token.
+    pub token: Token,
+    /// The root the server computes.
+    pub root: Digest,
+    /// Live records.
+    pub count: u64,
+    /// The bucket hashes, when asked for.
+    pub buckets: Option<Manifest>,
+}
+
+/// A transport failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The token is of an older zone epoch, or behind collected
+    /// tombstones, or ahead of the server: resync from the start.
+    #[error("the change token expired: resync")]
+    TokenExpired,
+    /// The server refuses this device (not a current member).
+    #[error("the server refuses this device: not a member of the circle")]
+    NotMember,
+    /// The server was not reached, or the connection dropped.
+    #[error("the server could not be reached")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server answered with an error.
+    #[error("the server answered {status} {code}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The error code from the body.
+        code: String,
+    },
+    /// The server's answer does not decode.
+    #[error("the server's answer is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+/// Why a pulled record was quarantined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The writer never was a member of the circle.
+    #[error("written by {0}, which is not a member of the circle")]
+    UnknownWriter(PeerId),
+    /// The writer was not a member at the record's circle position, or the
+    /// position is past the log this device verified.
+    #[error("written by {writer} at circle position {pos}, where it was not a member")]
+    NotMemberAt {
+        /// The writer.
+        writer: PeerId,
+        /// The position the record claims.
+        pos: u64,
+    },
+    /// The writer was removed from the circle and no current member
+    /// attested the record after that.
+    #[error("written by {0}, which was removed from the circle")]
+    RemovedWriter(PeerId),
+    /// The signature does not verify.
+    #[error("the record's signature does not verify")]
+    BadSignature,
+    /// The record names an epoch this device holds no key for.
+    #[error("sealed under epoch {0}, whose key this device does not hold")]
+    UnknownEpoch(u32),
+    /// The ciphertext does not open in the record's context (swapped
+    /// `encitem` or `wrappedkey`, another item, version or epoch).
+    #[error("the ciphertext does not open in the record's context")]
+    Decrypt(#[source] crate::crypto::DecryptError),
+    /// The decrypted class differs from the table of the item held.
+    #[error("the record is a {sealed} item but the device holds a {held} item")]
+    ClassMismatch {
+        /// The class of the held item.
+        held: crate::item::ItemClass,
+        /// The class inside the record.
+        sealed: crate::item::ItemClass,
+    },
+    /// The tombstone flag differs from the sealed one.
+    #[error("the record's tombstone flag does not match its ciphertext")]
+    TombstoneMismatch,
+    /// The gencount is below the version the device holds, or equal to it
+    /// with other content.
+    #[error("gencount {got} rolls back the version {held} this device holds")]
+    Rollback {
+        /// The gencount held.
+        held: u64,
+        /// The gencount served.
+        got: u64,
+    },
+}
+
+/// A record the engine refused, kept aside and reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The record's uuid.
+    pub uuid: Uuid,
+    /// Its gencount.
+    pub gencount: u64,
+    /// Its writer as it claims.
+    pub writer: PeerId,
+    /// Why it was refused.
+    pub reason: RecordError,
+}
+
+/// The server's zone disagrees with what this device or its peers signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZoneError {
+    /// At the same token, the server's records differ from what this device
+    /// pulled: it deleted, withheld, or injected records after the fact.
+    #[error(
+        "the server's zone changed without a change: {missing} record(s) missing, {unexpected} unexpected"
+    )]
+    Diverged {
+        /// Records this device holds that the server no longer lists.
+        missing: usize,
+        /// Records the server lists that its feed never sent.
+        unexpected: usize,
+    },
+    /// A current member signed the zone at this token with another root:
+    /// the server withheld, injected or deleted records.
+    #[error("the zone differs from the manifest {signer} signed at the same token")]
+    ManifestMismatch {
+        /// The peer whose manifest disagrees.
+        signer: PeerId,
+    },
+    /// A current member signed a later token than the server admits: the
+    /// server withholds changes.
+    #[error("{signer} signed the zone at seq {signed}, but the server stops at {served}")]
+    Withheld {
+        /// The peer.
+        signer: PeerId,
+        /// The seq it signed.
+        signed: u64,
+        /// The seq the server served.
+        served: u64,
+    },
+    /// A manifest older than one this device already saw was served.
+    #[error("the server served an older manifest of {signer} (counter {served} < {seen})")]
+    StaleManifest {
+        /// The peer.
+        signer: PeerId,
+        /// The counter served.
+        served: u64,
+        /// The highest counter seen.
+        seen: u64,
+    },
+    /// A manifest claiming a current member's name does not verify.
+    #[error("a manifest of {0} does not verify")]
+    BadManifest(PeerId),
+}
+
+/// What one sync round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Records pulled and applied (new versions of items).
+    pub pulled: usize,
+    /// Records the server saved from this device.
+    pub pushed: usize,
+    /// Items merged from concurrent edits.
+    pub merged: usize,
+    /// Fields both sides changed (the losing values are in history).
+    pub conflicts: usize,
+    /// Records refused, with the reason.
+    pub quarantined: Vec<Quarantined>,
+    /// Pairs of items that look like duplicates (same server or service
+    /// and account, created on two devices).
+    pub duplicates: Vec<(Uuid, Uuid)>,
+    /// The token reached.
+    pub token: Token,
+    /// Requests made.
+    pub requests: usize,
+    /// Records received from the server (pulled, conflicts and buckets).
+    pub records_received: usize,
+}
+
+/// Why a sync stopped. Everything committed before the error stays; a
+/// later sync resumes.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The vault belongs to no circle.
+    #[error("the vault belongs to no circle")]
+    NoCircle,
+    /// This device is not a current member.
+    #[error("this device is not a member of the circle")]
+    NotMember,
+    /// The network failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The server's zone fails verification.
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    /// The server kept answering conflicts.
+    #[error("the push did not settle after {0} rounds")]
+    Unsettled(u32),
+    /// The circle could not be loaded.
+    #[error(transparent)]
+    Circle(#[from] CircleError),
+    /// A local item could not be read or sealed.
+    #[error(transparent)]
+    Item(#[from] ItemError),
+    /// SQLite failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<rusqlite::Error> for SyncError {
+    fn from(e: rusqlite::Error) -> Self {
+        SyncError::Storage(e.into())
+    }
+}
+
+/// The default zone's name.
+pub const DEFAULT_ZONE: &str = crate::crypto::DEFAULT_ZONE;
+
+/// A vault's sync state, readable without the password.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Local changes waiting to be pushed.
+    pub pending: u64,
+    /// When the last sync round completed (ms since the Unix epoch).
+    pub last_sync_ms: Option<i64>,
+    /// The token reached.
+    pub token: Token,
+    /// Records in quarantine.
+    pub quarantined: u64,
+}
