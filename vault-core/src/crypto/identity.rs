@@ -4,6 +4,7 @@
 use super::hazmat::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
 use super::{BLOB_VERSION, DecryptError, KeyEncryptionKey, Namespace, VaultRng};
 use crate::circle::{Entry, EntryError, PeerId, PeerKeys, SignedEntry, auth_payload};
+use crate::sync::SealedRecord;
 use std::fmt;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -79,6 +80,14 @@ impl DeviceIdentity {
             &self.signing,
             &[&auth_payload(circle_id, &self.peer_id, challenge)],
         )
+    }
+
+    /// Signs a sync record as its writer: sets `writer` to this device and
+    /// `signature` over [`SealedRecord::signed_bytes`].
+    pub fn sign_record(&self, record: &mut SealedRecord, circle_id: Uuid, zone: &str) {
+        record.writer = self.peer_id;
+        record.signature =
+            hazmat::ed25519_sign(&self.signing, &[&record.signed_bytes(circle_id, zone)]);
     }
 
     /// Signs the namespace's label followed by `parts`.

@@ -2,6 +2,7 @@
 //! reads and writes. Serialization lives in `codec.rs`.
 
 mod codec;
+pub mod merge;
 
 pub(crate) use codec::{Decoded, decode, encode, summarize};
 
@@ -205,6 +206,9 @@ pub struct Item {
     pub data: ItemData,
     /// Fields a newer version of this library wrote; kept and written back.
     pub(crate) unknown: Vec<(u8, Vec<u8>)>,
+    /// In history only: this version is a deletion (a tombstone that lost
+    /// to a concurrent edit); `data` is then empty.
+    pub deleted: bool,
 }
 
 impl Item {
@@ -217,6 +221,7 @@ impl Item {
             modified_ms: now_ms,
             data,
             unknown: Vec::new(),
+            deleted: false,
         }
     }
 
@@ -281,6 +286,7 @@ impl Item {
             modified_ms: d.modified_ms,
             data: d.data,
             unknown: d.unknown,
+            deleted: false,
         })
     }
 }

@@ -7,6 +7,7 @@ use super::rows::{
     now_ms, open_row, push_history, put_row, to_item,
 };
 use super::search::SearchCache;
+use super::sync_db;
 use crate::crypto::DecryptError;
 use crate::error::ItemError;
 use crate::item::{Decoded, Item, ItemClass, ItemData, ItemSummary};
@@ -114,6 +115,7 @@ impl UnlockedVault {
                 blind: blind_of(&self.keys, &item.data),
             };
             put_row(&tx, item.class(), &row)?;
+            sync_db::mark_local_write(&tx, uuid, None)?;
             uuids.push(uuid);
             if self.search.is_some() {
                 cached.push(item);
@@ -188,6 +190,7 @@ impl UnlockedVault {
             modified_ms: now_ms(),
             data: data.unwrap_or(old.data),
             unknown: old.unknown,
+            deleted: false,
         };
         let sealed = rows::seal(&self.keys, &mut self.rng, &self.zone, &item, tomb)?;
         let new_row = NewRow {
@@ -202,6 +205,7 @@ impl UnlockedVault {
                 blind_of(&self.keys, &item.data)
             },
         };
+        sync_db::mark_local_write(&tx, uuid, Some(&row))?;
         put_row(&tx, class, &new_row)?;
         tx.commit()?;
         if let Some(cache) = &mut self.search {
@@ -305,7 +309,17 @@ impl UnlockedVault {
                 uuid,
                 source: DecryptError::Malformed("unknown item class"),
             })?;
-            let decoded = self.open(class, &row)?;
+            // A delete that lost to a concurrent edit is kept as its tombstone.
+            let decoded = match self.open(class, &row) {
+                Err(ItemError::TombstoneMismatch(_)) => self.open(
+                    class,
+                    &Row {
+                        tomb: true,
+                        ..row.clone()
+                    },
+                )?,
+                other => other?,
+            };
             out.push(to_item(uuid, row.gencount, decoded));
         }
         Ok(out)

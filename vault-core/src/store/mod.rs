@@ -11,6 +11,9 @@ mod rekey;
 mod rows;
 mod schema;
 mod search;
+mod sync_apply;
+mod sync_db;
+mod sync_engine;
 
 pub use circle::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs};
 pub use circle_sync::ShareReport;
@@ -273,12 +276,17 @@ impl LockedVault {
                 items::count_rows(&self.conn, class).map_err(|e| OpenError::Storage(e.into()))?;
         }
         let circle = circle_db::summary(&self.conn).map_err(|e| OpenError::Storage(e.into()))?;
+        let sync = sync_engine::status(&self.conn, DEFAULT_ZONE).map_err(|e| match e {
+            crate::sync::SyncError::Storage(s) => OpenError::Storage(s),
+            _ => OpenError::Corrupt,
+        })?;
         Ok(VaultInfo {
             vault_id: header.vault_id,
             kdf_iterations: u32::try_from(header.iterations).unwrap_or(u32::MAX),
             key_epoch: header.current_epoch,
             counts,
             circle,
+            sync,
         })
     }
 
@@ -335,6 +343,8 @@ pub struct VaultInfo {
     pub counts: [u64; 3],
     /// The circle this vault belongs to, as last verified.
     pub circle: Option<CircleSummary>,
+    /// Local changes waiting, the last sync and the quarantine.
+    pub sync: crate::sync::SyncStatus,
 }
 
 /// A vault's circle as stored (read without a password, so unverified

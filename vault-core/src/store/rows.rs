@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 pub(crate) const ROW_COLS: &str = "uuid, gencount, tomb, parent_key_uuid, wrappedkey, encitem";
 
 /// One item row, still sealed.
+#[derive(Clone)]
 pub(crate) struct Row {
     pub uuid: Uuid,
     pub gencount: u64,
@@ -131,6 +132,7 @@ pub(crate) fn to_item(uuid: Uuid, gencount: u64, d: Decoded) -> Item {
         modified_ms: d.modified_ms,
         data: d.data,
         unknown: d.unknown,
+        deleted: d.tomb,
     }
 }
 

@@ -14,6 +14,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x564C_5431;
 const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../migrations/vault/0001_init.sql"),
     include_str!("../../../migrations/vault/0002_circle.sql"),
+    include_str!("../../../migrations/vault/0003_sync.sql"),
 ];
 
 /// The newest schema version this library knows (`PRAGMA user_version`).

@@ -1,0 +1,424 @@
+//! The sync tables: `ckmirror` (the server's version of each item, the
+//! outbox mark and the merge base), `sync_state` (token, manifest counter,
+//! dirty buckets), `ckmanifest` (this device's buckets and root, peers'
+//! signed manifests), the quarantine and the possible duplicates.
+
+use super::rows::Row;
+use crate::sync::{BUCKETS, Digest, Leaf, Manifest, SignedManifest, Token, bucket_hash};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+/// An item's `ckmirror` row.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Mirror {
+    /// The server version's gencount, if the server has confirmed one.
+    pub server_gencount: Option<u64>,
+    /// The server version's sequence (its change tag).
+    pub change_tag: Option<u64>,
+    /// The server version's content hash (`None` for a tombstone).
+    pub server_leaf: Option<Digest>,
+    /// A local edit waits to be pushed.
+    pub pending: bool,
+    /// The version the waiting edit started from, sealed.
+    pub base: Option<Base>,
+}
+
+/// A sealed base version kept for the three-way merge.
+#[derive(Debug, Clone)]
+pub(crate) struct Base {
+    pub gencount: u64,
+    pub parent_key_uuid: Uuid,
+    pub wrappedkey: Vec<u8>,
+    pub encitem: Vec<u8>,
+}
+
+fn leaf_of(v: Option<Vec<u8>>) -> Option<Digest> {
+    v.and_then(|b| b.try_into().ok())
+}
+
+pub(crate) fn mirror(conn: &Connection, uuid: Uuid) -> rusqlite::Result<Option<Mirror>> {
+    conn.prepare_cached(
+        "SELECT server_gencount, change_tag, server_leaf, upload_pending,
+                base_parent_key_uuid, base_wrappedkey, base_encitem
+         FROM ckmirror WHERE uuid = ?1",
+    )?
+    .query_row([uuid.as_bytes()], |r| {
+        let server_gencount: Option<u64> = r.get(0)?;
+        let base = match (r.get::<_, Option<[u8; 16]>>(4)?, r.get(5)?, r.get(6)?) {
+            (Some(p), Some(wk), Some(ek)) => Some(Base {
+                gencount: server_gencount.unwrap_or(0),
+                parent_key_uuid: Uuid::from_bytes(p),
+                wrappedkey: wk,
+                encitem: ek,
+            }),
+            _ => None,
+        };
+        Ok(Mirror {
+            server_gencount,
+            change_tag: r.get(1)?,
+            server_leaf: leaf_of(r.get(2)?),
+            pending: r.get(3)?,
+            base,
+        })
+    })
+    .optional()
+}
+
+/// Records a local write of `uuid` in the outbox. `before` is the row the
+/// write replaces: if it was the server's version, it becomes the base the
+/// edit is merged against.
+pub(crate) fn mark_local_write(
+    conn: &Connection,
+    uuid: Uuid,
+    before: Option<&Row>,
+) -> rusqlite::Result<()> {
+    let keep_base = match (before, mirror(conn, uuid)?) {
+        (Some(row), Some(m)) => {
+            !m.pending && m.server_gencount == Some(row.gencount) && m.server_leaf.is_some()
+        }
+        _ => false,
+    };
+    if let (true, Some(row)) = (keep_base, before) {
+        conn.prepare_cached(
+            "UPDATE ckmirror SET upload_pending = 1, base_parent_key_uuid = ?2,
+                 base_wrappedkey = ?3, base_encitem = ?4 WHERE uuid = ?1",
+        )?
+        .execute(params![
+            uuid.as_bytes(),
+            row.parent_key_uuid.as_bytes(),
+            row.wrappedkey,
+            row.encitem
+        ])?;
+    } else {
+        conn.prepare_cached(
+            "INSERT INTO ckmirror (uuid, upload_pending) VALUES (?1, 1)
+             ON CONFLICT (uuid) DO UPDATE SET upload_pending = 1",
+        )?
+        .execute([uuid.as_bytes()])?;
+    }
+    Ok(())
+}
+
+/// Stores the server's version of an item; `pending` and `base` describe
+/// the local edit still waiting (none: the local row is the server's).
+pub(crate) fn set_server(
+    conn: &Connection,
+    uuid: Uuid,
+    gencount: u64,
+    seq: u64,
+    leaf: Option<Digest>,
+    pending: bool,
+    base: Option<&Base>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO ckmirror (uuid, server_gencount, change_tag, server_leaf, server_tomb,
+             upload_pending, base_parent_key_uuid, base_wrappedkey, base_encitem)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (uuid) DO UPDATE SET server_gencount = ?2, change_tag = ?3,
+             server_leaf = ?4, server_tomb = ?5, upload_pending = ?6,
+             base_parent_key_uuid = ?7, base_wrappedkey = ?8, base_encitem = ?9",
+    )?
+    .execute(params![
+        uuid.as_bytes(),
+        gencount,
+        seq,
+        leaf.as_ref().map(|l| &l[..]),
+        leaf.is_none(),
+        pending,
+        base.map(|b| b.parent_key_uuid.as_bytes().to_vec()),
+        base.map(|b| &b.wrappedkey),
+        base.map(|b| &b.encitem),
+    ])?;
+    Ok(())
+}
+
+/// Forgets the server version's change tag (the server holds no record
+/// for the item any more): the next push sends it as new.
+pub(crate) fn clear_change_tag(conn: &Connection, uuid: Uuid) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE ckmirror SET change_tag = NULL WHERE uuid = ?1")?
+        .execute([uuid.as_bytes()])?;
+    Ok(())
+}
+
+/// Items waiting in the outbox, with the change tag each edit is based on.
+pub(crate) fn outbox(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<(Uuid, u64)>> {
+    conn.prepare_cached(
+        "SELECT uuid, coalesce(change_tag, 0) FROM ckmirror
+         WHERE upload_pending = 1 ORDER BY uuid LIMIT ?1",
+    )?
+    .query_map([limit as i64], |r| {
+        Ok((Uuid::from_bytes(r.get(0)?), r.get(1)?))
+    })?
+    .collect()
+}
+
+pub(crate) fn pending_count(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM ckmirror WHERE upload_pending = 1")?
+        .query_row([], |r| r.get(0))
+}
+
+/// A zone's sync progress.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SyncState {
+    pub token: Token,
+    pub counter: u64,
+    pub dirty: [u8; 32],
+    pub last_sync_ms: Option<i64>,
+}
+
+impl SyncState {
+    pub fn mark(&mut self, bucket: u8) {
+        self.dirty[usize::from(bucket / 8)] |= 1 << (bucket % 8);
+    }
+
+    fn dirty_buckets(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..=255u8).filter(|b| self.dirty[usize::from(b / 8)] & (1 << (b % 8)) != 0)
+    }
+}
+
+pub(crate) fn state(conn: &Connection, zone: &str) -> rusqlite::Result<SyncState> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT token_epoch, token_seq, counter, dirty, last_sync_ms
+             FROM sync_state WHERE zone = ?1",
+        )?
+        .query_row([zone], |r| {
+            Ok(SyncState {
+                token: Token {
+                    epoch: r.get(0)?,
+                    seq: r.get(1)?,
+                },
+                counter: r.get(2)?,
+                dirty: r
+                    .get::<_, Option<Vec<u8>>>(3)?
+                    .and_then(|d| d.try_into().ok())
+                    .unwrap_or_default(),
+                last_sync_ms: r.get(4)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+pub(crate) fn put_state(conn: &Connection, zone: &str, s: &SyncState) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_state (zone, token_epoch, token_seq, counter, dirty, last_sync_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (zone) DO UPDATE SET token_epoch = ?2, token_seq = ?3, counter = ?4,
+             dirty = ?5, last_sync_ms = ?6",
+    )?
+    .execute(params![
+        zone,
+        s.token.epoch,
+        s.token.seq,
+        s.counter,
+        &s.dirty[..],
+        s.last_sync_ms
+    ])?;
+    Ok(())
+}
+
+/// The bucket of a uuid's first byte, as a uuid range.
+fn bucket_range(bucket: u8) -> ([u8; 16], [u8; 16]) {
+    let (mut lo, mut hi) = ([0u8; 16], [0xffu8; 16]);
+    lo[0] = bucket;
+    hi[0] = bucket;
+    (lo, hi)
+}
+
+/// The server versions' leaves in one bucket, in uuid order.
+pub(crate) fn bucket_leaves(conn: &Connection, bucket: u8) -> rusqlite::Result<Vec<Leaf>> {
+    let (lo, hi) = bucket_range(bucket);
+    conn.prepare_cached(
+        "SELECT uuid, server_gencount, server_leaf FROM ckmirror
+         WHERE uuid BETWEEN ?1 AND ?2 AND server_leaf IS NOT NULL ORDER BY uuid",
+    )?
+    .query_map(params![&lo[..], &hi[..]], |r| {
+        Ok(Leaf {
+            uuid: Uuid::from_bytes(r.get(0)?),
+            gencount: r.get(1)?,
+            content: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
+/// This device's manifest of the server versions, recomputing the dirty
+/// buckets (and storing the result, clearing the marks).
+pub(crate) fn own_manifest(
+    conn: &Connection,
+    zone: &str,
+    state: &mut SyncState,
+) -> rusqlite::Result<Manifest> {
+    let stored: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT buckets FROM ckmanifest WHERE zone = ?1 AND peer_id = x''")?
+        .query_row([zone], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let mut m = stored
+        .as_deref()
+        .and_then(Manifest::from_blob)
+        .unwrap_or_default();
+    let dirty: Vec<u8> = if stored.is_some() {
+        state.dirty_buckets().collect()
+    } else {
+        (0..=255u8).collect()
+    };
+    if dirty.is_empty() {
+        return Ok(m);
+    }
+    for b in dirty {
+        m.buckets[usize::from(b)] = bucket_hash(&bucket_leaves(conn, b)?);
+    }
+    conn.prepare_cached(
+        "INSERT INTO ckmanifest (zone, peer_id, root, buckets, server_seq, zone_epoch)
+         VALUES (?1, x'', ?2, ?3, ?4, ?5)
+         ON CONFLICT (zone, peer_id) DO UPDATE SET root = ?2, buckets = ?3,
+             server_seq = ?4, zone_epoch = ?5",
+    )?
+    .execute(params![
+        zone,
+        &m.root()[..],
+        m.to_blob(),
+        state.token.seq,
+        state.token.epoch
+    ])?;
+    state.dirty = [0; 32];
+    put_state(conn, zone, state)?;
+    Ok(m)
+}
+
+/// The number of live server versions held.
+pub(crate) fn leaf_count(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM ckmirror WHERE server_leaf IS NOT NULL")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Every server version's leaf, by bucket (for a manifest with changes
+/// applied on top).
+pub(crate) fn all_leaves(conn: &Connection) -> rusqlite::Result<Vec<Leaf>> {
+    conn.prepare_cached(
+        "SELECT uuid, server_gencount, server_leaf FROM ckmirror
+         WHERE server_leaf IS NOT NULL ORDER BY uuid",
+    )?
+    .query_map([], |r| {
+        Ok(Leaf {
+            uuid: Uuid::from_bytes(r.get(0)?),
+            gencount: r.get(1)?,
+            content: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
+/// The highest counter of `peer`'s manifests this device accepted.
+pub(crate) fn seen_counter(
+    conn: &Connection,
+    zone: &str,
+    peer: &[u8; 32],
+) -> rusqlite::Result<Option<u64>> {
+    conn.prepare_cached("SELECT counter FROM ckmanifest WHERE zone = ?1 AND peer_id = ?2")?
+        .query_row(params![zone, &peer[..]], |r| r.get(0))
+        .optional()
+}
+
+/// Stores a peer's (or, under an empty id, this device's own) newest
+/// verified manifest.
+pub(crate) fn put_peer_manifest(
+    conn: &Connection,
+    own: bool,
+    m: &SignedManifest,
+) -> rusqlite::Result<()> {
+    let peer: &[u8] = if own { &[] } else { m.signer.as_bytes() };
+    conn.prepare_cached(
+        "INSERT INTO ckmanifest (zone, peer_id, root, server_seq, zone_epoch, signature, counter, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (zone, peer_id) DO UPDATE SET root = ?3, server_seq = ?4, zone_epoch = ?5,
+             signature = ?6, counter = ?7, body = ?8",
+    )?
+    .execute(params![
+        m.zone,
+        peer,
+        &m.root[..],
+        m.token.seq,
+        m.token.epoch,
+        &m.signature[..],
+        m.counter,
+        m.body()
+    ])?;
+    Ok(())
+}
+
+/// A quarantined record as stored.
+pub(crate) struct QuarantineRow {
+    pub record: Vec<u8>,
+}
+
+pub(crate) fn quarantine(
+    conn: &Connection,
+    zone: &str,
+    uuid: Uuid,
+    gencount: u64,
+    seq: u64,
+    record: &[u8],
+    reason: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO sync_quarantine (zone, uuid, gencount, seq, record, reason, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        zone,
+        uuid.as_bytes(),
+        gencount,
+        seq,
+        record,
+        reason,
+        now_ms
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn quarantined(conn: &Connection, zone: &str) -> rusqlite::Result<Vec<QuarantineRow>> {
+    conn.prepare_cached("SELECT seq, record FROM sync_quarantine WHERE zone = ?1 ORDER BY seq")?
+        .query_map([zone], |r| Ok(QuarantineRow { record: r.get(1)? }))?
+        .collect()
+}
+
+pub(crate) fn unquarantine(
+    conn: &Connection,
+    zone: &str,
+    uuid: Uuid,
+    gencount: u64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM sync_quarantine WHERE zone = ?1 AND uuid = ?2 AND gencount = ?3",
+    )?
+    .execute(params![zone, uuid.as_bytes(), gencount])?;
+    Ok(())
+}
+
+pub(crate) fn quarantine_count(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM sync_quarantine")?
+        .query_row([], |r| r.get(0))
+}
+
+pub(crate) fn add_duplicate(conn: &Connection, a: Uuid, b: Uuid) -> rusqlite::Result<bool> {
+    let (a, b) = if a < b { (a, b) } else { (b, a) };
+    Ok(conn
+        .prepare_cached("INSERT OR IGNORE INTO possible_duplicates (uuid, other) VALUES (?1, ?2)")?
+        .execute(params![a.as_bytes(), b.as_bytes()])?
+        > 0)
+}
+
+pub(crate) fn duplicates(conn: &Connection) -> rusqlite::Result<Vec<(Uuid, Uuid)>> {
+    conn.prepare_cached("SELECT uuid, other FROM possible_duplicates ORDER BY uuid, other")?
+        .query_map([], |r| {
+            Ok((Uuid::from_bytes(r.get(0)?), Uuid::from_bytes(r.get(1)?)))
+        })?
+        .collect()
+}
+
+/// Whether the bucket count matches the bitmap (a compile-time check).
+const _: () = assert!(BUCKETS == 256);

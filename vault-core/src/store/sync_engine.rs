@@ -1,0 +1,595 @@
+//! The sync round: check, pull, push, catch up, verify the zone against
+//! peers' signed manifests, sign. Network calls go through a
+//! [`Transport`]; each step commits before the next call, so a round cut
+//! short anywhere resumes from the stored token and outbox.
+
+use super::UnlockedVault;
+use super::circle::load as load_circle;
+use super::keyring::Keyring;
+use super::rows::{Row, now_ms};
+use super::sync_apply::{Applier, Ctx, local_row};
+use super::sync_db::{self, SyncState};
+use crate::circle::{CircleState, PeerId};
+use crate::crypto::{DeviceIdentity, VaultRng};
+use crate::error::ItemError;
+use crate::sync::{
+    ChangesPage, Leaf, Manifest, PushResult, SealedRecord, SignedManifest, SyncError, SyncReport,
+    SyncStatus, TaggedRecord, Token, Transport, TransportError, ZoneError, content_hash,
+    decode_records,
+};
+use rusqlite::TransactionBehavior;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Records per page of the changes feed.
+const PAGE: u32 = 1000;
+/// Records per push.
+const BATCH: usize = 500;
+/// Push rounds before giving up on a zone that keeps conflicting.
+const MAX_PUSH_ROUNDS: u32 = 16;
+
+struct Round<'a> {
+    conn: &'a rusqlite::Connection,
+    keys: &'a Keyring,
+    rng: &'a mut VaultRng,
+    identity: &'a DeviceIdentity,
+    history_limit: u32,
+    transport: &'a mut dyn Transport,
+    zone: String,
+    circle: CircleState,
+    me: PeerId,
+    state: SyncState,
+    report: SyncReport,
+}
+
+impl UnlockedVault {
+    /// One sync round with the circle's server: pull, merge, push, verify,
+    /// sign. Records that fail verification are quarantined and reported
+    /// in the [`SyncReport`]; a zone that disagrees with what this device
+    /// or a current member signed is a [`ZoneError`]. Everything committed
+    /// before an error stays, and the next round resumes.
+    pub fn sync(&mut self, transport: &mut dyn Transport) -> Result<SyncReport, SyncError> {
+        let (_, circle) = load_circle(&self.conn, &self.circle)?.ok_or(SyncError::NoCircle)?;
+        let me = self.identity.peer_id();
+        if !circle.is_member(&me) {
+            return Err(SyncError::NotMember);
+        }
+        self.keys.refresh(&self.conn, self.header.circle_id)?;
+        let zone = self.zone.clone();
+        let state = sync_db::state(&self.conn, &zone)?;
+        let mut round = Round {
+            conn: &self.conn,
+            keys: &self.keys,
+            rng: &mut self.rng,
+            identity: &self.identity,
+            history_limit: self.options.history_limit,
+            transport,
+            zone,
+            circle,
+            me,
+            state,
+            report: SyncReport::default(),
+        };
+        let result = round.run();
+        let report = round.report;
+        self.search = None;
+        result.map(|()| report)
+    }
+
+    /// The outbox, the last sync and the quarantine.
+    pub fn sync_status(&self) -> Result<SyncStatus, SyncError> {
+        status(&self.conn, &self.zone)
+    }
+
+    /// Pairs of items flagged as possible duplicates by sync.
+    pub fn possible_duplicates(&self) -> Result<Vec<(Uuid, Uuid)>, SyncError> {
+        Ok(sync_db::duplicates(&self.conn)?)
+    }
+}
+
+pub(crate) fn status(conn: &rusqlite::Connection, zone: &str) -> Result<SyncStatus, SyncError> {
+    let state = sync_db::state(conn, zone)?;
+    Ok(SyncStatus {
+        pending: sync_db::pending_count(conn)?,
+        last_sync_ms: state.last_sync_ms,
+        token: state.token,
+        quarantined: sync_db::quarantine_count(conn)?,
+    })
+}
+
+impl Round<'_> {
+    fn run(&mut self) -> Result<(), SyncError> {
+        let own =
+            self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
+        let check = self.call(|t, z| t.manifest(z, false))?;
+        let pending = sync_db::pending_count(&self.conn)?;
+        let quarantined = sync_db::quarantine_count(&self.conn)?;
+        if check.token == self.state.token && self.state.counter > 0 {
+            if check.root == own.root() && pending == 0 && quarantined == 0 {
+                return self.finish();
+            }
+            if check.root != own.root() {
+                self.check_divergence(&own)?;
+            }
+        }
+        if check.token.epoch != self.state.token.epoch || check.token.seq < self.state.token.seq {
+            // A restored or rolled-back zone: read it whole again. Versions
+            // below what is held are refused record by record.
+            self.state.token = Token {
+                epoch: check.token.epoch,
+                seq: 0,
+            };
+        }
+        self.retry_quarantine()?;
+        self.pull()?;
+        let pushed = self.push()?;
+        if pushed {
+            self.pull()?;
+        }
+        self.verify_and_sign()?;
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), SyncError> {
+        self.state.last_sync_ms = Some(now_ms());
+        let (zone, state) = (&self.zone, &self.state);
+        sync_db::put_state(&self.conn, zone, state)?;
+        self.report.token = self.state.token;
+        Ok(())
+    }
+
+    /// Calls the transport, counting the request.
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Transport, &str) -> Result<T, TransportError>,
+    ) -> Result<T, SyncError> {
+        self.report.requests += 1;
+        Ok(f(&mut *self.transport, &self.zone)?)
+    }
+
+    /// Runs `f` in one write transaction.
+    fn with_tx<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self, &rusqlite::Connection) -> Result<T, SyncError>,
+    ) -> Result<T, SyncError> {
+        let conn = self.conn;
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let out = f(self, &tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Applies records in one transaction; returns how many were new.
+    fn apply_all(
+        &mut self,
+        records: &[TaggedRecord],
+        allow_removed: bool,
+    ) -> Result<(), SyncError> {
+        self.with_tx(|r, conn| {
+            let mut applier = Applier {
+                ctx: Ctx {
+                    conn,
+                    keys: r.keys,
+                    zone: &r.zone,
+                    circle: &r.circle,
+                    me: r.me,
+                    history_limit: r.history_limit,
+                },
+                rng: &mut *r.rng,
+                state: &mut r.state,
+                report: &mut r.report,
+            };
+            for rec in records {
+                applier.apply(rec, allow_removed)?;
+            }
+            sync_db::put_state(conn, &r.zone, &r.state)?;
+            Ok(())
+        })
+    }
+
+    /// Pulls pages from the stored token until the feed is exhausted; each
+    /// page and its token commit together.
+    fn pull(&mut self) -> Result<(), SyncError> {
+        let mut restarted = false;
+        loop {
+            let since = self.state.token;
+            let page: ChangesPage = match self.call(|t, z| t.changes(z, since, PAGE)) {
+                Err(SyncError::Transport(TransportError::TokenExpired)) if !restarted => {
+                    restarted = true;
+                    self.state.token = Token { epoch: 0, seq: 0 };
+                    continue;
+                }
+                other => other?,
+            };
+            self.report.records_received += page.records.len();
+            self.state.token = page.token;
+            self.apply_all(&page.records, false)?;
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Re-checks quarantined records (a key share or a circle entry may
+    /// have arrived since).
+    fn retry_quarantine(&mut self) -> Result<(), SyncError> {
+        let rows = sync_db::quarantined(&self.conn, &self.zone)?;
+        let mut records = Vec::new();
+        for row in rows {
+            if let Ok(mut list) = decode_records(&row.record) {
+                records.append(&mut list);
+            }
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        // Only the records still refused are reported by this round.
+        self.apply_all(&records, false)?;
+        self.report.pulled = 0;
+        Ok(())
+    }
+
+    /// Pushes the outbox in batches; conflicts are merged and pushed again.
+    /// Returns whether anything was saved.
+    fn push(&mut self) -> Result<bool, SyncError> {
+        let mut saved_any = false;
+        for _ in 0..MAX_PUSH_ROUNDS {
+            let outbox = sync_db::outbox(&self.conn, BATCH)?;
+            if outbox.is_empty() {
+                return Ok(saved_any);
+            }
+            let batch = self.build_batch(&outbox)?;
+            let reply = self.call(|t, z| t.push(z, &batch))?;
+            if reply.results.len() != batch.len() {
+                return Err(
+                    TransportError::Malformed("the push reply does not match the batch").into(),
+                );
+            }
+            let mut saved_seqs = Vec::new();
+            let mut conflicts = Vec::new();
+            self.with_tx(|r, conn| {
+                for (sent, result) in batch.iter().zip(&reply.results) {
+                    match result {
+                        PushResult::Saved { uuid, seq } if *uuid == sent.record.uuid => {
+                            r.confirm(conn, &sent.record, *seq)?;
+                            saved_seqs.push(*seq);
+                        }
+                        PushResult::Conflict { uuid, current } if *uuid == sent.record.uuid => {
+                            match current {
+                                Some(rec) if rec.record.uuid == *uuid => {
+                                    conflicts.push((**rec).clone())
+                                }
+                                Some(_) => {
+                                    return Err(TransportError::Malformed(
+                                        "a conflict names another record",
+                                    )
+                                    .into());
+                                }
+                                None => sync_db::clear_change_tag(conn, *uuid)?,
+                            }
+                        }
+                        _ => {
+                            return Err(
+                                TransportError::Malformed("the push reply is out of order").into()
+                            );
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            self.report.pushed += saved_seqs.len();
+            self.report.records_received += conflicts.len();
+            saved_any |= !saved_seqs.is_empty();
+            // Our own saves right after our token: the token moves past
+            // them without pulling them back.
+            saved_seqs.sort_unstable();
+            let contiguous = saved_seqs
+                .iter()
+                .enumerate()
+                .all(|(i, s)| *s == self.state.token.seq + 1 + i as u64);
+            if !saved_seqs.is_empty()
+                && contiguous
+                && reply.token.epoch == self.state.token.epoch
+                && reply.token.seq == self.state.token.seq + saved_seqs.len() as u64
+            {
+                self.state.token = reply.token;
+                sync_db::put_state(&self.conn, &self.zone, &self.state)?;
+            }
+            if !conflicts.is_empty() {
+                self.apply_all(&conflicts, false)?;
+            }
+        }
+        Err(SyncError::Unsettled(MAX_PUSH_ROUNDS))
+    }
+
+    /// Signs the outbox's items as records, each on the change tag its
+    /// edit is based on.
+    fn build_batch(&mut self, outbox: &[(Uuid, u64)]) -> Result<Vec<TaggedRecord>, SyncError> {
+        let circle_id = self.circle.circle_id();
+        let pos = self.circle.head().0;
+        let mut batch = Vec::with_capacity(outbox.len());
+        for &(uuid, tag) in outbox {
+            let Some((_, row)) = local_row(&self.conn, uuid)? else {
+                // An outbox mark with no item (it never existed here).
+                sync_db::set_server(&self.conn, uuid, 0, 0, None, false, None)?;
+                continue;
+            };
+            let epoch = self
+                .keys
+                .epoch(row.parent_key_uuid)
+                .ok_or(ItemError::UnknownKeyEpoch(uuid))?
+                .number();
+            let mut record = record_of(&row, epoch, pos);
+            self.identity
+                .sign_record(&mut record, circle_id, &self.zone);
+            batch.push(TaggedRecord { tag, record });
+        }
+        Ok(batch)
+    }
+
+    /// The server saved `sent` at `seq`. If the item changed locally since
+    /// the batch was built, the change still waits, now based on `sent`.
+    fn confirm(
+        &mut self,
+        conn: &rusqlite::Connection,
+        sent: &SealedRecord,
+        seq: u64,
+    ) -> Result<(), SyncError> {
+        let leaf = (!sent.tomb).then(|| sent.content_hash());
+        let now = local_row(conn, sent.uuid)?;
+        let unchanged = now.as_ref().is_some_and(|(_, row)| {
+            row.gencount == sent.gencount
+                && content_hash(&row.wrappedkey, &row.encitem) == sent.content_hash()
+        });
+        let base = (!unchanged && !sent.tomb).then(|| sync_db::Base {
+            gencount: sent.gencount,
+            parent_key_uuid: now
+                .as_ref()
+                .map(|(_, r)| r.parent_key_uuid)
+                .unwrap_or_default(),
+            wrappedkey: sent.wrappedkey.clone(),
+            encitem: sent.encitem.clone(),
+        });
+        sync_db::set_server(
+            conn,
+            sent.uuid,
+            sent.gencount,
+            seq,
+            leaf,
+            !unchanged,
+            base.as_ref(),
+        )?;
+        self.state.mark(sent.bucket());
+        Ok(())
+    }
+
+    /// At the same token, the server's root differs from this device's:
+    /// compare the differing buckets record by record.
+    fn check_divergence(&mut self, own: &Manifest) -> Result<(), SyncError> {
+        let server = self.call(|t, z| t.manifest(z, true))?;
+        let Some(buckets) = server.buckets else {
+            return Err(TransportError::Malformed("the manifest has no buckets").into());
+        };
+        if server.token != self.state.token {
+            return Ok(());
+        }
+        let differing = own.differing(&buckets.buckets);
+        let records = self.call(|t, z| t.buckets(z, &differing))?;
+        self.report.records_received += records.len();
+        let quarantined: Vec<(Uuid, u64)> = sync_db::quarantined(&self.conn, &self.zone)?
+            .iter()
+            .filter_map(|q| decode_records(&q.record).ok())
+            .flatten()
+            .map(|t| (t.record.uuid, t.record.gencount))
+            .collect();
+        let mut local: BTreeMap<Uuid, Leaf> = BTreeMap::new();
+        for b in &differing {
+            for l in sync_db::bucket_leaves(&self.conn, *b)? {
+                local.insert(l.uuid, l);
+            }
+        }
+        let mut unexpected = 0;
+        for t in &records {
+            let r = &t.record;
+            let leaf = Leaf {
+                uuid: r.uuid,
+                gencount: r.gencount,
+                content: r.content_hash(),
+            };
+            if local.remove(&r.uuid) == Some(leaf) || quarantined.contains(&(r.uuid, r.gencount)) {
+                continue;
+            }
+            unexpected += 1;
+        }
+        let missing = local
+            .keys()
+            .filter(|u| !quarantined.iter().any(|(q, _)| q == *u))
+            .count();
+        if missing + unexpected > 0 {
+            return Err(ZoneError::Diverged {
+                missing,
+                unexpected,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Checks the zone against every current member's newest signed
+    /// manifest, releases quarantined records of removed writers that a
+    /// current member attested, and signs what this device reached.
+    fn verify_and_sign(&mut self) -> Result<(), SyncError> {
+        let manifests = self.call(|t, z| t.peer_manifests(z))?;
+        let trusted = self.check_manifests(manifests)?;
+        self.release_attested(&trusted)?;
+        let own =
+            self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
+        let token = self.state.token;
+        for m in &trusted {
+            if m.token.epoch != token.epoch {
+                continue;
+            }
+            if m.token.seq > token.seq {
+                return Err(ZoneError::Withheld {
+                    signer: m.signer,
+                    signed: m.token.seq,
+                    served: token.seq,
+                }
+                .into());
+            }
+            if m.token.seq == token.seq && m.root != own.root() {
+                return Err(ZoneError::ManifestMismatch { signer: m.signer }.into());
+            }
+        }
+        let last = sync_db::seen_counter(&self.conn, &self.zone, self.me.as_bytes())?;
+        let count = sync_db::leaf_count(&self.conn)?;
+        let counter = self.state.counter.max(last.unwrap_or(0)) + 1;
+        let signed = SignedManifest::sign(
+            &self.identity,
+            self.circle.circle_id(),
+            &self.zone,
+            counter,
+            token,
+            self.circle.head().0,
+            own.root(),
+            count,
+        );
+        self.call(|t, z| t.put_manifest(z, &signed))?;
+        self.state.counter = counter;
+        sync_db::put_peer_manifest(&self.conn, false, &signed)?;
+        sync_db::put_state(&self.conn, &self.zone, &self.state)?;
+        Ok(())
+    }
+
+    /// Verifies served manifests: a current member's must verify and never
+    /// go back in its counter (nor vanish once seen). Returns the current
+    /// members' manifests other than this device's.
+    fn check_manifests(
+        &mut self,
+        manifests: Vec<SignedManifest>,
+    ) -> Result<Vec<SignedManifest>, SyncError> {
+        let conn = self.conn;
+        let circle_id = self.circle.circle_id();
+        let mut trusted = Vec::new();
+        let mut served = std::collections::HashSet::new();
+        for m in manifests {
+            let Some(member) = self.circle.member(&m.signer) else {
+                continue;
+            };
+            if m.circle_id != circle_id || m.zone != self.zone || m.verify(&member.keys).is_err() {
+                return Err(ZoneError::BadManifest(m.signer).into());
+            }
+            let seen = sync_db::seen_counter(conn, &self.zone, m.signer.as_bytes())?.unwrap_or(0);
+            let seen = if m.signer == self.me {
+                seen.max(self.state.counter)
+            } else {
+                seen
+            };
+            if m.counter < seen {
+                return Err(ZoneError::StaleManifest {
+                    signer: m.signer,
+                    served: m.counter,
+                    seen,
+                }
+                .into());
+            }
+            served.insert(m.signer);
+            if m.signer == self.me {
+                continue;
+            }
+            if m.counter > seen {
+                sync_db::put_peer_manifest(conn, false, &m)?;
+            }
+            trusted.push(m);
+        }
+        // A current member whose manifest this device saw must still have one.
+        for (peer, _) in self.circle.members() {
+            if served.contains(peer) {
+                continue;
+            }
+            let seen = sync_db::seen_counter(conn, &self.zone, peer.as_bytes())?.unwrap_or(0);
+            let seen = if *peer == self.me {
+                seen.max(self.state.counter)
+            } else {
+                seen
+            };
+            if seen > 0 {
+                return Err(ZoneError::StaleManifest {
+                    signer: *peer,
+                    served: 0,
+                    seen,
+                }
+                .into());
+            }
+        }
+        Ok(trusted)
+    }
+
+    /// Quarantined records of writers removed since are applied if a
+    /// current member's manifest, signed after the removal at this token,
+    /// has exactly the root the zone has with them.
+    fn release_attested(&mut self, trusted: &[SignedManifest]) -> Result<(), SyncError> {
+        let rows = sync_db::quarantined(&self.conn, &self.zone)?;
+        let mut candidates: Vec<TaggedRecord> = Vec::new();
+        let mut removal = 0;
+        for row in &rows {
+            for t in decode_records(&row.record).unwrap_or_default() {
+                if let Some(r) = self.circle.peer(&t.record.writer).and_then(|m| m.removed) {
+                    removal = removal.max(r.seq);
+                    candidates.push(t);
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let mut leaves: BTreeMap<Uuid, Leaf> = sync_db::all_leaves(&self.conn)?
+            .into_iter()
+            .map(|l| (l.uuid, l))
+            .collect();
+        candidates.sort_by_key(|t| t.tag);
+        for t in &candidates {
+            let r = &t.record;
+            if r.tomb {
+                leaves.remove(&r.uuid);
+            } else {
+                leaves.insert(
+                    r.uuid,
+                    Leaf {
+                        uuid: r.uuid,
+                        gencount: r.gencount,
+                        content: r.content_hash(),
+                    },
+                );
+            }
+        }
+        let root = Manifest::of(&leaves.into_values().collect::<Vec<_>>()).root();
+        let attested = trusted
+            .iter()
+            .any(|m| m.token == self.state.token && m.circle_pos >= removal && m.root == root);
+        if attested {
+            let before = self.report.quarantined.len();
+            self.apply_all(&candidates, true)?;
+            self.report.quarantined.truncate(before);
+            self.report
+                .quarantined
+                .retain(|q| !candidates.iter().any(|c| c.record.uuid == q.uuid));
+        }
+        Ok(())
+    }
+}
+
+/// A local row as a record (signature still empty).
+fn record_of(row: &Row, epoch: u32, circle_pos: u64) -> SealedRecord {
+    SealedRecord {
+        uuid: row.uuid,
+        gencount: row.gencount,
+        epoch,
+        tomb: row.tomb,
+        circle_pos,
+        writer: PeerId::from_bytes([0; 32]),
+        wrappedkey: row.wrappedkey.clone(),
+        encitem: row.encitem.clone(),
+        signature: [0; 64],
+    }
+}

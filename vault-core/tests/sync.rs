@@ -1,0 +1,280 @@
+//! The sync engine against an in-memory server with the real server's
+//! rules: convergence, per-field merge, deletes racing edits, duplicates,
+//! incremental transfer and resuming after lost replies.
+#![allow(clippy::unwrap_used)]
+
+mod sync_support;
+
+use sync_support::Circle;
+use uuid::Uuid;
+use vault_core::item::{GenericPassword, InternetPassword, ItemData};
+use vault_core::secret::SecretString;
+
+fn inet(server: &str, account: &str, password: &str) -> ItemData {
+    ItemData::Inet(InternetPassword {
+        server: server.into(),
+        account: account.into(),
+        password: password.into(),
+        ..Default::default()
+    })
+}
+
+fn inet_of(c: &mut Circle, i: usize, uuid: Uuid) -> InternetPassword {
+    match c.v(i).get(uuid).unwrap().data {
+        ItemData::Inet(x) => x,
+        other => panic!("not inet: {other:?}"),
+    }
+}
+
+/// Every device's live items, decrypted, in uuid order.
+fn snapshot(c: &mut Circle, i: usize) -> Vec<(Uuid, u64, ItemData)> {
+    let mut out: Vec<_> = c
+        .v(i)
+        .list(None)
+        .unwrap()
+        .iter()
+        .map(|s| s.uuid)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|u| {
+            let item = c.v(i).get(u).unwrap();
+            (u, item.gencount, item.data)
+        })
+        .collect();
+    out.sort_by_key(|x| x.0);
+    out
+}
+
+fn assert_converged(c: &mut Circle) {
+    let first = snapshot(c, 0);
+    for i in 1..c.devices.len() {
+        assert_eq!(snapshot(c, i), first, "device {i} differs from device 0");
+    }
+}
+
+#[test]
+fn two_devices_sync_in_both_directions() {
+    let mut c = Circle::new(2);
+    let a = c.v(0).add(inet("a.example", "alice", "pa")).unwrap();
+    let r = c.sync(0).unwrap();
+    assert_eq!((r.pushed, r.pulled), (1, 0));
+    let r = c.sync(1).unwrap();
+    assert_eq!((r.pulled, r.pushed), (1, 0));
+    assert_eq!(inet_of(&mut c, 1, a).password.expose(), "pa");
+
+    let b = c.v(1).add(inet("b.example", "bob", "pb")).unwrap();
+    c.v(1).update(a, inet("a.example", "alice", "pa2")).unwrap();
+    let r = c.sync(1).unwrap();
+    assert_eq!(r.pushed, 2);
+    let r = c.sync(0).unwrap();
+    assert_eq!(r.pulled, 2);
+    assert_eq!(inet_of(&mut c, 0, a).password.expose(), "pa2");
+    assert_eq!(inet_of(&mut c, 0, b).account, "bob");
+    // The replaced version is in device 0's history.
+    let h = c.v(0).history(a).unwrap();
+    assert_eq!(h[0].data.password().unwrap().expose(), "pa");
+    c.settle();
+    assert_converged(&mut c);
+    assert_eq!(c.v(0).sync_status().unwrap().pending, 0);
+}
+
+#[test]
+fn edits_to_different_fields_both_survive() {
+    let mut c = Circle::new(2);
+    let id = c.v(0).add(inet("site.example", "alice", "old")).unwrap();
+    c.settle();
+    let mut x = inet_of(&mut c, 0, id);
+    x.password = "new-from-0".into();
+    c.v(0).update(id, ItemData::Inet(x)).unwrap();
+    let mut y = inet_of(&mut c, 1, id);
+    y.notes = "note-from-1".into();
+    c.v(1).update(id, ItemData::Inet(y)).unwrap();
+    c.sync(0).unwrap();
+    let r = c.sync(1).unwrap();
+    assert_eq!((r.merged, r.conflicts), (1, 0));
+    c.settle();
+    for i in 0..2 {
+        let got = inet_of(&mut c, i, id);
+        assert_eq!(got.password.expose(), "new-from-0", "device {i}");
+        assert_eq!(got.notes.expose(), "note-from-1", "device {i}");
+    }
+    assert_converged(&mut c);
+}
+
+#[test]
+fn the_same_field_goes_to_the_later_edit_and_the_other_to_history() {
+    let mut c = Circle::new(2);
+    let id = c.v(0).add(inet("site.example", "alice", "old")).unwrap();
+    c.settle();
+    c.v(0)
+        .update(id, inet("site.example", "alice", "earlier"))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    c.v(1)
+        .update(id, inet("site.example", "alice", "later"))
+        .unwrap();
+    // The earlier edit reaches the server first; the later one still wins.
+    c.sync(0).unwrap();
+    let r = c.sync(1).unwrap();
+    assert_eq!(r.conflicts, 1);
+    c.settle();
+    for i in 0..2 {
+        assert_eq!(
+            inet_of(&mut c, i, id).password.expose(),
+            "later",
+            "device {i}"
+        );
+        let history: Vec<String> = c
+            .v(i)
+            .history(id)
+            .unwrap()
+            .iter()
+            .filter_map(|h| h.data.password().map(|p| p.expose().to_owned()))
+            .collect();
+        assert!(
+            history.contains(&"earlier".to_owned()),
+            "device {i}: {history:?}"
+        );
+    }
+    assert_converged(&mut c);
+}
+
+#[test]
+fn a_delete_racing_an_edit_keeps_the_edit_both_ways() {
+    let mut c = Circle::new(2);
+    let x = c.v(0).add(inet("x.example", "alice", "x")).unwrap();
+    let y = c.v(0).add(inet("y.example", "alice", "y")).unwrap();
+    c.settle();
+    // x: device 0 deletes first, device 1 edits after. y: the reverse order.
+    c.v(0).delete(x).unwrap();
+    c.v(1)
+        .update(x, inet("x.example", "alice", "x-edited"))
+        .unwrap();
+    c.v(1).delete(y).unwrap();
+    c.v(0)
+        .update(y, inet("y.example", "alice", "y-edited"))
+        .unwrap();
+    c.sync(0).unwrap();
+    c.sync(1).unwrap();
+    c.settle();
+    for i in 0..2 {
+        assert_eq!(
+            inet_of(&mut c, i, x).password.expose(),
+            "x-edited",
+            "device {i}"
+        );
+        assert_eq!(
+            inet_of(&mut c, i, y).password.expose(),
+            "y-edited",
+            "device {i}"
+        );
+    }
+    // The losing delete is recorded in the history of the device that made it.
+    assert!(c.v(0).history(x).unwrap().iter().any(|h| h.deleted));
+    assert!(
+        c.v(1).history(y).unwrap().iter().any(|h| h.deleted)
+            || c.v(0).history(y).unwrap().iter().any(|h| h.deleted)
+    );
+    assert_converged(&mut c);
+}
+
+#[test]
+fn items_created_offline_for_the_same_account_are_kept_and_flagged() {
+    let mut c = Circle::new(2);
+    let a = c.v(0).add(inet("Shop.example", "alice", "one")).unwrap();
+    let b = c.v(1).add(inet("shop.example", "alice", "two")).unwrap();
+    let other = c
+        .v(1)
+        .add(ItemData::Genp(GenericPassword {
+            service: "shop.example".into(),
+            account: "alice".into(),
+            ..Default::default()
+        }))
+        .unwrap();
+    c.sync(0).unwrap();
+    let r = c.sync(1).unwrap();
+    let pair = if a < b { (a, b) } else { (b, a) };
+    assert_eq!(r.duplicates, vec![pair]);
+    c.settle();
+    for i in 0..2 {
+        assert_eq!(c.v(i).list(None).unwrap().len(), 3, "device {i} keeps both");
+    }
+    assert_eq!(c.v(1).possible_duplicates().unwrap(), vec![pair]);
+    assert!(
+        !c.v(1)
+            .possible_duplicates()
+            .unwrap()
+            .iter()
+            .any(|p| p.0 == other || p.1 == other)
+    );
+}
+
+#[test]
+fn one_change_in_a_large_zone_transfers_one_record() {
+    let mut c = Circle::new(2);
+    let items: Vec<ItemData> = (0..2000)
+        .map(|n| inet(&format!("s{n}.example"), "u", "p"))
+        .collect();
+    let ids = c.v(0).add_batch(items).unwrap();
+    c.settle();
+    c.v(0)
+        .update(ids[7], inet("s7.example", "u", "changed"))
+        .unwrap();
+    c.sync(0).unwrap();
+    c.server.borrow_mut().records_sent = 0;
+    let r = c.sync(1).unwrap();
+    assert_eq!(r.pulled, 1);
+    assert_eq!(r.records_received, 1);
+    assert_eq!(c.server.borrow().records_sent, 1);
+    // Nothing changed: one request, no record.
+    c.sync(0).unwrap();
+    c.server.borrow_mut().records_sent = 0;
+    let r = c.sync(1).unwrap();
+    assert_eq!((r.requests, r.records_received), (1, 0));
+}
+
+#[test]
+fn lost_replies_and_dropped_calls_resume_with_nothing_lost_or_duplicated() {
+    for call in 0..8 {
+        for lose_reply in [false, true] {
+            let mut c = Circle::new(2);
+            let base = c.v(1).add(inet("base.example", "b", "b")).unwrap();
+            c.settle();
+            let ids = c
+                .v(0)
+                .add_batch((0..5).map(|n| inet(&format!("n{n}.example"), "a", "a")))
+                .unwrap();
+            c.v(1)
+                .update(base, inet("base.example", "b", "b2"))
+                .unwrap();
+            {
+                let mut s = c.server.borrow_mut();
+                s.fail_in = Some(call);
+                s.lose_reply = lose_reply;
+            }
+            let _ = c.sync(0);
+            c.server.borrow_mut().fail_in = None;
+            c.settle();
+            assert_converged(&mut c);
+            assert_eq!(
+                c.v(1).list(None).unwrap().len(),
+                6,
+                "call {call} lose {lose_reply}"
+            );
+            for id in &ids {
+                assert_eq!(
+                    c.v(1).get(*id).unwrap().gencount,
+                    1,
+                    "no version was duplicated"
+                );
+            }
+            assert_eq!(c.server.borrow().records.len(), 6);
+        }
+    }
+}
+
+#[test]
+fn secrets_in_merged_items_stay_secret_in_debug() {
+    let s = SecretString::from("hunter2");
+    assert!(!format!("{s:?}").contains("hunter2"));
+}
