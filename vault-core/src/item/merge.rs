@@ -209,7 +209,7 @@ impl Ctx {
         let (local, field) = (self.local_wins, name.to_owned());
         let winner = if local { Winner::Local } else { Winner::Remote };
         self.conflicts.push(FieldConflict { field, winner });
-        self.local_lost |= false;
+        self.local_lost |= !local;
         self.remote_lost |= local;
         if local { l } else { r }
     }
