@@ -322,6 +322,22 @@ pub(crate) fn seen_counter(
         .optional()
 }
 
+/// The newest manifest stored for `peer` (this device's own included).
+pub(crate) fn stored_manifest(
+    conn: &Connection,
+    zone: &str,
+    peer: &[u8; 32],
+) -> rusqlite::Result<Option<SignedManifest>> {
+    let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> = conn
+        .prepare_cached("SELECT body, signature FROM ckmanifest WHERE zone = ?1 AND peer_id = ?2")?
+        .query_row(params![zone, &peer[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((Some(body), Some(sig))) => SignedManifest::decode(&body, &sig).ok(),
+        _ => None,
+    })
+}
+
 /// Stores a peer's (or, under an empty id, this device's own) newest
 /// verified manifest.
 pub(crate) fn put_peer_manifest(

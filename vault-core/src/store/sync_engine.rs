@@ -104,8 +104,16 @@ impl Round<'_> {
         let check = self.call(|t, z| t.manifest(z, false))?;
         let pending = sync_db::pending_count(&self.conn)?;
         let quarantined = sync_db::quarantine_count(&self.conn)?;
-        if check.token == self.state.token && self.state.counter > 0 {
+        let signed = sync_db::stored_manifest(self.conn, &self.zone, self.me.as_bytes())?;
+        // The last manifest this device signed still describes the zone and
+        // the circle (a removal since must be attested anew).
+        let current = signed
+            .is_some_and(|m| m.token == self.state.token && m.circle_pos == self.circle.head().0);
+        if check.token == self.state.token && current {
             if check.root == own.root() && pending == 0 && quarantined == 0 {
+                // Nothing new, if the peers agree: one round trip.
+                let trusted = self.check_manifests(check.manifests)?;
+                self.compare(&trusted, &own)?;
                 return self.finish();
             }
             if check.root != own.root() {
@@ -269,9 +277,10 @@ impl Round<'_> {
                             }
                         }
                         _ => {
-                            return Err(
-                                TransportError::Malformed("the push reply is out of order").into()
-                            );
+                            return Err(TransportError::Malformed(
+                                "the push reply is out of order",
+                            )
+                            .into());
                         }
                     }
                 }
@@ -424,23 +433,8 @@ impl Round<'_> {
         self.release_attested(&trusted)?;
         let own =
             self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
+        self.compare(&trusted, &own)?;
         let token = self.state.token;
-        for m in &trusted {
-            if m.token.epoch != token.epoch {
-                continue;
-            }
-            if m.token.seq > token.seq {
-                return Err(ZoneError::Withheld {
-                    signer: m.signer,
-                    signed: m.token.seq,
-                    served: token.seq,
-                }
-                .into());
-            }
-            if m.token.seq == token.seq && m.root != own.root() {
-                return Err(ZoneError::ManifestMismatch { signer: m.signer }.into());
-            }
-        }
         let last = sync_db::seen_counter(&self.conn, &self.zone, self.me.as_bytes())?;
         let count = sync_db::leaf_count(&self.conn)?;
         let counter = self.state.counter.max(last.unwrap_or(0)) + 1;
@@ -458,6 +452,26 @@ impl Round<'_> {
         self.state.counter = counter;
         sync_db::put_peer_manifest(&self.conn, false, &signed)?;
         sync_db::put_state(&self.conn, &self.zone, &self.state)?;
+        Ok(())
+    }
+
+    /// The zone reached against the current members' manifests: none may
+    /// be ahead of the token, and one at the same token has the same root.
+    fn compare(&self, trusted: &[SignedManifest], own: &Manifest) -> Result<(), SyncError> {
+        let token = self.state.token;
+        for m in trusted.iter().filter(|m| m.token.epoch == token.epoch) {
+            if m.token.seq > token.seq {
+                return Err(ZoneError::Withheld {
+                    signer: m.signer,
+                    signed: m.token.seq,
+                    served: token.seq,
+                }
+                .into());
+            }
+            if m.token.seq == token.seq && m.root != own.root() {
+                return Err(ZoneError::ManifestMismatch { signer: m.signer }.into());
+            }
+        }
         Ok(())
     }
 

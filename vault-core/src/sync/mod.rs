@@ -55,7 +55,9 @@ pub trait Transport {
     /// its edit is based on (0 for a new item).
     fn push(&mut self, zone: &str, records: &[TaggedRecord]) -> Result<PushReply, TransportError>;
 
-    /// `GET …/zones/{zone}/manifest`, with the bucket hashes if asked.
+    /// `GET …/zones/{zone}/manifest`, with the bucket hashes if asked, and
+    /// every peer's latest signed manifest (so that one round trip both
+    /// finds nothing new and checks the server against the peers).
     fn manifest(&mut self, zone: &str, buckets: bool) -> Result<ServerManifest, TransportError>;
 
     /// `GET …/zones/{zone}/buckets?ids=…`: the live records in those
@@ -113,6 +115,8 @@ pub struct ServerManifest {
     pub count: u64,
     /// The bucket hashes, when asked for.
     pub buckets: Option<Manifest>,
+    /// Every peer's latest signed manifest (decoded, not yet verified).
+    pub manifests: Vec<SignedManifest>,
 }
 
 /// A transport failure.

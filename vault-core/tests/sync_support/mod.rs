@@ -197,6 +197,7 @@ impl Transport for Conn {
             root: m.root(),
             count: s.records.values().filter(|t| !t.record.tomb).count() as u64,
             buckets: buckets.then_some(m),
+            manifests: s.manifests.values().cloned().collect(),
         })
     }
 

@@ -1,0 +1,293 @@
+//! A malicious server against the sync engine: swapped ciphertext, rolled
+//! back versions, deleted, withheld and injected records, records of a
+//! removed peer and stale manifests. Each ends in a typed error and leaves
+//! every local item as it was.
+#![allow(clippy::unwrap_used)]
+
+mod sync_support;
+
+use sync_support::Circle;
+use uuid::Uuid;
+use vault_core::item::{InternetPassword, ItemData};
+use vault_core::sync::{RecordError, SyncError, TaggedRecord, ZoneError};
+
+fn inet(server: &str, password: &str) -> ItemData {
+    ItemData::Inet(InternetPassword {
+        server: server.into(),
+        account: "alice".into(),
+        password: password.into(),
+        ..Default::default()
+    })
+}
+
+fn items(c: &mut Circle, i: usize) -> Vec<(Uuid, u64, ItemData)> {
+    let ids: Vec<Uuid> = c.v(i).list(None).unwrap().iter().map(|s| s.uuid).collect();
+    let mut out: Vec<_> = ids
+        .into_iter()
+        .map(|u| {
+            let it = c.v(i).get(u).unwrap();
+            (u, it.gencount, it.data)
+        })
+        .collect();
+    out.sort_by_key(|x| x.0);
+    out
+}
+
+/// Three synced items on two devices.
+fn setup() -> (Circle, [Uuid; 3]) {
+    let mut c = Circle::new(2);
+    let ids = c
+        .v(0)
+        .add_batch([
+            inet("x.example", "x"),
+            inet("y.example", "y"),
+            inet("z.example", "z"),
+        ])
+        .unwrap();
+    c.settle();
+    (c, [ids[0], ids[1], ids[2]])
+}
+
+/// The server re-serves `rec` as a new change.
+fn reserve(c: &Circle, mut rec: TaggedRecord) {
+    let mut s = c.server.borrow_mut();
+    s.seq += 1;
+    rec.tag = s.seq;
+    s.records.insert(rec.record.uuid, rec);
+}
+
+fn record(c: &Circle, id: Uuid) -> TaggedRecord {
+    c.server.borrow().records[&id].clone()
+}
+
+#[test]
+fn swapped_encitem_or_wrappedkey_is_refused_and_changes_nothing() {
+    for swap_key in [false, true] {
+        let (mut c, [x, y, _]) = setup();
+        c.v(0).update(x, inet("x.example", "x2")).unwrap();
+        c.sync(0).unwrap();
+        let before = items(&mut c, 1);
+        let mut rx = record(&c, x);
+        let ry = record(&c, y);
+        if swap_key {
+            rx.record.wrappedkey = ry.record.wrappedkey.clone();
+        } else {
+            rx.record.encitem = ry.record.encitem.clone();
+        }
+        reserve(&c, rx);
+        let r = c.sync(1).unwrap();
+        assert_eq!(r.quarantined.len(), 1);
+        assert_eq!(r.quarantined[0].uuid, x);
+        assert_eq!(r.quarantined[0].reason, RecordError::BadSignature);
+        assert_eq!(items(&mut c, 1), before, "nothing local was overwritten");
+        assert_eq!(c.v(1).sync_status().unwrap().quarantined, 1);
+    }
+}
+
+#[test]
+fn a_rolled_back_version_is_refused() {
+    let (mut c, [x, _, _]) = setup();
+    let old = record(&c, x);
+    c.v(0).update(x, inet("x.example", "x2")).unwrap();
+    c.sync(0).unwrap();
+    c.sync(1).unwrap();
+    let before = items(&mut c, 1);
+    reserve(&c, old);
+    let r = c.sync(1).unwrap();
+    assert_eq!(
+        r.quarantined[0].reason,
+        RecordError::Rollback { held: 2, got: 1 }
+    );
+    assert_eq!(items(&mut c, 1), before);
+}
+
+#[test]
+fn a_record_injected_by_the_server_is_refused() {
+    let (mut c, [x, _, _]) = setup();
+    let before = items(&mut c, 1);
+    // A copy of a real record under a new uuid: its signature no longer fits.
+    let mut fake = record(&c, x);
+    fake.record.uuid = Uuid::new_v4();
+    reserve(&c, fake.clone());
+    // And one claiming a writer that is no member at all.
+    fake.record.uuid = Uuid::new_v4();
+    fake.record.writer = vault_core::circle::PeerId::from_bytes([7; 32]);
+    reserve(&c, fake);
+    let r = c.sync(1).unwrap();
+    let reasons: Vec<_> = r.quarantined.iter().map(|q| q.reason.clone()).collect();
+    assert!(reasons.contains(&RecordError::BadSignature), "{reasons:?}");
+    assert!(
+        reasons.contains(&RecordError::UnknownWriter(
+            vault_core::circle::PeerId::from_bytes([7; 32])
+        )),
+        "{reasons:?}"
+    );
+    assert_eq!(items(&mut c, 1), before);
+}
+
+#[test]
+fn a_record_deleted_behind_a_devices_back_is_detected() {
+    let (mut c, [x, _, _]) = setup();
+    let before = items(&mut c, 1);
+    c.server.borrow_mut().records.remove(&x);
+    let err = c.sync(1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::Zone(ZoneError::Diverged {
+                missing: 1,
+                unexpected: 0
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(items(&mut c, 1), before);
+}
+
+#[test]
+fn a_record_withheld_from_a_new_device_is_detected() {
+    let (mut c, [x, _, _]) = setup();
+    c.server.borrow_mut().records.remove(&x);
+    // A third device joins and reads the zone from the start.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.vault");
+    let vault = vault_core::Vault::create(
+        &path,
+        "pw",
+        vault_core::KdfParams::insecure_for_tests_only(1),
+    )
+    .unwrap();
+    c.devices.push(sync_support::Device { path, vault });
+    c.pair(2);
+    let err = c.sync(2).unwrap_err();
+    assert!(
+        matches!(err, SyncError::Zone(ZoneError::ManifestMismatch { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn changes_withheld_after_a_peer_signed_them_are_detected() {
+    let (mut c, [x, _, _]) = setup();
+    let old = record(&c, x);
+    c.v(0).update(x, inet("x.example", "x2")).unwrap();
+    c.sync(0).unwrap();
+    // The server hides the last change from device 1: it serves the zone
+    // as it was before it.
+    {
+        let mut s = c.server.borrow_mut();
+        s.seq -= 1;
+        s.records.insert(x, old);
+    }
+    let before = items(&mut c, 1);
+    let err = c.sync(1).unwrap_err();
+    assert!(
+        matches!(err, SyncError::Zone(ZoneError::Withheld { signed, served, .. }) if signed == served + 1),
+        "{err:?}"
+    );
+    assert_eq!(items(&mut c, 1), before);
+}
+
+#[test]
+fn a_stale_manifest_is_detected() {
+    let (mut c, [x, _, _]) = setup();
+    let a = c.v(0).peer_id();
+    let old = c.server.borrow().manifests[&a].clone();
+    c.v(0).update(x, inet("x.example", "x2")).unwrap();
+    c.sync(0).unwrap();
+    c.sync(1).unwrap();
+    c.v(0).update(x, inet("x.example", "x3")).unwrap();
+    c.sync(0).unwrap();
+    c.server.borrow_mut().manifests.insert(a, old.clone());
+    let err = c.sync(1).unwrap_err();
+    assert!(
+        matches!(err, SyncError::Zone(ZoneError::StaleManifest { signer, .. }) if signer == a),
+        "{err:?}"
+    );
+    // Withholding the manifest altogether is the same.
+    c.server.borrow_mut().manifests.remove(&a);
+    let err = c.sync(1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::Zone(ZoneError::StaleManifest { served: 0, .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn records_of_a_removed_peer_are_refused_after_its_removal_and_kept_before() {
+    let mut c = Circle::new(3);
+    // Device 2 writes an item while still a member; everyone syncs.
+    let early = c.v(2).add(inet("early.example", "e")).unwrap();
+    c.settle();
+    c.remove(0, 2);
+    // Device 2, not told, writes again; a colluding server stores it.
+    c.v(2)
+        .update(early, inet("early.example", "after-removal"))
+        .unwrap();
+    let late = c.v(2).add(inet("late.example", "l")).unwrap();
+    let forged: Vec<TaggedRecord> = {
+        // Sign the device's outbox as its engine would, via a throwaway
+        // server that accepts anything, then copy the records over.
+        let other = sync_support::Server::new();
+        let mut conn = sync_support::Conn {
+            server: other.clone(),
+            me: c.v(2).peer_id(),
+            members: vec![],
+        };
+        let _ = c.devices[2].vault.sync(&mut conn);
+        let recs = other.borrow().records.values().cloned().collect();
+        recs
+    };
+    for r in forged
+        .into_iter()
+        .filter(|r| r.record.uuid == late || r.record.gencount > 1)
+    {
+        reserve(&c, r);
+    }
+    let before = items(&mut c, 1);
+    let r = c.sync(1).unwrap();
+    let writer = c.v(2).peer_id();
+    assert!(!r.quarantined.is_empty());
+    assert!(
+        r.quarantined
+            .iter()
+            .all(|q| q.reason == RecordError::RemovedWriter(writer)),
+        "{:?}",
+        r.quarantined
+    );
+    assert_eq!(items(&mut c, 1), before);
+    assert_eq!(
+        c.v(1).get(early).unwrap().data.password().unwrap().expose(),
+        "e"
+    );
+}
+
+#[test]
+fn a_device_joining_after_a_removal_keeps_what_the_removed_peer_wrote_before() {
+    let mut c = Circle::new(3);
+    let early = c.v(2).add(inet("early.example", "e")).unwrap();
+    c.settle();
+    c.remove(0, 2);
+    // A current member syncs after the removal and signs the zone.
+    c.sync(0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.vault");
+    let vault = vault_core::Vault::create(
+        &path,
+        "pw",
+        vault_core::KdfParams::insecure_for_tests_only(1),
+    )
+    .unwrap();
+    c.devices.push(sync_support::Device { path, vault });
+    c.pair(3);
+    let r = c.sync(3).unwrap();
+    assert!(r.quarantined.is_empty(), "{:?}", r.quarantined);
+    assert_eq!(
+        c.v(3).get(early).unwrap().data.password().unwrap().expose(),
+        "e"
+    );
+    assert_eq!(c.v(3).sync_status().unwrap().quarantined, 0);
+}
