@@ -278,3 +278,30 @@ fn secrets_in_merged_items_stay_secret_in_debug() {
     let s = SecretString::from("hunter2");
     assert!(!format!("{s:?}").contains("hunter2"));
 }
+
+#[test]
+fn writes_after_a_removal_use_the_new_epoch_and_old_items_still_open() {
+    let mut c = Circle::new(3);
+    let old = c.v(0).add(inet("old.example", "a", "o")).unwrap();
+    c.settle();
+    c.remove(0, 2);
+    let new = c.v(1).add(inet("new.example", "b", "n")).unwrap();
+    c.v(0).update(old, inet("old.example", "a", "o2")).unwrap();
+    c.sync(0).unwrap();
+    c.sync(1).unwrap();
+    c.sync(0).unwrap();
+    let epochs: Vec<(Uuid, u32)> = c
+        .server
+        .borrow()
+        .records
+        .values()
+        .map(|t| (t.record.uuid, t.record.epoch))
+        .collect();
+    assert!(epochs.contains(&(new, 2)), "{epochs:?}");
+    assert!(epochs.contains(&(old, 2)), "rewritten under the new epoch: {epochs:?}");
+    assert_eq!(inet_of(&mut c, 0, new).password.expose(), "n");
+    assert_eq!(inet_of(&mut c, 1, old).password.expose(), "o2");
+    // The removed device holds no key of epoch 2: it cannot open either.
+    assert!(c.v(2).circle().unwrap().unwrap().missing_epochs.is_empty());
+    assert_eq!(c.v(2).key_epoch(), 1);
+}
