@@ -6,7 +6,9 @@ use std::path::PathBuf;
 const EXIT_CODES: &str = "\
 Exit codes: 0 ok, 1 error, 2 bad usage, 3 wrong password or no password, \
 4 no such item, peer or vault, 5 the query matches several items or peers, \
-6 the server refuses this device (not a circle member).
+6 the server refuses this device (not a circle member), 7 the sync server \
+failed verification (its records disagree with what this device or another \
+member signed: it withheld, altered or injected records).
 
 The master password comes from the agent (vault unlock), else the first line \
 of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.";
@@ -138,6 +140,13 @@ pub enum Command {
     Lock,
     /// Path, lock state, item counts, KDF and key epoch
     Status,
+    /// Sync with the circle's server: pull, merge, push, verify
+    Sync {
+        /// Stay connected and sync on every change, here or on another
+        /// device, until interrupted (SIGINT/SIGTERM)
+        #[arg(long)]
+        watch: bool,
+    },
     /// The trusted circle of devices that share this vault
     #[command(subcommand)]
     Circle(CircleCommand),

@@ -1,6 +1,7 @@
 //! The errors a person can act on, each with its exit code.
 
 use std::path::PathBuf;
+use vault_core::sync::{SyncError, TransportError};
 
 /// A failure the CLI explains in one line and maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +52,30 @@ impl CliError {
     }
 }
 
+/// The exit code of a sync failure, if it has its own: 6 when the server
+/// refuses this device, 7 when the server fails verification (its zone
+/// disagrees with what this device or a current member signed).
+pub fn sync_exit_code(err: &SyncError) -> Option<u8> {
+    match err {
+        SyncError::NotMember | SyncError::Transport(TransportError::NotMember) => Some(6),
+        SyncError::Zone(_) => Some(7),
+        SyncError::NoCircle => Some(2),
+        _ => None,
+    }
+}
+
 /// The exit code for any error: ours, vault-core's, or 1.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     use vault_core::error::{ItemError, KeyChangeError, UnlockError};
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<CliError>() {
             return e.exit_code();
+        }
+        if let Some(code) = cause.downcast_ref::<SyncError>().and_then(sync_exit_code) {
+            return code;
+        }
+        if let Some(TransportError::NotMember) = cause.downcast_ref::<TransportError>() {
+            return 6;
         }
         if let Some(UnlockError::WrongPassword) = cause.downcast_ref::<UnlockError>() {
             return 3;
@@ -69,4 +88,30 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vault_core::sync::ZoneError;
+
+    #[test]
+    fn sync_errors_have_their_codes() {
+        let zone = anyhow::Error::from(SyncError::Zone(ZoneError::Diverged {
+            missing: 1,
+            unexpected: 0,
+        }))
+        .context("the sync server failed verification");
+        assert_eq!(exit_code(&zone), 7);
+        assert_eq!(exit_code(&SyncError::NotMember.into()), 6);
+        let refused = SyncError::Transport(TransportError::NotMember);
+        assert_eq!(exit_code(&refused.into()), 6);
+        assert_eq!(exit_code(&TransportError::NotMember.into()), 6);
+        assert_eq!(exit_code(&SyncError::Unsettled(16).into()), 1);
+        let down = TransportError::Status {
+            status: 500,
+            code: "internal".into(),
+        };
+        assert_eq!(exit_code(&SyncError::Transport(down).into()), 1);
+    }
 }

@@ -2,6 +2,7 @@
 //! turns any failure into one line on stderr and a documented exit code.
 
 mod agent;
+mod backoff;
 mod cli;
 mod cmd;
 mod context;
@@ -12,7 +13,10 @@ mod output;
 mod password;
 mod query;
 mod remote;
+mod sync_http;
+mod sync_wire;
 mod totp;
+mod ws;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -312,18 +312,39 @@ impl Server {
         }
     }
 
+    /// The session token, once authenticated (a WebSocket upgrade carries
+    /// it too).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// A request to `path` with the session token and the usual timeout
+    /// (the sync routes build on it: their bodies are binary).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(REQUEST_TIMEOUT);
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// A failed connection to this server.
+    pub fn unreachable(&self, source: reqwest::Error) -> RemoteError {
+        RemoteError::Unreachable {
+            url: self.base.clone(),
+            source,
+        }
+    }
+
     async fn get(&self, path: &str) -> Result<Value, RemoteError> {
         self.get_with_timeout(path, REQUEST_TIMEOUT).await
     }
 
     async fn get_with_timeout(&self, path: &str, timeout: Duration) -> Result<Value, RemoteError> {
-        let mut req = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .timeout(timeout);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let req = self.request(reqwest::Method::GET, path).timeout(timeout);
         self.finish(req).await
     }
 
@@ -333,44 +354,42 @@ impl Server {
         body: &Value,
         timeout: Option<Duration>,
     ) -> Result<Value, RemoteError> {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
+        let req = self
+            .request(reqwest::Method::POST, path)
             .json(body)
             .timeout(timeout.unwrap_or(REQUEST_TIMEOUT));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
         self.finish(req).await
     }
 
     async fn finish(&self, req: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
-        let unreachable = |source| RemoteError::Unreachable {
-            url: self.base.clone(),
-            source,
-        };
-        let resp = req.send().await.map_err(unreachable)?;
+        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(unreachable)?;
+        let body = resp.bytes().await.map_err(|e| self.unreachable(e))?;
         let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(value);
         }
-        let err = value.get("error");
-        let field = |name| {
-            err.and_then(|e| e.get(name))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(200)
-                .collect::<String>()
-        };
-        Err(RemoteError::Refused {
-            status: status.as_u16(),
-            code: field("code"),
-            message: field("message"),
-        })
+        Err(refusal(status.as_u16(), &value))
+    }
+}
+
+/// The server's JSON error (`{"error":{"code","message"}}`) as a
+/// [`RemoteError::Refused`], its text stripped of control characters.
+pub fn refusal(status: u16, value: &Value) -> RemoteError {
+    let err = value.get("error");
+    let field = |name| {
+        err.and_then(|e| e.get(name))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect::<String>()
+    };
+    RemoteError::Refused {
+        status,
+        code: field("code"),
+        message: field("message"),
     }
 }
 

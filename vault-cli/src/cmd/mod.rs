@@ -15,7 +15,9 @@ mod pairing;
 mod peer;
 mod rm;
 mod status;
+mod sync;
 mod totp;
+mod watch;
 
 use crate::cli::Command;
 use crate::context::Ctx;
@@ -53,6 +55,7 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Status => status::run(ctx),
         Command::Circle(c) => circle::run(ctx, c),
         Command::Peer(p) => peer::run(ctx, p),
+        Command::Sync { watch } => sync::run(ctx, watch),
         Command::Agent { socket, timeout } => crate::agent::server::run(&socket, timeout),
     }
 }

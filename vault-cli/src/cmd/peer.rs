@@ -24,13 +24,15 @@ pub fn run(ctx: &Ctx, command: PeerCommand) -> anyhow::Result<()> {
 
 /// The vault's circle, or a usage error saying how to make one.
 pub fn circle_of(vault: &UnlockedVault) -> anyhow::Result<CircleInfo> {
-    vault.circle()?.ok_or_else(|| {
-        CliError::Usage(
-            "this vault is not in a circle: `vault circle create --server URL`, or `vault peer join CODE`"
-                .into(),
-        )
-        .into()
-    })
+    vault.circle()?.ok_or_else(|| no_circle().into())
+}
+
+/// The usage error of a command that needs a circle, in a vault with none.
+pub fn no_circle() -> CliError {
+    CliError::Usage(
+        "this vault is not in a circle: `vault circle create --server URL`, or `vault peer join CODE`"
+            .into(),
+    )
 }
 
 /// Authenticates this device to its circle's server and pulls.

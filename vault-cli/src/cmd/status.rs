@@ -25,6 +25,12 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 "members": c.members,
                 "log_head": c.head_seq,
             })),
+            "sync": {
+                "pending": info.sync.pending,
+                "last_sync_ms": info.sync.last_sync_ms,
+                "token": info.sync.token.to_text(),
+                "quarantined": info.sync.quarantined,
+            },
         }));
         return Ok(());
     }
@@ -59,7 +65,20 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         ),
         format!("key epoch: {}", info.key_epoch),
         format!("circle:    {circle_line}"),
+        format!("sync:      {}", sync_line(&info.sync)),
     ];
     ctx.out.data(&lines.join("\n"));
     Ok(())
+}
+
+/// `3 changes waiting; last sync 2026-…Z; 0 quarantined`.
+fn sync_line(s: &vault_core::sync::SyncStatus) -> String {
+    let waiting = match s.pending {
+        1 => "1 change waiting".to_owned(),
+        n => format!("{n} changes waiting"),
+    };
+    let last = s
+        .last_sync_ms
+        .map_or_else(|| "never".to_owned(), super::rfc3339);
+    format!("{waiting}; last sync {last}; {} quarantined", s.quarantined)
 }

@@ -1,0 +1,370 @@
+//! The sync engine's [`Transport`] over HTTP: one method per zone route of
+//! the circle's server (schema/PROTOCOL.md, "Sync"), on the async
+//! [`Server`] client, blocking on a runtime whose worker drives the I/O.
+//!
+//! It moves and decodes bytes; vault-core verifies everything. A 401 is
+//! reported as a [`TransportError::Status`] and remembered
+//! ([`HttpTransport::unauthorized`]): the caller re-authenticates (which
+//! needs the vault the engine holds while it syncs) and runs the round
+//! again.
+
+use crate::remote::{self, RemoteError, Server};
+use crate::sync_wire::{parse_manifest, parse_push, parse_signed_manifests};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use uuid::Uuid;
+use vault_core::sync::{
+    ChangesPage, PushReply, ServerManifest, SignedManifest, TaggedRecord, Token, Transport,
+    TransportError, decode_records, encode_records,
+};
+
+/// The media type of a record list.
+const RECORDS: &str = "application/vnd.vault.records";
+
+/// What a transport sent and received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// HTTP requests made.
+    pub requests: u64,
+    /// Response body bytes received.
+    pub bytes_received: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, other: Stats) {
+        self.requests += other.requests;
+        self.bytes_received += other.bytes_received;
+    }
+}
+
+/// A [`Transport`] to one circle on an authenticated [`Server`].
+pub struct HttpTransport<'a> {
+    handle: Handle,
+    server: &'a Server,
+    circle_id: Uuid,
+    stop: Option<watch::Receiver<bool>>,
+    stats: Stats,
+    unauthorized: bool,
+}
+
+impl<'a> HttpTransport<'a> {
+    /// A transport blocking on `handle`, which must belong to a runtime
+    /// whose workers drive I/O (see [`background_runtime`]), and
+    /// must not be called from inside that runtime.
+    pub fn new(handle: Handle, server: &'a Server, circle_id: Uuid) -> Self {
+        Self {
+            handle,
+            server,
+            circle_id,
+            stop: None,
+            stats: Stats::default(),
+            unauthorized: false,
+        }
+    }
+
+    /// Abandons any request in flight once `stop` turns true (the request
+    /// fails as unreachable; what the engine committed stays).
+    pub fn with_stop(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Requests made and bytes received so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Whether the server answered 401: the token expired or was revoked.
+    pub fn unauthorized(&self) -> bool {
+        self.unauthorized
+    }
+
+    fn path(&self, zone: &str, rest: &str) -> String {
+        format!("/v1/circles/{}/zones/{zone}/{rest}", self.circle_id)
+    }
+
+    /// One request; a success's body, or the status mapped to its error.
+    fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.stats.requests += 1;
+        let request = raw(self.server, method, path, body);
+        let mut stop = self.stop.clone();
+        let got = self.handle.block_on(async move {
+            tokio::select! {
+                got = request => Some(got),
+                () = stopped(stop.as_mut()) => None,
+            }
+        });
+        let (status, bytes) = match got {
+            Some(got) => got.map_err(|e: RemoteError| TransportError::Unreachable(Box::new(e)))?,
+            None => return Err(TransportError::Unreachable("interrupted".into())),
+        };
+        self.stats.bytes_received += bytes.len() as u64;
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let code = remote::refusal(status, &value)
+            .code()
+            .unwrap_or_default()
+            .to_owned();
+        Err(match (status, code.as_str()) {
+            (401, _) => {
+                self.unauthorized = true;
+                TransportError::Status { status, code }
+            }
+            (403, _) => TransportError::NotMember,
+            (_, "token_expired") => TransportError::TokenExpired,
+            _ => TransportError::Status { status, code },
+        })
+    }
+
+    fn call_json(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, TransportError> {
+        let body = body.map(|v| ("application/json", v.to_string().into_bytes()));
+        let bytes = self.call(method, path, body)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| TransportError::Malformed("the answer is not JSON"))
+    }
+}
+
+/// One request with an optional raw body of a media type; any status
+/// comes back with its body: only a failed connection is an error.
+async fn raw(
+    server: &Server,
+    method: Method,
+    path: &str,
+    body: Option<(&'static str, Vec<u8>)>,
+) -> Result<(u16, Vec<u8>), RemoteError> {
+    let mut req = server.request(method, path);
+    if let Some((content_type, bytes)) = body {
+        req = req
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+    }
+    let resp = req.send().await.map_err(|e| server.unreachable(e))?;
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(|e| server.unreachable(e))?;
+    Ok((status, bytes.to_vec()))
+}
+
+/// A runtime with one worker thread that drives its I/O, so synchronous
+/// code on another thread can `Handle::block_on` requests (the sync
+/// [`Transport`] is synchronous) while tasks
+/// such as the watcher's WebSocket run on the worker.
+pub fn background_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("vault-net")
+        .enable_all()
+        .build()?)
+}
+
+/// Resolves once `stop` is true; never without one, or once its sender
+/// is gone.
+pub async fn stopped(stop: Option<&mut watch::Receiver<bool>>) {
+    if let Some(stop) = stop
+        && stop.wait_for(|s| *s).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
+impl Transport for HttpTransport<'_> {
+    fn changes(
+        &mut self,
+        zone: &str,
+        since: Token,
+        limit: u32,
+    ) -> Result<ChangesPage, TransportError> {
+        let path = self.path(
+            zone,
+            &format!("changes?since={}&limit={limit}", since.to_text()),
+        );
+        let bytes = self.call(Method::GET, &path, None)?;
+        ChangesPage::decode(&bytes)
+            .map_err(|_| TransportError::Malformed("a changes page does not decode"))
+    }
+
+    fn push(&mut self, zone: &str, records: &[TaggedRecord]) -> Result<PushReply, TransportError> {
+        let path = self.path(zone, "records");
+        let bytes = self.call(
+            Method::POST,
+            &path,
+            Some((RECORDS, encode_records(records))),
+        )?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| TransportError::Malformed("the push answer is not JSON"))?;
+        parse_push(&v)
+    }
+
+    fn manifest(&mut self, zone: &str, buckets: bool) -> Result<ServerManifest, TransportError> {
+        let path = self.path(zone, &format!("manifest?buckets={buckets}"));
+        let v = self.call_json(Method::GET, &path, None)?;
+        parse_manifest(&v, buckets)
+    }
+
+    fn buckets(&mut self, zone: &str, ids: &[u8]) -> Result<Vec<TaggedRecord>, TransportError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = ids.iter().map(u8::to_string).collect();
+        let path = self.path(zone, &format!("buckets?ids={}", list.join(",")));
+        let bytes = self.call(Method::GET, &path, None)?;
+        decode_records(&bytes)
+            .map_err(|_| TransportError::Malformed("a bucket list does not decode"))
+    }
+
+    fn peer_manifests(&mut self, zone: &str) -> Result<Vec<SignedManifest>, TransportError> {
+        let path = self.path(zone, "manifests");
+        let v = self.call_json(Method::GET, &path, None)?;
+        match v.get("manifests") {
+            Some(list) => parse_signed_manifests(list),
+            None => Err(TransportError::Malformed("no manifests list")),
+        }
+    }
+
+    fn put_manifest(
+        &mut self,
+        zone: &str,
+        manifest: &SignedManifest,
+    ) -> Result<(), TransportError> {
+        let path = self.path(zone, &format!("manifests/{}", manifest.signer));
+        let body = json!({
+            "manifest": B64.encode(manifest.body()),
+            "signature": B64.encode(manifest.signature),
+        });
+        self.call_json(Method::PUT, &path, Some(body)).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A server that answers each connection with the next canned
+    /// response (status, body) and closes it.
+    fn canned(responses: Vec<(u16, &'static str)>) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for (status, body) in responses {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                conn.write_all(head.as_bytes()).unwrap();
+                conn.write_all(body.as_bytes()).unwrap();
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn error(code: &str) -> &'static str {
+        format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#).leak()
+    }
+
+    #[test]
+    fn statuses_map_to_transport_errors_and_bytes_are_counted() {
+        let url = canned(vec![
+            (401, error("unauthorized")),
+            (403, error("forbidden")),
+            (410, error("token_expired")),
+            (503, error("unavailable")),
+            (200, "{}"),
+        ]);
+        let rt = background_runtime().unwrap();
+        let server = Server::new(&url).unwrap();
+        let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4());
+        let since = Token::default();
+        match t.changes("keychain", since, 10) {
+            Err(TransportError::Status { status: 401, .. }) => assert!(t.unauthorized()),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            t.changes("keychain", since, 10),
+            Err(TransportError::NotMember)
+        ));
+        assert!(matches!(
+            t.changes("keychain", since, 10),
+            Err(TransportError::TokenExpired)
+        ));
+        match t.changes("keychain", since, 10) {
+            Err(TransportError::Status { status, code }) => {
+                assert_eq!((status, code.as_str()), (503, "unavailable"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            t.changes("keychain", since, 10),
+            Err(TransportError::Malformed(_))
+        ));
+        let total: usize = [
+            error("unauthorized"),
+            error("forbidden"),
+            error("token_expired"),
+            error("unavailable"),
+            "{}",
+        ]
+        .iter()
+        .map(|b| b.len())
+        .sum();
+        assert_eq!(
+            t.stats(),
+            Stats {
+                requests: 5,
+                bytes_received: total as u64
+            }
+        );
+        // Nobody listens any more: unreachable.
+        assert!(matches!(
+            t.changes("keychain", since, 10),
+            Err(TransportError::Unreachable(_))
+        ));
+        // No buckets, no request.
+        assert!(t.buckets("keychain", &[]).unwrap().is_empty());
+        assert_eq!(t.stats().requests, 6);
+    }
+
+    #[test]
+    fn a_stop_abandons_the_request_in_flight() {
+        // Accepts and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let rt = background_runtime().unwrap();
+        let server = Server::new(&url).unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        let mut t =
+            HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4()).with_stop(stop_rx);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            stop.send(true).unwrap();
+        });
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            t.manifest("keychain", false),
+            Err(TransportError::Unreachable(_))
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        drop(listener);
+    }
+}
