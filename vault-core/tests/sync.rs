@@ -298,7 +298,10 @@ fn writes_after_a_removal_use_the_new_epoch_and_old_items_still_open() {
         .map(|t| (t.record.uuid, t.record.epoch))
         .collect();
     assert!(epochs.contains(&(new, 2)), "{epochs:?}");
-    assert!(epochs.contains(&(old, 2)), "rewritten under the new epoch: {epochs:?}");
+    assert!(
+        epochs.contains(&(old, 2)),
+        "rewritten under the new epoch: {epochs:?}"
+    );
     assert_eq!(inet_of(&mut c, 0, new).password.expose(), "n");
     assert_eq!(inet_of(&mut c, 1, old).password.expose(), "o2");
     // The removed device holds no key of epoch 2: it cannot open either.

@@ -238,8 +238,7 @@ fn records_of_a_removed_peer_are_refused_after_its_removal_and_kept_before() {
             members: vec![],
         };
         let _ = c.devices[2].vault.sync(&mut conn);
-        let recs = other.borrow().records.values().cloned().collect();
-        recs
+        other.borrow().records.values().cloned().collect()
     };
     for r in forged
         .into_iter()

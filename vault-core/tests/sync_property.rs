@@ -31,8 +31,10 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn root(c: &Circle, i: usize) -> Vec<u8> {
     let conn = rusqlite::Connection::open(&c.devices[i].path).unwrap();
-    conn.query_row("SELECT root FROM ckmanifest WHERE peer_id = x''", [], |r| r.get(0))
-        .unwrap()
+    conn.query_row("SELECT root FROM ckmanifest WHERE peer_id = x''", [], |r| {
+        r.get(0)
+    })
+    .unwrap()
 }
 
 /// Every value of every field an item has on any device, now or in history.
@@ -76,9 +78,15 @@ fn run(ops: Vec<Op>) {
                 written.entry(id).or_default().push(value);
             }
             Op::Edit { dev, item, field } => {
-                let Some(&id) = known[dev].get(item % known[dev].len().max(1)) else { continue };
-                let Ok(current) = c.v(dev).get(id) else { continue };
-                let ItemData::Inet(mut x) = current.data else { unreachable!() };
+                let Some(&id) = known[dev].get(item % known[dev].len().max(1)) else {
+                    continue;
+                };
+                let Ok(current) = c.v(dev).get(id) else {
+                    continue;
+                };
+                let ItemData::Inet(mut x) = current.data else {
+                    unreachable!()
+                };
                 let value = format!("edit-{n}");
                 match field {
                     0 => x.password = value.clone().into(),
@@ -89,13 +97,21 @@ fn run(ops: Vec<Op>) {
                 written.entry(id).or_default().push(value);
             }
             Op::Delete { dev, item } => {
-                let Some(&id) = known[dev].get(item % known[dev].len().max(1)) else { continue };
+                let Some(&id) = known[dev].get(item % known[dev].len().max(1)) else {
+                    continue;
+                };
                 let _ = c.v(dev).delete(id);
             }
             Op::Sync { dev } => {
                 let r = c.sync(dev).unwrap();
                 assert!(r.quarantined.is_empty());
-                known[dev] = c.v(dev).list(None).unwrap().iter().map(|s| s.uuid).collect();
+                known[dev] = c
+                    .v(dev)
+                    .list(None)
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.uuid)
+                    .collect();
             }
         }
     }
@@ -115,7 +131,11 @@ fn run(ops: Vec<Op>) {
     let first = snapshot(&mut c, 0);
     for i in 1..3 {
         assert_eq!(snapshot(&mut c, i), first, "device {i} differs");
-        assert_eq!(root(&c, i), root(&c, 0), "device {i}'s manifest root differs");
+        assert_eq!(
+            root(&c, i),
+            root(&c, 0),
+            "device {i}'s manifest root differs"
+        );
     }
     for (id, values) in written {
         let have = all_values(&mut c, id);

@@ -214,9 +214,7 @@ impl Applier<'_> {
         sync_db::quarantine(
             self.ctx.conn,
             self.ctx.zone,
-            rec.uuid,
-            rec.gencount,
-            tagged.tag,
+            tagged,
             &encode_records(std::slice::from_ref(tagged)),
             &reason.to_string(),
             now_ms(),

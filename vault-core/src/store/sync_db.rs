@@ -328,7 +328,8 @@ pub(crate) fn stored_manifest(
     zone: &str,
     peer: &[u8; 32],
 ) -> rusqlite::Result<Option<SignedManifest>> {
-    let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> = conn
+    type Blobs = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let row: Option<Blobs> = conn
         .prepare_cached("SELECT body, signature FROM ckmanifest WHERE zone = ?1 AND peer_id = ?2")?
         .query_row(params![zone, &peer[..]], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -370,16 +371,16 @@ pub(crate) struct QuarantineRow {
     pub record: Vec<u8>,
 }
 
+/// Keeps a refused record (`record`: its one-record list) with the reason.
 pub(crate) fn quarantine(
     conn: &Connection,
     zone: &str,
-    uuid: Uuid,
-    gencount: u64,
-    seq: u64,
+    tagged: &crate::sync::TaggedRecord,
     record: &[u8],
     reason: &str,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
+    let (uuid, gencount, seq) = (tagged.record.uuid, tagged.record.gencount, tagged.tag);
     conn.prepare_cached(
         "INSERT OR REPLACE INTO sync_quarantine (zone, uuid, gencount, seq, record, reason, at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

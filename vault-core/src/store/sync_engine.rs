@@ -102,8 +102,8 @@ impl Round<'_> {
         let own =
             self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
         let check = self.call(|t, z| t.manifest(z, false))?;
-        let pending = sync_db::pending_count(&self.conn)?;
-        let quarantined = sync_db::quarantine_count(&self.conn)?;
+        let pending = sync_db::pending_count(self.conn)?;
+        let quarantined = sync_db::quarantine_count(self.conn)?;
         let signed = sync_db::stored_manifest(self.conn, &self.zone, self.me.as_bytes())?;
         // The last manifest this device signed still describes the zone and
         // the circle (a removal since must be attested anew).
@@ -141,7 +141,7 @@ impl Round<'_> {
     fn finish(&mut self) -> Result<(), SyncError> {
         self.state.last_sync_ms = Some(now_ms());
         let (zone, state) = (&self.zone, &self.state);
-        sync_db::put_state(&self.conn, zone, state)?;
+        sync_db::put_state(self.conn, zone, state)?;
         self.report.token = self.state.token;
         Ok(())
     }
@@ -221,7 +221,7 @@ impl Round<'_> {
     /// Re-checks quarantined records (a key share or a circle entry may
     /// have arrived since).
     fn retry_quarantine(&mut self) -> Result<(), SyncError> {
-        let rows = sync_db::quarantined(&self.conn, &self.zone)?;
+        let rows = sync_db::quarantined(self.conn, &self.zone)?;
         let mut records = Vec::new();
         for row in rows {
             if let Ok(mut list) = decode_records(&row.record) {
@@ -242,7 +242,7 @@ impl Round<'_> {
     fn push(&mut self) -> Result<bool, SyncError> {
         let mut saved_any = false;
         for _ in 0..MAX_PUSH_ROUNDS {
-            let outbox = sync_db::outbox(&self.conn, BATCH)?;
+            let outbox = sync_db::outbox(self.conn, BATCH)?;
             if outbox.is_empty() {
                 return Ok(saved_any);
             }
@@ -302,7 +302,7 @@ impl Round<'_> {
                 && reply.token.seq == self.state.token.seq + saved_seqs.len() as u64
             {
                 self.state.token = reply.token;
-                sync_db::put_state(&self.conn, &self.zone, &self.state)?;
+                sync_db::put_state(self.conn, &self.zone, &self.state)?;
             }
             if !conflicts.is_empty() {
                 self.apply_all(&conflicts, false)?;
@@ -318,9 +318,9 @@ impl Round<'_> {
         let pos = self.circle.head().0;
         let mut batch = Vec::with_capacity(outbox.len());
         for &(uuid, tag) in outbox {
-            let Some((_, row)) = local_row(&self.conn, uuid)? else {
+            let Some((_, row)) = local_row(self.conn, uuid)? else {
                 // An outbox mark with no item (it never existed here).
-                sync_db::set_server(&self.conn, uuid, 0, 0, None, false, None)?;
+                sync_db::set_server(self.conn, uuid, 0, 0, None, false, None)?;
                 continue;
             };
             let epoch = self
@@ -385,7 +385,7 @@ impl Round<'_> {
         let differing = own.differing(&buckets.buckets);
         let records = self.call(|t, z| t.buckets(z, &differing))?;
         self.report.records_received += records.len();
-        let quarantined: Vec<(Uuid, u64)> = sync_db::quarantined(&self.conn, &self.zone)?
+        let quarantined: Vec<(Uuid, u64)> = sync_db::quarantined(self.conn, &self.zone)?
             .iter()
             .filter_map(|q| decode_records(&q.record).ok())
             .flatten()
@@ -393,7 +393,7 @@ impl Round<'_> {
             .collect();
         let mut local: BTreeMap<Uuid, Leaf> = BTreeMap::new();
         for b in &differing {
-            for l in sync_db::bucket_leaves(&self.conn, *b)? {
+            for l in sync_db::bucket_leaves(self.conn, *b)? {
                 local.insert(l.uuid, l);
             }
         }
@@ -435,11 +435,11 @@ impl Round<'_> {
             self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
         self.compare(&trusted, &own)?;
         let token = self.state.token;
-        let last = sync_db::seen_counter(&self.conn, &self.zone, self.me.as_bytes())?;
-        let count = sync_db::leaf_count(&self.conn)?;
+        let last = sync_db::seen_counter(self.conn, &self.zone, self.me.as_bytes())?;
+        let count = sync_db::leaf_count(self.conn)?;
         let counter = self.state.counter.max(last.unwrap_or(0)) + 1;
         let signed = SignedManifest::sign(
-            &self.identity,
+            self.identity,
             self.circle.circle_id(),
             &self.zone,
             counter,
@@ -450,8 +450,8 @@ impl Round<'_> {
         );
         self.call(|t, z| t.put_manifest(z, &signed))?;
         self.state.counter = counter;
-        sync_db::put_peer_manifest(&self.conn, false, &signed)?;
-        sync_db::put_state(&self.conn, &self.zone, &self.state)?;
+        sync_db::put_peer_manifest(self.conn, false, &signed)?;
+        sync_db::put_state(self.conn, &self.zone, &self.state)?;
         Ok(())
     }
 
@@ -543,7 +543,7 @@ impl Round<'_> {
     /// current member's manifest, signed after the removal at this token,
     /// has exactly the root the zone has with them.
     fn release_attested(&mut self, trusted: &[SignedManifest]) -> Result<(), SyncError> {
-        let rows = sync_db::quarantined(&self.conn, &self.zone)?;
+        let rows = sync_db::quarantined(self.conn, &self.zone)?;
         let mut candidates: Vec<TaggedRecord> = Vec::new();
         let mut removal = 0;
         for row in &rows {
@@ -557,7 +557,7 @@ impl Round<'_> {
         if candidates.is_empty() {
             return Ok(());
         }
-        let mut leaves: BTreeMap<Uuid, Leaf> = sync_db::all_leaves(&self.conn)?
+        let mut leaves: BTreeMap<Uuid, Leaf> = sync_db::all_leaves(self.conn)?
             .into_iter()
             .map(|l| (l.uuid, l))
             .collect();
