@@ -14,6 +14,7 @@ mod search;
 mod sync_apply;
 mod sync_db;
 mod sync_engine;
+mod sync_verify;
 
 pub use circle::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs};
 pub use circle_sync::ShareReport;

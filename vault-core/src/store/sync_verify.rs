@@ -1,0 +1,239 @@
+//! The zone checks of a sync round: the server's buckets against this
+//! device's at the same token, served manifests against what this device
+//! saw, the zone against the current members' manifests, and the release of
+//! removed peers' records a current member attested.
+
+use super::sync_db;
+use super::sync_engine::Round;
+use crate::sync::{
+    Leaf, Manifest, SignedManifest, SyncError, TaggedRecord, TransportError, ZoneError,
+    decode_records,
+};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+impl Round<'_> {
+    /// At the same token, the server's root differs from this device's:
+    /// compare the differing buckets record by record.
+    pub(crate) fn check_divergence(&mut self, own: &Manifest) -> Result<(), SyncError> {
+        let server = self.call(|t, z| t.manifest(z, true))?;
+        let Some(buckets) = server.buckets else {
+            return Err(TransportError::Malformed("the manifest has no buckets").into());
+        };
+        if server.token != self.state.token {
+            return Ok(());
+        }
+        let differing = own.differing(&buckets.buckets);
+        let records = self.call(|t, z| t.buckets(z, &differing))?;
+        self.report.records_received += records.len();
+        let quarantined: Vec<(Uuid, u64)> = sync_db::quarantined(self.conn, &self.zone)?
+            .iter()
+            .filter_map(|q| decode_records(&q.record).ok())
+            .flatten()
+            .map(|t| (t.record.uuid, t.record.gencount))
+            .collect();
+        let mut local: BTreeMap<Uuid, Leaf> = BTreeMap::new();
+        for b in &differing {
+            for l in sync_db::bucket_leaves(self.conn, *b)? {
+                local.insert(l.uuid, l);
+            }
+        }
+        let mut unexpected = 0;
+        for t in &records {
+            let r = &t.record;
+            let leaf = Leaf {
+                uuid: r.uuid,
+                gencount: r.gencount,
+                content: r.content_hash(),
+            };
+            if local.remove(&r.uuid) == Some(leaf) || quarantined.contains(&(r.uuid, r.gencount)) {
+                continue;
+            }
+            unexpected += 1;
+        }
+        let missing = local
+            .keys()
+            .filter(|u| !quarantined.iter().any(|(q, _)| q == *u))
+            .count();
+        if missing + unexpected > 0 {
+            return Err(ZoneError::Diverged {
+                missing,
+                unexpected,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Checks the zone against every current member's newest signed
+    /// manifest, releases quarantined records of removed writers that a
+    /// current member attested, and signs what this device reached.
+    pub(crate) fn verify_and_sign(&mut self) -> Result<(), SyncError> {
+        let manifests = self.call(|t, z| t.peer_manifests(z))?;
+        let trusted = self.check_manifests(manifests)?;
+        self.release_attested(&trusted)?;
+        let own =
+            self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
+        self.compare(&trusted, &own)?;
+        let token = self.state.token;
+        let last = sync_db::seen_counter(self.conn, &self.zone, self.me.as_bytes())?;
+        let count = sync_db::leaf_count(self.conn)?;
+        let counter = self.state.counter.max(last.unwrap_or(0)) + 1;
+        let signed = SignedManifest::sign(
+            self.identity,
+            self.circle.circle_id(),
+            &self.zone,
+            counter,
+            token,
+            self.circle.head().0,
+            own.root(),
+            count,
+        );
+        self.call(|t, z| t.put_manifest(z, &signed))?;
+        self.state.counter = counter;
+        sync_db::put_peer_manifest(self.conn, false, &signed)?;
+        sync_db::put_state(self.conn, &self.zone, &self.state)?;
+        Ok(())
+    }
+
+    /// The zone reached against the current members' manifests: none may
+    /// be ahead of the token, and one at the same token has the same root.
+    pub(crate) fn compare(
+        &self,
+        trusted: &[SignedManifest],
+        own: &Manifest,
+    ) -> Result<(), SyncError> {
+        let token = self.state.token;
+        for m in trusted.iter().filter(|m| m.token.epoch == token.epoch) {
+            if m.token.seq > token.seq {
+                return Err(ZoneError::Withheld {
+                    signer: m.signer,
+                    signed: m.token.seq,
+                    served: token.seq,
+                }
+                .into());
+            }
+            if m.token.seq == token.seq && m.root != own.root() {
+                return Err(ZoneError::ManifestMismatch { signer: m.signer }.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies served manifests: a current member's must verify and never
+    /// go back in its counter (nor vanish once seen). Returns the current
+    /// members' manifests other than this device's.
+    pub(crate) fn check_manifests(
+        &mut self,
+        manifests: Vec<SignedManifest>,
+    ) -> Result<Vec<SignedManifest>, SyncError> {
+        let conn = self.conn;
+        let circle_id = self.circle.circle_id();
+        let mut trusted = Vec::new();
+        let mut served = std::collections::HashSet::new();
+        for m in manifests {
+            let Some(member) = self.circle.member(&m.signer) else {
+                continue;
+            };
+            if m.circle_id != circle_id || m.zone != self.zone || m.verify(&member.keys).is_err() {
+                return Err(ZoneError::BadManifest(m.signer).into());
+            }
+            let seen = sync_db::seen_counter(conn, &self.zone, m.signer.as_bytes())?.unwrap_or(0);
+            let seen = if m.signer == self.me {
+                seen.max(self.state.counter)
+            } else {
+                seen
+            };
+            if m.counter < seen {
+                return Err(ZoneError::StaleManifest {
+                    signer: m.signer,
+                    served: m.counter,
+                    seen,
+                }
+                .into());
+            }
+            served.insert(m.signer);
+            if m.signer == self.me {
+                continue;
+            }
+            if m.counter > seen {
+                sync_db::put_peer_manifest(conn, false, &m)?;
+            }
+            trusted.push(m);
+        }
+        // A current member whose manifest this device saw must still have one.
+        for (peer, _) in self.circle.members() {
+            if served.contains(peer) {
+                continue;
+            }
+            let seen = sync_db::seen_counter(conn, &self.zone, peer.as_bytes())?.unwrap_or(0);
+            let seen = if *peer == self.me {
+                seen.max(self.state.counter)
+            } else {
+                seen
+            };
+            if seen > 0 {
+                return Err(ZoneError::StaleManifest {
+                    signer: *peer,
+                    served: 0,
+                    seen,
+                }
+                .into());
+            }
+        }
+        Ok(trusted)
+    }
+
+    /// Quarantined records of writers removed since are applied if a
+    /// current member's manifest, signed after the removal at this token,
+    /// has exactly the root the zone has with them.
+    pub(crate) fn release_attested(&mut self, trusted: &[SignedManifest]) -> Result<(), SyncError> {
+        let rows = sync_db::quarantined(self.conn, &self.zone)?;
+        let mut candidates: Vec<TaggedRecord> = Vec::new();
+        let mut removal = 0;
+        for row in &rows {
+            for t in decode_records(&row.record).unwrap_or_default() {
+                if let Some(r) = self.circle.peer(&t.record.writer).and_then(|m| m.removed) {
+                    removal = removal.max(r.seq);
+                    candidates.push(t);
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let mut leaves: BTreeMap<Uuid, Leaf> = sync_db::all_leaves(self.conn)?
+            .into_iter()
+            .map(|l| (l.uuid, l))
+            .collect();
+        candidates.sort_by_key(|t| t.tag);
+        for t in &candidates {
+            let r = &t.record;
+            if r.tomb {
+                leaves.remove(&r.uuid);
+            } else {
+                leaves.insert(
+                    r.uuid,
+                    Leaf {
+                        uuid: r.uuid,
+                        gencount: r.gencount,
+                        content: r.content_hash(),
+                    },
+                );
+            }
+        }
+        let root = Manifest::of(&leaves.into_values().collect::<Vec<_>>()).root();
+        let attested = trusted
+            .iter()
+            .any(|m| m.token == self.state.token && m.circle_pos >= removal && m.root == root);
+        if attested {
+            let before = self.report.quarantined.len();
+            self.apply_all(&candidates, true)?;
+            self.report.quarantined.truncate(before);
+            self.report
+                .quarantined
+                .retain(|q| !candidates.iter().any(|c| c.record.uuid == q.uuid));
+        }
+        Ok(())
+    }
+}
