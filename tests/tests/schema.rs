@@ -10,6 +10,8 @@ mod circle;
 mod contract;
 #[path = "schema/device.rs"]
 mod device;
+#[path = "schema/zones.rs"]
+mod zones;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -199,6 +201,7 @@ async fn every_route_answers_as_documented() {
     malformed_requests(&api).await;
     let founded = circle::circle_log_and_push(&api, &mut rng).await;
     circle::pairing_relay(&api, &founded).await;
+    zones::sync_zones(&api, &mut rng).await;
     server.stop().await;
 
     let (base, server) = start(|l| {
@@ -283,6 +286,7 @@ fn the_schemas_refuse_what_the_protocol_rules_out() {
         json!({"type": "pong"}),
         json!({"type": "shares"}),
         json!({"type": "circle", "head_seq": 0}),
+        json!({"type": "zone", "zone": "keychain", "seq": 7}),
     ] {
         assert!(c.frame_is_valid(&ok), "refused {ok}");
     }
@@ -293,10 +297,41 @@ fn the_schemas_refuse_what_the_protocol_rules_out() {
         json!({"type": "circle"}),
         json!({"type": "circle", "head_seq": -1}),
         json!({"type": "pong", "data": "x"}),
+        json!({"type": "zone", "zone": "Keychain", "seq": 7}),
+        json!({"type": "zone", "zone": "keychain"}),
+        json!({"type": "zone", "zone": "keychain", "seq": -1}),
         json!({"type": "welcome"}),
         json!({"kind": "ping"}),
         json!("ping"),
     ] {
         assert!(!c.frame_is_valid(&bad), "accepted {bad}");
     }
+
+    let push = "/v1/circles/{circle_id}/zones/{zone}/records";
+    let u = Uuid::new_v4().to_string();
+    let ok = json!({"token": "1.9", "results": [
+        {"uuid": u, "status": "saved", "seq": 9},
+        {"uuid": u, "status": "conflict", "current": "AQID"},
+        {"uuid": u, "status": "conflict", "current": null},
+    ]});
+    assert_eq!(c.body_errors("post", push, 200, &ok), Vec::<String>::new());
+    for bad in [
+        json!({"token": "1", "results": []}),
+        json!({"token": "1.9"}),
+        json!({"token": "1.9", "results": [{"uuid": u, "status": "saved"}]}),
+        json!({"token": "1.9", "results": [{"uuid": u, "status": "saved", "seq": 0}]}),
+        json!({"token": "1.9", "results": [{"uuid": u, "status": "conflict"}]}),
+        json!({"token": "1.9", "results": [{"uuid": u, "status": "lost", "seq": 1}]}),
+        json!({"token": "1.9", "results": [{"uuid": Uuid::new_v4().simple().to_string(), "status": "saved", "seq": 1}]}),
+    ] {
+        assert!(
+            !c.body_errors("post", push, 200, &bad).is_empty(),
+            "accepted {bad}"
+        );
+    }
+    let changes = "/v1/circles/{circle_id}/zones/{zone}/changes";
+    let expired = json!({"error": {"code": "token_expired", "message": "resync"}});
+    assert!(c.body_errors("get", changes, 410, &expired).is_empty());
+    let gone = json!({"error": {"code": "gone", "message": "resync"}});
+    assert!(!c.body_errors("get", changes, 410, &gone).is_empty());
 }

@@ -47,6 +47,14 @@ pub struct Limits {
     pub relay_messages_per_invite: u32,
     /// Shares in one `POST .../shares`.
     pub shares_per_request: usize,
+    /// Records in one `POST .../zones/{zone}/records` (more: 400 `invalid`).
+    pub max_batch_records: usize,
+    /// Largest `POST .../zones/{zone}/records` body, in bytes (in place of
+    /// `max_body_bytes`); also the size a changes page stops growing at.
+    pub max_records_body_bytes: usize,
+    /// Most records in one page of `GET .../zones/{zone}/changes` (a larger
+    /// `limit` is clamped to it).
+    pub max_changes_page: u32,
 }
 
 impl Default for Config {
@@ -73,6 +81,9 @@ impl Default for Limits {
             relay_message_bytes: 16 * 1024,
             relay_messages_per_invite: 64,
             shares_per_request: 256,
+            max_batch_records: 500,
+            max_records_body_bytes: 16 << 20,
+            max_changes_page: 5000,
         }
     }
 }
@@ -205,6 +216,9 @@ impl Config {
         take!("VAULT_SERVER_RELAY_MESSAGE_BYTES" => l.relay_message_bytes);
         take!("VAULT_SERVER_RELAY_MESSAGES_PER_INVITE" => l.relay_messages_per_invite);
         take!("VAULT_SERVER_SHARES_PER_REQUEST" => l.shares_per_request);
+        take!("VAULT_SERVER_MAX_BATCH_RECORDS" => l.max_batch_records);
+        take!("VAULT_SERVER_MAX_RECORDS_BODY_BYTES" => l.max_records_body_bytes);
+        take!("VAULT_SERVER_MAX_CHANGES_PAGE" => l.max_changes_page);
         Ok(())
     }
 
@@ -225,6 +239,15 @@ impl Config {
         }
         if self.limits.shares_per_request == 0 {
             return bad("limits.shares_per_request", "must be at least 1");
+        }
+        if self.limits.max_batch_records == 0 {
+            return bad("limits.max_batch_records", "must be at least 1");
+        }
+        if self.limits.max_records_body_bytes < 1024 {
+            return bad("limits.max_records_body_bytes", "must be at least 1024");
+        }
+        if self.limits.max_changes_page == 0 {
+            return bad("limits.max_changes_page", "must be at least 1");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return bad("log_level", "is not a tracing filter (e.g. \"info\")");
@@ -267,6 +290,9 @@ mod tests {
             (c.limits.per_device_per_sec, c.limits.per_device_burst),
             (20, 40)
         );
+        assert_eq!(c.limits.max_batch_records, 500);
+        assert_eq!(c.limits.max_records_body_bytes, 16 * 1024 * 1024);
+        assert_eq!(c.limits.max_changes_page, 5000);
         c.validate().unwrap();
     }
 
@@ -340,6 +366,27 @@ mod tests {
             Config::load(None, &env, &Overrides::default()),
             Err(ConfigError::Invalid { .. })
         ));
+        for (var, key) in [
+            ("VAULT_SERVER_MAX_BATCH_RECORDS", "limits.max_batch_records"),
+            (
+                "VAULT_SERVER_MAX_RECORDS_BODY_BYTES",
+                "limits.max_records_body_bytes",
+            ),
+            ("VAULT_SERVER_MAX_CHANGES_PAGE", "limits.max_changes_page"),
+        ] {
+            let pairs = [(var, "0")];
+            let env = env_of(&pairs);
+            assert!(
+                matches!(
+                    Config::load(None, &env, &Overrides::default()),
+                    Err(ConfigError::Invalid { key: k, .. }) if k == key
+                ),
+                "{var}=0"
+            );
+        }
+        let env = env_of(&[("VAULT_SERVER_MAX_BATCH_RECORDS", "7")]);
+        let c = Config::load(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.limits.max_batch_records, 7);
     }
 
     #[test]

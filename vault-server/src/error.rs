@@ -3,7 +3,10 @@
 //! PROTOCOL.md gives its code. A 500 says nothing about its cause: the
 //! cause goes to the log (which never holds tokens or ciphertext).
 
-use crate::storage::{AppendError, InviteError, IssueError, ShareError, StorageError};
+use crate::storage::{
+    AppendError, ChangesError, InviteError, IssueError, ManifestPutError, PushError, ShareError,
+    StorageError,
+};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -38,12 +41,17 @@ pub enum ApiError {
     /// 410 `gone`: the invite expired or was already used.
     #[error("{0}")]
     Gone(&'static str),
+    /// 410 `token_expired`: a change token of another zone epoch, behind
+    /// collected tombstones, or ahead of the zone: resync from the start.
+    #[error("the change token expired: resync from the start")]
+    TokenExpired,
     /// 413 `too_large`: a body (or part of one) over its limit.
     #[error("{0}")]
     TooLarge(&'static str),
-    /// 415 `unsupported_media_type`: a body that is not `application/json`.
-    #[error("expected a body with Content-Type: application/json")]
-    UnsupportedMediaType,
+    /// 415 `unsupported_media_type`: a body of another media type than the
+    /// route's (`application/json`, or the one named).
+    #[error("expected a body with Content-Type: {0}")]
+    UnsupportedMediaType(&'static str),
     /// 429 `rate_limited`, with `Retry-After`.
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited {
@@ -89,9 +97,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Gone(_) | ApiError::TokenExpired => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -109,8 +117,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::Gone(_) => "gone",
+            ApiError::TokenExpired => "token_expired",
             ApiError::TooLarge(_) => "too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
             ApiError::Unavailable(_) => "unavailable",
@@ -164,7 +173,9 @@ impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the body is over the size limit"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::UnsupportedMediaType("application/json")
+            }
             _ => match r {
                 // serde's message names the field and the type expected.
                 JsonRejection::JsonDataError(e) => ApiError::BadJson(e.body_text().into()),
@@ -248,6 +259,38 @@ impl From<InviteError> for ApiError {
             InviteError::Gone => ApiError::Gone("the invite expired or was already used"),
             InviteError::Full => ApiError::TooLarge("the pairing session is full"),
             InviteError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<ChangesError> for ApiError {
+    fn from(e: ChangesError) -> Self {
+        match e {
+            ChangesError::TokenExpired => ApiError::TokenExpired,
+            ChangesError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::NotMember => ApiError::Forbidden("not a current member"),
+            PushError::CirclePos => {
+                ApiError::invalid("a record's circle_pos is past the circle log's head")
+            }
+            PushError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<ManifestPutError> for ApiError {
+    fn from(e: ManifestPutError) -> Self {
+        match e {
+            ManifestPutError::StaleCounter => {
+                ApiError::Conflict("the manifest's counter is not greater than the one stored")
+            }
+            ManifestPutError::Storage(e) => e.into(),
         }
     }
 }

@@ -1,15 +1,17 @@
 //! Extractors whose rejections are our JSON errors: [`AppJson`] (bodies),
-//! [`AppQuery`], [`AppPath`], and authentication: [`Bearer`] (the hash of
-//! the presented token) and [`Member`] (a valid session token, after the
-//! per-device rate limit).
+//! [`RecordsBody`] (a binary record list), [`AppQuery`], [`AppPath`], and
+//! authentication: [`Bearer`] (the hash of the presented token) and
+//! [`Member`] (a valid session token, after the per-device rate limit).
 
 use crate::error::ApiError;
 use crate::state::{AppState, unix_now};
 use crate::storage::{Hash32, PeerBytes, StorageError};
-use crate::wire::parse_circle;
+use crate::wire::{RECORDS_MEDIA_TYPE, parse_circle};
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::header::AUTHORIZATION;
+use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use data_encoding::BASE64URL_NOPAD;
@@ -39,6 +41,36 @@ where
 impl<T: Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
         Json(self.0).into_response()
+    }
+}
+
+/// A binary record list body (`application/vnd.vault.records`), not yet
+/// decoded. Another content type: 415; over the route's body limit: 413.
+#[derive(Debug, Clone)]
+pub struct RecordsBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RecordsBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let media_ok = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case(RECORDS_MEDIA_TYPE));
+        if !media_ok {
+            return Err(ApiError::UnsupportedMediaType(RECORDS_MEDIA_TYPE));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::TooLarge("the body is over the size limit")
+                }
+                _ => ApiError::invalid("the body could not be read"),
+            })?;
+        Ok(RecordsBody(bytes))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Prometheus metrics: requests by matched route, method and status, open
-//! WebSockets, and the circle and device gauges (read from the database
-//! at each scrape).
+//! WebSockets, records saved and push conflicts, and the circle and device
+//! gauges (read from the database at each scrape).
 
 use crate::storage::Counts;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -27,6 +27,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     websockets: Gauge,
+    records_saved: Counter,
+    record_conflicts: Counter,
     circles: Gauge,
     devices: Gauge,
 }
@@ -43,6 +45,8 @@ impl Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let websockets = Gauge::default();
+        let records_saved = Counter::default();
+        let record_conflicts = Counter::default();
         let circles = Gauge::default();
         let devices = Gauge::default();
         // The text encoder appends `_total` to a counter's name.
@@ -56,6 +60,16 @@ impl Metrics {
             "WebSocket connections open now",
             websockets.clone(),
         );
+        registry.register(
+            "vault_records_saved",
+            "Sync records saved by pushes",
+            records_saved.clone(),
+        );
+        registry.register(
+            "vault_record_conflicts",
+            "Pushed sync records refused as conflicts",
+            record_conflicts.clone(),
+        );
         registry.register("vault_circles", "Circles stored", circles.clone());
         registry.register(
             "vault_devices",
@@ -66,6 +80,8 @@ impl Metrics {
             registry,
             requests,
             websockets,
+            records_saved,
+            record_conflicts,
             circles,
             devices,
         }
@@ -80,6 +96,12 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    /// Counts the outcome of one push.
+    pub fn records_pushed(&self, saved: u64, conflicts: u64) {
+        self.records_saved.inc_by(saved);
+        self.record_conflicts.inc_by(conflicts);
     }
 
     /// A WebSocket opened.
@@ -152,6 +174,7 @@ mod tests {
         let m = Metrics::new();
         m.request("/healthz", "GET", 200);
         m.socket_opened();
+        m.records_pushed(3, 1);
         let text = m
             .render(Counts {
                 circles: 3,
@@ -165,6 +188,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("vault_websockets_open 1"), "{text}");
+        assert!(text.contains("vault_records_saved_total 3"), "{text}");
+        assert!(text.contains("vault_record_conflicts_total 1"), "{text}");
         assert!(text.contains("vault_circles 3"), "{text}");
         assert!(text.contains("vault_devices 5"), "{text}");
         assert!(

@@ -3,13 +3,19 @@
 //! removal must close the removed device's sockets: a socket that lags
 //! behind its channel re-checks membership in the database.
 //!
+//! A zone's event carries its `zone` frame serialized once ([`ZoneChange`]):
+//! fanning it out to a thousand sockets clones a pointer per socket, never
+//! the JSON.
+//!
 //! [`Notifier`] is the seam for a multi-server bus (PostgreSQL
 //! LISTEN/NOTIFY): such a notifier publishes to the bus and feeds the local
 //! per-circle channels from it. [`LocalNotifier`] is the in-process one.
 
+use crate::handlers::ws::ServerFrame;
 use crate::storage::PeerBytes;
+use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -33,6 +39,39 @@ pub enum Event {
         /// The removed device.
         peer: PeerBytes,
     },
+    /// A push saved records in a zone.
+    ZoneChanged(Arc<ZoneChange>),
+}
+
+/// A zone reached a new seq after a push: told to every socket of the
+/// circle but the author's.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ZoneChange {
+    /// The zone.
+    pub zone: String,
+    /// Its seq after the push.
+    pub seq: u64,
+    /// Who pushed (not told about its own push).
+    pub author: PeerBytes,
+    /// The `zone` frame's text, serialized once for every socket.
+    pub frame: Utf8Bytes,
+}
+
+impl ZoneChange {
+    /// The event of `author`'s push that took `zone` to `seq`.
+    pub fn event(zone: &str, seq: u64, author: PeerBytes) -> Event {
+        let frame = ServerFrame::Zone {
+            zone: zone.to_owned(),
+            seq,
+        }
+        .text();
+        Event::ZoneChanged(Arc::new(ZoneChange {
+            zone: zone.to_owned(),
+            seq,
+            author,
+            frame,
+        }))
+    }
 }
 
 /// Delivers events to the sockets of a circle.
@@ -47,8 +86,10 @@ pub trait Notifier: Send + Sync + 'static {
     fn prune(&self);
 }
 
-/// Events a socket may fall behind by before it lags (and re-checks).
-const CHANNEL_CAPACITY: usize = 16;
+/// Events a socket may fall behind by before it lags (and re-checks its
+/// membership and every zone's seq). Each slot costs ~80 bytes per circle
+/// with listeners; an event is at most 48 bytes (a zone's is a pointer).
+pub const CHANNEL_CAPACITY: usize = 64;
 
 /// One tokio broadcast channel per circle with listeners, in this process.
 #[derive(Debug, Default)]
@@ -103,6 +144,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    #[test]
+    fn events_stay_small() {
+        // Every slot of every circle's channel holds one.
+        assert!(std::mem::size_of::<Event>() <= 48);
+    }
+
     #[tokio::test]
     async fn events_reach_only_their_circle() {
         let n = LocalNotifier::new();
@@ -113,6 +160,17 @@ mod tests {
         n.publish(a, ev.clone());
         assert_eq!(ra.recv().await.unwrap(), ev);
         assert!(rb.try_recv().is_err());
+        let zone = ZoneChange::event("keychain", 7, [2; 32]);
+        n.publish(b, zone.clone());
+        assert_eq!(rb.recv().await.unwrap(), zone);
+        let Event::ZoneChanged(z) = zone else {
+            unreachable!()
+        };
+        assert_eq!(
+            z.frame.as_str(),
+            r#"{"type":"zone","zone":"keychain","seq":7}"#
+        );
+        assert!(ra.try_recv().is_err());
         drop((ra, rb));
         n.publish(a, ev);
         n.prune();

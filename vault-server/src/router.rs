@@ -1,15 +1,17 @@
 //! The `Router`: every route of PROTOCOL.md, JSON fallbacks for unknown
-//! routes (404) and wrong methods (405), the body limit, and the
-//! middleware (panic → 500 JSON, span and counter, per-IP rate limit).
+//! routes (404) and wrong methods (405), the body limits (a push of
+//! records has its own), and the middleware (panic → 500 JSON, span and counter, per-IP rate limit).
 
 use crate::error::ApiError;
-use crate::handlers::{self, auth, circles, health, invites, metrics, shares, ws};
+use crate::handlers::{
+    self, auth, circles, health, invites, manifests, metrics, shares, ws, zones,
+};
 use crate::middleware::{limit_ip, observe};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use std::any::Any;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -21,6 +23,7 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
 /// Builds the application for one server.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config().limits.max_body_bytes;
+    let max_records_body = state.config().limits.max_records_body_bytes;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
@@ -34,6 +37,31 @@ pub fn router(state: AppState) -> Router {
             get(shares::list).post(shares::post),
         )
         .route("/v1/circles/{circle_id}/invites", post(invites::create))
+        .route(
+            "/v1/circles/{circle_id}/zones/{zone}/changes",
+            get(zones::changes),
+        )
+        .route(
+            "/v1/circles/{circle_id}/zones/{zone}/records",
+            // The route's own limit wins over the default set below.
+            post(zones::push).layer(DefaultBodyLimit::max(max_records_body)),
+        )
+        .route(
+            "/v1/circles/{circle_id}/zones/{zone}/manifest",
+            get(zones::manifest),
+        )
+        .route(
+            "/v1/circles/{circle_id}/zones/{zone}/buckets",
+            get(zones::buckets),
+        )
+        .route(
+            "/v1/circles/{circle_id}/zones/{zone}/manifests",
+            get(manifests::list),
+        )
+        .route(
+            "/v1/circles/{circle_id}/zones/{zone}/manifests/{peer_id}",
+            put(manifests::put),
+        )
         .route("/v1/auth/challenge", post(auth::challenge))
         .route("/v1/auth/token", post(auth::token))
         .route("/v1/invites/{invite_id}/join", post(invites::join))

@@ -1,12 +1,21 @@
 //! Wire encodings: binary values are base64url without padding; `peer_id`
 //! is 64 lowercase hex digits, `invite_id` 32, `circle_id` a hyphenated
 //! UUID. Decoding failures are 400 `invalid` (or 404 for ids in a path).
+//! Sync records travel in `vault_core::sync`'s binary formats, under their
+//! own media types.
 
 use crate::error::ApiError;
 use crate::storage::{InviteId, PeerBytes};
 use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use std::borrow::Cow;
 use uuid::Uuid;
+
+/// The media type of a record list (`vault_core::sync::encode_records`):
+/// a push's body, a buckets answer.
+pub const RECORDS_MEDIA_TYPE: &str = "application/vnd.vault.records";
+
+/// The media type of a changes page (`vault_core::sync::ChangesPage`).
+pub const CHANGES_MEDIA_TYPE: &str = "application/vnd.vault.changes";
 
 /// Encodes bytes as base64url without padding.
 pub fn b64(bytes: &[u8]) -> String {

@@ -11,6 +11,7 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use uuid::Uuid;
+use vault_core::sync::Token;
 use vault_server::storage::*;
 use vault_server::{AppState, Config, serve};
 
@@ -411,6 +412,13 @@ impl Storage for Failing {
         relay_messages(&InviteId, Side, u64) -> Vec<RelayMessage>, StorageError;
         purge_expired(i64) -> Purged, StorageError;
         backup(&Path) -> (), StorageError;
+        changes(Uuid, &str, Option<Token>, u32, usize) -> ChangesPage, ChangesError;
+        push_records(Uuid, &str, &PeerBytes, &[TaggedRecord]) -> PushReply, PushError;
+        zone_manifest(Uuid, &str, bool) -> ServerManifest, StorageError;
+        bucket_records(Uuid, &str, &[u8]) -> Vec<TaggedRecord>, StorageError;
+        put_manifest(Uuid, &str, &NewManifest) -> ManifestStored, ManifestPutError;
+        manifests(Uuid, &str) -> Vec<ManifestRow>, StorageError;
+        zone_seqs(Uuid) -> Vec<ZoneSeq>, StorageError;
     }
 }
 

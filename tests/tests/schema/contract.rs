@@ -21,7 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Where the schema files claim to live: a name that never resolves, so
 /// every reference is served from the files in the registry below.
 pub const BASE: &str = "https://vault.invalid/schema/";
-const FRAMES: [&str; 5] = ["hello", "circle", "shares", "pong", "ping"];
+const FRAMES: [&str; 6] = ["hello", "circle", "shares", "zone", "pong", "ping"];
 /// The key under which calls that match no operation are recorded.
 pub const UNMATCHED: &str = "<unmatched>";
 
@@ -376,7 +376,10 @@ pub enum Body {
 pub struct Resp {
     pub status: u16,
     pub headers: HeaderMap,
+    /// The body as JSON, or as a (lossy) string if it is not JSON.
     pub body: Value,
+    /// The body's bytes (binary bodies: sync record lists and pages).
+    pub bytes: Vec<u8>,
 }
 
 /// One server under test, and a client that checks every answer.
@@ -419,6 +422,7 @@ impl Api<'_> {
             status,
             headers,
             body,
+            bytes: bytes.to_vec(),
         }
     }
 
@@ -481,6 +485,7 @@ impl Api<'_> {
                     status,
                     headers,
                     body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    bytes,
                 })
             }
             Err(e) => panic!("GET /v1/ws: {e}"),

@@ -6,9 +6,12 @@ pub mod auth;
 pub mod circles;
 pub mod health;
 pub mod invites;
+pub mod manifests;
 pub mod metrics;
 pub mod shares;
 pub mod ws;
+pub mod zones;
+pub mod zones_wire;
 
 use crate::error::ApiError;
 

@@ -1,8 +1,10 @@
 //! `GET /v1/ws`: a member's push channel. The server sends `hello` once,
 //! `circle` when another device appended to the log, `shares` when a share
-//! for this device arrived, `pong` for each `ping`, and closes the socket
-//! when the device's membership ends or the server stops. Frames carry no
-//! item or key data.
+//! for this device arrived, `zone` when another device's push moved a
+//! zone, `pong` for each `ping`, and closes the socket when the device's
+//! membership ends or the server stops. Frames carry no item or key data.
+//! A socket that fell behind its channel re-checks its membership and is
+//! sent one `zone` frame per zone of the circle: what it missed is covered.
 //!
 //! The per-socket loop ([`run`]) works over any `Sink`/`Stream` pair, so it
 //! is tested with channels. Sockets use small buffers: an idle socket costs
@@ -12,11 +14,12 @@ use crate::error::ApiError;
 use crate::extract::Member;
 use crate::notify::Event;
 use crate::state::AppState;
-use crate::storage::PeerBytes;
+use crate::storage::{PeerBytes, StorageError, ZoneSeq};
 use crate::wire::peer_hex;
 use axum::extract::State;
 use axum::extract::ws::{
-    CloseFrame, Message, WebSocketUpgrade, close_code, rejection::WebSocketUpgradeRejection,
+    CloseFrame, Message, Utf8Bytes, WebSocketUpgrade, close_code,
+    rejection::WebSocketUpgradeRejection,
 };
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -53,6 +56,13 @@ pub enum ServerFrame {
     },
     /// A share addressed to this device arrived.
     Shares,
+    /// A zone reached `seq` (pull its changes).
+    Zone {
+        /// The zone.
+        zone: String,
+        /// Its seq.
+        seq: u64,
+    },
     /// The reply to `ping`.
     Pong,
 }
@@ -65,9 +75,14 @@ enum ClientFrame {
 }
 
 impl ServerFrame {
-    fn message(&self) -> Message {
+    /// The frame's JSON text.
+    pub fn text(&self) -> Utf8Bytes {
         // Serializing these plain structs cannot fail.
-        Message::Text(serde_json::to_string(self).unwrap_or_default().into())
+        serde_json::to_string(self).unwrap_or_default().into()
+    }
+
+    fn message(&self) -> Message {
+        Message::Text(self.text())
     }
 }
 
@@ -79,8 +94,10 @@ pub struct Session<F> {
     pub peer: PeerBytes,
     /// The circle's events.
     pub events: broadcast::Receiver<Event>,
-    /// Asked after missed events: is the device still a member?
-    pub still_member: F,
+    /// Asked after missed events: `None` if the device is no longer a
+    /// member (or the check failed: the device reconnects), else every zone
+    /// of the circle with its seq.
+    pub catch_up: F,
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
@@ -101,7 +118,7 @@ pub async fn run<S, R, E, F, Fut>(
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
     F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
+    Fut: Future<Output = Option<Vec<ZoneSeq>>>,
 {
     let hello = ServerFrame::Hello {
         circle_id: session.circle_id.hyphenated().to_string(),
@@ -133,19 +150,35 @@ pub async fn run<S, R, E, F, Fut>(
                 Ok(Event::SharesArrived { recipient }) if recipient == me => {
                     Some(ServerFrame::Shares.message())
                 }
+                // The frame was serialized once, for every socket.
+                Ok(Event::ZoneChanged(z)) if z.author != me => Some(Message::Text(z.frame.clone())),
                 Ok(Event::MemberRemoved { peer }) if peer == me => {
                     let _ = sink.send(close(close_code::POLICY, "membership ended")).await;
                     break;
                 }
                 Ok(_) => None,
-                // Missed events may have held this device's removal.
-                Err(RecvError::Lagged(_)) => {
-                    if !(session.still_member)().await {
+                // Missed events may have held this device's removal, and
+                // zone changes.
+                Err(RecvError::Lagged(_)) => match (session.catch_up)().await {
+                    None => {
                         let _ = sink.send(close(close_code::POLICY, "membership ended")).await;
                         break;
                     }
-                    None
-                }
+                    Some(zones) => {
+                        let mut sent = Ok(());
+                        for z in zones {
+                            let frame = ServerFrame::Zone { zone: z.zone, seq: z.seq };
+                            sent = sink.feed(frame.message()).await;
+                            if sent.is_err() {
+                                break;
+                            }
+                        }
+                        if sent.is_err() || sink.flush().await.is_err() {
+                            break;
+                        }
+                        None
+                    }
+                },
                 Err(RecvError::Closed) => break,
             },
             _ = keepalive.tick() => Some(Message::Ping(Default::default())),
@@ -188,15 +221,23 @@ pub async fn upgrade(
                 circle_id: member.circle_id,
                 peer: member.peer,
                 events,
-                still_member: move || {
+                catch_up: move || {
                     let state = check.clone();
                     async move {
                         let (circle, peer) = (member.circle_id, member.peer);
+                        let found = state
+                            .db_raw(move |s| {
+                                if s.member(circle, &peer)?.removed {
+                                    return Ok::<_, StorageError>(None);
+                                }
+                                s.zone_seqs(circle).map(Some)
+                            })
+                            .await;
                         // A failed check closes the socket: the device reconnects.
-                        matches!(
-                            state.db_raw(move |s| s.member(circle, &peer)).await,
-                            Ok(Ok(m)) if !m.removed
-                        )
+                        match found {
+                            Ok(Ok(zones)) => zones,
+                            _ => None,
+                        }
                     }
                 },
             };

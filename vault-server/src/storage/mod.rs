@@ -8,15 +8,23 @@
 //! head and the signer's membership inside its write transaction (so
 //! concurrent appends serialize and exactly one wins), an invite is claimed
 //! by one conditional update, and a removal deletes the removed peer's
-//! tokens in the same transaction.
+//! tokens in the same transaction. A push decides every record's conflict
+//! and takes its sequence number inside one write transaction (see
+//! [`zone`]).
 
 pub mod challenges;
 mod sqlite;
+pub mod zone;
 
 pub use sqlite::{SqliteStorage, backup_database as sqlite_backup, migrations};
+pub use zone::{
+    ChangesError, ChangesPage, ManifestPutError, ManifestRow, ManifestStored, NewManifest,
+    PushError, PushReply, PushResult, ServerManifest, TaggedRecord, ZoneSeq,
+};
 
 use std::path::Path;
 use uuid::Uuid;
+use vault_core::sync::Token;
 
 /// A peer id: SHA-256 of the peer's Ed25519 key.
 pub type PeerBytes = [u8; 32];
@@ -417,4 +425,72 @@ pub trait Storage: Send + Sync + 'static {
     /// Writes a consistent copy of the whole database to `dest`, which
     /// must not exist yet.
     fn backup(&self, dest: &Path) -> Result<(), StorageError>;
+
+    /// The zone's records (live and tombstones) with `seq > since.seq`, in
+    /// seq order, at most `limit`, the page stopping early (but never
+    /// empty) once its ciphertext passes `max_bytes`; each `tag` is the
+    /// record's seq. `since` absent: from the start of the zone's epoch.
+    /// [`ChangesError::TokenExpired`] for a token of another epoch, one with
+    /// `0 < seq < gc_seq`, or one past the zone's seq.
+    fn changes(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        since: Option<Token>,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<ChangesPage, ChangesError>;
+
+    /// Saves a batch written by `writer` (a current member; every record's
+    /// writer, distinct uuids, gencounts below 2^63: checked by the caller)
+    /// in one write transaction, record by record: a record is saved (at
+    /// the zone's seq + 1, its bucket marked dirty) if its `tag` is the
+    /// current record's seq (or 0 and there is none) and its gencount is
+    /// greater than the current one's; otherwise it is a conflict, answered
+    /// with the current record. [`PushError::CirclePos`] (nothing saved) if
+    /// a record's `circle_pos` is past the circle log's head.
+    fn push_records(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        writer: &PeerBytes,
+        records: &[TaggedRecord],
+    ) -> Result<PushReply, PushError>;
+
+    /// The zone's manifest over its live records: the cached root when no
+    /// bucket is dirty, else the dirty buckets recomputed (and cached).
+    /// With `buckets`, every bucket hash too.
+    fn zone_manifest(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        buckets: bool,
+    ) -> Result<ServerManifest, StorageError>;
+
+    /// The live records of the given buckets, in uuid order, `tag` being
+    /// each one's seq.
+    fn bucket_records(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        buckets: &[u8],
+    ) -> Result<Vec<TaggedRecord>, StorageError>;
+
+    /// Stores a peer's signed manifest if its counter grows, then collects
+    /// tombstones: once every current member has a manifest of this zone
+    /// (of its epoch), those with `seq <=` the smallest of their token seqs
+    /// are deleted and `gc_seq` rises to it.
+    fn put_manifest(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        manifest: &NewManifest,
+    ) -> Result<ManifestStored, ManifestPutError>;
+
+    /// Every stored manifest of the zone (current and removed peers), by
+    /// peer id.
+    fn manifests(&self, circle_id: Uuid, zone: &str) -> Result<Vec<ManifestRow>, StorageError>;
+
+    /// Every zone of the circle with its seq, by name.
+    fn zone_seqs(&self, circle_id: Uuid) -> Result<Vec<ZoneSeq>, StorageError>;
 }

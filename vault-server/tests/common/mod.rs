@@ -1,7 +1,9 @@
 //! Shared helpers of the integration tests: an in-process server on
 //! 127.0.0.1:0, devices with vault-core identities, entries encoded and
-//! signed by vault-core, and a small JSON client.
+//! signed by vault-core, and a small JSON client; [`sync`] for zones.
 #![allow(clippy::unwrap_used, dead_code)]
+
+pub mod sync;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;

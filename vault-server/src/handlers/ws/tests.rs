@@ -17,7 +17,8 @@ struct Harness {
 const ME: PeerBytes = [1; 32];
 const OTHER: PeerBytes = [2; 32];
 
-fn start(capacity: usize, still_member: bool) -> Harness {
+/// A socket whose lag check answers `catch_up` (`None`: removed).
+fn start(capacity: usize, catch_up: Option<Vec<ZoneSeq>>) -> Harness {
     let (to_server, rx) = mpsc::unbounded_channel::<Result<Message, ()>>();
     let (tx, from_server) = mpsc::unbounded_channel::<Message>();
     let sink: Pin<Box<dyn Sink<Message, Error = ()> + Send>> =
@@ -34,7 +35,10 @@ fn start(capacity: usize, still_member: bool) -> Harness {
         circle_id: Uuid::nil(),
         peer: ME,
         events: receiver,
-        still_member: move || async move { still_member },
+        catch_up: move || {
+            let answer = catch_up.clone();
+            async move { answer }
+        },
     };
     let task = tokio::spawn(run(sink, incoming, session, async {
         let _ = stopped.await;
@@ -84,11 +88,23 @@ fn frames_are_pinned() {
         serde_json::to_string(&ServerFrame::Pong).unwrap(),
         r#"{"type":"pong"}"#
     );
+    let zone = ServerFrame::Zone {
+        zone: "keychain".into(),
+        seq: 12,
+    };
+    assert_eq!(
+        serde_json::to_string(&zone).unwrap(),
+        r#"{"type":"zone","zone":"keychain","seq":12}"#
+    );
+    assert_eq!(
+        zone.text().as_str(),
+        r#"{"type":"zone","zone":"keychain","seq":12}"#
+    );
 }
 
 #[tokio::test]
 async fn hello_then_pong_for_ping_and_unknown_frames_ignored() {
-    let mut h = start(8, true);
+    let mut h = start(8, Some(Vec::new()));
     let hello = next_json(&mut h).await;
     assert_eq!(hello["type"], "hello");
     assert_eq!(hello["circle_id"], Uuid::nil().to_string());
@@ -106,7 +122,7 @@ async fn hello_then_pong_for_ping_and_unknown_frames_ignored() {
 
 #[tokio::test]
 async fn events_are_filtered_for_this_device() {
-    let mut h = start(8, true);
+    let mut h = start(8, Some(Vec::new()));
     next_json(&mut h).await;
     h.events
         .send(Event::CircleGrew {
@@ -142,7 +158,7 @@ async fn events_are_filtered_for_this_device() {
 
 #[tokio::test]
 async fn a_lagging_socket_rechecks_membership() {
-    let mut h = start(1, false);
+    let mut h = start(1, None);
     next_json(&mut h).await;
     // Overflow the one-slot channel before the loop reads it.
     for head_seq in 0..4 {
@@ -157,7 +173,7 @@ async fn a_lagging_socket_rechecks_membership() {
 
 #[tokio::test]
 async fn shutdown_closes_with_going_away() {
-    let mut h = start(8, true);
+    let mut h = start(8, Some(Vec::new()));
     next_json(&mut h).await;
     h.stop.take().unwrap().send(()).unwrap();
     assert_eq!(next_close_code(&mut h).await, close_code::AWAY);
@@ -166,8 +182,66 @@ async fn shutdown_closes_with_going_away() {
 
 #[tokio::test]
 async fn the_loop_ends_when_the_device_goes() {
-    let mut h = start(8, true);
+    let mut h = start(8, Some(Vec::new()));
     next_json(&mut h).await;
     drop(h.to_server);
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn zone_frames_reach_every_device_but_the_author() {
+    let mut h = start(8, Some(Vec::new()));
+    next_json(&mut h).await;
+    h.events
+        .send(crate::notify::ZoneChange::event("keychain", 3, ME))
+        .unwrap();
+    h.events
+        .send(crate::notify::ZoneChange::event("keychain", 5, OTHER))
+        .unwrap();
+    assert_eq!(
+        next_json(&mut h).await,
+        serde_json::json!({"type": "zone", "zone": "keychain", "seq": 5})
+    );
+    h.to_server.send(Ok(Message::Close(None))).unwrap();
+    h.task.await.unwrap();
+    assert!(
+        h.from_server.try_recv().is_err(),
+        "nothing about its own push"
+    );
+}
+
+#[tokio::test]
+async fn a_lagging_member_is_told_every_zone_seq() {
+    let zones = vec![
+        ZoneSeq {
+            zone: "keychain".into(),
+            seq: 40,
+        },
+        ZoneSeq {
+            zone: "notes".into(),
+            seq: 2,
+        },
+    ];
+    let mut h = start(1, Some(zones));
+    next_json(&mut h).await;
+    for seq in 0..4 {
+        let _ = h
+            .events
+            .send(crate::notify::ZoneChange::event("keychain", seq, OTHER));
+    }
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(next_json(&mut h).await);
+    }
+    // The catch-up frames, then the one event the channel still held.
+    assert_eq!(
+        got,
+        [
+            serde_json::json!({"type": "zone", "zone": "keychain", "seq": 40}),
+            serde_json::json!({"type": "zone", "zone": "notes", "seq": 2}),
+            serde_json::json!({"type": "zone", "zone": "keychain", "seq": 3}),
+        ]
+    );
+    h.to_server.send(Ok(Message::Close(None))).unwrap();
     h.task.await.unwrap();
 }

@@ -14,15 +14,22 @@
 //! written at all: see [`MemoryChallenges`].
 
 mod auth;
+mod backup;
 mod checkpoint;
 mod circles;
+mod manifests;
 mod relay;
+mod zones;
+
+pub use backup::backup_database;
 
 use super::challenges::MemoryChallenges;
 use super::{
-    AppendError, Counts, Hash32, InviteError, InviteId, InviteRow, IssueError, LogPage,
-    MemberChange, MemberKeys, MemberRow, NewEntry, PeerBytes, Purged, RelayMessage, ShareError,
-    ShareRow, Side, Storage, StorageError, TokenRow,
+    AppendError, ChangesError, ChangesPage, Counts, Hash32, InviteError, InviteId, InviteRow,
+    IssueError, LogPage, ManifestPutError, ManifestRow, ManifestStored, MemberChange, MemberKeys,
+    MemberRow, NewEntry, NewManifest, PeerBytes, Purged, PushError, PushReply, RelayMessage,
+    ServerManifest, ShareError, ShareRow, Side, Storage, StorageError, TaggedRecord, TokenRow,
+    ZoneSeq,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
@@ -31,13 +38,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
+use vault_core::sync::Token;
 
 /// `PRAGMA application_id` of a server database: "VLS1".
 const APPLICATION_ID: i32 = 0x564C_5331;
 
-const MIGRATION_FILES: &[&str] = &[include_str!(
-    "../../../../migrations/server/sqlite/0001_init.sql"
-)];
+const MIGRATION_FILES: &[&str] = &[
+    include_str!("../../../../migrations/server/sqlite/0001_init.sql"),
+    include_str!("../../../../migrations/server/sqlite/0002_zones.sql"),
+];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
     LazyLock::new(|| Migrations::new(MIGRATION_FILES.iter().map(|sql| M::up(sql)).collect()));
@@ -195,10 +204,7 @@ impl SqliteStorage {
     }
 
     /// Runs `f` on one of the reader connections.
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
+    fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E> {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let conn = lock(&self.readers[i]);
         f(&conn)
@@ -209,38 +215,6 @@ impl SqliteStorage {
 /// it was rolled back when it dropped.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Copies the live database at `src` into `dest` (which must not exist),
-/// consistently, with `VACUUM INTO`: it reads one snapshot while writers go
-/// on. The copy is created mode 0600 and synced.
-pub fn backup_database(src: &Path, dest: &Path) -> Result<(), StorageError> {
-    if !src.is_file() {
-        return Err(StorageError::NotFound);
-    }
-    let conn = Connection::open_with_flags(src, flags()).map_err(db_err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
-    check_application_id(&conn)?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(dest).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => StorageError::Conflict,
-        _ => StorageError::Backend(Box::new(e)),
-    })?;
-    let dest_text = dest
-        .to_str()
-        .ok_or_else(|| StorageError::Backend("the backup path is not UTF-8".into()))?;
-    let done = conn.execute("VACUUM INTO ?1", [dest_text]).map_err(db_err);
-    if let Err(e) = done {
-        let _ = std::fs::remove_file(dest);
-        return Err(e);
-    }
-    std::fs::File::open(dest)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StorageError::Backend(Box::new(e)))?;
-    Ok(())
 }
 
 fn blob32(v: Vec<u8>) -> Result<[u8; 32], StorageError> {
@@ -472,7 +446,77 @@ impl Storage for SqliteStorage {
     fn backup(&self, dest: &Path) -> Result<(), StorageError> {
         backup_database(&self.path, dest)
     }
+
+    fn changes(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        since: Option<Token>,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<ChangesPage, ChangesError> {
+        self.read(|c| zones::changes(c, circle_id, zone, since, limit, max_bytes))
+    }
+
+    fn push_records(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        writer: &PeerBytes,
+        records: &[TaggedRecord],
+    ) -> Result<PushReply, PushError> {
+        // Hashed before the writer lock is taken.
+        let content: Vec<[u8; 32]> = records.iter().map(|r| r.record.content_hash()).collect();
+        self.write(Durability::Full, |tx| {
+            zones::push(tx, circle_id, zone, writer, records, &content)
+        })
+    }
+
+    fn zone_manifest(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        buckets: bool,
+    ) -> Result<ServerManifest, StorageError> {
+        if let Some(m) = self.read(|c| manifests::cached(c, circle_id, zone, buckets))? {
+            return Ok(m);
+        }
+        // Bucket hashes are derived data: a lost cache is recomputed.
+        self.write(Durability::Relaxed, |tx| {
+            manifests::refresh(tx, circle_id, zone, buckets)
+        })
+    }
+
+    fn bucket_records(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        buckets: &[u8],
+    ) -> Result<Vec<TaggedRecord>, StorageError> {
+        self.read(|c| zones::bucket_records(c, circle_id, zone, buckets))
+    }
+
+    fn put_manifest(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        manifest: &NewManifest,
+    ) -> Result<ManifestStored, ManifestPutError> {
+        self.write(Durability::Full, |tx| {
+            manifests::put(tx, circle_id, zone, manifest)
+        })
+    }
+
+    fn manifests(&self, circle_id: Uuid, zone: &str) -> Result<Vec<ManifestRow>, StorageError> {
+        self.read(|c| manifests::list(c, circle_id, zone))
+    }
+
+    fn zone_seqs(&self, circle_id: Uuid) -> Result<Vec<ZoneSeq>, StorageError> {
+        self.read(|c| zones::zone_seqs(c, circle_id))
+    }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zone_tests;

@@ -1,0 +1,91 @@
+//! Peers' signed manifests of a zone: `PUT .../zones/{zone}/manifests/{peer_id}`
+//! (a device publishes its own, decoded and verified with
+//! `vault_core::sync::SignedManifest`, its counter only growing) and `GET
+//! .../zones/{zone}/manifests` (every stored one: devices decide whom to
+//! trust). Storing a manifest may collect tombstones that every current
+//! member's manifest passed.
+
+use super::zones::zone_of;
+use super::zones_wire::{ManifestsResponse, PutManifestRequest, PutManifestResponse, invalid};
+use crate::error::ApiError;
+use crate::extract::{AppJson, AppPath, Member};
+use crate::state::AppState;
+use crate::storage::{NewManifest, StorageError};
+use crate::wire::{parse_peer, unb64};
+use axum::extract::State;
+use vault_core::circle::PeerKeys;
+use vault_core::sync::SignedManifest;
+
+/// Stores the caller's signed manifest of the zone.
+pub async fn put(
+    State(state): State<AppState>,
+    member: Member,
+    AppPath((circle, zone, peer)): AppPath<(String, String, String)>,
+    AppJson(req): AppJson<PutManifestRequest>,
+) -> Result<AppJson<PutManifestResponse>, ApiError> {
+    let (circle_id, zone) = zone_of(&member, &circle, zone)?;
+    let peer = parse_peer("peer_id", &peer).map_err(|_| ApiError::NotFound("no such peer"))?;
+    if peer != member.peer {
+        return Err(ApiError::Forbidden(
+            "a device publishes only its own manifest",
+        ));
+    }
+    let body = unb64("manifest", &req.manifest)?;
+    let signature = unb64("signature", &req.signature)?;
+    let stored = state
+        .db(move |s| {
+            let m = SignedManifest::decode(&body, &signature)
+                .map_err(|e| invalid(format!("manifest: {e}")))?;
+            if m.circle_id != circle_id || m.zone != zone || m.signer.as_bytes() != &peer {
+                return Err(ApiError::invalid(
+                    "the manifest names another circle, zone or signer than its path",
+                ));
+            }
+            if i64::try_from(m.counter).is_err() || i64::try_from(m.token.seq).is_err() {
+                return Err(ApiError::invalid("a counter or seq is 2^63 or more"));
+            }
+            let keys = match s.member(circle_id, &peer) {
+                Ok(row) if !row.removed => row.keys,
+                Ok(_) | Err(StorageError::NotFound) => {
+                    return Err(ApiError::Forbidden("not a current member"));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let keys = PeerKeys {
+                signing: keys.signing,
+                agreement: keys.agreement,
+            };
+            m.verify(&keys)
+                .map_err(|_| ApiError::invalid("the manifest's signature does not verify"))?;
+            let new = NewManifest {
+                peer,
+                counter: m.counter,
+                token: m.token,
+                body,
+                signature: m.signature,
+            };
+            Ok(s.put_manifest(circle_id, &zone, &new)?)
+        })
+        .await?;
+    if stored.collected > 0 {
+        tracing::debug!(
+            collected = stored.collected,
+            gc_seq = stored.gc_seq,
+            "tombstones collected"
+        );
+    }
+    Ok(AppJson(PutManifestResponse {
+        counter: stored.counter,
+    }))
+}
+
+/// Every stored manifest of the zone, current and removed peers'.
+pub async fn list(
+    State(state): State<AppState>,
+    member: Member,
+    AppPath((circle, zone)): AppPath<(String, String)>,
+) -> Result<AppJson<ManifestsResponse>, ApiError> {
+    let (circle_id, zone) = zone_of(&member, &circle, zone)?;
+    let rows = state.db(move |s| s.manifests(circle_id, &zone)).await?;
+    Ok(AppJson(ManifestsResponse::from(rows)))
+}

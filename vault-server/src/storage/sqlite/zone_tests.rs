@@ -1,0 +1,220 @@
+//! The SQLite backend's zone rules, tested directly (no HTTP): sequence
+//! numbers under concurrent pushes, refused batches, the bucket-hash cache,
+//! and tombstone collection.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use std::sync::Arc;
+use vault_core::circle::PeerId;
+use vault_core::sync::{Leaf, Manifest, PushResult, SealedRecord};
+
+const FOUNDER: PeerBytes = [9; 32];
+const ZONE: &str = "keychain";
+
+fn open() -> (tempfile::TempDir, SqliteStorage, Uuid) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStorage::open(&dir.path().join("s.db")).unwrap();
+    let id = Uuid::new_v4();
+    let genesis = NewEntry {
+        seq: 0,
+        prev: [0; 32],
+        hash: [100; 32],
+        entry: vec![0; 10],
+        signature: vec![0; 64],
+    };
+    let keys = MemberKeys {
+        signing: [1; 32],
+        agreement: [2; 32],
+    };
+    s.create_circle(id, &genesis, &FOUNDER, &keys, 1).unwrap();
+    (dir, s, id)
+}
+
+fn rec(uuid: Uuid, gencount: u64, tomb: bool, tag: u64) -> TaggedRecord {
+    TaggedRecord {
+        tag,
+        record: SealedRecord {
+            uuid,
+            gencount,
+            epoch: 1,
+            tomb,
+            circle_pos: 0,
+            writer: PeerId::from_bytes(FOUNDER),
+            wrappedkey: vec![gencount as u8; 8],
+            encitem: uuid.as_bytes().to_vec(),
+            signature: [0; 64],
+        },
+    }
+}
+
+fn uuid(bucket: u8, n: u32) -> Uuid {
+    let mut b = [0u8; 16];
+    b[0] = bucket;
+    b[12..].copy_from_slice(&n.to_be_bytes());
+    Uuid::from_bytes(b)
+}
+
+fn saved(reply: &PushReply) -> Vec<u64> {
+    reply
+        .results
+        .iter()
+        .filter_map(|r| match r {
+            PushResult::Saved { seq, .. } => Some(*seq),
+            PushResult::Conflict { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_pushes_take_every_seq_once_in_commit_order() {
+    let (_d, s, id) = open();
+    let s = Arc::new(s);
+    let shared = uuid(0, u32::MAX);
+    let threads: Vec<_> = (0..8u8)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut seqs = Vec::new();
+                for b in 0..20u32 {
+                    let mut batch: Vec<TaggedRecord> = (0..10u32)
+                        .map(|n| rec(uuid(t, b * 10 + n), 1, false, 0))
+                        .collect();
+                    // Every batch also claims the shared uuid is new.
+                    batch.push(rec(shared, 1, false, 0));
+                    let reply = s.push_records(id, ZONE, &FOUNDER, &batch).unwrap();
+                    assert_eq!(reply.results.len(), 11);
+                    seqs.extend(saved(&reply));
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    let n = 8 * 20 * 10 + 1;
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<u64>>(),
+        "one save of the shared uuid"
+    );
+    let page = s.changes(id, ZONE, None, 5000, usize::MAX).unwrap();
+    assert_eq!(page.records.len() as u64, n);
+    assert!(page.records.windows(2).all(|w| w[0].tag < w[1].tag));
+    assert_eq!(page.token, Token { epoch: 1, seq: n });
+    let m = s.zone_manifest(id, ZONE, false).unwrap();
+    assert_eq!(m.count, n);
+}
+
+#[test]
+fn refused_batches_save_nothing() {
+    let (_d, s, id) = open();
+    assert!(matches!(
+        s.push_records(id, ZONE, &[8; 32], &[rec(uuid(1, 1), 1, false, 0)]),
+        Err(PushError::NotMember)
+    ));
+    let mut ahead = rec(uuid(1, 2), 1, false, 0);
+    ahead.record.circle_pos = 1;
+    assert!(matches!(
+        s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(1, 1), 1, false, 0), ahead]),
+        Err(PushError::CirclePos)
+    ));
+    let page = s.changes(id, ZONE, None, 10, usize::MAX).unwrap();
+    assert_eq!((page.records.len(), page.token.seq), (0, 0));
+    assert!(s.zone_seqs(id).unwrap().is_empty(), "no zone row was left");
+}
+
+/// The cached root and the buckets marked dirty, read from the file.
+fn cache(dir: &tempfile::TempDir) -> (bool, Vec<u8>) {
+    let c = Connection::open(dir.path().join("s.db")).unwrap();
+    let root: Option<Vec<u8>> = c
+        .query_row("SELECT root FROM zones", [], |r| r.get(0))
+        .unwrap();
+    let mut stmt = c
+        .prepare("SELECT bucket FROM zone_buckets WHERE hash IS NULL ORDER BY bucket")
+        .unwrap();
+    let dirty = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<Vec<u8>, _>>()
+        .unwrap();
+    (root.is_some(), dirty)
+}
+
+#[test]
+fn a_push_marks_its_buckets_and_a_read_recomputes_them() {
+    let (dir, s, id) = open();
+    let batch: Vec<TaggedRecord> = (0..6)
+        .map(|n| rec(uuid(n * 10, n.into()), 1, false, 0))
+        .collect();
+    s.push_records(id, ZONE, &FOUNDER, &batch).unwrap();
+    assert_eq!(cache(&dir), (false, vec![0, 10, 20, 30, 40, 50]));
+    let leaves = |records: &[TaggedRecord]| -> Vec<Leaf> {
+        records
+            .iter()
+            .filter(|r| !r.record.tomb)
+            .map(|r| Leaf {
+                uuid: r.record.uuid,
+                gencount: r.record.gencount,
+                content: r.record.content_hash(),
+            })
+            .collect()
+    };
+    let m = s.zone_manifest(id, ZONE, true).unwrap();
+    assert_eq!(m.root, Manifest::of(&leaves(&batch)).root());
+    assert_eq!(m.buckets, Some(Manifest::of(&leaves(&batch))));
+    assert_eq!(cache(&dir), (true, vec![]));
+
+    // One edit: one dirty bucket, recomputed on the next read.
+    let mut now = batch.clone();
+    now[2] = rec(uuid(20, 2), 2, true, 3);
+    s.push_records(id, ZONE, &FOUNDER, &now[2..3]).unwrap();
+    assert_eq!(cache(&dir), (false, vec![20]));
+    let m = s.zone_manifest(id, ZONE, false).unwrap();
+    assert_eq!(m.root, Manifest::of(&leaves(&now)).root());
+    assert_eq!((m.count, m.token.seq), (5, 7));
+    assert_eq!(cache(&dir), (true, vec![]));
+    // A zone never written: the empty manifest, and no row is created.
+    let empty = s.zone_manifest(id, "notes", true).unwrap();
+    assert_eq!(empty.root, Manifest::default().root());
+    assert_eq!(s.zone_seqs(id).unwrap().len(), 1);
+}
+
+#[test]
+fn collection_counts_the_zones_epoch_and_caps_at_its_seq() {
+    let (_d, s, id) = open();
+    let batch = [rec(uuid(1, 1), 1, false, 0), rec(uuid(2, 2), 1, false, 0)];
+    s.push_records(id, ZONE, &FOUNDER, &batch).unwrap();
+    s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(1, 1), 2, true, 1)])
+        .unwrap();
+    let manifest = |peer: PeerBytes, counter: u64, seq: u64, epoch: u32| NewManifest {
+        peer,
+        counter,
+        token: Token { epoch, seq },
+        body: vec![1],
+        signature: [0; 64],
+    };
+    // A manifest of another epoch does not count.
+    let stored = s
+        .put_manifest(id, ZONE, &manifest(FOUNDER, 1, 3, 2))
+        .unwrap();
+    assert_eq!((stored.collected, stored.gc_seq), (0, 0));
+    // A token past the zone's seq is capped at it.
+    let stored = s
+        .put_manifest(id, ZONE, &manifest(FOUNDER, 2, 99, 1))
+        .unwrap();
+    assert_eq!((stored.collected, stored.gc_seq), (1, 3));
+    assert!(matches!(
+        s.put_manifest(id, ZONE, &manifest(FOUNDER, 2, 3, 1)),
+        Err(ManifestPutError::StaleCounter)
+    ));
+    assert!(matches!(
+        s.changes(id, ZONE, Some(Token { epoch: 1, seq: 2 }), 10, usize::MAX),
+        Err(ChangesError::TokenExpired)
+    ));
+    let page = s.changes(id, ZONE, None, 10, usize::MAX).unwrap();
+    assert_eq!(page.records.iter().map(|r| r.tag).collect::<Vec<_>>(), [2]);
+    assert_eq!(s.manifests(id, ZONE).unwrap().len(), 1);
+}

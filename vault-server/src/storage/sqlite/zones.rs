@@ -1,0 +1,371 @@
+//! Sync zones in SQLite: the counter row, pushes (one write transaction per
+//! batch: each record's conflict is decided and its seq taken in it), the
+//! changes feed, and bucket reads. Statements are prepared once per
+//! connection (`prepare_cached`); a batch marks each bucket it touched
+//! dirty once.
+
+use super::{circles, db_err};
+use crate::storage::zone::FIRST_EPOCH;
+use crate::storage::{
+    ChangesError, ChangesPage, PeerBytes, PushError, PushReply, PushResult, StorageError,
+    TaggedRecord, ZoneSeq,
+};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use uuid::Uuid;
+use vault_core::circle::PeerId;
+use vault_core::sync::{BUCKETS, SealedRecord, Token};
+
+/// A zone's counter row; [`ZoneRow::EMPTY`] for a zone never written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ZoneRow {
+    /// Its id, `None` if the zone has no row yet.
+    pub id: Option<i64>,
+    pub epoch: u32,
+    pub seq: u64,
+    pub gc_seq: u64,
+    pub live: u64,
+    pub root: Option<[u8; 32]>,
+}
+
+impl ZoneRow {
+    /// How a zone never written reads.
+    pub const EMPTY: ZoneRow = ZoneRow {
+        id: None,
+        epoch: FIRST_EPOCH,
+        seq: 0,
+        gc_seq: 0,
+        live: 0,
+        root: None,
+    };
+
+    pub fn token(&self) -> Token {
+        Token {
+            epoch: self.epoch,
+            seq: self.seq,
+        }
+    }
+}
+
+/// The zone's row, or [`ZoneRow::EMPTY`].
+pub(super) fn zone_row(
+    c: &Connection,
+    circle_id: Uuid,
+    zone: &str,
+) -> Result<ZoneRow, StorageError> {
+    let row = c
+        .prepare_cached(
+            "SELECT zone_id, epoch, seq, gc_seq, live, root FROM zones
+             WHERE circle_id = ?1 AND name = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![circle_id.as_bytes(), zone], |r| {
+                Ok(ZoneRow {
+                    id: Some(r.get(0)?),
+                    epoch: r.get(1)?,
+                    seq: r.get(2)?,
+                    gc_seq: r.get(3)?,
+                    live: r.get(4)?,
+                    root: r.get(5)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(db_err)?;
+    Ok(row.unwrap_or(ZoneRow::EMPTY))
+}
+
+/// The zone's row, created if needed; returns it with its id.
+pub(super) fn ensure_zone(
+    tx: &Transaction<'_>,
+    circle_id: Uuid,
+    zone: &str,
+) -> Result<(i64, ZoneRow), StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO zones (circle_id, name, epoch) VALUES (?1, ?2, ?3)
+         ON CONFLICT (circle_id, name) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![circle_id.as_bytes(), zone, FIRST_EPOCH]))
+    .map_err(db_err)?;
+    let row = zone_row(tx, circle_id, zone)?;
+    let id = row
+        .id
+        .ok_or_else(|| StorageError::Backend("the zone row just inserted is missing".into()))?;
+    Ok((id, row))
+}
+
+/// The columns [`tagged_of`] reads, in its order.
+pub(super) const RECORD_COLUMNS: &str =
+    "seq, uuid, gencount, epoch, tomb, circle_pos, writer, wrappedkey, encitem, signature";
+
+/// A stored record, `tag` being its seq. The schema's CHECKs fix the
+/// lengths of the fixed-size columns; a mismatch is a conversion error.
+pub(super) fn tagged_of(r: &Row<'_>) -> rusqlite::Result<TaggedRecord> {
+    Ok(TaggedRecord {
+        tag: r.get(0)?,
+        record: SealedRecord {
+            uuid: Uuid::from_bytes(r.get::<_, [u8; 16]>(1)?),
+            gencount: r.get(2)?,
+            epoch: r.get(3)?,
+            tomb: r.get(4)?,
+            circle_pos: r.get(5)?,
+            writer: PeerId::from_bytes(r.get::<_, [u8; 32]>(6)?),
+            wrappedkey: r.get(7)?,
+            encitem: r.get(8)?,
+            signature: r.get::<_, [u8; 64]>(9)?,
+        },
+    })
+}
+
+/// The first and last possible uuid of a bucket.
+pub(super) fn bucket_range(bucket: u8) -> ([u8; 16], [u8; 16]) {
+    let mut lo = [0u8; 16];
+    let mut hi = [0xffu8; 16];
+    lo[0] = bucket;
+    hi[0] = bucket;
+    (lo, hi)
+}
+
+/// The current record of a uuid, if any.
+fn current_record(
+    tx: &Transaction<'_>,
+    zone_id: i64,
+    uuid: &Uuid,
+) -> Result<Option<TaggedRecord>, StorageError> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE zone_id = ?1 AND uuid = ?2");
+    tx.prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_row(params![zone_id, uuid.as_bytes()], tagged_of)
+                .optional()
+        })
+        .map_err(db_err)
+}
+
+/// One batch: see [`crate::storage::Storage::push_records`]. `content[i]`
+/// is `records[i]`'s content hash.
+pub(super) fn push(
+    tx: &Transaction<'_>,
+    circle_id: Uuid,
+    zone: &str,
+    writer: &PeerBytes,
+    records: &[TaggedRecord],
+    content: &[[u8; 32]],
+) -> Result<PushReply, PushError> {
+    match circles::member(tx, circle_id, writer) {
+        Ok(m) if !m.removed => {}
+        Ok(_) | Err(StorageError::NotFound) => return Err(PushError::NotMember),
+        Err(e) => return Err(e.into()),
+    }
+    let head: u64 = tx
+        .prepare_cached("SELECT head_seq FROM circles WHERE circle_id = ?1")
+        .and_then(|mut s| s.query_row([circle_id.as_bytes()], |r| r.get(0)))
+        .map_err(db_err)?;
+    if records.iter().any(|r| r.record.circle_pos > head) {
+        return Err(PushError::CirclePos);
+    }
+    let (zone_id, row) = ensure_zone(tx, circle_id, zone)?;
+    let mut seq = row.seq;
+    let mut live = row.live;
+    let mut dirty = [false; BUCKETS];
+    let mut results = Vec::with_capacity(records.len());
+    let mut current = tx
+        .prepare_cached("SELECT seq, gencount, tomb FROM records WHERE zone_id = ?1 AND uuid = ?2")
+        .map_err(db_err)?;
+    let mut save = tx
+        .prepare_cached(
+            "INSERT INTO records (zone_id, uuid, seq, gencount, epoch, tomb, circle_pos, writer,
+                                  wrappedkey, encitem, signature, content)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (zone_id, uuid) DO UPDATE SET
+                seq = excluded.seq, gencount = excluded.gencount, epoch = excluded.epoch,
+                tomb = excluded.tomb, circle_pos = excluded.circle_pos, writer = excluded.writer,
+                wrappedkey = excluded.wrappedkey, encitem = excluded.encitem,
+                signature = excluded.signature, content = excluded.content",
+        )
+        .map_err(db_err)?;
+    for (r, content) in records.iter().zip(content) {
+        let rec = &r.record;
+        let uuid = rec.uuid.as_bytes();
+        let held: Option<(u64, u64, bool)> = current
+            .query_row(params![zone_id, uuid], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
+            .map_err(db_err)?;
+        let saves = match held {
+            None => r.tag == 0,
+            Some((held_seq, held_gencount, _)) => r.tag == held_seq && rec.gencount > held_gencount,
+        };
+        if !saves {
+            let current = match held {
+                Some(_) => current_record(tx, zone_id, &rec.uuid)?.map(Box::new),
+                None => None,
+            };
+            results.push(PushResult::Conflict {
+                uuid: rec.uuid,
+                current,
+            });
+            continue;
+        }
+        seq += 1;
+        save.execute(params![
+            zone_id,
+            uuid,
+            seq,
+            rec.gencount,
+            rec.epoch,
+            rec.tomb,
+            rec.circle_pos,
+            rec.writer.as_bytes(),
+            rec.wrappedkey,
+            rec.encitem,
+            rec.signature,
+            content,
+        ])
+        .map_err(db_err)?;
+        let was_live = matches!(held, Some((_, _, false)));
+        match (was_live, rec.tomb) {
+            (false, false) => live += 1,
+            (true, true) => live = live.saturating_sub(1),
+            _ => {}
+        }
+        dirty[usize::from(rec.bucket())] = true;
+        results.push(PushResult::Saved {
+            uuid: rec.uuid,
+            seq,
+        });
+    }
+    if seq != row.seq {
+        let mut mark = tx
+            .prepare_cached(
+                "INSERT INTO zone_buckets (zone_id, bucket, hash) VALUES (?1, ?2, NULL)
+                 ON CONFLICT (zone_id, bucket) DO UPDATE SET hash = NULL",
+            )
+            .map_err(db_err)?;
+        for (bucket, _) in dirty.iter().enumerate().filter(|(_, d)| **d) {
+            mark.execute(params![zone_id, bucket]).map_err(db_err)?;
+        }
+        tx.prepare_cached("UPDATE zones SET seq = ?2, live = ?3, root = NULL WHERE zone_id = ?1")
+            .and_then(|mut s| s.execute(params![zone_id, seq, live]))
+            .map_err(db_err)?;
+    }
+    Ok(PushReply {
+        token: Token {
+            epoch: row.epoch,
+            seq,
+        },
+        results,
+    })
+}
+
+/// Whether a device at `since` can go on from there. Seq 0 reads the
+/// zone from its start, whatever the epoch (a device resyncing).
+fn token_valid(row: &ZoneRow, since: Token) -> bool {
+    since.seq == 0 || (since.epoch == row.epoch && since.seq >= row.gc_seq && since.seq <= row.seq)
+}
+
+/// A page of the changes feed: see [`crate::storage::Storage::changes`].
+pub(super) fn changes(
+    c: &Connection,
+    circle_id: Uuid,
+    zone: &str,
+    since: Option<Token>,
+    limit: u32,
+    max_bytes: usize,
+) -> Result<ChangesPage, ChangesError> {
+    // One read transaction: the counter row and the page are one snapshot.
+    let tx = c.unchecked_transaction().map_err(db_err)?;
+    let row = zone_row(&tx, circle_id, zone)?;
+    let since = since.unwrap_or(Token {
+        epoch: row.epoch,
+        seq: 0,
+    });
+    if !token_valid(&row, since) {
+        return Err(ChangesError::TokenExpired);
+    }
+    let mut records: Vec<TaggedRecord> = Vec::new();
+    let mut more = false;
+    if let Some(zone_id) = row.id {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE zone_id = ?1 AND seq > ?2
+             ORDER BY seq LIMIT ?3"
+        );
+        let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
+        let mut rows = stmt
+            .query(params![zone_id, since.seq, i64::from(limit) + 1])
+            .map_err(db_err)?;
+        let mut bytes = 0usize;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let rec = tagged_of(r).map_err(db_err)?;
+            let size = rec.record.wrappedkey.len() + rec.record.encitem.len();
+            if records.len() == limit as usize
+                || (!records.is_empty() && bytes.saturating_add(size) > max_bytes)
+            {
+                more = true;
+                break;
+            }
+            bytes += size;
+            records.push(rec);
+        }
+    }
+    let seq = match (more, records.last()) {
+        (true, Some(last)) => last.tag,
+        _ => row.seq,
+    };
+    drop(tx);
+    Ok(ChangesPage {
+        token: Token {
+            epoch: row.epoch,
+            seq,
+        },
+        more,
+        records,
+    })
+}
+
+/// The live records of `buckets`, in uuid order.
+pub(super) fn bucket_records(
+    c: &Connection,
+    circle_id: Uuid,
+    zone: &str,
+    buckets: &[u8],
+) -> Result<Vec<TaggedRecord>, StorageError> {
+    let tx = c.unchecked_transaction().map_err(db_err)?;
+    let Some(zone_id) = zone_row(&tx, circle_id, zone)?.id else {
+        return Ok(Vec::new());
+    };
+    let mut ids = buckets.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM records
+         WHERE zone_id = ?1 AND uuid BETWEEN ?2 AND ?3 AND tomb = 0 ORDER BY uuid"
+    );
+    let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
+    let mut out = Vec::new();
+    for bucket in ids {
+        let (lo, hi) = bucket_range(bucket);
+        let rows = stmt
+            .query_map(params![zone_id, lo, hi], tagged_of)
+            .map_err(db_err)?;
+        for r in rows {
+            out.push(r.map_err(db_err)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Every zone of a circle with its seq.
+pub(super) fn zone_seqs(c: &Connection, circle_id: Uuid) -> Result<Vec<ZoneSeq>, StorageError> {
+    let mut stmt = c
+        .prepare_cached("SELECT name, seq FROM zones WHERE circle_id = ?1 ORDER BY name")
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([circle_id.as_bytes()], |r| {
+            Ok(ZoneSeq {
+                zone: r.get(0)?,
+                seq: r.get(1)?,
+            })
+        })
+        .map_err(db_err)?;
+    rows.map(|r| r.map_err(db_err)).collect()
+}
