@@ -123,6 +123,12 @@ fn a_vault_from_before_the_circle_gets_its_identity_at_first_unlock() {
          ALTER TABLE trusted_peers DROP COLUMN added_seq;
          ALTER TABLE trusted_peers DROP COLUMN removed_by;
          ALTER TABLE trusted_peers DROP COLUMN removed_seq;
+         DROP TABLE sync_state; DROP TABLE sync_quarantine; DROP TABLE possible_duplicates;
+         ALTER TABLE ckmirror DROP COLUMN server_leaf;
+         ALTER TABLE ckmirror DROP COLUMN server_tomb;
+         ALTER TABLE ckmanifest DROP COLUMN counter;
+         ALTER TABLE ckmanifest DROP COLUMN body;
+         DELETE FROM ckmirror;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -130,6 +136,8 @@ fn a_vault_from_before_the_circle_gets_its_identity_at_first_unlock() {
     let mut v = reopen(&path);
     let id = v.peer_id();
     assert!(v.get(item).is_ok());
+    // Migration 0003 puts the items written before sync in the outbox.
+    assert_eq!(v.sync_status().unwrap().pending, 1);
     drop(v);
     assert_eq!(reopen(&path).peer_id(), id);
 }

@@ -403,6 +403,8 @@ pub(crate) fn quarantined(conn: &Connection, zone: &str) -> rusqlite::Result<Vec
         .collect()
 }
 
+/// Drops the quarantined versions of `uuid` up to `gencount`: the item
+/// now holds that version, which supersedes them.
 pub(crate) fn unquarantine(
     conn: &Connection,
     zone: &str,
@@ -410,7 +412,7 @@ pub(crate) fn unquarantine(
     gencount: u64,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "DELETE FROM sync_quarantine WHERE zone = ?1 AND uuid = ?2 AND gencount = ?3",
+        "DELETE FROM sync_quarantine WHERE zone = ?1 AND uuid = ?2 AND gencount <= ?3",
     )?
     .execute(params![zone, uuid.as_bytes(), gencount])?;
     Ok(())
