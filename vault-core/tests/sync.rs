@@ -308,3 +308,17 @@ fn writes_after_a_removal_use_the_new_epoch_and_old_items_still_open() {
     assert!(c.v(2).circle().unwrap().unwrap().missing_epochs.is_empty());
     assert_eq!(c.v(2).key_epoch(), 1);
 }
+
+#[test]
+fn one_round_pushes_an_outbox_larger_than_sixteen_batches() {
+    let mut c = Circle::new(2);
+    let n = 16 * 500 + 1;
+    c.v(0)
+        .add_batch((0..n).map(|i| inet(&format!("h{i}.example"), "alice", "pw")))
+        .unwrap();
+    let r = c.sync(0).unwrap();
+    assert_eq!(r.pushed, n);
+    assert_eq!(c.v(0).sync_status().unwrap().pending, 0);
+    let r = c.sync(1).unwrap();
+    assert_eq!(r.pulled, n);
+}

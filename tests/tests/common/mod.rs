@@ -336,3 +336,235 @@ pub fn pair(a: &Device, b: &Device) -> (serde_json::Value, serde_json::Value) {
     assert_eq!(code, 0, "peer invite failed: {err}");
     (last.expect("peer invite printed a last line"), joined)
 }
+
+// ---------------------------------------------------------------------
+// Sync helpers (the sync_* end-to-end tests).
+
+pub mod proxy;
+
+impl Device {
+    /// Starts this device's agent: the commands after it skip the KDF.
+    pub fn unlock(&self) {
+        let j = self.json(&["unlock", "--timeout", "10m"]);
+        assert_eq!(j["unlocked"], true, "{}: {j}", self.name);
+    }
+
+    /// Runs with `input` on stdin; returns (exit code, stdout, stderr).
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `vault --json ARGS` with `input` on stdin; asserts success.
+    pub fn json_stdin(&self, args: &[&str], input: &str) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = self.run_stdin(&all, input);
+        assert_eq!(code, 0, "{} {args:?} failed: {err}", self.name);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{} {args:?}: not JSON ({e}): {out}", self.name))
+    }
+
+    /// Adds an internet password; returns its uuid.
+    pub fn add_inet(&self, server: &str, account: &str, password: &str) -> String {
+        let j = self.json_stdin(
+            &[
+                "add",
+                "inet",
+                "--server",
+                server,
+                "--account",
+                account,
+                "--password-stdin",
+            ],
+            &format!("{password}\n"),
+        );
+        j["uuid"].as_str().unwrap().to_owned()
+    }
+
+    /// Sets an item's password; returns its new gencount.
+    pub fn set_password(&self, query: &str, password: &str) -> u64 {
+        let j = self.json_stdin(
+            &["edit", query, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        j["gencount"].as_u64().unwrap()
+    }
+
+    /// Imports `n` generated internet passwords (a Chrome CSV export):
+    /// server `{prefix}{i}.example`, account `user{i}`, password
+    /// `{prefix}-pw{i}`.
+    pub fn import_generated(&self, prefix: &str, n: usize) {
+        let mut csv = String::from("name,url,username,password\n");
+        for i in 0..n {
+            csv.push_str(&format!(
+                "{prefix}{i},https://{prefix}{i}.example/,user{i},{prefix}-pw{i}\n"
+            ));
+        }
+        let file = self.dir.path().join(format!("{prefix}.csv"));
+        std::fs::write(&file, csv).unwrap();
+        let j = self.json(&["import", "--format", "chrome-csv", file.to_str().unwrap()]);
+        assert_eq!(j["added"], n, "{j}");
+    }
+
+    /// `vault --json sync`, asserting success.
+    pub fn sync(&self) -> serde_json::Value {
+        self.json(&["sync"])
+    }
+
+    /// `vault --json sync` that must fail: (exit code, stdout, stderr).
+    pub fn sync_fails(&self) -> (i32, String, String) {
+        let (code, out, err) = self.run(&["--json", "sync"]);
+        assert_ne!(code, 0, "{}: sync should have failed: {out}", self.name);
+        (code, out, err)
+    }
+
+    /// Every item as `get --json` shows it (secrets included), by uuid.
+    pub fn items(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let list = self.json(&["ls"]);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let uuid = s["uuid"].as_str().unwrap().to_owned();
+                let item = self.json(&["get", &uuid]);
+                (uuid, item)
+            })
+            .collect()
+    }
+
+    /// A read-only connection to the vault file.
+    pub fn vault_sql(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open_with_flags(
+            &self.vault,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c
+    }
+
+    /// Every row of the item tables and the item history, as SQLite
+    /// stores them (ciphertext included): what "the vault's items did not
+    /// change" means on disk.
+    pub fn item_rows(&self) -> Vec<(&'static str, Vec<rusqlite::types::Value>)> {
+        let c = self.vault_sql();
+        let mut out = Vec::new();
+        for table in ["inet", "genp", "keys", "item_history"] {
+            let mut stmt = c
+                .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+                .unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .unwrap();
+            out.extend(rows.map(|r| (table, r.unwrap())));
+        }
+        out
+    }
+
+    /// The manifest root this device holds for its own zone.
+    pub fn manifest_root(&self) -> Vec<u8> {
+        self.vault_sql()
+            .query_row("SELECT root FROM ckmanifest WHERE peer_id = x''", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    /// This device's peer id (hex), from `peer ls --offline`.
+    pub fn peer_id(&self) -> String {
+        let list = self.json(&["peer", "ls", "--offline"]);
+        list["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["this_device"] == true)
+            .unwrap()["peer_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// A circle on `url` (the server's, or a proxy's in front of it): the
+/// first device creates it, the others join through invites; every
+/// device's agent is started.
+pub fn circle_at(url: &str, names: &[&str]) -> Vec<Device> {
+    let devices: Vec<Device> = names.iter().map(|n| Device::init(n)).collect();
+    let first = &devices[0];
+    first.json(&["circle", "create", "--server", url, "--name", &first.name]);
+    for d in &devices[1..] {
+        pair(first, d);
+    }
+    for d in &devices {
+        d.unlock();
+    }
+    devices
+}
+
+/// Syncs the devices round-robin until one whole pass pulls, pushes and
+/// merges nothing; returns the passes it took.
+pub fn settle(devices: &[&Device]) -> usize {
+    for pass in 1..=8 {
+        let mut quiet = true;
+        for d in devices {
+            let r = d.sync();
+            assert_eq!(r["quarantined"], 0, "{}: {r}", d.name);
+            if r["pulled"] != 0 || r["pushed"] != 0 || r["merged"] != 0 {
+                quiet = false;
+            }
+        }
+        if quiet {
+            return pass;
+        }
+    }
+    panic!("the devices did not settle in 8 passes");
+}
+
+impl ServerProc {
+    /// A second server on a consistent copy of this one's database as it
+    /// is now: the fork of the circle a malicious server can keep showing
+    /// one device.
+    pub fn fork(&self) -> ServerProc {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("server.db");
+        self.sql()
+            .execute("VACUUM INTO ?1", [db.to_str().unwrap()])
+            .unwrap();
+        let extra: Vec<String> = self.extra.clone();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        Self::start_in(dir, &extra)
+    }
+}
+
+impl ServerProc {
+    /// SIGKILL, `down` without a server, then a restart on the same port
+    /// and database (a client busy meanwhile finds nobody there).
+    pub fn kill9_and_restart_after(&mut self, down: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        self.kill9_and_restart();
+    }
+}

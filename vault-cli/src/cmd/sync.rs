@@ -8,6 +8,7 @@ use crate::output::Out;
 use crate::remote::{RemoteError, Server};
 use crate::sync_http::{HttpTransport, Stats, stopped};
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch as signal;
 use uuid::Uuid;
@@ -42,6 +43,9 @@ pub struct Outcome {
     /// The sync routes' requests and bytes (authentication and the
     /// circle log not included).
     pub stats: Stats,
+    /// Time spent in the engine's round (`UnlockedVault::sync`, with its
+    /// requests), summed over a retry; unlock and authentication excluded.
+    pub elapsed: Duration,
 }
 
 /// An authenticated connection to the circle's server, re-made when the
@@ -111,6 +115,7 @@ impl Session {
     /// resumes from what it committed.
     pub fn round(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<Outcome> {
         let mut stats = Stats::default();
+        let mut elapsed = Duration::ZERO;
         let mut retried = false;
         loop {
             self.connect(vault)?;
@@ -121,14 +126,22 @@ impl Session {
             if let Some(stop) = &self.stop {
                 transport = transport.with_stop(stop.clone());
             }
+            let started = Instant::now();
             let result = vault.sync(&mut transport);
+            elapsed += started.elapsed();
             stats += transport.stats();
             let unauthorized = transport.unauthorized();
             if unauthorized || matches!(result, Err(SyncError::NotMember)) {
                 self.server = None;
             }
             match result {
-                Ok(report) => return Ok(Outcome { report, stats }),
+                Ok(report) => {
+                    return Ok(Outcome {
+                        report,
+                        stats,
+                        elapsed,
+                    });
+                }
                 Err(_) if unauthorized && !retried => retried = true,
                 Err(e) => return Err(sync_error(e)),
             }
@@ -201,6 +214,7 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
         "requests": o.stats.requests,
         "records_received": r.records_received,
         "bytes_received": o.stats.bytes_received,
+        "elapsed_ms": (o.elapsed.as_secs_f64() * 1e6).round() / 1e3,
     });
     if let (Some(at), Some(map)) = (at_ms, v.as_object_mut()) {
         map.insert("at_ms".into(), at.into());
@@ -254,6 +268,7 @@ mod tests {
                 requests: 4,
                 bytes_received: 900,
             },
+            elapsed: Duration::from_micros(12_345),
         };
         let v = round_json(&o, Some(5));
         for key in [
@@ -268,12 +283,14 @@ mod tests {
             "requests",
             "records_received",
             "bytes_received",
+            "elapsed_ms",
             "at_ms",
         ] {
             assert!(v.get(key).is_some(), "{key} missing from {v}");
         }
         assert_eq!(v["token"], "1.9");
         assert_eq!(v["requests"], 4);
+        assert_eq!(v["elapsed_ms"], 12.345);
         assert!(round_json(&o, None).get("at_ms").is_none());
     }
 }

@@ -23,7 +23,8 @@ use uuid::Uuid;
 const PAGE: u32 = 1000;
 /// Records per push.
 const BATCH: usize = 500;
-/// Push rounds before giving up on a zone that keeps conflicting.
+/// Batches not saved whole (conflicts) before giving up on a zone that
+/// keeps conflicting.
 const MAX_PUSH_ROUNDS: u32 = 16;
 
 pub(crate) struct Round<'a> {
@@ -128,8 +129,9 @@ impl Round<'_> {
         }
         self.retry_quarantine()?;
         self.pull()?;
-        let pushed = self.push()?;
-        if pushed {
+        // After any push, catch up: the push's own saves, and the records
+        // its conflicts returned, sit past the token until pulled.
+        if self.push()? {
             self.pull()?;
         }
         self.verify_and_sign()?;
@@ -195,7 +197,7 @@ impl Round<'_> {
 
     /// Pulls pages from the stored token until the feed is exhausted; each
     /// page and its token commit together.
-    fn pull(&mut self) -> Result<(), SyncError> {
+    pub(crate) fn pull(&mut self) -> Result<(), SyncError> {
         let mut restarted = false;
         loop {
             let since = self.state.token;
@@ -236,13 +238,20 @@ impl Round<'_> {
     }
 
     /// Pushes the outbox in batches; conflicts are merged and pushed again.
-    /// Returns whether anything was saved.
+    /// Only batches the server did not save whole count towards
+    /// [`MAX_PUSH_ROUNDS`]: an outbox of any size goes up in one round.
+    /// Returns whether anything was sent.
     fn push(&mut self) -> Result<bool, SyncError> {
-        let mut saved_any = false;
-        for _ in 0..MAX_PUSH_ROUNDS {
+        let mut sent_any = false;
+        let mut unsettled = 0;
+        loop {
             let outbox = sync_db::outbox(self.conn, BATCH)?;
             if outbox.is_empty() {
-                return Ok(saved_any);
+                return Ok(sent_any);
+            }
+            sent_any = true;
+            if unsettled == MAX_PUSH_ROUNDS {
+                return Err(SyncError::Unsettled(MAX_PUSH_ROUNDS));
             }
             let batch = self.build_batch(&outbox)?;
             let reply = self.call(|t, z| t.push(z, &batch))?;
@@ -284,9 +293,11 @@ impl Round<'_> {
                 }
                 Ok(())
             })?;
+            if saved_seqs.len() < batch.len() {
+                unsettled += 1;
+            }
             self.report.pushed += saved_seqs.len();
             self.report.records_received += conflicts.len();
-            saved_any |= !saved_seqs.is_empty();
             // Our own saves right after our token: the token moves past
             // them without pulling them back.
             saved_seqs.sort_unstable();
@@ -306,7 +317,6 @@ impl Round<'_> {
                 self.apply_all(&conflicts, false)?;
             }
         }
-        Err(SyncError::Unsettled(MAX_PUSH_ROUNDS))
     }
 
     /// Signs the outbox's items as records, each on the change tag its

@@ -69,8 +69,25 @@ impl Round<'_> {
     /// manifest, releases quarantined records of removed writers that a
     /// current member attested, and signs what this device reached.
     pub(crate) fn verify_and_sign(&mut self) -> Result<(), SyncError> {
-        let manifests = self.call(|t, z| t.peer_manifests(z))?;
-        let trusted = self.check_manifests(manifests)?;
+        // A peer may push and sign while this round runs: a manifest ahead
+        // of the token is caught up with before it counts as withholding.
+        let mut catch_ups = 0;
+        let trusted = loop {
+            let manifests = self.call(|t, z| t.peer_manifests(z))?;
+            let trusted = self.check_manifests(manifests)?;
+            let token = self.state.token;
+            let ahead = trusted
+                .iter()
+                .any(|m| m.token.epoch == token.epoch && m.token.seq > token.seq);
+            if ahead && catch_ups < 3 {
+                catch_ups += 1;
+                self.pull()?;
+                if self.state.token != token {
+                    continue;
+                }
+            }
+            break trusted;
+        };
         self.release_attested(&trusted)?;
         let own =
             self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;

@@ -1,0 +1,523 @@
+//! The malicious sync server, end to end: a real `vault-server` whose
+//! database the test edits behind its back (records swapped, rolled back,
+//! deleted, withheld, injected, forged by a removed peer; signed manifests
+//! replaced or withheld), keeping its own caches consistent the way the
+//! server would (a new seq per re-served record, the bucket marked dirty,
+//! the cached root cleared). Every attack ends in vault-core's typed
+//! error, as a quarantine reason in `vault --json sync` or as exit 7 with
+//! the zone error on stderr, and the victim's item tables stay exactly as
+//! they were.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::proxy::Proxy;
+use common::{Device, ServerProc, circle_at, pair, settle};
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+
+/// One row of the server's `records` table.
+#[derive(Debug, Clone)]
+struct Rec {
+    uuid: Vec<u8>,
+    seq: i64,
+    gencount: i64,
+    epoch: i64,
+    tomb: i64,
+    circle_pos: i64,
+    writer: Vec<u8>,
+    wrappedkey: Vec<u8>,
+    encitem: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn uuid_bytes(uuid: &str) -> Vec<u8> {
+    uuid::Uuid::parse_str(uuid).unwrap().as_bytes().to_vec()
+}
+
+/// The server's record of an item (hyphenated uuid).
+fn rec(server: &ServerProc, uuid: &str) -> Rec {
+    server
+        .sql()
+        .query_row(
+            "SELECT uuid, seq, gencount, epoch, tomb, circle_pos, writer, wrappedkey, encitem,
+                    signature FROM records WHERE uuid = ?1",
+            [uuid_bytes(uuid)],
+            |r| {
+                Ok(Rec {
+                    uuid: r.get(0)?,
+                    seq: r.get(1)?,
+                    gencount: r.get(2)?,
+                    epoch: r.get(3)?,
+                    tomb: r.get(4)?,
+                    circle_pos: r.get(5)?,
+                    writer: r.get(6)?,
+                    wrappedkey: r.get(7)?,
+                    encitem: r.get(8)?,
+                    signature: r.get(9)?,
+                })
+            },
+        )
+        .unwrap()
+}
+
+/// The (only) zone's id and seq.
+fn zone(c: &rusqlite::Connection) -> (i64, i64) {
+    c.query_row("SELECT zone_id, seq FROM zones", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .unwrap()
+}
+
+/// What the server does after changing records: the touched bucket
+/// dirty, the cached root and the live count recomputed.
+fn touched(c: &rusqlite::Connection, zone_id: i64, uuid: &[u8]) {
+    c.execute(
+        "INSERT INTO zone_buckets (zone_id, bucket, hash) VALUES (?1, ?2, NULL)
+         ON CONFLICT (zone_id, bucket) DO UPDATE SET hash = NULL",
+        params![zone_id, i64::from(uuid[0])],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE zones SET root = NULL,
+            live = (SELECT count(*) FROM records WHERE zone_id = ?1 AND tomb = 0)
+         WHERE zone_id = ?1",
+        [zone_id],
+    )
+    .unwrap();
+}
+
+/// Writes `r` (at `r.seq`) in place of the uuid's record, the zone's seq
+/// set to `zone_seq`.
+fn put(server: &ServerProc, r: &Rec, zone_seq: i64) {
+    let mut c = server.sql();
+    let tx = c.transaction().unwrap();
+    let (zone_id, _) = zone(&tx);
+    let content = vault_core::sync::content_hash(&r.wrappedkey, &r.encitem);
+    tx.execute(
+        "INSERT INTO records (zone_id, uuid, seq, gencount, epoch, tomb, circle_pos, writer,
+                              wrappedkey, encitem, signature, content)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (zone_id, uuid) DO UPDATE SET
+            seq = excluded.seq, gencount = excluded.gencount, epoch = excluded.epoch,
+            tomb = excluded.tomb, circle_pos = excluded.circle_pos, writer = excluded.writer,
+            wrappedkey = excluded.wrappedkey, encitem = excluded.encitem,
+            signature = excluded.signature, content = excluded.content",
+        params![
+            zone_id,
+            r.uuid,
+            r.seq,
+            r.gencount,
+            r.epoch,
+            r.tomb,
+            r.circle_pos,
+            r.writer,
+            r.wrappedkey,
+            r.encitem,
+            r.signature,
+            content.as_slice()
+        ],
+    )
+    .unwrap();
+    tx.execute(
+        "UPDATE zones SET seq = ?2 WHERE zone_id = ?1",
+        params![zone_id, zone_seq],
+    )
+    .unwrap();
+    touched(&tx, zone_id, &r.uuid);
+    tx.commit().unwrap();
+}
+
+/// The server serves `r` as a new change: at the zone's next seq.
+fn reserve(server: &ServerProc, mut r: Rec) {
+    let (_, seq) = zone(&server.sql());
+    r.seq = seq + 1;
+    put(server, &r, seq + 1);
+}
+
+/// The server drops an item's record, without a change.
+fn delete(server: &ServerProc, uuid: &str) {
+    let c = server.sql();
+    let (zone_id, _) = zone(&c);
+    let n = c
+        .execute("DELETE FROM records WHERE uuid = ?1", [uuid_bytes(uuid)])
+        .unwrap();
+    assert_eq!(n, 1);
+    touched(&c, zone_id, &uuid_bytes(uuid));
+}
+
+/// A circle of two with three synced items; returns their uuids.
+fn setup(server: &ServerProc) -> (Vec<Device>, [String; 3]) {
+    let devs = circle_at(&server.url, &["alpha", "beta"]);
+    let a = &devs[0];
+    let x = a.add_inet("x.example", "alice", "x1");
+    let y = a.add_inet("y.example", "alice", "y1");
+    let z = a.add_inet("z.example", "alice", "z1");
+    settle(&[&devs[0], &devs[1]]);
+    (devs, [x, y, z])
+}
+
+/// What must not change on the victim: its item rows on disk and every
+/// item as `get --json` shows it.
+type Snapshot = (
+    Vec<(&'static str, Vec<rusqlite::types::Value>)>,
+    std::collections::BTreeMap<String, Value>,
+);
+
+fn snapshot(d: &Device) -> Snapshot {
+    (d.item_rows(), d.items())
+}
+
+/// A sync that succeeds but quarantines: the quarantine entries.
+fn quarantined(d: &Device) -> Vec<Value> {
+    let r = d.sync();
+    let list = r["quarantine"].as_array().unwrap().clone();
+    assert_eq!(r["quarantined"], list.len(), "{r}");
+    list
+}
+
+/// A sync refused with exit 7: its stderr.
+fn refused(d: &Device) -> String {
+    let (code, out, err) = d.sync_fails();
+    assert_eq!(code, 7, "{}: {err}", d.name);
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("the sync server failed verification"), "{err}");
+    err
+}
+
+const BAD_SIGNATURE: &str = "the record's signature does not verify";
+
+fn swap(column: &str) {
+    let server = ServerProc::start_unthrottled();
+    let (devs, [x, y, _]) = setup(&server);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.set_password(&x, "x2");
+    a.sync();
+    let before = snapshot(b);
+    let mut rx = rec(&server, &x);
+    let ry = rec(&server, &y);
+    match column {
+        "encitem" => rx.encitem = ry.encitem,
+        _ => rx.wrappedkey = ry.wrappedkey,
+    }
+    reserve(&server, rx);
+    let q = quarantined(b);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["uuid"], x.as_str());
+    assert_eq!(q[0]["gencount"], 2);
+    assert_eq!(q[0]["writer"], a.peer_id());
+    assert_eq!(q[0]["reason"], BAD_SIGNATURE);
+    assert_eq!(snapshot(b), before, "B's items changed");
+    assert_eq!(b.json(&["status"])["sync"]["quarantined"], 1);
+    assert_eq!(b.ok(&["get", &x]).trim(), "x1");
+}
+
+#[test]
+fn an_encitem_swapped_between_records_is_quarantined() {
+    swap("encitem");
+}
+
+#[test]
+fn a_wrappedkey_swapped_between_records_is_quarantined() {
+    swap("wrappedkey");
+}
+
+#[test]
+fn a_record_rolled_back_to_an_older_version_is_quarantined() {
+    let server = ServerProc::start_unthrottled();
+    let (devs, [x, ..]) = setup(&server);
+    let (a, b) = (&devs[0], &devs[1]);
+    let old = rec(&server, &x);
+    a.set_password(&x, "x2");
+    a.sync();
+    b.sync();
+    assert_eq!(b.ok(&["get", &x]).trim(), "x2");
+    let before = snapshot(b);
+    // The old version, validly signed by A, re-served as a new change.
+    reserve(&server, old);
+    let q = quarantined(b);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["uuid"], x.as_str());
+    assert_eq!(q[0]["gencount"], 1);
+    assert_eq!(
+        q[0]["reason"],
+        "gencount 1 rolls back the version 2 this device holds"
+    );
+    assert_eq!(snapshot(b), before, "B's items changed");
+    assert_eq!(b.ok(&["get", &x]).trim(), "x2");
+}
+
+#[test]
+fn a_record_deleted_behind_a_devices_back_stops_its_sync() {
+    let server = ServerProc::start_unthrottled();
+    let (devs, [x, ..]) = setup(&server);
+    let b = &devs[1];
+    let before = snapshot(b);
+    delete(&server, &x);
+    let err = refused(b);
+    assert!(
+        err.contains(
+            "the server's zone changed without a change: 1 record(s) missing, 0 unexpected"
+        ),
+        "{err}"
+    );
+    assert_eq!(snapshot(b), before, "B's items changed");
+    // It stays refused, and nothing was quarantined or lost meanwhile.
+    refused(b);
+    assert_eq!(b.json(&["status"])["sync"]["quarantined"], 0);
+    assert_eq!(b.ok(&["get", &x]).trim(), "x1");
+}
+
+#[test]
+fn a_record_withheld_from_a_new_device_stops_its_sync() {
+    let server = ServerProc::start_unthrottled();
+    let (devs, [x, y, z]) = setup(&server);
+    let a = &devs[0];
+    let peers = [a.peer_id(), devs[1].peer_id()];
+    delete(&server, &x);
+    // A third device joins and reads the zone from the start: what it
+    // gets disagrees with the root A and B signed at the same token.
+    let c = Device::init("gamma");
+    pair(a, &c);
+    c.unlock();
+    let err = refused(&c);
+    let named = peers.iter().any(|p| {
+        err.contains(&format!(
+            "the zone differs from the manifest {p} signed at the same token"
+        ))
+    });
+    assert!(named, "{err}");
+    // C holds what was served and nothing else; it stays refused.
+    let ls: Vec<String> = c
+        .json(&["ls"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uuid"].as_str().unwrap().to_owned())
+        .collect();
+    let mut served = vec![y, z];
+    served.sort();
+    let mut ls = ls;
+    ls.sort();
+    assert_eq!(ls, served);
+    let before = snapshot(&c);
+    refused(&c);
+    assert_eq!(snapshot(&c), before);
+}
+
+#[test]
+fn records_injected_by_the_server_are_quarantined() {
+    let server = ServerProc::start_unthrottled();
+    let (devs, [x, ..]) = setup(&server);
+    let (a, b) = (&devs[0], &devs[1]);
+    let before = snapshot(b);
+    // A copy of A's real record under a new uuid: the signature covers
+    // the uuid.
+    let mut copy = rec(&server, &x);
+    let copy_id = uuid::Uuid::new_v4();
+    copy.uuid = copy_id.as_bytes().to_vec();
+    reserve(&server, copy.clone());
+    // And one claiming a writer that never was a member.
+    let stranger_id = uuid::Uuid::new_v4();
+    copy.uuid = stranger_id.as_bytes().to_vec();
+    copy.writer = vec![7; 32];
+    reserve(&server, copy);
+    let q = quarantined(b);
+    assert_eq!(q.len(), 2, "{q:?}");
+    let reason = |id: uuid::Uuid| {
+        q.iter()
+            .find(|e| e["uuid"] == id.to_string().as_str())
+            .unwrap_or_else(|| panic!("{id} not quarantined: {q:?}"))["reason"]
+            .clone()
+    };
+    assert_eq!(reason(copy_id), BAD_SIGNATURE);
+    assert_eq!(
+        reason(stranger_id),
+        format!(
+            "written by {}, which is not a member of the circle",
+            "07".repeat(32)
+        )
+        .as_str()
+    );
+    assert_eq!(snapshot(b), before, "B's items changed");
+    assert_eq!(b.json(&["status"])["sync"]["quarantined"], 2);
+    // The writer's own device refuses them too.
+    let qa = quarantined(a);
+    assert_eq!(qa.len(), 2, "{qa:?}");
+    assert_eq!(a.json(&["ls"]).as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn records_of_a_removed_peer_are_quarantined_unless_a_member_attested_them() {
+    let server = ServerProc::start_unthrottled();
+    // The devices talk to the server through a proxy, so that the
+    // removed device can be shown a fork of the circle.
+    let proxy = Proxy::start(&server.url);
+    let devs = circle_at(&proxy.url, &["alpha", "beta", "gamma"]);
+    let (a, b, c) = (&devs[0], &devs[1], &devs[2]);
+    let c_id = c.peer_id();
+
+    // C writes while a member; A syncs it, B not yet.
+    let early = c.add_inet("early.example", "carol", "e1");
+    c.sync();
+    a.sync();
+    // The server keeps a fork in which C is still a member.
+    let fork = server.fork();
+    let removed = a.json(&["peer", "rm", &c_id]);
+    assert_eq!(removed["removed"], c_id.as_str());
+    // A syncs after the removal: its manifest attests the zone with
+    // C's record in it.
+    a.sync();
+
+    // B gets C's record: written before the removal and attested by A.
+    let r = b.sync();
+    assert_eq!(r["quarantined"], 0, "{r}");
+    assert_eq!(r["pulled"], 1, "{r}");
+    assert_eq!(b.ok(&["get", &early]).trim(), "e1");
+    assert_eq!(b.json(&["status"])["sync"]["quarantined"], 0);
+    // The real server refuses C now.
+    let (code, _, err) = c.sync_fails();
+    assert_eq!(code, 6, "{err}");
+
+    // C, not told, edits the early item and adds another; the fork takes
+    // them, and the server copies C's signed records into the circle.
+    c.set_password(&early, "after-removal");
+    let late = c.add_inet("late.example", "carol", "l1");
+    proxy.set_upstream(&fork.url);
+    let rc = c.sync();
+    assert_eq!(rc["pushed"], 2, "{rc}");
+    proxy.set_upstream(&server.url);
+    let forged = [rec(&fork, &early), rec(&fork, &late)];
+    assert_eq!(forged[0].gencount, 2);
+    let before_b = snapshot(b);
+    let before_a = snapshot(a);
+    for r in forged {
+        reserve(&server, r);
+    }
+
+    let reason = format!("written by {c_id}, which was removed from the circle");
+    for (d, before) in [(b, &before_b), (a, &before_a)] {
+        let q = quarantined(d);
+        assert_eq!(q.len(), 2, "{}: {q:?}", d.name);
+        for e in &q {
+            assert_eq!(e["reason"], reason.as_str(), "{}: {q:?}", d.name);
+            assert_eq!(e["writer"], c_id.as_str());
+        }
+        let mut ids: Vec<_> = q.iter().map(|e| e["uuid"].as_str().unwrap()).collect();
+        ids.sort();
+        let mut want = vec![early.as_str(), late.as_str()];
+        want.sort();
+        assert_eq!(ids, want);
+        assert_eq!(&snapshot(d), before, "{}'s items changed", d.name);
+        assert_eq!(d.ok(&["get", &early]).trim(), "e1");
+        let (code, _) = d.fails(&["get", "late.example"]);
+        assert_eq!(code, 4);
+    }
+    // Still refused at the next round.
+    assert_eq!(quarantined(b).len(), 2);
+}
+
+/// A's stored signed manifest: (counter, the whole row's values).
+fn manifest_row(server: &ServerProc, peer: &str) -> Option<(i64, Vec<rusqlite::types::Value>)> {
+    let peer = decode_hex(peer);
+    server
+        .sql()
+        .query_row(
+            "SELECT counter, zone_id, peer_id, counter, epoch, token_seq, body, signature
+             FROM zone_manifests WHERE peer_id = ?1",
+            [peer],
+            |r| {
+                let vals = (1..8)
+                    .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((r.get(0)?, vals))
+            },
+        )
+        .optional()
+        .unwrap()
+}
+
+fn decode_hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_stale_or_missing_manifest_stops_the_sync() {
+    let server = ServerProc::start_unthrottled();
+    let (devs, [x, ..]) = setup(&server);
+    let (a, b) = (&devs[0], &devs[1]);
+    let a_id = a.peer_id();
+    let (old_counter, old) = manifest_row(&server, &a_id).unwrap();
+    a.set_password(&x, "x2");
+    a.sync();
+    b.sync();
+    let (new_counter, _) = manifest_row(&server, &a_id).unwrap();
+    assert!(new_counter > old_counter);
+    let before = snapshot(b);
+    assert_eq!(b.sync()["requests"], 1);
+
+    // The server serves A's older signed manifest.
+    let c = server.sql();
+    c.execute(
+        "DELETE FROM zone_manifests WHERE peer_id = ?1",
+        [decode_hex(&a_id)],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO zone_manifests (zone_id, peer_id, counter, epoch, token_seq, body, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        rusqlite::params_from_iter(old),
+    )
+    .unwrap();
+    let err = refused(b);
+    assert!(
+        err.contains(&format!(
+            "the server served an older manifest of {a_id} (counter {old_counter} < {new_counter})"
+        )),
+        "{err}"
+    );
+    assert_eq!(snapshot(b), before, "B's items changed");
+
+    // Or none at all.
+    c.execute(
+        "DELETE FROM zone_manifests WHERE peer_id = ?1",
+        [decode_hex(&a_id)],
+    )
+    .unwrap();
+    let err = refused(b);
+    assert!(
+        err.contains(&format!(
+            "the server served an older manifest of {a_id} (counter 0 < {new_counter})"
+        )),
+        "{err}"
+    );
+    assert_eq!(snapshot(b), before, "B's items changed");
+}
+
+#[test]
+fn a_change_withheld_after_a_peer_signed_it_stops_the_sync() {
+    let server = ServerProc::start_unthrottled();
+    let (devs, [x, ..]) = setup(&server);
+    let (a, b) = (&devs[0], &devs[1]);
+    let old = rec(&server, &x);
+    let (_, seq) = zone(&server.sql());
+    a.set_password(&x, "x2");
+    assert_eq!(a.sync()["token"], format!("1.{}", seq + 1).as_str());
+    let before = snapshot(b);
+    // The server hides A's change from B: the zone as it was before it.
+    put(&server, &old, seq);
+    let err = refused(b);
+    assert!(
+        err.contains(&format!(
+            "{} signed the zone at seq {}, but the server stops at {seq}",
+            a.peer_id(),
+            seq + 1
+        )),
+        "{err}"
+    );
+    assert_eq!(snapshot(b), before, "B's items changed");
+    assert_eq!(b.ok(&["get", &x]).trim(), "x1");
+}

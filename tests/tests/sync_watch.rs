@@ -1,0 +1,194 @@
+//! `vault sync --watch` end to end: a watching device pulls another
+//! device's change within a second of its sync, pushes a change another
+//! `vault` process made to its own vault without being told, and stops
+//! cleanly on SIGTERM.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Device, ServerProc, circle_at};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// A running `vault --json sync --watch`: each stdout line arrives with
+/// the instant it was read; killed on drop.
+struct Watcher {
+    child: Child,
+    lines: Receiver<(Instant, Value)>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Watcher {
+    fn start(d: &Device) -> Self {
+        let mut child = d
+            .cmd()
+            .args(["--json", "sync", "--watch"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                if tx.send((Instant::now(), v)).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next round line that satisfies `want`, with when it was read.
+    fn until(&self, limit: Duration, want: impl Fn(&Value) -> bool) -> (Instant, Value) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, v)) => {
+                    assert_eq!(v["quarantined"], 0, "{v}");
+                    assert!(v["at_ms"].as_i64().unwrap() > 0, "{v}");
+                    if want(&v) {
+                        return (at, v);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!("the watcher printed no such line"),
+                Err(RecvTimeoutError::Disconnected) => panic!("the watcher's stdout closed"),
+            }
+        }
+    }
+
+    /// SIGTERM; returns the exit code and stderr.
+    fn stop(mut self) -> (i32, String) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "the watcher ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        (status.code().unwrap_or(-1), stderr.join().unwrap())
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_watching_device_pulls_within_a_second_and_pushes_local_changes() {
+    let server = ServerProc::start_unthrottled();
+    let devs = circle_at(&server.url, &["alpha", "beta"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    let watcher = Watcher::start(b);
+    // The first round runs once the socket is up.
+    let (_, first) = watcher.until(Duration::from_secs(10), |_| true);
+    assert_eq!(first["pulled"], 0, "{first}");
+
+    // A's change reaches B through the server's notification.
+    // B's line often comes before A's `vault sync` has even exited (the
+    // server notifies B once A's push commits, while A still signs its
+    // manifest), so the time from A's exit is often zero; the time from
+    // A's start bounds it from above.
+    let (mut worst_exit, mut worst_start) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..3 {
+        let id = a.add_inet(&format!("w{i}.example"), "alice", &format!("w-pw{i}"));
+        let started = Instant::now();
+        assert_eq!(a.sync()["pushed"], 1);
+        let exited = Instant::now();
+        let (at, line) = watcher.until(Duration::from_secs(5), |v| {
+            v["pulled"].as_u64().unwrap() >= 1
+        });
+        let (from_exit, from_start) = (
+            at.saturating_duration_since(exited),
+            at.saturating_duration_since(started),
+        );
+        eprintln!(
+            "change {i}: B printed its pull {from_exit:?} after A's sync exited \
+             ({from_start:?} after it started; A's sync took {:?})",
+            exited - started
+        );
+        worst_exit = worst_exit.max(from_exit);
+        worst_start = worst_start.max(from_start);
+        assert_eq!(line["pulled"], 1, "{line}");
+        assert_eq!(line["records_received"], 1, "{line}");
+        assert_eq!(b.ok(&["get", &id]).trim(), format!("w-pw{i}"));
+    }
+    eprintln!(
+        "sync --watch latency: worst {worst_exit:?} from A's sync exit, \
+         {worst_start:?} from its start"
+    );
+    assert!(
+        worst_exit < Duration::from_secs(1),
+        "B pulled {worst_exit:?} after A's sync exited"
+    );
+    assert!(
+        worst_start < Duration::from_secs(1),
+        "B pulled {worst_start:?} after A's sync started"
+    );
+
+    // Another process writes to B's vault: the watcher notices and
+    // pushes it, no notification needed.
+    let local = b.add_inet("local.example", "bob", "local-pw");
+    let (_, line) = watcher.until(Duration::from_secs(5), |v| {
+        v["pushed"].as_u64().unwrap() >= 1
+    });
+    assert_eq!(line["pushed"], 1, "{line}");
+    let r = a.sync();
+    assert_eq!(r["pulled"], 1, "{r}");
+    assert_eq!(a.ok(&["get", &local]).trim(), "local-pw");
+    assert_eq!(b.json(&["status"])["sync"]["pending"], 0);
+
+    let (code, err) = watcher.stop();
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("error"), "{err}");
+}
+
+#[test]
+fn a_watcher_reconnects_after_the_server_restarts() {
+    let mut server = ServerProc::start_unthrottled();
+    let devs = circle_at(&server.url, &["alpha", "beta"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    let watcher = Watcher::start(b);
+    watcher.until(Duration::from_secs(10), |_| true);
+    server.kill9_and_restart();
+    let restarted = Instant::now();
+    // The watcher finds the server again (its first round after the
+    // reconnect), then A's change reaches it as before.
+    let id = a.add_inet("after.example", "alice", "after-pw");
+    assert_eq!(a.sync()["pushed"], 1);
+    let (at, line) = watcher.until(Duration::from_secs(15), |v| {
+        v["pulled"].as_u64().unwrap() >= 1
+    });
+    eprintln!(
+        "after a server restart, B pulled A's change {:?} after the restart: {line}",
+        at - restarted
+    );
+    assert_eq!(line["pulled"], 1, "{line}");
+    assert_eq!(b.ok(&["get", &id]).trim(), "after-pw");
+    let (code, err) = watcher.stop();
+    assert_eq!(code, 0, "{err}");
+}
