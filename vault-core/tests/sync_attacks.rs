@@ -149,16 +149,7 @@ fn a_record_withheld_from_a_new_device_is_detected() {
     let (mut c, [x, _, _]) = setup();
     c.server.borrow_mut().records.remove(&x);
     // A third device joins and reads the zone from the start.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("new.vault");
-    let vault = vault_core::Vault::create(
-        &path,
-        "pw",
-        vault_core::KdfParams::insecure_for_tests_only(1),
-    )
-    .unwrap();
-    c.devices.push(sync_support::Device { path, vault });
-    c.pair(2);
+    assert_eq!(c.add_device(), 2);
     let err = c.sync(2).unwrap_err();
     assert!(
         matches!(err, SyncError::Zone(ZoneError::ManifestMismatch { .. })),
@@ -272,16 +263,7 @@ fn a_device_joining_after_a_removal_keeps_what_the_removed_peer_wrote_before() {
     c.remove(0, 2);
     // A current member syncs after the removal and signs the zone.
     c.sync(0).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("new.vault");
-    let vault = vault_core::Vault::create(
-        &path,
-        "pw",
-        vault_core::KdfParams::insecure_for_tests_only(1),
-    )
-    .unwrap();
-    c.devices.push(sync_support::Device { path, vault });
-    c.pair(3);
+    assert_eq!(c.add_device(), 3);
     let r = c.sync(3).unwrap();
     assert!(r.quarantined.is_empty(), "{:?}", r.quarantined);
     assert_eq!(

@@ -229,6 +229,11 @@ fn bucket_range(bucket: u8) -> ([u8; 16], [u8; 16]) {
 /// The server versions' leaves in one bucket, in uuid order.
 pub(crate) fn bucket_leaves(conn: &Connection, bucket: u8) -> rusqlite::Result<Vec<Leaf>> {
     let (lo, hi) = bucket_range(bucket);
+    leaves_between(conn, &lo, &hi)
+}
+
+/// The server versions' leaves with uuids in `lo..=hi`, in uuid order.
+fn leaves_between(conn: &Connection, lo: &[u8; 16], hi: &[u8; 16]) -> rusqlite::Result<Vec<Leaf>> {
     conn.prepare_cached(
         "SELECT uuid, server_gencount, server_leaf FROM ckmirror
          WHERE uuid BETWEEN ?1 AND ?2 AND server_leaf IS NOT NULL ORDER BY uuid",
@@ -294,21 +299,10 @@ pub(crate) fn leaf_count(conn: &Connection) -> rusqlite::Result<u64> {
         .query_row([], |r| r.get(0))
 }
 
-/// Every server version's leaf, by bucket (for a manifest with changes
-/// applied on top).
+/// Every server version's leaf, in uuid order (for a manifest with
+/// changes applied on top).
 pub(crate) fn all_leaves(conn: &Connection) -> rusqlite::Result<Vec<Leaf>> {
-    conn.prepare_cached(
-        "SELECT uuid, server_gencount, server_leaf FROM ckmirror
-         WHERE server_leaf IS NOT NULL ORDER BY uuid",
-    )?
-    .query_map([], |r| {
-        Ok(Leaf {
-            uuid: Uuid::from_bytes(r.get(0)?),
-            gencount: r.get(1)?,
-            content: r.get(2)?,
-        })
-    })?
-    .collect()
+    leaves_between(conn, &[0; 16], &[0xff; 16])
 }
 
 /// The highest counter of `peer`'s manifests this device accepted.

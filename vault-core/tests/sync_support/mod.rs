@@ -291,6 +291,20 @@ impl Circle {
         }
     }
 
+    /// A new device with an empty vault, paired into the circle; returns
+    /// its index.
+    pub fn add_device(&mut self) -> usize {
+        let path = self
+            .dir
+            .path()
+            .join(format!("d{}.vault", self.devices.len()));
+        let vault = Vault::create(&path, "pw", KdfParams::insecure_for_tests_only(1)).unwrap();
+        self.devices.push(Device { path, vault });
+        let i = self.devices.len() - 1;
+        self.pair(i);
+        i
+    }
+
     /// Device 0 adds device `i`, which joins.
     pub fn pair(&mut self, i: usize) {
         self.refresh(0);
