@@ -188,11 +188,15 @@ impl Transport for HttpTransport<'_> {
         &mut self,
         zone: &str,
         since: Token,
+        after: u64,
         limit: u32,
     ) -> Result<ChangesPage, TransportError> {
         let path = self.path(
             zone,
-            &format!("changes?since={}&limit={limit}", since.to_text()),
+            &format!(
+                "changes?since={}&after={after}&limit={limit}",
+                since.to_text()
+            ),
         );
         let bytes = self.call(Method::GET, &path, None)?;
         ChangesPage::decode(&bytes)
@@ -296,26 +300,26 @@ mod tests {
         let server = Server::new(&url).unwrap();
         let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4());
         let since = Token::default();
-        match t.changes("keychain", since, 10) {
+        match t.changes("keychain", since, since.seq, 10) {
             Err(TransportError::Status { status: 401, .. }) => assert!(t.unauthorized()),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            t.changes("keychain", since, 10),
+            t.changes("keychain", since, since.seq, 10),
             Err(TransportError::NotMember)
         ));
         assert!(matches!(
-            t.changes("keychain", since, 10),
+            t.changes("keychain", since, since.seq, 10),
             Err(TransportError::TokenExpired)
         ));
-        match t.changes("keychain", since, 10) {
+        match t.changes("keychain", since, since.seq, 10) {
             Err(TransportError::Status { status, code }) => {
                 assert_eq!((status, code.as_str()), (503, "unavailable"));
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            t.changes("keychain", since, 10),
+            t.changes("keychain", since, since.seq, 10),
             Err(TransportError::Malformed(_))
         ));
         let total: usize = [
@@ -337,7 +341,7 @@ mod tests {
         );
         // Nobody listens any more: unreachable.
         assert!(matches!(
-            t.changes("keychain", since, 10),
+            t.changes("keychain", since, since.seq, 10),
             Err(TransportError::Unreachable(_))
         ));
         // No buckets, no request.

@@ -322,3 +322,24 @@ fn one_round_pushes_an_outbox_larger_than_sixteen_batches() {
     let r = c.sync(1).unwrap();
     assert_eq!(r.pulled, n);
 }
+
+#[test]
+fn a_device_joining_after_tombstones_were_collected_reads_the_whole_zone() {
+    let mut c = Circle::new(2);
+    let ids = c
+        .v(0)
+        .add_batch((0..1500).map(|i| inet(&format!("g{i}.example"), "alice", "pw")))
+        .unwrap();
+    c.settle();
+    c.v(0).delete(ids[3]).unwrap();
+    c.settle();
+    c.settle();
+    // Every member's manifest passed the tombstone: it is collected.
+    assert!(c.server.borrow().gc_seq > 1000);
+    assert!(!c.server.borrow().records.contains_key(&ids[3]));
+    // A new device pages from the start, past the collection point.
+    let d = c.add_device();
+    let r = c.sync(d).unwrap();
+    assert_eq!(r.pulled, 1499);
+    assert_eq!(c.v(d).list(None).unwrap().len(), 1499);
+}

@@ -412,7 +412,7 @@ impl Storage for Failing {
         relay_messages(&InviteId, Side, u64) -> Vec<RelayMessage>, StorageError;
         purge_expired(i64) -> Purged, StorageError;
         backup(&Path) -> (), StorageError;
-        changes(Uuid, &str, Option<Token>, u32, usize) -> ChangesPage, ChangesError;
+        changes(Uuid, &str, Option<Token>, Option<u64>, u32, usize) -> ChangesPage, ChangesError;
         push_records(Uuid, &str, &PeerBytes, &[TaggedRecord]) -> PushReply, PushError;
         zone_manifest(Uuid, &str, bool) -> ServerManifest, StorageError;
         bucket_records(Uuid, &str, &[u8]) -> Vec<TaggedRecord>, StorageError;

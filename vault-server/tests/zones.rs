@@ -105,6 +105,25 @@ async fn pages_follow_limit_and_more() {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, (1..=7).collect::<Vec<u64>>());
+    // The same read by `after`, keeping `since` at its start.
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let q = format!("since=1.0&after={after}&limit=3");
+        let page = changes_ok(&p.s, &p.ta, p.circle, &q).await;
+        seen.extend(page.records.iter().map(|r| r.tag));
+        after = page.token.seq;
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(seen, (1..=7).collect::<Vec<u64>>());
+    changes(&p.s, &p.ta, p.circle, "since=1.5&after=4")
+        .await
+        .assert_error(400, "invalid");
+    changes(&p.s, &p.ta, p.circle, "since=1.0&after=8")
+        .await
+        .assert_error(410, "token_expired");
     // limit=0 is clamped to 1; a limit past the maximum to the maximum.
     assert_eq!(
         changes_ok(&p.s, &p.ta, p.circle, "limit=0")

@@ -198,13 +198,17 @@ impl Round<'_> {
     /// Pulls pages from the stored token until the feed is exhausted; each
     /// page and its token commit together.
     pub(crate) fn pull(&mut self) -> Result<(), SyncError> {
+        // Pages continue the read that began at `start`: a read from seq 0
+        // stays valid while tombstones are collected under it.
+        let mut start = self.state.token;
         let mut restarted = false;
         loop {
-            let since = self.state.token;
-            let page: ChangesPage = match self.call(|t, z| t.changes(z, since, PAGE)) {
+            let after = self.state.token.seq;
+            let page: ChangesPage = match self.call(|t, z| t.changes(z, start, after, PAGE)) {
                 Err(SyncError::Transport(TransportError::TokenExpired)) if !restarted => {
                     restarted = true;
-                    self.state.token = Token { epoch: 0, seq: 0 };
+                    start = Token { epoch: 0, seq: 0 };
+                    self.state.token = start;
                     continue;
                 }
                 other => other?,

@@ -43,11 +43,14 @@ use uuid::Uuid;
 /// (schema/PROTOCOL.md, "Sync"). Implementations do the I/O; the engine
 /// decides everything else.
 pub trait Transport {
-    /// `GET …/zones/{zone}/changes?since=TOKEN&limit=N`.
+    /// `GET …/zones/{zone}/changes?since=TOKEN&after=SEQ&limit=N`: the
+    /// records of a read that began at `since`, past `after` (the previous
+    /// page's token seq; `since.seq` for the first page).
     fn changes(
         &mut self,
         zone: &str,
         since: Token,
+        after: u64,
         limit: u32,
     ) -> Result<ChangesPage, TransportError>;
 

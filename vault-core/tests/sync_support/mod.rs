@@ -74,7 +74,7 @@ impl Server {
             .collect();
         if let Some(min) = seqs.and_then(|s| s.into_iter().min()) {
             self.records.retain(|_, t| !(t.record.tomb && t.tag <= min));
-            self.gc_seq = self.gc_seq.max(min);
+            self.gc_seq = self.gc_seq.max(min.min(self.seq));
         }
     }
 
@@ -116,17 +116,19 @@ impl Transport for Conn {
         &mut self,
         _: &str,
         since: Token,
+        after: u64,
         limit: u32,
     ) -> Result<ChangesPage, TransportError> {
         let mut s = self.server.borrow_mut();
         let lose = s.enter()?;
-        if since.seq != 0 && (since.epoch != s.epoch || since.seq < s.gc_seq || since.seq > s.seq) {
+        let stale = since.epoch != s.epoch || since.seq < s.gc_seq || since.seq > s.seq;
+        if (since.seq != 0 && stale) || after > s.seq {
             return Err(TransportError::TokenExpired);
         }
         let mut recs: Vec<TaggedRecord> = s
             .records
             .values()
-            .filter(|t| t.tag > since.seq)
+            .filter(|t| t.tag > after.max(since.seq))
             .cloned()
             .collect();
         recs.sort_by_key(|t| t.tag);

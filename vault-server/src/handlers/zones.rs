@@ -51,6 +51,12 @@ pub async fn changes(
 ) -> Result<Response, ApiError> {
     let (circle_id, zone) = zone_of(&member, &circle, zone)?;
     let since = q.since()?;
+    let after = q.after;
+    if let Some(a) = after
+        && a < since.map_or(0, |t| t.seq)
+    {
+        return Err(ApiError::invalid("after: below since"));
+    }
     let limits = &state.config().limits;
     let limit = q
         .limit
@@ -59,7 +65,7 @@ pub async fn changes(
     let max_bytes = limits.max_records_body_bytes;
     let body = state
         .db(move |s| {
-            s.changes(circle_id, &zone, since, limit, max_bytes)
+            s.changes(circle_id, &zone, since, after, limit, max_bytes)
                 .map(|page| page.encode())
         })
         .await?;

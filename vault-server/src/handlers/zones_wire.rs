@@ -14,6 +14,9 @@ use vault_core::sync::{BUCKETS, Token, encode_records};
 pub struct ChangesQuery {
     /// The token to go on from, `EPOCH.SEQ` (default: the start).
     pub since: Option<String>,
+    /// The seq a read that began at `since` has reached (its previous
+    /// page's token seq); default `since`'s seq.
+    pub after: Option<u64>,
     /// Most records in the page.
     pub limit: Option<u32>,
 }
@@ -264,6 +267,7 @@ mod tests {
     fn tokens_parse_or_are_invalid() {
         let q = |s: &str| ChangesQuery {
             since: Some(s.to_owned()),
+            after: None,
             limit: None,
         };
         assert_eq!(q("1.5").since().unwrap(), Some(Token { epoch: 1, seq: 5 }));

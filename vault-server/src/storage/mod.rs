@@ -431,12 +431,16 @@ pub trait Storage: Send + Sync + 'static {
     /// empty) once its ciphertext passes `max_bytes`; each `tag` is the
     /// record's seq. `since` absent: from the start of the zone's epoch.
     /// [`ChangesError::TokenExpired`] for a token of another epoch, one with
-    /// `0 < seq < gc_seq`, or one past the zone's seq.
+    /// `0 < seq < gc_seq`, or one past the zone's seq. `after` continues
+    /// a read that began at `since` (records past it; default `since`'s
+    /// seq): a read from seq 0 stays valid while tombstones are collected.
+    #[allow(clippy::too_many_arguments)]
     fn changes(
         &self,
         circle_id: Uuid,
         zone: &str,
         since: Option<Token>,
+        after: Option<u64>,
         limit: u32,
         max_bytes: usize,
     ) -> Result<ChangesPage, ChangesError>;

@@ -452,10 +452,11 @@ impl Storage for SqliteStorage {
         circle_id: Uuid,
         zone: &str,
         since: Option<Token>,
+        after: Option<u64>,
         limit: u32,
         max_bytes: usize,
     ) -> Result<ChangesPage, ChangesError> {
-        self.read(|c| zones::changes(c, circle_id, zone, since, limit, max_bytes))
+        self.read(|c| zones::changes(c, circle_id, zone, since, after, limit, max_bytes))
     }
 
     fn push_records(

@@ -100,7 +100,7 @@ fn concurrent_pushes_take_every_seq_once_in_commit_order() {
         (1..=n).collect::<Vec<u64>>(),
         "one save of the shared uuid"
     );
-    let page = s.changes(id, ZONE, None, 5000, usize::MAX).unwrap();
+    let page = s.changes(id, ZONE, None, None, 5000, usize::MAX).unwrap();
     assert_eq!(page.records.len() as u64, n);
     assert!(page.records.windows(2).all(|w| w[0].tag < w[1].tag));
     assert_eq!(page.token, Token { epoch: 1, seq: n });
@@ -121,7 +121,7 @@ fn refused_batches_save_nothing() {
         s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(1, 1), 1, false, 0), ahead]),
         Err(PushError::CirclePos)
     ));
-    let page = s.changes(id, ZONE, None, 10, usize::MAX).unwrap();
+    let page = s.changes(id, ZONE, None, None, 10, usize::MAX).unwrap();
     assert_eq!((page.records.len(), page.token.seq), (0, 0));
     assert!(s.zone_seqs(id).unwrap().is_empty(), "no zone row was left");
 }
@@ -211,10 +211,17 @@ fn collection_counts_the_zones_epoch_and_caps_at_its_seq() {
         Err(ManifestPutError::StaleCounter)
     ));
     assert!(matches!(
-        s.changes(id, ZONE, Some(Token { epoch: 1, seq: 2 }), 10, usize::MAX),
+        s.changes(
+            id,
+            ZONE,
+            Some(Token { epoch: 1, seq: 2 }),
+            None,
+            10,
+            usize::MAX
+        ),
         Err(ChangesError::TokenExpired)
     ));
-    let page = s.changes(id, ZONE, None, 10, usize::MAX).unwrap();
+    let page = s.changes(id, ZONE, None, None, 10, usize::MAX).unwrap();
     assert_eq!(page.records.iter().map(|r| r.tag).collect::<Vec<_>>(), [2]);
     assert_eq!(s.manifests(id, ZONE).unwrap().len(), 1);
 }

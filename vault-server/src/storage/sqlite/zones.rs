@@ -269,6 +269,7 @@ pub(super) fn changes(
     circle_id: Uuid,
     zone: &str,
     since: Option<Token>,
+    after: Option<u64>,
     limit: u32,
     max_bytes: usize,
 ) -> Result<ChangesPage, ChangesError> {
@@ -279,7 +280,8 @@ pub(super) fn changes(
         epoch: row.epoch,
         seq: 0,
     });
-    if !token_valid(&row, since) {
+    let from = after.unwrap_or(since.seq).max(since.seq);
+    if !token_valid(&row, since) || from > row.seq {
         return Err(ChangesError::TokenExpired);
     }
     let mut records: Vec<TaggedRecord> = Vec::new();
@@ -291,7 +293,7 @@ pub(super) fn changes(
         );
         let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
         let mut rows = stmt
-            .query(params![zone_id, since.seq, i64::from(limit) + 1])
+            .query(params![zone_id, from, i64::from(limit) + 1])
             .map_err(db_err)?;
         let mut bytes = 0usize;
         while let Some(r) = rows.next().map_err(db_err)? {
