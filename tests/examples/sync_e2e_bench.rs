@@ -1,0 +1,535 @@
+//! Sync end to end with the real client: the `vault-server` release binary
+//! on 127.0.0.1 (its default SQLite storage, rate limits off unless
+//! `--default-limits`) and the `vault` release binary, over the real HTTP
+//! transport. Prints one JSON object per figure:
+//!
+//! - `import_items`: device A's vault filled by `vault import` of a
+//!   generated Chrome CSV (`--items` realistic logins);
+//! - `push_initial`: A founds a circle and `vault sync`s everything up;
+//!   records/s from `elapsed_ms` (the engine's round: building and signing
+//!   the records, the pushes, A's catch-up pull and its signed manifest);
+//! - `initial_sync`: a new device B joins (`vault peer invite` / `vault
+//!   peer join`) and runs its first `vault --json sync`; `elapsed_ms`,
+//!   `records_received`, `bytes_received` and the ratio of the bytes to the
+//!   ciphertext A holds (`wrappedkey` + `encitem`). `--runs` fresh devices
+//!   (goal: at most 5 s, ratio at most 1.4);
+//! - `no_change_sync`: the last device's `vault --json sync` with nothing
+//!   new, `--checks` times: `elapsed_ms` median and p99, and every one
+//!   must take one request (goal: at most 5 ms).
+//!
+//! `elapsed_ms` is measured in the `vault` process around
+//! `UnlockedVault::sync`: the unlock (PBKDF2, 600,000 iterations) and the
+//! authentication round trips are not in it; `wall_ms` is the process.
+//!
+//! The new devices join before A's first sync; `--join-after-push` joins
+//! them after it instead, which fails with 410 token_expired on the second
+//! changes page (see the comment in `main`). `--default-limits` keeps the
+//! server's default rate limits (20 requests/s per device), under which
+//! A's first push is refused with 429.
+//!
+//! `scripts/sync-e2e-bench [--items N] [--runs N] [--checks N] [--default-limits] [--join-after-push]`
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a benchmark binary"
+)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "bench master password";
+
+struct Args {
+    vault_bin: PathBuf,
+    server_bin: PathBuf,
+    items: usize,
+    runs: usize,
+    checks: usize,
+    default_limits: bool,
+    join_after_push: bool,
+}
+
+fn args() -> Args {
+    let release = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_owned();
+    let mut a = Args {
+        vault_bin: release.join("vault"),
+        server_bin: release.join("vault-server"),
+        items: 100_000,
+        runs: 3,
+        checks: 100,
+        default_limits: false,
+        join_after_push: false,
+    };
+    let mut argv = std::env::args().skip(1);
+    while let Some(flag) = argv.next() {
+        match flag.as_str() {
+            "--default-limits" => a.default_limits = true,
+            "--join-after-push" => a.join_after_push = true,
+            _ => {
+                let v = argv.next().expect("a value");
+                match flag.as_str() {
+                    "--vault-bin" => a.vault_bin = PathBuf::from(v),
+                    "--server-bin" => a.server_bin = PathBuf::from(v),
+                    "--items" => a.items = v.parse().unwrap(),
+                    "--runs" => a.runs = v.parse().unwrap(),
+                    "--checks" => a.checks = v.parse().unwrap(),
+                    other => panic!("unknown flag {other}"),
+                }
+            }
+        }
+    }
+    a
+}
+
+/// splitmix64: a deterministic spread without a rand dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[self.below(list.len())]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "mail", "bank", "shop", "cloud", "news", "travel", "photo", "music", "forum", "games",
+    "health", "school", "energy", "market", "stream", "books", "social", "video", "drive", "notes",
+    "chat", "maps", "tickets", "insure", "pay", "crypto", "jobs", "food", "sport", "home",
+];
+const TLDS: &[&str] = &[
+    "com", "org", "net", "io", "de", "co.uk", "fr", "app", "dev", "eu",
+];
+const FIRST: &[&str] = &[
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
+    "oscar", "peggy", "trent", "victor", "walter",
+];
+const PATHS: &[&str] = &[
+    "/login",
+    "/signin",
+    "/account/login",
+    "/",
+    "/auth?next=%2Fhome",
+    "/users/sign_in",
+];
+const PW_CHARS: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!@#$%^&*()-_=+[]{};:,.<>/?";
+const NOTE_WORDS: &[&str] = &[
+    "security", "question", "answer", "pin", "recovery", "code", "shared", "with", "family",
+    "work", "account", "old", "email", "backup", "phone", "number", "renew", "yearly",
+];
+
+fn csv_field(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// A Chrome-format CSV of `n` distinct, realistic logins: a host, a URL on
+/// it, an account, a 16-24 character random password, a note on one in
+/// four.
+fn write_csv(path: &Path, n: usize) {
+    let mut rng = Rng(0x5eed);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "name,url,username,password,note").unwrap();
+    for i in 0..n {
+        let host = format!(
+            "{}{}.{}{}.{}",
+            if rng.below(3) == 0 { "www." } else { "" },
+            rng.pick(WORDS),
+            rng.pick(WORDS),
+            i,
+            rng.pick(TLDS)
+        );
+        let url = format!("https://{host}{}", rng.pick(PATHS));
+        let user = match rng.below(3) {
+            0 => format!(
+                "{}.{}{}@example.com",
+                rng.pick(FIRST),
+                rng.pick(FIRST),
+                rng.below(100)
+            ),
+            1 => format!("{}{}", rng.pick(FIRST), rng.below(10_000)),
+            _ => format!("{}@{}.example", rng.pick(FIRST), rng.pick(WORDS)),
+        };
+        let len = 16 + rng.below(9);
+        let password: String = (0..len)
+            .map(|_| PW_CHARS[rng.below(PW_CHARS.len())] as char)
+            .collect();
+        let note = if rng.below(4) == 0 {
+            let words = 3 + rng.below(15);
+            (0..words)
+                .map(|_| rng.pick(NOTE_WORDS))
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            String::new()
+        };
+        writeln!(
+            f,
+            "{},{},{},{},{}",
+            csv_field(&host),
+            csv_field(&url),
+            csv_field(&user),
+            csv_field(&password),
+            csv_field(&note)
+        )
+        .unwrap();
+    }
+}
+
+/// The `vault-server` binary on 127.0.0.1, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(bin: &Path, db: &Path, default_limits: bool) -> Server {
+        let mut cmd = Command::new(bin);
+        cmd.args(["--listen", "127.0.0.1:0", "--log-level", "warn", "--db"])
+            .arg(db)
+            .env_remove("VAULT_SERVER_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if !default_limits {
+            cmd.env("VAULT_SERVER_PER_IP_PER_SEC", "0")
+                .env("VAULT_SERVER_PER_DEVICE_PER_SEC", "0");
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("the server exited").unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("vault-server: {line}");
+            }
+        });
+        Server {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One device: its own vault file and agent directory.
+struct Device {
+    name: String,
+    bin: PathBuf,
+    vault: PathBuf,
+    dir: PathBuf,
+    pw_file: PathBuf,
+}
+
+impl Device {
+    fn init(bin: &Path, root: &Path, pw_file: &Path, name: &str) -> Device {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = Device {
+            name: name.to_owned(),
+            bin: bin.to_owned(),
+            vault: dir.join("vault.db"),
+            dir,
+            pw_file: pw_file.to_owned(),
+        };
+        d.ok(&["init"]);
+        d
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        for var in ["VAULT_PASSWORD", "XDG_RUNTIME_DIR", "VAULT_NEW_PASSWORD"] {
+            c.env_remove(var);
+        }
+        c.env("VAULT_PATH", &self.vault)
+            .env("VAULT_PASSWORD_FILE", &self.pw_file)
+            .env("VAULT_AGENT_DIR", self.dir.join("agent"))
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs, asserts success; returns stdout and the process's wall time.
+    fn timed(&self, args: &[&str]) -> (String, Duration) {
+        let started = Instant::now();
+        let out = self.cmd().args(args).output().unwrap();
+        let took = started.elapsed();
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (String::from_utf8(out.stdout).unwrap(), took)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.timed(args).0
+    }
+
+    /// `vault --json sync`: its object and the process's wall time.
+    fn sync(&self) -> (Value, Duration) {
+        let (out, took) = self.timed(&["--json", "sync"]);
+        let v: Value = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("{}: sync printed no JSON ({e}): {out}", self.name));
+        assert!(
+            v.get("elapsed_ms").is_some(),
+            "this vault binary predates elapsed_ms: {v}"
+        );
+        (v, took)
+    }
+
+    /// `inviter` invites, this device joins.
+    fn join(&self, inviter: &Device) {
+        let mut child = inviter
+            .cmd()
+            .args(["--json", "peer", "invite", "--yes"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("peer invite printed no code");
+        let v: Value = serde_json::from_str(&first).unwrap();
+        let code = v["code"].as_str().expect("a code").to_owned();
+        self.ok(&["peer", "join", &code, "--name", &self.name]);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "peer invite failed");
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 100.0
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// Nearest rank on a sorted list.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// The ciphertext bytes a vault holds for its live items.
+fn ciphertext_bytes(vault: &Path) -> u64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        vault,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .unwrap();
+    ["inet", "genp", "keys"]
+        .iter()
+        .map(|t| {
+            conn.query_row(
+                &format!("SELECT coalesce(sum(length(wrappedkey) + length(encitem)), 0) FROM {t} WHERE tomb = 0"),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap() as u64
+        })
+        .sum()
+}
+
+fn main() {
+    let a = args();
+    let vault_bin = std::fs::canonicalize(&a.vault_bin).expect("build the release vault first");
+    let server_bin =
+        std::fs::canonicalize(&a.server_bin).expect("build the release vault-server first");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let pw_file = root.join("pw");
+    std::fs::write(&pw_file, format!("{PASSWORD}\n")).unwrap();
+    let server = Server::start(&server_bin, &root.join("server.db"), a.default_limits);
+    let limits = if a.default_limits { "default" } else { "off" };
+
+    // A: the big vault, by one import.
+    let csv = root.join("logins.csv");
+    write_csv(&csv, a.items);
+    let dev_a = Device::init(&vault_bin, root, &pw_file, "a");
+    let (out, took) = dev_a.timed(&[
+        "-q",
+        "import",
+        "--format",
+        "chrome-csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains(&format!("imported {} items", a.items)),
+        "{out}"
+    );
+    println!(
+        "{}",
+        json!({"op": "import_items", "n": a.items, "wall_ms": ms(took)})
+    );
+
+    // A founds the circle. The new devices join before A's first sync
+    // (unless --join-after-push), so that the server collects no
+    // tombstones while they have signed nothing: once every member has
+    // signed a manifest the server raises the zone's gc_seq to the lowest
+    // signed seq, and a device that joins after that gets 410
+    // token_expired on its second changes page (a token between 0 and
+    // gc_seq), restarts from 0 once and fails. Joining first measures the
+    // same thing: an empty device pulling every record.
+    dev_a.ok(&["circle", "create", "--server", &server.url, "--name", "a"]);
+    let devices: Vec<Device> = (0..a.runs.max(1))
+        .map(|run| Device::init(&vault_bin, root, &pw_file, &format!("b{run}")))
+        .collect();
+    if !a.join_after_push {
+        for dev in &devices {
+            dev.join(&dev_a);
+        }
+    }
+    let (push, wall) = dev_a.sync();
+    assert_eq!(push["pushed"].as_u64(), Some(a.items as u64), "{push}");
+    let push_ms = f(&push, "elapsed_ms");
+    println!(
+        "{}",
+        json!({
+            "op": "push_initial",
+            "n": a.items,
+            "elapsed_ms": push_ms,
+            "records_per_sec": (a.items as f64 / (push_ms / 1e3)).round(),
+            "requests": push["requests"],
+            "wall_ms": ms(wall),
+            "rate_limits": limits,
+            "goal_records_per_sec": 20_000,
+            "met": a.items as f64 / (push_ms / 1e3) >= 20_000.0,
+        })
+    );
+    let cipher = ciphertext_bytes(&dev_a.vault);
+
+    // Each new device syncs everything down.
+    let mut samples = Vec::new();
+    for (run, dev) in devices.iter().enumerate() {
+        if a.join_after_push {
+            dev.join(&dev_a);
+        }
+        let (v, wall) = dev.sync();
+        assert_eq!(v["pulled"].as_u64(), Some(a.items as u64), "{v}");
+        assert_eq!(v["quarantined"].as_u64(), Some(0), "{v}");
+        let bytes = f(&v, "bytes_received");
+        let elapsed = f(&v, "elapsed_ms");
+        println!(
+            "{}",
+            json!({
+                "op": "initial_sync_run",
+                "run": run,
+                "elapsed_ms": elapsed,
+                "records_received": v["records_received"],
+                "bytes_received": v["bytes_received"],
+                "requests": v["requests"],
+                "ratio": (bytes / cipher as f64 * 1000.0).round() / 1000.0,
+                "wall_ms": ms(wall),
+            })
+        );
+        samples.push((elapsed, v));
+    }
+    let mut times: Vec<f64> = samples.iter().map(|(t, _)| *t).collect();
+    times.sort_by(f64::total_cmp);
+    let med = median(&times);
+    let (_, first) = &samples[0];
+    let bytes = f(first, "bytes_received");
+    let ratio = (bytes / cipher as f64 * 1000.0).round() / 1000.0;
+    println!(
+        "{}",
+        json!({
+            "op": "initial_sync",
+            "n": a.items,
+            "runs": times.len(),
+            "median_ms": (med * 1000.0).round() / 1000.0,
+            "samples_ms": times,
+            "records_received": first["records_received"],
+            "bytes_received": first["bytes_received"],
+            "ciphertext_bytes": cipher,
+            "payload_ratio": ratio,
+            "requests": first["requests"],
+            "rate_limits": limits,
+            "goal_ms": 5000,
+            "goal_ratio": 1.4,
+            "met": med <= 5000.0 && ratio <= 1.4,
+        })
+    );
+
+    // The no-change check on the last device.
+    let dev = devices.last().unwrap();
+    let mut checks = Vec::new();
+    let mut walls = Vec::new();
+    let mut requests = Vec::new();
+    for _ in 0..a.checks.max(1) {
+        let (v, wall) = dev.sync();
+        assert_eq!(v["pulled"].as_u64(), Some(0), "{v}");
+        checks.push(f(&v, "elapsed_ms"));
+        walls.push(ms(wall));
+        requests.push(v["requests"].as_u64().unwrap());
+    }
+    checks.sort_by(f64::total_cmp);
+    walls.sort_by(f64::total_cmp);
+    let one_trip = requests.iter().all(|r| *r == 1);
+    println!(
+        "{}",
+        json!({
+            "op": "no_change_sync",
+            "n": a.items,
+            "runs": checks.len(),
+            "median_ms": (median(&checks) * 1000.0).round() / 1000.0,
+            "p99_ms": percentile(&checks, 0.99),
+            "max_ms": checks[checks.len() - 1],
+            "requests_each": if one_trip { json!(1) } else { json!(requests) },
+            "wall_median_ms": median(&walls),
+            "goal_ms": 5,
+            "met": one_trip && percentile(&checks, 0.99) <= 5.0,
+        })
+    );
+    drop(server);
+}
