@@ -531,7 +531,7 @@ fn verify_one(key: &VerifyingKey, e: &SignedEntry) -> bool {
 
 /// Maps `f` over `items`, split across `available_parallelism()` threads
 /// when there are enough of them to pay for the threads.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)

@@ -32,6 +32,7 @@ mod share;
 
 pub use crate::store::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs, ShareReport};
 pub use auth::{auth_payload, verify_auth};
+pub(crate) use chain::parallel_map;
 pub use chain::{ChainError, CircleState, Member, Removal};
 pub use entry::{
     ENTRY_VERSION, Entry, EntryBody, EntryError, EpochCommit, MAX_EPOCHS, MAX_NAME_LEN, NameError,

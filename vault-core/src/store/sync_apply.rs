@@ -54,7 +54,32 @@ impl Ctx<'_> {
     /// Every check but the gencount (which needs the mirror) and the class
     /// against a held item. With `allow_removed`, a writer removed since is
     /// accepted (the caller has a current member's attestation).
-    pub fn verify(&self, rec: &SealedRecord, allow_removed: bool) -> Result<Opened, RecordError> {
+    /// Each record's signature checked, on every core, each writer's key
+    /// decoded once: what [`Ctx::verify`] takes as `signature_ok`.
+    pub fn signatures(&self, records: &[TaggedRecord]) -> Vec<bool> {
+        let circle_id = self.circle.circle_id();
+        let mut keys = std::collections::HashMap::new();
+        for t in records {
+            keys.entry(t.record.writer).or_insert_with(|| {
+                self.circle
+                    .peer(&t.record.writer)
+                    .filter(|m| m.keys.peer_id() == t.record.writer)
+                    .and_then(|m| crate::crypto::hazmat::ed25519_public(&m.keys.signing).ok())
+            });
+        }
+        crate::circle::parallel_map(records, |t| {
+            keys.get(&t.record.writer)
+                .and_then(Option::as_ref)
+                .is_some_and(|k| t.record.verify_with(circle_id, self.zone, k))
+        })
+    }
+
+    pub fn verify(
+        &self,
+        rec: &SealedRecord,
+        allow_removed: bool,
+        signature_ok: Option<bool>,
+    ) -> Result<Opened, RecordError> {
         let member = self
             .circle
             .peer(&rec.writer)
@@ -68,8 +93,15 @@ impl Ctx<'_> {
         if member.removed.is_some() && !allow_removed {
             return Err(RecordError::RemovedWriter(rec.writer));
         }
-        rec.verify_signature(self.circle.circle_id(), self.zone, &member.keys)
-            .map_err(|_| RecordError::BadSignature)?;
+        let signed = match signature_ok {
+            Some(ok) => ok,
+            None => rec
+                .verify_signature(self.circle.circle_id(), self.zone, &member.keys)
+                .is_ok(),
+        };
+        if !signed {
+            return Err(RecordError::BadSignature);
+        }
         let key = chain_key(self.keys, self.circle, rec.epoch)
             .ok_or(RecordError::UnknownEpoch(rec.epoch))?;
         let ctx = ItemContext {
@@ -131,6 +163,8 @@ pub(crate) struct Applier<'a> {
     pub rng: &'a mut VaultRng,
     pub state: &'a mut SyncState,
     pub report: &'a mut SyncReport,
+    /// Whether the quarantine may hold versions to supersede.
+    pub quarantine: bool,
 }
 
 impl Applier<'_> {
@@ -141,6 +175,7 @@ impl Applier<'_> {
         &mut self,
         tagged: &TaggedRecord,
         allow_removed: bool,
+        signature_ok: Option<bool>,
     ) -> Result<Outcome, SyncError> {
         let rec = &tagged.record;
         let conn = self.ctx.conn;
@@ -171,7 +206,7 @@ impl Applier<'_> {
                 },
             );
         }
-        let opened = match self.ctx.verify(rec, allow_removed) {
+        let opened = match self.ctx.verify(rec, allow_removed, signature_ok) {
             Ok(o) => o,
             Err(e) => return self.refuse(tagged, e),
         };
@@ -185,7 +220,9 @@ impl Applier<'_> {
             };
             return self.refuse(tagged, e);
         }
-        sync_db::unquarantine(conn, self.ctx.zone, rec.uuid, rec.gencount)?;
+        if self.quarantine {
+            sync_db::unquarantine(conn, self.ctx.zone, rec.uuid, rec.gencount)?;
+        }
         self.state.mark(rec.bucket());
         if let Some((_, row)) = &local
             && row.gencount == rec.gencount
@@ -211,6 +248,7 @@ impl Applier<'_> {
 
     fn refuse(&mut self, tagged: &TaggedRecord, reason: RecordError) -> Result<Outcome, SyncError> {
         let rec = &tagged.record;
+        self.quarantine = true;
         sync_db::quarantine(
             self.ctx.conn,
             self.ctx.zone,

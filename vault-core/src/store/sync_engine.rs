@@ -186,9 +186,11 @@ impl Round<'_> {
                 rng: &mut *r.rng,
                 state: &mut r.state,
                 report: &mut r.report,
+                quarantine: sync_db::quarantine_count(conn)? > 0,
             };
-            for rec in records {
-                applier.apply(rec, allow_removed)?;
+            let signatures = applier.ctx.signatures(records);
+            for (rec, ok) in records.iter().zip(signatures) {
+                applier.apply(rec, allow_removed, Some(ok))?;
             }
             sync_db::put_state(conn, &r.zone, &r.state)?;
             Ok(())

@@ -175,6 +175,20 @@ impl SealedRecord {
     }
 }
 
+impl SealedRecord {
+    /// [`SealedRecord::verify_signature`] with the writer's key already
+    /// decoded (and its peer id checked by the caller).
+    pub(crate) fn verify_with(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        key: &ed25519_dalek::VerifyingKey,
+    ) -> bool {
+        hazmat::ed25519_verify_strict(key, &self.signed_bytes(circle_id, zone), &self.signature)
+            .is_ok()
+    }
+}
+
 /// A record's signature does not verify under its writer's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the record's signature does not verify")]
