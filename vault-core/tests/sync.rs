@@ -92,7 +92,7 @@ fn edits_to_different_fields_both_survive() {
     c.sync(0).unwrap();
     let r = c.sync(1).unwrap();
     assert_eq!((r.merged, r.conflicts), (1, 0));
-    c.settle();
+    c.sync(1).unwrap();
     for i in 0..2 {
         let got = inet_of(&mut c, i, id);
         assert_eq!(got.password.expose(), "new-from-0", "device {i}");
@@ -342,4 +342,108 @@ fn a_device_joining_after_tombstones_were_collected_reads_the_whole_zone() {
     let r = c.sync(d).unwrap();
     assert_eq!(r.pulled, 1499);
     assert_eq!(c.v(d).list(None).unwrap().len(), 1499);
+}
+
+/// Edits the item through a second handle on the same file while the
+/// push that carries its previous version is in flight.
+struct EditDuringPush {
+    inner: sync_support::Conn,
+    other: vault_core::UnlockedVault,
+    item: Uuid,
+    done: bool,
+}
+
+impl vault_core::sync::Transport for EditDuringPush {
+    fn changes(
+        &mut self,
+        z: &str,
+        s: vault_core::sync::Token,
+        a: u64,
+        l: u32,
+    ) -> Result<vault_core::sync::ChangesPage, vault_core::sync::TransportError> {
+        self.inner.changes(z, s, a, l)
+    }
+    fn push(
+        &mut self,
+        z: &str,
+        r: &[vault_core::sync::TaggedRecord],
+    ) -> Result<vault_core::sync::PushReply, vault_core::sync::TransportError> {
+        // The first push carries the old version; the edit's own push
+        // then fails, so it waits for the next round.
+        if std::mem::replace(&mut self.done, true) {
+            return Err(vault_core::sync::TransportError::Unreachable(
+                "connection dropped".into(),
+            ));
+        }
+        {
+            let mut x = match self.other.get(self.item).unwrap().data {
+                ItemData::Inet(x) => x,
+                _ => unreachable!(),
+            };
+            x.notes = "notes-while-pushing".into();
+            self.other.update(self.item, ItemData::Inet(x)).unwrap();
+        }
+        self.inner.push(z, r)
+    }
+    fn manifest(
+        &mut self,
+        z: &str,
+        b: bool,
+    ) -> Result<vault_core::sync::ServerManifest, vault_core::sync::TransportError> {
+        self.inner.manifest(z, b)
+    }
+    fn buckets(
+        &mut self,
+        z: &str,
+        ids: &[u8],
+    ) -> Result<Vec<vault_core::sync::TaggedRecord>, vault_core::sync::TransportError> {
+        self.inner.buckets(z, ids)
+    }
+    fn peer_manifests(
+        &mut self,
+        z: &str,
+    ) -> Result<Vec<vault_core::sync::SignedManifest>, vault_core::sync::TransportError> {
+        self.inner.peer_manifests(z)
+    }
+    fn put_manifest(
+        &mut self,
+        z: &str,
+        m: &vault_core::sync::SignedManifest,
+    ) -> Result<(), vault_core::sync::TransportError> {
+        self.inner.put_manifest(z, m)
+    }
+}
+
+#[test]
+fn an_edit_made_during_its_push_merges_against_the_version_sent() {
+    let mut c = Circle::new(2);
+    let id = c.v(0).add(inet("site.example", "alice", "old")).unwrap();
+    let other = vault_core::Vault::open(&c.devices[0].path)
+        .unwrap()
+        .unlock("pw")
+        .unwrap();
+    let mut t = EditDuringPush {
+        inner: c.conn(0),
+        other,
+        item: id,
+        done: false,
+    };
+    c.devices[0].vault.sync(&mut t).unwrap_err();
+    drop(t);
+    assert_eq!(c.v(0).sync_status().unwrap().pending, 1);
+    // Device 1 changes the password of the version that was sent.
+    c.sync(1).unwrap();
+    c.v(1)
+        .update(id, inet("site.example", "alice", "from-1"))
+        .unwrap();
+    c.sync(1).unwrap();
+    // Against the right base, the two edits touch different fields.
+    let r = c.sync(0).unwrap();
+    assert_eq!((r.merged, r.conflicts), (1, 0));
+    c.sync(1).unwrap();
+    for i in 0..2 {
+        let x = inet_of(&mut c, i, id);
+        assert_eq!(x.password.expose(), "from-1", "device {i}");
+        assert_eq!(x.notes.expose(), "notes-while-pushing", "device {i}");
+    }
 }

@@ -4,7 +4,7 @@
 //! short anywhere resumes from the stored token and outbox.
 
 use super::UnlockedVault;
-use super::circle::load as load_circle;
+use super::circle::{chain_key, load as load_circle};
 use super::keyring::Keyring;
 use super::rows::{Row, now_ms};
 use super::sync_apply::{Applier, Ctx, local_row};
@@ -364,15 +364,17 @@ impl Round<'_> {
             row.gencount == sent.gencount
                 && content_hash(&row.wrappedkey, &row.encitem) == sent.content_hash()
         });
-        let base = (!unchanged && !sent.tomb).then(|| sync_db::Base {
-            gencount: sent.gencount,
-            parent_key_uuid: now
-                .as_ref()
-                .map(|(_, r)| r.parent_key_uuid)
-                .unwrap_or_default(),
-            wrappedkey: sent.wrappedkey.clone(),
-            encitem: sent.encitem.clone(),
-        });
+        // The base is the version sent, wrapped by the key of its own epoch
+        // (the newer local edit may be under a newer one).
+        let sent_key = chain_key(self.keys, &self.circle, sent.epoch).map(|k| k.key_uuid());
+        let base = sent_key
+            .filter(|_| !unchanged && !sent.tomb)
+            .map(|parent_key_uuid| sync_db::Base {
+                gencount: sent.gencount,
+                parent_key_uuid,
+                wrappedkey: sent.wrappedkey.clone(),
+                encitem: sent.encitem.clone(),
+            });
         sync_db::set_server(
             conn,
             sent.uuid,
