@@ -388,7 +388,10 @@ impl Applier<'_> {
             uuid: rec.uuid,
             gencount: 0,
             created_ms: merged.created_ms,
-            modified_ms: merged.modified_ms.max(now_ms()),
+            // The later side's time, not the merge's: a merge is no new edit,
+            // and must not win a later conflict against an edit made after
+            // the ones it merged.
+            modified_ms: merged.modified_ms,
             data: merged.data,
             unknown: merged.unknown,
             deleted: false,
