@@ -272,3 +272,22 @@ fn a_device_joining_after_a_removal_keeps_what_the_removed_peer_wrote_before() {
     );
     assert_eq!(c.v(3).sync_status().unwrap().quarantined, 0);
 }
+
+#[test]
+fn a_changes_feed_that_never_ends_is_refused() {
+    let (mut c, [x, _, _]) = setup();
+    c.v(0).update(x, inet("x.example", "x2")).unwrap();
+    c.sync(0).unwrap();
+    let before = items(&mut c, 1);
+    c.server.borrow_mut().endless = true;
+    let err = c.sync(1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::Transport(vault_core::sync::TransportError::Malformed(_))
+        ),
+        "{err:?}"
+    );
+    assert!(c.server.borrow().requests < 100, "it gave up at once");
+    assert_eq!(items(&mut c, 1), before);
+}

@@ -215,6 +215,13 @@ impl Round<'_> {
                 }
                 other => other?,
             };
+            // A page that says more follows must move the read forward, or
+            // a server could keep a device pulling forever.
+            if page.more && (page.records.is_empty() || page.token.seq <= after) {
+                return Err(
+                    TransportError::Malformed("a changes page with more does not advance").into(),
+                );
+            }
             self.report.records_received += page.records.len();
             self.state.token = page.token;
             self.apply_all(&page.records, false)?;

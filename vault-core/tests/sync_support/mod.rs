@@ -35,6 +35,9 @@ pub struct Server {
     /// Records sent to devices (pages, conflicts, buckets).
     pub records_sent: usize,
     pub requests: usize,
+    /// Answer every changes request with an empty page that says more
+    /// follows (a server trying to keep a device pulling forever).
+    pub endless: bool,
 }
 
 impl Server {
@@ -121,6 +124,16 @@ impl Transport for Conn {
     ) -> Result<ChangesPage, TransportError> {
         let mut s = self.server.borrow_mut();
         let lose = s.enter()?;
+        if s.endless {
+            return Ok(ChangesPage {
+                token: Token {
+                    epoch: s.epoch,
+                    seq: after,
+                },
+                more: true,
+                records: Vec::new(),
+            });
+        }
         let stale = since.epoch != s.epoch || since.seq < s.gc_seq || since.seq > s.seq;
         if (since.seq != 0 && stale) || after > s.seq {
             return Err(TransportError::TokenExpired);
