@@ -568,3 +568,34 @@ impl ServerProc {
         self.kill9_and_restart();
     }
 }
+
+/// The counts of a `vault --json sync` answer, in a fixed order:
+/// (pulled, pushed, merged, conflicts, quarantined).
+pub fn counts(r: &serde_json::Value) -> (u64, u64, u64, u64, u64) {
+    let n = |k: &str| {
+        r[k].as_u64()
+            .unwrap_or_else(|| panic!("{k} missing from {r}"))
+    };
+    (
+        n("pulled"),
+        n("pushed"),
+        n("merged"),
+        n("conflicts"),
+        n("quarantined"),
+    )
+}
+
+pub fn password(d: &Device, query: &str) -> String {
+    d.ok(&["get", query]).trim_end().to_owned()
+}
+
+/// Every password in an item's history (`vault --json history
+/// --show-secrets`).
+pub fn history_passwords(d: &Device, query: &str) -> Vec<String> {
+    d.json(&["history", query, "--show-secrets"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["password"].as_str().map(str::to_owned))
+        .collect()
+}
