@@ -244,9 +244,9 @@ impl Round<'_> {
         if records.is_empty() {
             return Ok(());
         }
-        // Only the records still refused are reported by this round.
+        // Records that now pass count as pulled; those still refused are
+        // reported again by this round.
         self.apply_all(&records, false)?;
-        self.report.pulled = 0;
         Ok(())
     }
 
