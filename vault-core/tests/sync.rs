@@ -447,3 +447,39 @@ fn an_edit_made_during_its_push_merges_against_the_version_sent() {
         assert_eq!(x.notes.expose(), "notes-while-pushing", "device {i}");
     }
 }
+
+#[test]
+fn a_record_under_an_epoch_whose_key_is_late_waits_in_quarantine_then_applies() {
+    let mut c = Circle::new(2);
+    c.settle();
+    // Device 0 starts epoch 2 and writes under it; device 1's share is
+    // held back.
+    c.refresh(0);
+    let (entry, pending) = c.v(0).prepare_new_epoch().unwrap();
+    let peer = c.v(1).peer_id();
+    let share = c
+        .v(0)
+        .seal_share(&peer, vault_core::ShareEpochs::Pending(&pending))
+        .unwrap();
+    c.server.borrow_mut().log.push(entry);
+    c.refresh(0);
+    let id = c.v(0).add(inet("late.example", "alice", "l")).unwrap();
+    c.sync(0).unwrap();
+    let r = c.sync(1).unwrap();
+    assert_eq!(r.quarantined.len(), 1);
+    assert_eq!(
+        r.quarantined[0].reason,
+        vault_core::sync::RecordError::UnknownEpoch(2)
+    );
+    assert!(c.v(1).get(id).is_err());
+    // Device 0 is not told of a mismatch by device 1 in the meantime.
+    c.sync(0).unwrap();
+    // The share arrives: the next round applies the record.
+    c.v(1).install_shares(&[share]).unwrap();
+    let r = c.sync(1).unwrap();
+    assert!(r.quarantined.is_empty(), "{:?}", r.quarantined);
+    assert_eq!(r.pulled, 1);
+    assert_eq!(inet_of(&mut c, 1, id).password.expose(), "l");
+    assert_eq!(c.v(1).sync_status().unwrap().quarantined, 0);
+    c.settle();
+}

@@ -92,6 +92,12 @@ impl Round<'_> {
         let own =
             self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
         self.compare(&trusted, &own)?;
+        // A device holding records aside signs nothing: its root would
+        // differ from its peers' without anything being wrong, and what it
+        // could not verify it must not attest either.
+        if sync_db::quarantine_count(self.conn)? > 0 {
+            return Ok(());
+        }
         let token = self.state.token;
         let last = sync_db::seen_counter(self.conn, &self.zone, self.me.as_bytes())?;
         let count = sync_db::leaf_count(self.conn)?;
@@ -131,10 +137,52 @@ impl Round<'_> {
                 .into());
             }
             if m.token.seq == token.seq && m.root != own.root() {
-                return Err(ZoneError::ManifestMismatch { signer: m.signer }.into());
+                // A record this device holds aside (its epoch key has not
+                // arrived, its writer is not yet in the log it verified,
+                // or it refuses it) explains the difference if the peer's
+                // root is the zone with it.
+                let mut held_aside = self.quarantined_records()?;
+                held_aside.sort_by_key(|t| t.tag);
+                if held_aside.is_empty() || self.root_with(&held_aside)? != m.root {
+                    return Err(ZoneError::ManifestMismatch { signer: m.signer }.into());
+                }
             }
         }
         Ok(())
+    }
+
+    /// Every record in quarantine.
+    fn quarantined_records(&self) -> Result<Vec<TaggedRecord>, SyncError> {
+        Ok(sync_db::quarantined(self.conn, &self.zone)?
+            .iter()
+            .filter_map(|q| decode_records(&q.record).ok())
+            .flatten()
+            .collect())
+    }
+
+    /// The root of the server versions held with `records` (in seq order)
+    /// applied on top.
+    fn root_with(&self, records: &[TaggedRecord]) -> Result<crate::sync::Digest, SyncError> {
+        let mut leaves: BTreeMap<Uuid, Leaf> = sync_db::all_leaves(self.conn)?
+            .into_iter()
+            .map(|l| (l.uuid, l))
+            .collect();
+        for t in records {
+            let r = &t.record;
+            if r.tomb {
+                leaves.remove(&r.uuid);
+            } else {
+                leaves.insert(
+                    r.uuid,
+                    Leaf {
+                        uuid: r.uuid,
+                        gencount: r.gencount,
+                        content: r.content_hash(),
+                    },
+                );
+            }
+        }
+        Ok(Manifest::of(&leaves.into_values().collect::<Vec<_>>()).root())
     }
 
     /// Verifies served manifests: a current member's must verify and never
@@ -219,27 +267,8 @@ impl Round<'_> {
         if candidates.is_empty() {
             return Ok(());
         }
-        let mut leaves: BTreeMap<Uuid, Leaf> = sync_db::all_leaves(self.conn)?
-            .into_iter()
-            .map(|l| (l.uuid, l))
-            .collect();
         candidates.sort_by_key(|t| t.tag);
-        for t in &candidates {
-            let r = &t.record;
-            if r.tomb {
-                leaves.remove(&r.uuid);
-            } else {
-                leaves.insert(
-                    r.uuid,
-                    Leaf {
-                        uuid: r.uuid,
-                        gencount: r.gencount,
-                        content: r.content_hash(),
-                    },
-                );
-            }
-        }
-        let root = Manifest::of(&leaves.into_values().collect::<Vec<_>>()).root();
+        let root = self.root_with(&candidates)?;
         let attested = trusted
             .iter()
             .any(|m| m.token == self.state.token && m.circle_pos >= removal && m.root == root);
