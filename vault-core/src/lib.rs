@@ -33,16 +33,18 @@
 pub mod circle;
 pub mod crypto;
 pub mod error;
-pub mod export;
+mod info;
 pub mod item;
 pub mod secret;
-mod store;
 pub mod sync;
+mod vault;
 
+pub use circle::{CircleInfo, CircleSummary, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs};
 pub use crypto::SessionKey;
-pub use store::{
-    CircleInfo, CircleSummary, DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, LogUpdate, Lookup,
-    MemberInfo, PendingEpoch, SCHEMA_VERSION, ShareEpochs, UnlockedVault, Vault, VaultInfo,
+pub use info::VaultInfo;
+pub use vault::export;
+pub use vault::{
+    DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, Lookup, SCHEMA_VERSION, UnlockedVault, Vault,
     VaultOptions,
 };
 

@@ -24,13 +24,14 @@
 //! ```
 
 mod auth;
+pub(crate) mod cache;
 mod chain;
 pub mod entry;
 pub(crate) mod ids;
 pub mod pairing;
 mod share;
+pub(crate) mod store;
 
-pub use crate::store::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs, ShareReport};
 pub use auth::{auth_payload, verify_auth};
 pub(crate) use chain::parallel_map;
 pub use chain::{ChainError, CircleState, Member, Removal};
@@ -40,3 +41,6 @@ pub use entry::{
 };
 pub use ids::{EntryHash, ParseIdError, PeerId, PeerKeys, safety_number};
 pub use share::{KeyShare, SHARE_VERSION, ShareError};
+pub use store::{
+    CircleInfo, CircleSummary, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs, ShareReport,
+};

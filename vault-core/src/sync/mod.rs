@@ -22,6 +22,7 @@
 //! A record that fails is quarantined and reported; it never overwrites
 //! local data, and the rest of the sync proceeds.
 
+pub(crate) mod engine;
 mod manifest;
 mod record;
 

@@ -2,12 +2,8 @@
 //! ciphertext in its context, class, gencount), then applied to the item
 //! tables, merged with a waiting local edit, or quarantined.
 
-use super::circle::chain_key;
-use super::keyring::Keyring;
-use super::rows::{
-    self, Blind, NewRow, Row, blind_of, find_row, now_ms, open_row, push_history, put_row,
-};
-use super::sync_db::{self, Base, Mirror, SyncState};
+use super::db::{self as sync_db, SyncState};
+use crate::circle::store::chain_key;
 use crate::circle::{CircleState, PeerId};
 use crate::crypto::{ItemContext, SealedItem, VaultRng, open_item_into};
 use crate::item::merge::{Version, merge3};
@@ -15,6 +11,11 @@ use crate::item::{self, Decoded, Item, ItemClass};
 use crate::sync::{
     Quarantined, RecordError, SealedRecord, SyncError, SyncReport, TaggedRecord, content_hash,
     encode_records,
+};
+use crate::vault::keyring::Keyring;
+use crate::vault::outbox::{self, Base, Mirror};
+use crate::vault::rows::{
+    self, Blind, NewRow, Row, blind_of, find_row, now_ms, open_row, push_history, put_row,
 };
 use rusqlite::Connection;
 use uuid::Uuid;
@@ -179,7 +180,7 @@ impl Applier<'_> {
     ) -> Result<Outcome, SyncError> {
         let rec = &tagged.record;
         let conn = self.ctx.conn;
-        let mirror = sync_db::mirror(conn, rec.uuid)?.unwrap_or_default();
+        let mirror = outbox::mirror(conn, rec.uuid)?.unwrap_or_default();
         let leaf = (!rec.tomb).then(|| rec.content_hash());
         if mirror.server_gencount == Some(rec.gencount) && mirror.server_leaf == leaf {
             if mirror.change_tag != Some(tagged.tag) {

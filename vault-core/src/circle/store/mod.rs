@@ -3,25 +3,25 @@
 //! Entries are prepared here, posted by the caller, and stored only once
 //! the server's log returns them ([`UnlockedVault::apply_log`]).
 
-use super::UnlockedVault;
-use super::circle_db::{self, CircleRow};
-use super::keyring::Keyring;
-use super::rows::now_ms;
+pub(crate) mod db;
+mod write;
+
+pub use write::ShareReport;
+
+use crate::circle::cache::{CircleRow, LogCache};
 use crate::circle::{
     CircleState, Entry, EntryBody, EntryHash, EpochCommit, KeyShare, MAX_EPOCHS, PeerId, PeerKeys,
     Removal, SealedName, SignedEntry, entry::check_keys,
 };
 use crate::crypto::{DeviceIdentity, EpochKey, wrap_vault_key};
 use crate::error::CircleError;
+use crate::vault::UnlockedVault;
+use crate::vault::keyring::Keyring;
+use crate::vault::rows::now_ms;
+use crate::vault::wrapped;
 use rusqlite::{Connection, TransactionBehavior};
 use std::cell::RefCell;
 use uuid::Uuid;
-
-/// The stored circle and its verified state, valid while the row is unchanged.
-pub(crate) struct CircleCache {
-    row: CircleRow,
-    state: CircleState,
-}
 
 /// What this device knows of its circle ([`UnlockedVault::circle`]).
 #[derive(Debug, Clone)]
@@ -69,6 +69,22 @@ pub struct MemberInfo {
     pub removed: Option<Removal>,
     /// Whether it is this device.
     pub is_me: bool,
+}
+
+/// A vault's circle as stored (read without a password, so unverified
+/// until an unlock re-verifies the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircleSummary {
+    /// The circle's id.
+    pub circle_id: Uuid,
+    /// Its sync server.
+    pub server_url: String,
+    /// This device's peer id.
+    pub peer_id: crate::circle::PeerId,
+    /// Current members.
+    pub members: u64,
+    /// The stored log's head seq.
+    pub head_seq: u64,
 }
 
 /// A new epoch's vault key, proposed by [`UnlockedVault::prepare_new_epoch`]
@@ -132,9 +148,9 @@ pub struct LogUpdate {
 /// stored row is unchanged.
 pub(crate) fn load(
     conn: &Connection,
-    cache: &RefCell<Option<CircleCache>>,
+    cache: &RefCell<Option<LogCache>>,
 ) -> Result<Option<(CircleRow, CircleState)>, CircleError> {
-    let Some(row) = circle_db::read_circle(conn)? else {
+    let Some(row) = db::read_circle(conn)? else {
         cache.replace(None);
         return Ok(None);
     };
@@ -143,7 +159,7 @@ pub(crate) fn load(
     {
         return Ok(Some((c.row.clone(), c.state.clone())));
     }
-    let entries = circle_db::read_log(conn)?
+    let entries = db::read_log(conn)?
         .iter()
         .map(|(e, s)| SignedEntry::decode(e, s))
         .collect::<Result<Vec<_>, _>>()
@@ -153,19 +169,15 @@ pub(crate) fn load(
     if state.head() != (row.head_seq, row.head) || state.circle_id() != row.circle_id {
         return Err(CircleError::Corrupt("the stored head is not the log's"));
     }
-    cache.replace(Some(CircleCache {
+    cache.replace(Some(LogCache {
         row: row.clone(),
         state: state.clone(),
     }));
     Ok(Some((row, state)))
 }
 
-pub(crate) fn store_cache(
-    cache: &RefCell<Option<CircleCache>>,
-    row: CircleRow,
-    state: CircleState,
-) {
-    cache.replace(Some(CircleCache { row, state }));
+pub(crate) fn store_cache(cache: &RefCell<Option<LogCache>>, row: CircleRow, state: CircleState) {
+    cache.replace(Some(LogCache { row, state }));
 }
 
 /// The key of chain epoch `number`, if held and matching the commitment.
@@ -266,7 +278,7 @@ impl UnlockedVault {
     /// the vault holds. Nothing is stored: post it, then
     /// [`UnlockedVault::create_circle`].
     pub fn prepare_genesis(&mut self, device_name: &str) -> Result<SignedEntry, CircleError> {
-        if circle_db::read_circle(&self.conn)?.is_some() {
+        if db::read_circle(&self.conn)?.is_some() {
             return Err(CircleError::AlreadyInCircle);
         }
         let circle_id = uuid::Builder::from_random_bytes(self.rng.array()).into_uuid();
@@ -360,7 +372,7 @@ impl UnlockedVault {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        circle_db::insert_pending(&tx, &key, &wrapped)?;
+        wrapped::insert_pending(&tx, &key, &wrapped)?;
         tx.commit()?;
         Ok((signed, PendingEpoch { key }))
     }

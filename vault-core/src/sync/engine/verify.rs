@@ -3,8 +3,8 @@
 //! saw, the zone against the current members' manifests, and the release of
 //! removed peers' records a current member attested.
 
-use super::sync_db;
-use super::sync_engine::Round;
+use super::Round;
+use super::db as sync_db;
 use crate::sync::{
     Leaf, Manifest, SignedManifest, SyncError, TaggedRecord, TransportError, ZoneError,
     decode_records,

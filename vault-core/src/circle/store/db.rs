@@ -1,20 +1,10 @@
 //! The circle's tables: the device identity, the circle row, the signed
 //! log, the trusted-peers projection and pending epoch keys.
 
-use crate::circle::{CircleState, EntryHash, PeerId, SignedEntry};
-use crate::crypto::{DeviceIdentity, EpochKey};
+use crate::circle::cache::CircleRow;
+use crate::circle::{CircleState, EntryHash, SignedEntry};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
-
-/// The one `circle` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CircleRow {
-    pub circle_id: Uuid,
-    pub server_url: String,
-    pub genesis: EntryHash,
-    pub head_seq: u64,
-    pub head: EntryHash,
-}
 
 pub(crate) fn read_circle(conn: &Connection) -> rusqlite::Result<Option<CircleRow>> {
     conn.prepare_cached(
@@ -106,72 +96,6 @@ pub(crate) fn write_peers(conn: &Connection, state: &CircleState) -> rusqlite::R
     Ok(())
 }
 
-/// The stored identity's peer id and wrapped secrets.
-pub(crate) fn read_identity(conn: &Connection) -> rusqlite::Result<Option<(PeerId, Vec<u8>)>> {
-    conn.query_row(
-        "SELECT peer_id, wrapped_keys FROM device_identity WHERE id = 1",
-        [],
-        |r| Ok((PeerId::from_bytes(r.get(0)?), r.get(1)?)),
-    )
-    .optional()
-}
-
-pub(crate) fn insert_identity(
-    conn: &Connection,
-    id: &DeviceIdentity,
-    wrapped: &[u8],
-) -> rusqlite::Result<()> {
-    let public = id.public();
-    conn.execute(
-        "INSERT INTO device_identity (id, peer_id, signing_key, agreement_key, wrapped_keys)
-         VALUES (1, ?1, ?2, ?3, ?4)",
-        params![
-            id.peer_id().as_bytes(),
-            public.signing,
-            public.agreement,
-            wrapped
-        ],
-    )?;
-    Ok(())
-}
-
-pub(crate) fn update_identity_wrap(conn: &Connection, wrapped: &[u8]) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE device_identity SET wrapped_keys = ?1 WHERE id = 1",
-        [wrapped],
-    )?;
-    Ok(())
-}
-
-pub(crate) fn read_pending(conn: &Connection) -> rusqlite::Result<Vec<(u32, Uuid, Vec<u8>)>> {
-    conn.prepare_cached("SELECT epoch, key_uuid, wrapped_vk FROM pending_epochs")?
-        .query_map([], |r| {
-            Ok((r.get(0)?, Uuid::from_bytes(r.get(1)?), r.get(2)?))
-        })?
-        .collect()
-}
-
-/// Inserts or replaces a pending epoch key.
-pub(crate) fn insert_pending(
-    conn: &Connection,
-    key: &EpochKey,
-    wrapped: &[u8],
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT OR REPLACE INTO pending_epochs (key_uuid, epoch, wrapped_vk) VALUES (?1, ?2, ?3)",
-        params![key.key_uuid().as_bytes(), key.number(), wrapped],
-    )?;
-    Ok(())
-}
-
-pub(crate) fn delete_pending(conn: &Connection, key_uuid: Uuid) -> rusqlite::Result<()> {
-    conn.execute(
-        "DELETE FROM pending_epochs WHERE key_uuid = ?1",
-        [key_uuid.as_bytes()],
-    )?;
-    Ok(())
-}
-
 /// Replaces every stored epoch key (after a change of circle id or a join).
 pub(crate) fn replace_epochs(
     conn: &Connection,
@@ -206,7 +130,7 @@ pub(crate) fn hash_at(conn: &Connection, seq: u64) -> rusqlite::Result<Option<En
         .optional()
 }
 
-/// The stored circle for [`super::LockedVault::info`]: no key needed.
+/// The stored circle for [`crate::LockedVault::info`]: no key needed.
 pub(crate) fn summary(conn: &Connection) -> rusqlite::Result<Option<super::CircleSummary>> {
     let Some(row) = read_circle(conn)? else {
         return Ok(None);

@@ -2,14 +2,15 @@
 //! the log the server returns and installing key shares. Each runs in one
 //! transaction; verification happens first, so a failure writes nothing.
 
-use super::UnlockedVault;
-use super::circle::{LogUpdate, chain_key, load, missing_epochs, store_cache};
-use super::circle_db::{self, CircleRow};
-use super::keyring::Keyring;
-use super::rekey::rewrap_all;
+use super::db;
+use super::{LogUpdate, chain_key, load, missing_epochs, store_cache};
+use crate::circle::cache::CircleRow;
 use crate::circle::{CircleState, EntryBody, EntryHash, KeyShare, PeerId, ShareError, SignedEntry};
 use crate::crypto::{EpochKey, VaultRng, unwrap_vault_key, wrap_vault_key};
 use crate::error::CircleError;
+use crate::vault::keyring::Keyring;
+use crate::vault::rekey::rewrap_all;
+use crate::vault::{UnlockedVault, wrapped};
 use rusqlite::{Connection, TransactionBehavior};
 use uuid::Uuid;
 
@@ -53,18 +54,18 @@ impl UnlockedVault {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if circle_db::read_circle(&tx)?.is_some() {
+        if db::read_circle(&tx)?.is_some() {
             return Err(CircleError::AlreadyInCircle);
         }
         self.keys.refresh(&tx, self.header.circle_id)?;
         let row = row_for(server_url, &state);
-        circle_db::insert_circle(&tx, &row)?;
-        circle_db::append_log(&tx, std::slice::from_ref(genesis))?;
-        circle_db::write_peers(&tx, &state)?;
+        db::insert_circle(&tx, &row)?;
+        db::append_log(&tx, std::slice::from_ref(genesis))?;
+        db::write_peers(&tx, &state)?;
         let wrapped = wrap_all(&self.keys, &self.keys.epochs, circle_id, &mut self.rng);
-        circle_db::replace_epochs(&tx, &wrapped)?;
+        db::replace_epochs(&tx, &wrapped)?;
         tx.execute("DELETE FROM pending_epochs", [])?;
-        circle_db::set_meta_circle(&tx, circle_id, self.keys.current().number())?;
+        db::set_meta_circle(&tx, circle_id, self.keys.current().number())?;
         tx.commit()?;
         self.header.circle_id = circle_id;
         store_cache(&self.circle, row, state);
@@ -85,7 +86,7 @@ impl UnlockedVault {
         for e in entries {
             let seq = e.entry().seq;
             if seq <= head_seq {
-                if circle_db::hash_at(&tx, seq)? != Some(e.hash()) {
+                if db::hash_at(&tx, seq)? != Some(e.hash()) {
                     return Err(crate::circle::ChainError::Fork { seq }.into());
                 }
             } else {
@@ -114,15 +115,15 @@ impl UnlockedVault {
             }
         }
         self.keys.refresh(&tx, self.header.circle_id)?;
-        circle_db::append_log(&tx, &fresh)?;
+        db::append_log(&tx, &fresh)?;
         let (seq, head) = state.head();
-        circle_db::update_head(&tx, seq, head)?;
-        circle_db::write_peers(&tx, &state)?;
+        db::update_head(&tx, seq, head)?;
+        db::write_peers(&tx, &state)?;
 
         // Pending keys: install those the log now names; drop the rest
         // once the chain has passed their epoch.
         let mut installed = Vec::new();
-        for (number, key_uuid, blob) in circle_db::read_pending(&tx)? {
+        for (number, key_uuid, blob) in wrapped::read_pending(&tx)? {
             let named = state.epoch(number).filter(|c| c.key_uuid == key_uuid);
             if let Some(commit) = named
                 && let Ok(key) =
@@ -135,7 +136,7 @@ impl UnlockedVault {
                 installed.push(key);
             }
             if number <= state.current_epoch().epoch {
-                circle_db::delete_pending(&tx, key_uuid)?;
+                wrapped::delete_pending(&tx, key_uuid)?;
             }
         }
         let advanced = advance(&tx, &self.keys, &installed, &state, &mut self.rng)?;
@@ -224,7 +225,7 @@ impl UnlockedVault {
         share: &KeyShare,
         inviter: &PeerId,
     ) -> Result<(), CircleError> {
-        if circle_db::read_circle(&self.conn)?.is_some() {
+        if db::read_circle(&self.conn)?.is_some() {
             return Err(CircleError::AlreadyInCircle);
         }
         let state = CircleState::verify_chain(Some(expected_genesis), entries)?;
@@ -248,19 +249,19 @@ impl UnlockedVault {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if circle_db::read_circle(&tx)?.is_some() {
+        if db::read_circle(&tx)?.is_some() {
             return Err(CircleError::AlreadyInCircle);
         }
         self.keys.refresh(&tx, self.header.circle_id)?;
         rewrap_all(&tx, &self.keys, to, &mut self.rng)?;
         let wrapped = wrap_all(&self.keys, &received, circle_id, &mut self.rng);
-        circle_db::replace_epochs(&tx, &wrapped)?;
+        db::replace_epochs(&tx, &wrapped)?;
         tx.execute("DELETE FROM pending_epochs", [])?;
-        circle_db::set_meta_circle(&tx, circle_id, current)?;
+        db::set_meta_circle(&tx, circle_id, current)?;
         let row = row_for(server_url, &state);
-        circle_db::insert_circle(&tx, &row)?;
-        circle_db::append_log(&tx, entries)?;
-        circle_db::write_peers(&tx, &state)?;
+        db::insert_circle(&tx, &row)?;
+        db::append_log(&tx, entries)?;
+        db::write_peers(&tx, &state)?;
         tx.commit()?;
         self.keys
             .replace(received, current)

@@ -1,23 +1,17 @@
 //! The vault file: create, open, unlock, lock. A [`LockedVault`] can only
 //! be unlocked; items are read and written through an [`UnlockedVault`].
 
-mod circle;
-mod circle_db;
-mod circle_sync;
-mod header;
-mod items;
-mod keyring;
-mod rekey;
-mod rows;
-mod schema;
-mod search;
-mod sync_apply;
-mod sync_db;
-mod sync_engine;
-mod sync_verify;
+pub mod export;
+pub(crate) mod header;
+pub(crate) mod items;
+pub(crate) mod keyring;
+pub(crate) mod outbox;
+pub(crate) mod rekey;
+pub(crate) mod rows;
+pub(crate) mod schema;
+pub(crate) mod search;
+pub(crate) mod wrapped;
 
-pub use circle::{CircleInfo, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs};
-pub use circle_sync::ShareReport;
 pub use header::KdfParams;
 pub use items::Lookup;
 pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
@@ -27,7 +21,6 @@ use crate::crypto::{
     VaultRng, unwrap_data_key, wrap_data_key, wrap_vault_key,
 };
 use crate::error::{CreateError, OpenError, StorageError, UnlockError};
-use crate::item::ItemClass;
 use header::{HEADER_FORMAT, Header, KDF_PBKDF2_SHA256, SALT_LEN};
 use keyring::{EpochLoadError, Keyring, load_epochs};
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -160,7 +153,7 @@ fn init_keys(
     let wrapped_id = identity.wrap(&kek, vault_id, &mut rng);
     let tx = conn.transaction().map_err(StorageError::from)?;
     header.insert(&tx).map_err(StorageError::from)?;
-    circle_db::insert_identity(&tx, &identity, &wrapped_id).map_err(StorageError::from)?;
+    wrapped::insert_identity(&tx, &identity, &wrapped_id).map_err(StorageError::from)?;
     tx.execute(
         "INSERT INTO key_epochs (epoch, key_uuid, wrapped_vk) VALUES (?1, ?2, ?3)",
         params![epoch.number(), epoch.key_uuid().as_bytes(), wrapped_vk],
@@ -197,26 +190,26 @@ fn load_identity(
         DeviceIdentity::unwrap(kek, vault_id, &peer_id, &blob)
             .map_err(|_| UnlockError::Corrupt("the device identity does not open"))
     };
-    if let Some((peer_id, blob)) = circle_db::read_identity(conn)? {
+    if let Some((peer_id, blob)) = wrapped::read_identity(conn)? {
         return open(peer_id, blob);
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Another handle may have created it since the read above.
-    if let Some((peer_id, blob)) = circle_db::read_identity(&tx)? {
+    if let Some((peer_id, blob)) = wrapped::read_identity(&tx)? {
         return open(peer_id, blob);
     }
     let identity = DeviceIdentity::generate(rng);
     let wrapped = identity.wrap(kek, vault_id, rng);
-    circle_db::insert_identity(&tx, &identity, &wrapped)?;
+    wrapped::insert_identity(&tx, &identity, &wrapped)?;
     tx.commit()?;
     Ok(identity)
 }
 
 /// An open vault whose keys are not in memory. It can only be unlocked.
 pub struct LockedVault {
-    conn: Connection,
-    path: PathBuf,
-    options: VaultOptions,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) options: VaultOptions,
 }
 
 impl std::fmt::Debug for LockedVault {
@@ -265,32 +258,6 @@ impl LockedVault {
         )
     }
 
-    /// What the header says, before any key is derived: nothing here is
-    /// authenticated until an unlock succeeds.
-    pub fn info(&self) -> Result<VaultInfo, OpenError> {
-        let header = Header::read(&self.conn)
-            .map_err(|e| OpenError::Storage(e.into()))?
-            .ok_or(OpenError::Corrupt)?;
-        let mut counts = [0u64; 3];
-        for (n, class) in ItemClass::ALL.into_iter().enumerate() {
-            counts[n] =
-                items::count_rows(&self.conn, class).map_err(|e| OpenError::Storage(e.into()))?;
-        }
-        let circle = circle_db::summary(&self.conn).map_err(|e| OpenError::Storage(e.into()))?;
-        let sync = sync_engine::status(&self.conn, DEFAULT_ZONE).map_err(|e| match e {
-            crate::sync::SyncError::Storage(s) => OpenError::Storage(s),
-            _ => OpenError::Corrupt,
-        })?;
-        Ok(VaultInfo {
-            vault_id: header.vault_id,
-            kdf_iterations: u32::try_from(header.iterations).unwrap_or(u32::MAX),
-            key_epoch: header.current_epoch,
-            counts,
-            circle,
-            sync,
-        })
-    }
-
     fn header(&self) -> Result<Header, UnlockError> {
         let header = Header::read(&self.conn)?.ok_or(UnlockError::Corrupt("no header"))?;
         if header.kdf_alg != KDF_PBKDF2_SHA256 {
@@ -331,53 +298,20 @@ impl LockedVault {
     }
 }
 
-/// A vault's header as read from a locked file ([`LockedVault::info`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VaultInfo {
-    /// The vault's id.
-    pub vault_id: Uuid,
-    /// PBKDF2-HMAC-SHA256 iterations of the current password.
-    pub kdf_iterations: u32,
-    /// The current key epoch's number.
-    pub key_epoch: u32,
-    /// Live items per class, in [`ItemClass::ALL`] order.
-    pub counts: [u64; 3],
-    /// The circle this vault belongs to, as last verified.
-    pub circle: Option<CircleSummary>,
-    /// Local changes waiting, the last sync and the quarantine.
-    pub sync: crate::sync::SyncStatus,
-}
-
-/// A vault's circle as stored (read without a password, so unverified
-/// until an unlock re-verifies the log).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CircleSummary {
-    /// The circle's id.
-    pub circle_id: Uuid,
-    /// Its sync server.
-    pub server_url: String,
-    /// This device's peer id.
-    pub peer_id: crate::circle::PeerId,
-    /// Current members.
-    pub members: u64,
-    /// The stored log's head seq.
-    pub head_seq: u64,
-}
-
 /// A vault with its keys in memory. Dropping it, or [`UnlockedVault::lock`],
 /// zeroizes every key and the decrypted search cache.
 pub struct UnlockedVault {
-    conn: Connection,
-    path: PathBuf,
-    options: VaultOptions,
-    header: Header,
-    keys: Keyring,
-    rng: VaultRng,
-    zone: String,
-    search: Option<SearchCache>,
-    identity: DeviceIdentity,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) options: VaultOptions,
+    pub(crate) header: Header,
+    pub(crate) keys: Keyring,
+    pub(crate) rng: VaultRng,
+    pub(crate) zone: String,
+    pub(crate) search: Option<SearchCache>,
+    pub(crate) identity: DeviceIdentity,
     /// The verified circle log, cached until the stored head moves.
-    circle: std::cell::RefCell<Option<circle::CircleCache>>,
+    pub(crate) circle: std::cell::RefCell<Option<crate::circle::cache::LogCache>>,
 }
 
 impl std::fmt::Debug for UnlockedVault {

@@ -4,9 +4,9 @@
 
 use super::KdfParams;
 use super::UnlockedVault;
-use super::circle_db;
 use super::header::{Header, KDF_PBKDF2_SHA256, SALT_LEN};
 use super::keyring::Keyring;
+use super::wrapped;
 use crate::crypto::{
     EpochKey, MasterKey, VaultRng, rewrap_content_key, unwrap_data_key, unwrap_vault_key,
     wrap_data_key, wrap_vault_key,
@@ -55,15 +55,15 @@ impl UnlockedVault {
             )?;
         }
         let identity = self.identity.wrap(&kek, header.vault_id, &mut self.rng);
-        circle_db::update_identity_wrap(&tx, &identity)?;
-        for (number, key_uuid, blob) in circle_db::read_pending(&tx)? {
+        wrapped::update_identity_wrap(&tx, &identity)?;
+        for (number, key_uuid, blob) in wrapped::read_pending(&tx)? {
             // A pending key that no longer opens is useless: drop it.
             match unwrap_vault_key(&self.keys.kek, number, key_uuid, header.circle_id, &blob) {
                 Ok(pending) => {
                     let wrapped = wrap_vault_key(&kek, &pending, header.circle_id, &mut self.rng);
-                    circle_db::insert_pending(&tx, &pending, &wrapped)?;
+                    wrapped::insert_pending(&tx, &pending, &wrapped)?;
                 }
-                Err(_) => circle_db::delete_pending(&tx, key_uuid)?,
+                Err(_) => wrapped::delete_pending(&tx, key_uuid)?,
             }
         }
         tx.commit()?;
@@ -79,7 +79,7 @@ impl UnlockedVault {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if circle_db::read_circle(&tx)?.is_some() {
+        if in_circle(&tx)? {
             return Err(KeyChangeError::InCircle);
         }
         self.keys.refresh(&tx, self.header.circle_id)?;
@@ -151,4 +151,10 @@ pub(crate) fn rewrap_all(
         }
     }
     Ok(())
+}
+
+/// Whether this vault belongs to a circle: there, a new epoch goes through
+/// the circle log instead.
+fn in_circle(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM circle)", [], |r| r.get(0))
 }

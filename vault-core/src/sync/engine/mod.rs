@@ -3,12 +3,11 @@
 //! [`Transport`]; each step commits before the next call, so a round cut
 //! short anywhere resumes from the stored token and outbox.
 
-use super::UnlockedVault;
-use super::circle::{chain_key, load as load_circle};
-use super::keyring::Keyring;
-use super::rows::{Row, now_ms};
-use super::sync_apply::{Applier, Ctx, local_row};
-use super::sync_db::{self, SyncState};
+mod apply;
+pub(crate) mod db;
+mod verify;
+
+use crate::circle::store::{chain_key, load as load_circle};
 use crate::circle::{CircleState, PeerId};
 use crate::crypto::{DeviceIdentity, VaultRng};
 use crate::error::ItemError;
@@ -16,6 +15,12 @@ use crate::sync::{
     ChangesPage, PushResult, SealedRecord, SyncError, SyncReport, SyncStatus, TaggedRecord, Token,
     Transport, TransportError, content_hash, decode_records,
 };
+use crate::vault::UnlockedVault;
+use crate::vault::keyring::Keyring;
+use crate::vault::outbox;
+use crate::vault::rows::{Row, now_ms};
+use apply::{Applier, Ctx, local_row};
+use db::{self as sync_db, SyncState};
 use rusqlite::TransactionBehavior;
 use uuid::Uuid;
 
@@ -89,7 +94,7 @@ impl UnlockedVault {
 pub(crate) fn status(conn: &rusqlite::Connection, zone: &str) -> Result<SyncStatus, SyncError> {
     let state = sync_db::state(conn, zone)?;
     Ok(SyncStatus {
-        pending: sync_db::pending_count(conn)?,
+        pending: outbox::pending_count(conn)?,
         last_sync_ms: state.last_sync_ms,
         token: state.token,
         quarantined: sync_db::quarantine_count(conn)?,
@@ -101,7 +106,7 @@ impl Round<'_> {
         let own =
             self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
         let check = self.call(|t, z| t.manifest(z, false))?;
-        let pending = sync_db::pending_count(self.conn)?;
+        let pending = outbox::pending_count(self.conn)?;
         let quarantined = sync_db::quarantine_count(self.conn)?;
         let signed = sync_db::stored_manifest(self.conn, &self.zone, self.me.as_bytes())?;
         // The last manifest this device signed still describes the zone and
@@ -258,7 +263,7 @@ impl Round<'_> {
         let mut sent_any = false;
         let mut unsettled = 0;
         loop {
-            let outbox = sync_db::outbox(self.conn, BATCH)?;
+            let outbox = outbox::outbox(self.conn, BATCH)?;
             if outbox.is_empty() {
                 return Ok(sent_any);
             }
@@ -376,7 +381,7 @@ impl Round<'_> {
         let sent_key = chain_key(self.keys, &self.circle, sent.epoch).map(|k| k.key_uuid());
         let base = sent_key
             .filter(|_| !unchanged && !sent.tomb)
-            .map(|parent_key_uuid| sync_db::Base {
+            .map(|parent_key_uuid| outbox::Base {
                 gencount: sent.gencount,
                 parent_key_uuid,
                 wrappedkey: sent.wrappedkey.clone(),

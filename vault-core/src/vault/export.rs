@@ -7,9 +7,9 @@
 //! ciphertext is the associated data, so altering the iterations, salt or
 //! version fails authentication.
 
+use super::KdfParams;
 use crate::crypto::hazmat::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::crypto::{MasterKey, Namespace, VaultRng};
-use crate::store::KdfParams;
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 4] = b"VLTX";

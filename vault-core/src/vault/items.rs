@@ -7,7 +7,6 @@ use super::rows::{
     now_ms, open_row, push_history, put_row, to_item,
 };
 use super::search::SearchCache;
-use super::sync_db;
 use crate::crypto::DecryptError;
 use crate::error::ItemError;
 use crate::item::{Decoded, Item, ItemClass, ItemData, ItemSummary};
@@ -115,7 +114,7 @@ impl UnlockedVault {
                 blind: blind_of(&self.keys, &item.data),
             };
             put_row(&tx, item.class(), &row)?;
-            sync_db::mark_local_write(&tx, uuid, None)?;
+            super::outbox::mark_local_write(&tx, uuid, None)?;
             uuids.push(uuid);
             if self.search.is_some() {
                 cached.push(item);
@@ -205,7 +204,7 @@ impl UnlockedVault {
                 blind_of(&self.keys, &item.data)
             },
         };
-        sync_db::mark_local_write(&tx, uuid, Some(&row))?;
+        super::outbox::mark_local_write(&tx, uuid, Some(&row))?;
         put_row(&tx, class, &new_row)?;
         tx.commit()?;
         if let Some(cache) = &mut self.search {

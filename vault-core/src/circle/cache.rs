@@ -1,0 +1,22 @@
+//! The verified state of the stored log, which an unlocked vault keeps
+//! until the stored head moves (so the chain is verified once, not on
+//! every call).
+
+use super::{CircleState, EntryHash};
+use uuid::Uuid;
+
+/// The one `circle` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CircleRow {
+    pub circle_id: Uuid,
+    pub server_url: String,
+    pub genesis: EntryHash,
+    pub head_seq: u64,
+    pub head: EntryHash,
+}
+
+/// The stored circle and its verified state, valid while the row is unchanged.
+pub(crate) struct LogCache {
+    pub row: CircleRow,
+    pub state: CircleState,
+}
