@@ -94,7 +94,7 @@ fn an_add_peer_entry_not_signed_by_a_member_is_refused() {
             name: SealedName::from_parts(1, blob).unwrap(),
         },
     };
-    inject(&server, &circle, &intruder.sign_entry(entry).unwrap());
+    inject(&server, &circle, &entry.sign(&intruder).unwrap());
 
     let before = b.file_bytes();
     let (code, err) = b.fails(&["peer", "ls"]);

@@ -82,8 +82,8 @@ fn main() {
     let sealed = it.seal(&epoch, DEFAULT_ZONE, &mut rng).unwrap();
     eprintln!(
         "sealed item: encitem {} bytes, wrappedkey {} bytes",
-        sealed.encitem.len(),
-        sealed.wrappedkey.len()
+        sealed.encitem().len(),
+        sealed.wrappedkey().len()
     );
     let ctx = ItemContext {
         zone: DEFAULT_ZONE,

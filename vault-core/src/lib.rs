@@ -38,6 +38,7 @@ pub mod item;
 pub mod secret;
 pub mod sync;
 mod vault;
+mod wire;
 
 pub use circle::{CircleInfo, CircleSummary, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs};
 pub use crypto::SessionKey;

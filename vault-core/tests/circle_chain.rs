@@ -76,12 +76,14 @@ fn an_unsigned_or_forged_add_peer_is_refused() {
     c.add(0);
     let by_a = {
         let e = c.entries[2].entry().clone();
-        c.ids[a]
-            .sign_entry(vault_core::circle::Entry {
+        vault_core::circle::Entry::sign(
+            vault_core::circle::Entry {
                 signer: c.id(a),
                 ..e
-            })
-            .unwrap()
+            },
+            &c.ids[a],
+        )
+        .unwrap()
     };
     // Signed by `a` but claiming the founder as signer: bytes differ.
     let forged = with_signature(&c.entries[2], by_a.signature());
@@ -185,7 +187,8 @@ fn a_genesis_must_follow_its_rules() {
     let c = Chain::new();
     let g = c.entries[0].entry().clone();
     let founder = &c.ids[0];
-    let resign = |e: vault_core::circle::Entry| founder.sign_entry(e).unwrap();
+    let resign =
+        |e: vault_core::circle::Entry| vault_core::circle::Entry::sign(e, founder).unwrap();
     let bad = |e| CircleState::verify_chain(None, &[resign(e)]).unwrap_err();
     assert!(matches!(
         bad(vault_core::circle::Entry {
@@ -350,12 +353,14 @@ fn prev_and_circle_are_bound() {
     let mut e = c.entries[1].entry().clone();
     c.entries.pop();
     e.prev = EntryHash([7; 32]);
-    c.entries.push(c.ids[0].sign_entry(e.clone()).unwrap());
+    c.entries
+        .push(vault_core::circle::Entry::sign(e.clone(), &c.ids[0]).unwrap());
     assert_eq!(verify(&c).unwrap_err(), ChainError::PrevMismatch { seq: 1 });
     c.entries.pop();
     e.prev = c.head();
     e.circle_id = Uuid::new_v4();
-    c.entries.push(c.ids[0].sign_entry(e).unwrap());
+    c.entries
+        .push(vault_core::circle::Entry::sign(e, &c.ids[0]).unwrap());
     assert_eq!(verify(&c).unwrap_err(), ChainError::WrongCircle { seq: 1 });
 }
 

@@ -117,7 +117,7 @@ fn signature_and_hash_are_pinned_to_their_labels() {
             peer: PeerId::from_bytes([0xdd; 32]),
         })
     };
-    let signed = id.sign_entry(e).unwrap();
+    let signed = vault_core::circle::Entry::sign(e, &id).unwrap();
     signed.verify_signature(&id.public()).unwrap();
     let mut h = sha2_of(&[
         b"vault.v1.circle-hash",
@@ -145,13 +145,16 @@ fn signed_add(rng: &mut VaultRng, id: &DeviceIdentity) -> SignedEntry {
     let key = EpochKey::generate(1, rng);
     let peer = DeviceIdentity::generate(rng);
     let name = SealedName::seal(&key, Uuid::nil(), &peer.peer_id(), "phone", rng).unwrap();
-    id.sign_entry(Entry {
-        signer: id.peer_id(),
-        ..entry(EntryBody::AddPeer {
-            peer: peer.public(),
-            name,
-        })
-    })
+    vault_core::circle::Entry::sign(
+        Entry {
+            signer: id.peer_id(),
+            ..entry(EntryBody::AddPeer {
+                peer: peer.public(),
+                name,
+            })
+        },
+        id,
+    )
     .unwrap()
 }
 
@@ -264,7 +267,10 @@ fn sign_entry_refuses_another_signer() {
     let e = entry(EntryBody::RemovePeer {
         peer: PeerId::from_bytes([1; 32]),
     });
-    assert_eq!(id.sign_entry(e).err(), Some(EntryError::SignerMismatch));
+    assert_eq!(
+        vault_core::circle::Entry::sign(e, &id).err(),
+        Some(EntryError::SignerMismatch)
+    );
 }
 
 #[test]
@@ -323,7 +329,7 @@ fn auth_payload_is_pinned_and_verified_strictly() {
     want.extend_from_slice(&[6; 32]);
     assert_eq!(auth_payload(circle, &id.peer_id(), &challenge), want);
 
-    let sig = id.sign_auth(circle, &challenge);
+    let sig = vault_core::circle::sign_auth(&id, circle, &challenge);
     let keys = id.public();
     let me = id.peer_id();
     assert_eq!(verify_auth(&keys, circle, &me, &challenge, &sig), Ok(()));

@@ -426,16 +426,18 @@ fn the_log_from_the_server_is_verified_before_it_is_stored() {
     let (_dx, _px, mut x) = new_vault();
     let mut rng = VaultRng::new().unwrap();
     let stranger = vault_core::crypto::DeviceIdentity::generate(&mut rng);
-    let forged = stranger
-        .sign_entry(vault_core::circle::Entry {
+    let forged = vault_core::circle::Entry::sign(
+        vault_core::circle::Entry {
             circle_id: s.log[0].entry().circle_id,
             seq: 2,
             prev: s.log[1].hash(),
             signer: stranger.peer_id(),
             time: 0,
             body: vault_core::circle::EntryBody::RemovePeer { peer: b.peer_id() },
-        })
-        .unwrap();
+        },
+        &stranger,
+    )
+    .unwrap();
     let before = file_bytes(&path_a);
     let r = a.apply_log(&[forged]);
     assert!(

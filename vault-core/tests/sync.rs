@@ -295,7 +295,7 @@ fn writes_after_a_removal_use_the_new_epoch_and_old_items_still_open() {
         .borrow()
         .records
         .values()
-        .map(|t| (t.record.uuid, t.record.epoch))
+        .map(|t| (t.record.uuid(), t.record.epoch()))
         .collect();
     assert!(epochs.contains(&(new, 2)), "{epochs:?}");
     assert!(

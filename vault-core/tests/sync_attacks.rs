@@ -9,7 +9,9 @@ mod sync_support;
 use sync_support::Circle;
 use uuid::Uuid;
 use vault_core::item::{InternetPassword, ItemData};
-use vault_core::sync::{RecordError, SyncError, TaggedRecord, ZoneError};
+use vault_core::sync::{
+    RecordError, RecordParts, SealedRecord, SyncError, TaggedRecord, ZoneError,
+};
 
 fn inet(server: &str, password: &str) -> ItemData {
     ItemData::Inet(InternetPassword {
@@ -53,7 +55,14 @@ fn reserve(c: &Circle, mut rec: TaggedRecord) {
     let mut s = c.server.borrow_mut();
     s.seq += 1;
     rec.tag = s.seq;
-    s.records.insert(rec.record.uuid, rec);
+    s.records.insert(rec.record.uuid(), rec);
+}
+
+/// Alters a record's parts as a malicious server would.
+fn tamper(rec: &mut TaggedRecord, f: impl FnOnce(&mut RecordParts)) {
+    let mut parts = rec.record.clone().into_parts();
+    f(&mut parts);
+    rec.record = SealedRecord::from_parts(parts).unwrap();
 }
 
 fn record(c: &Circle, id: Uuid) -> TaggedRecord {
@@ -70,9 +79,9 @@ fn swapped_encitem_or_wrappedkey_is_refused_and_changes_nothing() {
         let mut rx = record(&c, x);
         let ry = record(&c, y);
         if swap_key {
-            rx.record.wrappedkey = ry.record.wrappedkey.clone();
+            tamper(&mut rx, |p| p.wrappedkey = ry.record.wrappedkey().to_vec());
         } else {
-            rx.record.encitem = ry.record.encitem.clone();
+            tamper(&mut rx, |p| p.encitem = ry.record.encitem().to_vec());
         }
         reserve(&c, rx);
         let r = c.sync(1).unwrap();
@@ -107,11 +116,13 @@ fn a_record_injected_by_the_server_is_refused() {
     let before = items(&mut c, 1);
     // A copy of a real record under a new uuid: its signature no longer fits.
     let mut fake = record(&c, x);
-    fake.record.uuid = Uuid::new_v4();
+    tamper(&mut fake, |p| p.uuid = Uuid::new_v4());
     reserve(&c, fake.clone());
     // And one claiming a writer that is no member at all.
-    fake.record.uuid = Uuid::new_v4();
-    fake.record.writer = vault_core::circle::PeerId::from_bytes([7; 32]);
+    tamper(&mut fake, |p| {
+        p.uuid = Uuid::new_v4();
+        p.writer = vault_core::circle::PeerId::from_bytes([7; 32]);
+    });
     reserve(&c, fake);
     let r = c.sync(1).unwrap();
     let reasons: Vec<_> = r.quarantined.iter().map(|q| q.reason.clone()).collect();
@@ -233,7 +244,7 @@ fn records_of_a_removed_peer_are_refused_after_its_removal_and_kept_before() {
     };
     for r in forged
         .into_iter()
-        .filter(|r| r.record.uuid == late || r.record.gencount > 1)
+        .filter(|r| r.record.uuid() == late || r.record.gencount() > 1)
     {
         reserve(&c, r);
     }

@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
 use vault_core::crypto::DeviceIdentity;
-use vault_core::sync::{ChangesPage, SealedRecord, TaggedRecord, encode_records};
+use vault_core::sync::{ChangesPage, RecordParts, SealedRecord, TaggedRecord, encode_records};
 use vault_server::notify::ZoneChange;
 use vault_server::{AppState, Config, serve};
 
@@ -61,7 +61,7 @@ fn record(writer: &DeviceIdentity, n: u64) -> TaggedRecord {
     let uuid = Uuid::new_v4();
     TaggedRecord {
         tag: 0,
-        record: SealedRecord {
+        record: SealedRecord::from_parts(RecordParts {
             uuid,
             gencount: 1,
             epoch: 1,
@@ -71,7 +71,8 @@ fn record(writer: &DeviceIdentity, n: u64) -> TaggedRecord {
             wrappedkey: vec![n as u8; 60],
             encitem: vec![(n >> 8) as u8; 300],
             signature: [0x5a; 64],
-        },
+        })
+        .expect("60- and 300-byte blobs are within a record's limits"),
     }
 }
 

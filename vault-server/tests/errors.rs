@@ -257,7 +257,7 @@ async fn challenges_are_single_use_and_signatures_checked() {
             "signature": b64(&signature),
         })
     };
-    let good = d.identity.sign_auth(circle, &challenge);
+    let good = vault_core::circle::sign_auth(&d.identity, circle, &challenge);
     let mut bad = good;
     bad[10] ^= 1;
     s.post("/v1/auth/token", None, token_req(bad))
@@ -275,7 +275,7 @@ async fn challenges_are_single_use_and_signatures_checked() {
             "circle_id": circle.to_string(),
             "peer_id": d.peer_hex(),
             "challenge": b64(&[1; 32]),
-            "signature": b64(&d.identity.sign_auth(circle, &[1; 32])),
+            "signature": b64(&vault_core::circle::sign_auth(&d.identity, circle, &[1; 32])),
         }),
     )
     .await
@@ -323,7 +323,7 @@ async fn strangers_and_other_circles_are_403_unknown_circles_404() {
             "circle_id": circle_a.to_string(),
             "peer_id": stranger.peer_hex(),
             "challenge": b64(&[1; 32]),
-            "signature": b64(&stranger.identity.sign_auth(circle_a, &[1; 32])),
+            "signature": b64(&vault_core::circle::sign_auth(&stranger.identity, circle_a, &[1; 32])),
         }),
     )
     .await

@@ -25,7 +25,7 @@ struct Model(BTreeMap<Uuid, SealedRecord>);
 impl Model {
     fn saved(&mut self, records: &[TaggedRecord]) {
         for r in records {
-            self.0.insert(r.record.uuid, r.record.clone());
+            self.0.insert(r.record.uuid(), r.record.clone());
         }
     }
 
@@ -34,11 +34,11 @@ impl Model {
         let leaves: Vec<Leaf> = self
             .0
             .values()
-            .filter(|r| !r.tomb)
+            .filter(|r| !r.tomb())
             .map(|r| Leaf {
-                uuid: r.uuid,
-                gencount: r.gencount,
-                content: content_hash(&r.wrappedkey, &r.encitem),
+                uuid: r.uuid(),
+                gencount: r.gencount(),
+                content: content_hash(r.wrappedkey(), r.encitem()),
             })
             .collect();
         Manifest::of(&leaves)
@@ -143,8 +143,12 @@ async fn buckets_hold_exactly_their_live_records() {
 
     let got = decode_records(&bucket_ids(&p, "255,0").await.body).unwrap();
     assert_eq!(got.len(), 8);
-    assert!(got[..4].iter().all(|r| r.record.uuid.as_bytes()[0] == 0));
-    assert!(got[4..].iter().all(|r| r.record.uuid.as_bytes()[0] == 255));
+    assert!(got[..4].iter().all(|r| r.record.uuid().as_bytes()[0] == 0));
+    assert!(
+        got[4..]
+            .iter()
+            .all(|r| r.record.uuid().as_bytes()[0] == 255)
+    );
     assert!(
         decode_records(&bucket_ids(&p, "1,2,3").await.body)
             .unwrap()

@@ -303,7 +303,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
             "circle_id": circle.to_string(),
             "peer_id": founder.peer_hex(),
             "challenge": b64(&c),
-            "signature": b64(&founder.identity.sign_auth(circle, &c)),
+            "signature": b64(&vault_core::circle::sign_auth(&founder.identity, circle, &c)),
         }))
         .send()
         .await

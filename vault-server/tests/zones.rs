@@ -33,7 +33,7 @@ async fn pushed_records_come_back_byte_for_byte_in_seq_order() {
     assert_eq!(answer["token"], "1.5");
     assert_eq!(saved_seqs(&answer), [1, 2, 3, 4, 5]);
     for (r, sent) in answer["results"].as_array().unwrap().iter().zip(&batch) {
-        assert_eq!(r["uuid"], sent.record.uuid.hyphenated().to_string());
+        assert_eq!(r["uuid"], sent.record.uuid().hyphenated().to_string());
     }
 
     // B pulls: the same records, tombstone included, each tagged with its seq.
@@ -60,7 +60,7 @@ async fn pushed_records_come_back_byte_for_byte_in_seq_order() {
     );
 
     // An edit based on seq 2 replaces the record: it moves to seq 6.
-    let edit = tagged(2, record(&p.b, batch[1].record.uuid, 2, false));
+    let edit = tagged(2, record(&p.b, batch[1].record.uuid(), 2, false));
     let answer = push_ok(&p.s, &p.tb, p.circle, std::slice::from_ref(&edit)).await;
     assert_eq!(saved_seqs(&answer), [6]);
     let page = changes_ok(&p.s, &p.ta, p.circle, "since=1.5").await;
@@ -150,8 +150,9 @@ async fn pages_follow_limit_and_more() {
     // (never empty: one record over it still comes alone).
     let tight = pair_with(|c| c.limits.max_records_body_bytes = 2048).await;
     for (n, len) in [(0u32, 900), (1, 900), (2, 900), (3, 3000)] {
-        let mut r = record(&tight.a, uuid_in(n as u8, n), 1, false);
-        r.encitem = vec![1; len];
+        let r = with(record(&tight.a, uuid_in(n as u8, n), 1, false), |p| {
+            p.encitem = vec![1; len]
+        });
         let body_limit_ok = len < 2000;
         let answer = push(&tight.s, &tight.ta, tight.circle, &[tagged(0, r)]).await;
         assert_eq!(
@@ -296,8 +297,7 @@ async fn batches_are_refused_whole() {
     let r = push(&p.s, &p.ta, p.circle, &[mine(1), mine(2), mine(3), mine(4)]).await;
     r.assert_error(400, "invalid");
     // A circle position past the log's head (1).
-    let mut ahead = record(&p.a, u, 1, false);
-    ahead.circle_pos = 2;
+    let ahead = with(record(&p.a, u, 1, false), |p| p.circle_pos = 2);
     let r = push(&p.s, &p.ta, p.circle, &[mine(1), tagged(0, ahead)]).await;
     r.assert_error(400, "invalid");
     // A gencount SQLite cannot hold.
@@ -344,8 +344,7 @@ async fn batches_are_refused_whole() {
         .await
         .assert_error(415, "unsupported_media_type");
     // Over this route's body limit (4096 here; other routes keep theirs).
-    let mut big = record(&p.a, u, 1, false);
-    big.encitem = vec![7; 5000];
+    let big = with(record(&p.a, u, 1, false), |p| p.encitem = vec![7; 5000]);
     push(&p.s, &p.ta, p.circle, &[tagged(0, big)])
         .await
         .assert_error(413, "too_large");
@@ -360,8 +359,9 @@ async fn batches_are_refused_whole() {
 #[tokio::test]
 async fn the_records_route_takes_16_mib_by_default_while_json_routes_keep_64_kib() {
     let p = pair().await;
-    let mut big = record(&p.a, uuid_in(1, 1), 1, false);
-    big.encitem = vec![7; 1 << 20];
+    let big = with(record(&p.a, uuid_in(1, 1), 1, false), |p| {
+        p.encitem = vec![7; 1 << 20]
+    });
     let answer = push_ok(&p.s, &p.ta, p.circle, &[tagged(0, big.clone())]).await;
     assert_eq!(saved_seqs(&answer), [1]);
     let page = changes_ok(&p.s, &p.ta, p.circle, "").await;
@@ -376,8 +376,9 @@ async fn the_records_route_takes_16_mib_by_default_while_json_routes_keep_64_kib
     .assert_error(413, "too_large");
     let batch: Vec<TaggedRecord> = (0..17)
         .map(|n| {
-            let mut r = record(&p.a, uuid_in(2, n), 1, false);
-            r.encitem = vec![1; 1 << 20];
+            let r = with(record(&p.a, uuid_in(2, n), 1, false), |p| {
+                p.encitem = vec![1; 1 << 20]
+            });
             tagged(0, r)
         })
         .collect();

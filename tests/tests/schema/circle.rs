@@ -60,7 +60,11 @@ pub async fn circle_log_and_push(api: &Api<'_>, rng: &mut VaultRng) -> Founded {
     let r = api.post("/v1/auth/token", None, body).await;
     assert_error(&r, 401, "unauthorized", "a used challenge");
     let mut body = a.answer(api, circle).await;
-    body["signature"] = json!(b64(&a.id.sign_auth(Uuid::new_v4(), &[0; 32])));
+    body["signature"] = json!(b64(&vault_core::circle::sign_auth(
+        &a.id,
+        Uuid::new_v4(),
+        &[0; 32]
+    )));
     let r = api.post("/v1/auth/token", None, body).await;
     assert_error(&r, 401, "unauthorized", "a wrong signature");
     // A non-member: PROTOCOL.md refuses it at the token (403); a refusal at
@@ -68,9 +72,8 @@ pub async fn circle_log_and_push(api: &Api<'_>, rng: &mut VaultRng) -> Founded {
     let ask = json!({"circle_id": circle.to_string(), "peer_id": outsider.peer().to_string()});
     let ch = api.post("/v1/auth/challenge", None, ask).await;
     if ch.status == 200 {
-        let sig = outsider
-            .id
-            .sign_auth(circle, &decode32(&ch.body["challenge"]));
+        let sig =
+            vault_core::circle::sign_auth(&outsider.id, circle, &decode32(&ch.body["challenge"]));
         let body = json!({"circle_id": circle.to_string(), "peer_id": outsider.peer().to_string(),
                           "challenge": ch.body["challenge"], "signature": b64(&sig)});
         let r = api.post("/v1/auth/token", None, body).await;

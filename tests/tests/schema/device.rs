@@ -39,16 +39,18 @@ impl Device {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        self.id
-            .sign_entry(Entry {
+        vault_core::circle::Entry::sign(
+            Entry {
                 circle_id,
                 seq,
                 prev,
                 signer: self.peer(),
                 time,
                 body,
-            })
-            .unwrap()
+            },
+            &self.id,
+        )
+        .unwrap()
     }
 
     /// A fresh challenge, answered: the body of a token request.
@@ -56,7 +58,7 @@ impl Device {
         let body = json!({"circle_id": circle_id.to_string(), "peer_id": self.peer().to_string()});
         let ch = api.post_ok("/v1/auth/challenge", None, body, 200).await;
         assert_eq!(ch["expires_in"], 60, "challenges live 60 s: {ch}");
-        let sig = self.id.sign_auth(circle_id, &decode32(&ch["challenge"]));
+        let sig = vault_core::circle::sign_auth(&self.id, circle_id, &decode32(&ch["challenge"]));
         json!({"circle_id": circle_id.to_string(), "peer_id": self.peer().to_string(),
                "challenge": ch["challenge"], "signature": b64(&sig)})
     }

@@ -12,13 +12,14 @@ use uuid::Uuid;
 use vault_core::circle::{EntryBody, EntryHash};
 use vault_core::crypto::VaultRng;
 use vault_core::sync::{
-    ChangesPage, SealedRecord, SignedManifest, TaggedRecord, Token, decode_records, encode_records,
+    ChangesPage, RecordParts, SealedRecord, SignedManifest, TaggedRecord, Token, decode_records,
+    encode_records,
 };
 
 const RECORDS: &str = "application/vnd.vault.records";
 
 /// A record by `writer`. The server does not verify record signatures
-/// (devices do, and vault-core has no public record signer): any 64 bytes
+/// (devices do): any 64 bytes
 /// stand in for one here.
 fn record(
     writer: &Device,
@@ -27,7 +28,7 @@ fn record(
     tomb: bool,
     encitem_len: usize,
 ) -> SealedRecord {
-    SealedRecord {
+    SealedRecord::from_parts(RecordParts {
         uuid,
         gencount,
         epoch: 1,
@@ -37,7 +38,8 @@ fn record(
         wrappedkey: vec![0x3c; 60],
         encitem: vec![gencount as u8; encitem_len],
         signature: [0x5a; 64],
-    }
+    })
+    .unwrap()
 }
 
 fn tagged(tag: u64, record: SealedRecord) -> TaggedRecord {
@@ -322,7 +324,7 @@ pub async fn sync_zones(api: &Api<'_>, rng: &mut VaultRng) {
     let r = api.get(&format!("{changes}?since=1.0"), a.token()).await;
     let page = ChangesPage::decode(&r.bytes).unwrap();
     assert!(
-        page.records.iter().all(|r| !r.record.tomb),
+        page.records.iter().all(|r| !r.record.tomb()),
         "collected: {:?}",
         page.records
     );

@@ -2,8 +2,7 @@
 
 use super::entry::EntryError;
 use super::ids::{PeerId, PeerKeys};
-use crate::crypto::Namespace;
-use crate::crypto::hazmat;
+use crate::crypto::{DeviceIdentity, Namespace, VerifyError};
 use uuid::Uuid;
 
 /// The bytes a device signs for the server's challenge:
@@ -16,6 +15,19 @@ pub fn auth_payload(circle_id: Uuid, peer: &PeerId, challenge: &[u8; 32]) -> Vec
     out.extend_from_slice(peer.as_bytes());
     out.extend_from_slice(challenge);
     out
+}
+
+/// Signs a server's authentication challenge as `identity` (the bytes of
+/// [`auth_payload`]).
+pub fn sign_auth(identity: &DeviceIdentity, circle_id: Uuid, challenge: &[u8; 32]) -> [u8; 64] {
+    identity.sign(
+        Namespace::ServerAuth,
+        &[
+            circle_id.as_bytes(),
+            identity.peer_id().as_bytes(),
+            challenge,
+        ],
+    )
 }
 
 /// Checks a challenge signature strictly. `keys` must be `peer`'s keys.
@@ -32,7 +44,13 @@ pub fn verify_auth(
     let sig: &[u8; 64] = signature
         .try_into()
         .map_err(|_| EntryError::SignatureLength(signature.len()))?;
-    let key = hazmat::ed25519_public(&keys.signing).map_err(|_| EntryError::WeakKey)?;
-    hazmat::ed25519_verify_strict(&key, &auth_payload(circle_id, peer, challenge), sig)
-        .map_err(|_| EntryError::BadSignature)
+    keys.verify(
+        Namespace::ServerAuth,
+        &[circle_id.as_bytes(), peer.as_bytes(), challenge],
+        sig,
+    )
+    .map_err(|e| match e {
+        VerifyError::WeakKey(_) => EntryError::WeakKey,
+        VerifyError::BadSignature(_) => EntryError::BadSignature,
+    })
 }

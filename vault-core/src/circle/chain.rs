@@ -3,8 +3,7 @@
 
 use super::entry::{EntryBody, EpochCommit, SealedName, SignedEntry};
 use super::ids::{EntryHash, PeerId, PeerKeys};
-use crate::crypto::hazmat;
-use ed25519_dalek::VerifyingKey;
+use crate::crypto::{Namespace, VerifyingKey};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -247,7 +246,7 @@ impl CircleState {
     /// decoded keys of the members the batch added.
     fn finish(&mut self, batch: Batch<'_>) -> Result<(), ChainError> {
         let decoded = parallel_map(&batch.new_keys, |(_, _, bytes)| {
-            hazmat::ed25519_public(bytes).ok()
+            VerifyingKey::decode(bytes).ok()
         });
         let weak = batch
             .new_keys
@@ -522,11 +521,12 @@ fn verifying_key(keys: &PeerKeys, seq: u64) -> Result<VerifyingKey, ChainError> 
     if keys.agreement == [0; 32] {
         return Err(ChainError::WeakKey { seq });
     }
-    hazmat::ed25519_public(&keys.signing).map_err(|_| ChainError::WeakKey { seq })
+    VerifyingKey::decode(&keys.signing).map_err(|_| ChainError::WeakKey { seq })
 }
 
 fn verify_one(key: &VerifyingKey, e: &SignedEntry) -> bool {
-    hazmat::ed25519_verify_strict(key, &e.signed_message(), e.signature()).is_ok()
+    key.verify(Namespace::CircleEntry, &[e.entry_bytes()], e.signature())
+        .is_ok()
 }
 
 /// Maps `f` over `items`, split across `available_parallelism()` threads

@@ -17,8 +17,11 @@
 //! hash is SHA-256 of `"vault.v1.circle-hash" || entry || signature`.
 
 use super::ids::{EntryHash, PeerId, PeerKeys};
-use crate::crypto::hazmat::{self, NONCE_LEN, TAG_LEN};
-use crate::crypto::{BLOB_VERSION, EpochKey, Namespace, VaultRng};
+use crate::crypto::envelope::{open_blob, seal_blob};
+use crate::crypto::{
+    BLOB_VERSION, DeviceIdentity, EpochKey, NONCE_LEN, Namespace, TAG_LEN, VaultRng, hash,
+};
+use crate::wire::{ReadError, Reader};
 use std::fmt;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -131,11 +134,10 @@ impl EpochCommit {
 }
 
 fn commit_bytes(key: &EpochKey) -> [u8; 32] {
-    hazmat::sha256(&[
-        Namespace::EpochCommit.label(),
-        key.key_uuid().as_bytes(),
-        key.key.dangerously_expose(),
-    ])
+    hash(
+        Namespace::EpochCommit,
+        &[key.key_uuid().as_bytes(), key.key.dangerously_expose()],
+    )
 }
 
 /// A device's display name, sealed (AES-256-GCM) under the vault key of
@@ -158,12 +160,14 @@ impl fmt::Debug for SealedName {
     }
 }
 
-fn name_aad(key: &EpochKey, circle_id: Uuid, peer: &PeerId) -> Vec<u8> {
-    let mut aad = Namespace::DeviceName.label().to_vec();
-    aad.extend_from_slice(circle_id.as_bytes());
-    aad.extend_from_slice(peer.as_bytes());
-    aad.extend_from_slice(&key.number().to_be_bytes());
-    aad.extend_from_slice(key.key_uuid().as_bytes());
+/// What a sealed name's associated data binds after its label: the
+/// circle, the peer, and the epoch key's number and uuid.
+fn name_context(key: &EpochKey, circle_id: Uuid, peer: &PeerId) -> [u8; 16 + 32 + 4 + 16] {
+    let mut aad = [0u8; 16 + 32 + 4 + 16];
+    aad[..16].copy_from_slice(circle_id.as_bytes());
+    aad[16..48].copy_from_slice(peer.as_bytes());
+    aad[48..52].copy_from_slice(&key.number().to_be_bytes());
+    aad[52..].copy_from_slice(key.key_uuid().as_bytes());
     aad
 }
 
@@ -182,16 +186,12 @@ impl SealedName {
         let mut plain = Zeroizing::new([0u8; 1 + MAX_NAME_LEN]);
         plain[0] = name.len() as u8;
         plain[1..1 + name.len()].copy_from_slice(name.as_bytes());
-        let nonce: [u8; NONCE_LEN] = rng.array();
-        let mut blob = Vec::with_capacity(SEALED_NAME_LEN);
-        blob.push(BLOB_VERSION);
-        blob.extend_from_slice(&nonce);
-        hazmat::seal_into(
-            key.key.cipher(),
-            &nonce,
-            &name_aad(key, circle_id, peer),
+        let blob = seal_blob(
+            &key.key,
+            Namespace::DeviceName,
+            &[&name_context(key, circle_id, peer)],
             &*plain,
-            &mut blob,
+            rng,
         )
         .map_err(|_| NameError::Decrypt)?;
         Ok(SealedName {
@@ -213,14 +213,12 @@ impl SealedName {
                 given: key.number(),
             });
         }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&self.blob[1..1 + NONCE_LEN]);
         let mut plain = Zeroizing::new(Vec::with_capacity(1 + MAX_NAME_LEN));
-        hazmat::open_into(
-            key.key.cipher(),
-            &nonce,
-            &name_aad(key, circle_id, peer),
-            &self.blob[1 + NONCE_LEN..],
+        open_blob(
+            &key.key,
+            Namespace::DeviceName,
+            &[&name_context(key, circle_id, peer)],
+            &self.blob,
             &mut plain,
         )
         .map_err(|_| NameError::Decrypt)?;
@@ -317,6 +315,18 @@ fn put_commit(out: &mut Vec<u8>, c: &EpochCommit) {
 }
 
 impl Entry {
+    /// Signs the entry as `identity`, which must be the entry's `signer`;
+    /// the signature covers the [`Namespace::CircleEntry`] label and the
+    /// entry's canonical bytes.
+    pub fn sign(self, identity: &DeviceIdentity) -> Result<SignedEntry, EntryError> {
+        if self.signer != identity.peer_id() {
+            return Err(EntryError::SignerMismatch);
+        }
+        let bytes = self.to_bytes()?;
+        let signature = identity.sign(Namespace::CircleEntry, &[&bytes]);
+        Ok(SignedEntry::from_parts(self, bytes, signature))
+    }
+
     /// The canonical bytes (what is signed). Fails only for more than
     /// [`MAX_EPOCHS`] epoch commitments.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
@@ -364,7 +374,7 @@ impl Entry {
     /// Parses canonical bytes strictly: exact lengths, no trailing bytes,
     /// known version and kind, bounded lists, no weak keys.
     pub fn decode(bytes: &[u8]) -> Result<Entry, EntryError> {
-        let mut r = Reader(bytes);
+        let mut r = Reader::new(bytes);
         let version = r.u8()?;
         if version != ENTRY_VERSION {
             return Err(EntryError::UnknownVersion(version));
@@ -376,13 +386,15 @@ impl Entry {
         let time = i64::from_be_bytes(r.array()?);
         let body = match r.u8()? {
             KIND_GENESIS => {
-                let founder = r.keys()?;
-                let name = r.name()?;
+                let founder = read_keys(&mut r)?;
+                let name = read_name(&mut r)?;
                 let n = usize::from(u16::from_be_bytes(r.array()?));
                 if n > MAX_EPOCHS {
                     return Err(EntryError::TooManyEpochs(n));
                 }
-                let epochs = (0..n).map(|_| r.commit()).collect::<Result<_, _>>()?;
+                let epochs = (0..n)
+                    .map(|_| read_commit(&mut r))
+                    .collect::<Result<_, _>>()?;
                 EntryBody::Genesis {
                     founder,
                     name,
@@ -390,18 +402,16 @@ impl Entry {
                 }
             }
             KIND_ADD_PEER => EntryBody::AddPeer {
-                peer: r.keys()?,
-                name: r.name()?,
+                peer: read_keys(&mut r)?,
+                name: read_name(&mut r)?,
             },
             KIND_REMOVE_PEER => EntryBody::RemovePeer {
                 peer: PeerId::from_bytes(r.array()?),
             },
-            KIND_NEW_EPOCH => EntryBody::NewEpoch(r.commit()?),
+            KIND_NEW_EPOCH => EntryBody::NewEpoch(read_commit(&mut r)?),
             other => return Err(EntryError::UnknownKind(other)),
         };
-        if !r.0.is_empty() {
-            return Err(EntryError::TrailingBytes);
-        }
+        r.finish()?;
         Ok(Entry {
             circle_id,
             seq,
@@ -413,59 +423,46 @@ impl Entry {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], EntryError> {
-        if self.0.len() < n {
-            return Err(EntryError::Truncated);
+impl From<ReadError> for EntryError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Trailing => EntryError::TrailingBytes,
+            // The entry layout has fixed lengths and no varints.
+            ReadError::Truncated | ReadError::Varint | ReadError::TooLong => EntryError::Truncated,
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
     }
+}
 
-    fn u8(&mut self) -> Result<u8, EntryError> {
-        Ok(self.take(1)?[0])
-    }
+fn read_keys(r: &mut Reader<'_>) -> Result<PeerKeys, EntryError> {
+    let keys = PeerKeys {
+        signing: r.array()?,
+        agreement: r.array()?,
+    };
+    check_keys(&keys)?;
+    Ok(keys)
+}
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], EntryError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
+fn read_name(r: &mut Reader<'_>) -> Result<SealedName, EntryError> {
+    let epoch = u32::from_be_bytes(r.array()?);
+    let len = usize::from(u16::from_be_bytes(r.array()?));
+    if len != SEALED_NAME_LEN {
+        return Err(EntryError::NameLength(len));
     }
+    SealedName::from_parts(epoch, r.take(len)?.to_vec())
+}
 
-    fn keys(&mut self) -> Result<PeerKeys, EntryError> {
-        let keys = PeerKeys {
-            signing: self.array()?,
-            agreement: self.array()?,
-        };
-        check_keys(&keys)?;
-        Ok(keys)
-    }
-
-    fn name(&mut self) -> Result<SealedName, EntryError> {
-        let epoch = u32::from_be_bytes(self.array()?);
-        let len = usize::from(u16::from_be_bytes(self.array()?));
-        if len != SEALED_NAME_LEN {
-            return Err(EntryError::NameLength(len));
-        }
-        SealedName::from_parts(epoch, self.take(len)?.to_vec())
-    }
-
-    fn commit(&mut self) -> Result<EpochCommit, EntryError> {
-        Ok(EpochCommit {
-            epoch: u32::from_be_bytes(self.array()?),
-            key_uuid: Uuid::from_bytes(self.array()?),
-            commit: self.array()?,
-        })
-    }
+fn read_commit(r: &mut Reader<'_>) -> Result<EpochCommit, EntryError> {
+    Ok(EpochCommit {
+        epoch: u32::from_be_bytes(r.array()?),
+        key_uuid: Uuid::from_bytes(r.array()?),
+        commit: r.array()?,
+    })
 }
 
 /// Refuses an Ed25519 key that does not decode or has small order, and an
 /// all-zero X25519 key.
 pub(crate) fn check_keys(keys: &PeerKeys) -> Result<(), EntryError> {
-    hazmat::ed25519_public(&keys.signing).map_err(|_| EntryError::WeakKey)?;
+    keys.verifying_key().map_err(|_| EntryError::WeakKey)?;
     if keys.agreement == [0; 32] {
         return Err(EntryError::WeakKey);
     }
@@ -493,11 +490,7 @@ impl SignedEntry {
     }
 
     pub(crate) fn from_parts(entry: Entry, bytes: Vec<u8>, signature: [u8; 64]) -> SignedEntry {
-        let hash = EntryHash(hazmat::sha256(&[
-            Namespace::CircleHash.label(),
-            &bytes,
-            &signature,
-        ]));
+        let hash = EntryHash(hash(Namespace::CircleHash, &[&bytes, &signature]));
         SignedEntry {
             entry,
             bytes,
@@ -526,20 +519,14 @@ impl SignedEntry {
         self.hash
     }
 
-    /// The bytes the signature covers: the [`Namespace::CircleEntry`] label
-    /// and the entry.
-    pub(crate) fn signed_message(&self) -> Vec<u8> {
-        [Namespace::CircleEntry.label(), &self.bytes].concat()
-    }
-
     /// Strict Ed25519 verification by `signer`, whose peer id must be the
     /// entry's signer.
     pub fn verify_signature(&self, signer: &PeerKeys) -> Result<(), EntryError> {
         if signer.peer_id() != self.entry.signer {
             return Err(EntryError::SignerMismatch);
         }
-        let key = hazmat::ed25519_public(&signer.signing).map_err(|_| EntryError::WeakKey)?;
-        hazmat::ed25519_verify_strict(&key, &self.signed_message(), &self.signature)
+        let key = signer.verifying_key().map_err(|_| EntryError::WeakKey)?;
+        key.verify(Namespace::CircleEntry, &[&self.bytes], &self.signature)
             .map_err(|_| EntryError::BadSignature)
     }
 }

@@ -32,7 +32,7 @@ pub mod pairing;
 mod share;
 pub(crate) mod store;
 
-pub use auth::{auth_payload, verify_auth};
+pub use auth::{auth_payload, sign_auth, verify_auth};
 pub(crate) use chain::parallel_map;
 pub use chain::{ChainError, CircleState, Member, Removal};
 pub use entry::{

@@ -14,8 +14,11 @@
 use super::chain::CircleState;
 use super::entry::MAX_EPOCHS;
 use super::ids::{PeerId, PeerKeys};
-use crate::crypto::hazmat::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
-use crate::crypto::{DeviceIdentity, EpochKey, Namespace, ShareKey, VaultKey, VaultRng};
+use crate::crypto::envelope::{open_share, seal_share};
+use crate::crypto::{
+    DeviceIdentity, EphemeralSecret, EpochKey, KEY_LEN, NONCE_LEN, Namespace, ShareKey, TAG_LEN,
+    VaultKey, VaultRng, VerifyError, derive_key,
+};
 use std::fmt;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -89,11 +92,7 @@ impl fmt::Debug for KeyShare {
 
 fn share_key(shared: &[u8; KEY_LEN], eph: &[u8; 32], recipient: &[u8; 32]) -> ShareKey {
     let salt = [&eph[..], &recipient[..]].concat();
-    ShareKey::from_bytes(hazmat::hkdf_sha256(
-        Some(&salt),
-        shared,
-        Namespace::KeyShare.label(),
-    ))
+    ShareKey::from_bytes(derive_key(Namespace::KeyShare, Some(&salt), shared, &[]))
 }
 
 impl KeyShare {
@@ -108,9 +107,9 @@ impl KeyShare {
         if epochs.is_empty() || epochs.len() > MAX_EPOCHS {
             return Err(ShareError::EpochCount(epochs.len()));
         }
-        let eph = hazmat::x25519_secret(rng.array());
-        let eph_pub = hazmat::x25519_public(&eph);
-        let shared = hazmat::x25519_agree(&eph, &recipient.agreement).ok_or(ShareError::WeakKey)?;
+        let eph = EphemeralSecret::generate(rng);
+        let eph_pub = eph.public();
+        let shared = eph.agree(&recipient.agreement).ok_or(ShareError::WeakKey)?;
         let key = share_key(&shared, &eph_pub, &recipient.agreement);
 
         let mut bytes = Vec::with_capacity(
@@ -132,8 +131,7 @@ impl KeyShare {
         let nonce: [u8; NONCE_LEN] = rng.array();
         let header = bytes.clone();
         bytes.extend_from_slice(&nonce);
-        hazmat::seal_into(key.cipher(), &nonce, &header, &plain, &mut bytes)
-            .map_err(|_| ShareError::Malformed)?;
+        seal_share(&key, &header, &nonce, &plain, &mut bytes).map_err(|_| ShareError::Malformed)?;
         let sig = sender.sign(Namespace::ShareSignature, &[&bytes]);
         bytes.extend_from_slice(&sig);
         Ok(KeyShare { bytes })
@@ -206,9 +204,12 @@ impl KeyShare {
         let split = self.bytes.len() - SIG_LEN;
         let (signed, sig) = self.bytes.split_at(split);
         let sig: [u8; SIG_LEN] = sig.try_into().map_err(|_| ShareError::Malformed)?;
-        let vk = hazmat::ed25519_public(&sender.signing).map_err(|_| ShareError::WeakKey)?;
-        let message = [Namespace::ShareSignature.label(), signed].concat();
-        hazmat::ed25519_verify_strict(&vk, &message, &sig).map_err(|_| ShareError::BadSignature)?;
+        sender
+            .verify(Namespace::ShareSignature, &[signed], &sig)
+            .map_err(|e| match e {
+                VerifyError::WeakKey(_) => ShareError::WeakKey,
+                VerifyError::BadSignature(_) => ShareError::BadSignature,
+            })?;
         if self.recipient() != me.peer_id() {
             return Err(ShareError::WrongRecipient);
         }
@@ -217,10 +218,10 @@ impl KeyShare {
         let key = share_key(&shared, &eph, &me.public().agreement);
         let nonce: [u8; NONCE_LEN] = self.array(HEADER_LEN);
         let mut plain = Zeroizing::new(Vec::new());
-        hazmat::open_into(
-            key.cipher(),
-            &nonce,
+        open_share(
+            &key,
             &signed[..HEADER_LEN],
+            &nonce,
             &signed[HEADER_LEN + NONCE_LEN..],
             &mut plain,
         )

@@ -1,10 +1,9 @@
 //! The device identity: an Ed25519 signing key and an X25519 agreement key,
 //! generated on the device, stored only wrapped under the key-encryption key.
 
+use super::envelope::{open_blob, seal_blob};
 use super::hazmat::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
-use super::{BLOB_VERSION, DecryptError, KeyEncryptionKey, Namespace, VaultRng};
-use crate::circle::{Entry, EntryError, PeerId, PeerKeys, SignedEntry, auth_payload};
-use crate::sync::SealedRecord;
+use super::{DecryptError, KeyEncryptionKey, Namespace, PeerId, PeerKeys, VaultRng};
 use std::fmt;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -63,35 +62,10 @@ impl DeviceIdentity {
         self.public.clone()
     }
 
-    /// Signs a log entry. The entry's `signer` must be this device, and the
-    /// entry must fit the format's limits.
-    pub fn sign_entry(&self, entry: Entry) -> Result<SignedEntry, EntryError> {
-        if entry.signer != self.peer_id {
-            return Err(EntryError::SignerMismatch);
-        }
-        let bytes = entry.to_bytes()?;
-        let signature = self.sign(Namespace::CircleEntry, &[&bytes]);
-        Ok(SignedEntry::from_parts(entry, bytes, signature))
-    }
-
-    /// Signs a server's authentication challenge (see [`auth_payload`]).
-    pub fn sign_auth(&self, circle_id: Uuid, challenge: &[u8; 32]) -> [u8; 64] {
-        hazmat::ed25519_sign(
-            &self.signing,
-            &[&auth_payload(circle_id, &self.peer_id, challenge)],
-        )
-    }
-
-    /// Signs a sync record as its writer: sets `writer` to this device and
-    /// `signature` over [`SealedRecord::signed_bytes`].
-    pub fn sign_record(&self, record: &mut SealedRecord, circle_id: Uuid, zone: &str) {
-        record.writer = self.peer_id;
-        record.signature =
-            hazmat::ed25519_sign(&self.signing, &[&record.signed_bytes(circle_id, zone)]);
-    }
-
-    /// Signs the namespace's label followed by `parts`.
-    pub(crate) fn sign(&self, ns: Namespace, parts: &[&[u8]]) -> [u8; 64] {
+    /// Signs `ns`'s label followed by `parts`: every signature a device
+    /// makes (log entries, records, manifests, key shares, server
+    /// challenges, pairing proofs) has this form, under its own namespace.
+    pub fn sign(&self, ns: Namespace, parts: &[&[u8]]) -> [u8; 64] {
         let mut all = Vec::with_capacity(parts.len() + 1);
         all.push(ns.label());
         all.extend_from_slice(parts);
@@ -115,19 +89,14 @@ impl DeviceIdentity {
         let mut plain = Zeroizing::new([0u8; 2 * KEY_LEN]);
         plain[..KEY_LEN].copy_from_slice(self.signing.as_bytes());
         plain[KEY_LEN..].copy_from_slice(self.agreement.as_bytes());
-        let nonce: [u8; NONCE_LEN] = rng.array();
-        let mut out = Vec::with_capacity(WRAPPED_IDENTITY_LEN);
-        out.push(BLOB_VERSION);
-        out.extend_from_slice(&nonce);
-        hazmat::seal_into(
-            kek.cipher(),
-            &nonce,
-            &identity_aad(vault_id, &self.peer_id),
+        seal_blob(
+            kek,
+            Namespace::WrappedIdentity,
+            &[vault_id.as_bytes(), self.peer_id.as_bytes()],
             &*plain,
-            &mut out,
+            rng,
         )
-        .expect("64 bytes are within AES-GCM's limits");
-        out
+        .expect("64 bytes are within AES-GCM's limits")
     }
 
     /// Opens what [`DeviceIdentity::wrap`] wrote and checks that the keys
@@ -138,26 +107,20 @@ impl DeviceIdentity {
         peer_id: &PeerId,
         blob: &[u8],
     ) -> Result<Self, DecryptError> {
-        if blob.is_empty() {
-            return Err(DecryptError::Truncated);
+        if !blob.is_empty() && blob.len() != WRAPPED_IDENTITY_LEN {
+            return Err(match blob[0] {
+                super::BLOB_VERSION => DecryptError::Truncated,
+                v => DecryptError::UnsupportedVersion(v),
+            });
         }
-        if blob[0] != BLOB_VERSION {
-            return Err(DecryptError::UnsupportedVersion(blob[0]));
-        }
-        if blob.len() != WRAPPED_IDENTITY_LEN {
-            return Err(DecryptError::Truncated);
-        }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&blob[1..1 + NONCE_LEN]);
         let mut plain = Zeroizing::new(Vec::with_capacity(2 * KEY_LEN));
-        hazmat::open_into(
-            kek.cipher(),
-            &nonce,
-            &identity_aad(vault_id, peer_id),
-            &blob[1 + NONCE_LEN..],
+        open_blob(
+            kek,
+            Namespace::WrappedIdentity,
+            &[vault_id.as_bytes(), peer_id.as_bytes()],
+            blob,
             &mut plain,
-        )
-        .map_err(|_| DecryptError::Authentication)?;
+        )?;
         let mut seed = Zeroizing::new([0u8; KEY_LEN]);
         seed.copy_from_slice(&plain[..KEY_LEN]);
         let mut x = Zeroizing::new([0u8; KEY_LEN]);
@@ -170,13 +133,6 @@ impl DeviceIdentity {
         }
         Ok(id)
     }
-}
-
-fn identity_aad(vault_id: Uuid, peer_id: &PeerId) -> Vec<u8> {
-    let mut aad = Namespace::WrappedIdentity.label().to_vec();
-    aad.extend_from_slice(vault_id.as_bytes());
-    aad.extend_from_slice(peer_id.as_bytes());
-    aad
 }
 
 #[cfg(test)]
@@ -220,7 +176,7 @@ mod tests {
         let shown = format!("{id:?}");
         assert!(shown.contains(&id.peer_id().to_string()));
         assert!(shown.contains("<redacted>"));
-        let seed = crate::circle::ids::hex(id.signing.as_bytes());
+        let seed = crate::crypto::hex(id.signing.as_bytes());
         assert!(!shown.contains(&seed[..8]));
     }
 }

@@ -2,6 +2,7 @@
 //! no `Clone`, and each derivation returns its own type, so a content key
 //! cannot be passed where a vault key is meant.
 
+use super::envelope::AeadKey;
 use super::hazmat::{self, KEY_LEN};
 use super::{Namespace, VaultRng};
 use aes_gcm::Aes256Gcm;
@@ -33,9 +34,13 @@ impl MasterKey {
         Self(out)
     }
 
-    /// A key for one purpose other than the vault's own (an export file).
-    pub(crate) fn derive_labelled(&self, ns: Namespace) -> Zeroizing<[u8; KEY_LEN]> {
-        hazmat::hkdf_sha256(None, &*self.0, ns.label())
+    /// The key of an export file sealed under this (export) password.
+    pub(crate) fn export_key(&self) -> ExportKey {
+        ExportKey::from_bytes(hazmat::hkdf_sha256(
+            None,
+            &*self.0,
+            Namespace::Export.label(),
+        ))
     }
 
     /// The key-encryption key; never stored.
@@ -131,12 +136,18 @@ macro_rules! aead_key {
                 &self.bytes
             }
         }
+
+        impl AeadKey for $name {
+            fn cipher(&self) -> &Aes256Gcm {
+                &self.cipher
+            }
+        }
     };
 }
 
 aead_key!(
     /// Derived from the master key by HKDF; wraps the data key, the vault
-    /// keys and (later) the device identity keys.
+    /// keys and the device identity keys.
     KeyEncryptionKey
 );
 aead_key!(
@@ -156,6 +167,10 @@ aead_key!(
     /// A key share's one-time key: HKDF of an ephemeral X25519 agreement
     /// with the recipient.
     ShareKey
+);
+aead_key!(
+    /// An export file's key: HKDF of the export password's master key.
+    ExportKey
 );
 aead_key!(
     /// A pairing session's key for messages from the inviter to the joiner.

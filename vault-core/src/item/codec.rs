@@ -11,6 +11,7 @@
 use super::{CryptoKey, CustomField, GenericPassword, InternetPassword, ItemClass, ItemData};
 use crate::crypto::DecryptError;
 use crate::secret::{SecretBytes, SecretString};
+use crate::wire::{ReadError, Reader, put_varint, varint_len};
 use zeroize::Zeroizing;
 
 /// class(1) flags(1) created(8) modified(8).
@@ -115,27 +116,13 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
-
 fn field_len(value_len: usize) -> usize {
-    1 + varint_len(value_len) + value_len
+    1 + varint_len(value_len as u64) + value_len
 }
 
 fn write_field(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
     out.push(tag);
-    let mut n = value.len();
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+    put_varint(out, value.len() as u64);
     out.extend_from_slice(value);
 }
 
@@ -219,37 +206,31 @@ fn malformed(what: &'static str) -> DecryptError {
     DecryptError::Malformed(what)
 }
 
-/// Iterates `tag || varint length || value` fields.
-struct Reader<'a>(&'a [u8]);
+/// Iterates `tag || varint length || value` fields. The length must be a
+/// shortest-form varint (the encoder has always written that form, so
+/// every stored item still reads).
+struct FieldReader<'a>(Reader<'a>);
 
-impl<'a> Iterator for Reader<'a> {
+impl<'a> Iterator for FieldReader<'a> {
     type Item = Result<(u8, &'a [u8]), DecryptError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (&t, mut rest) = self.0.split_first()?;
-        let mut len: usize = 0;
-        let mut shift = 0;
-        loop {
-            let Some((&b, r)) = rest.split_first() else {
-                return Some(Err(malformed("field length runs past the end")));
-            };
-            rest = r;
-            if shift > 28 {
-                return Some(Err(malformed("field length too long")));
-            }
-            len |= ((b & 0x7f) as usize) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
+        if self.0.is_empty() {
+            return None;
         }
-        if len > rest.len() {
-            self.0 = &[];
-            return Some(Err(malformed("field runs past the end")));
-        }
-        let (value, rest) = rest.split_at(len);
-        self.0 = rest;
-        Some(Ok((t, value)))
+        let field = (|| {
+            let t = self.0.u8()?;
+            let len = usize::try_from(self.0.varint()?).map_err(|_| ReadError::TooLong)?;
+            Ok::<_, ReadError>((t, self.0.take(len)?))
+        })();
+        Some(field.map_err(|e| {
+            // Stop at the first error.
+            self.0 = Reader::new(&[]);
+            malformed(match e {
+                ReadError::Varint | ReadError::TooLong => "field length is malformed",
+                ReadError::Truncated | ReadError::Trailing => "field runs past the end",
+            })
+        }))
     }
 }
 
@@ -269,7 +250,7 @@ fn set_once<T: Default + PartialEq>(slot: &mut T, value: T) -> Result<(), Decryp
 
 fn custom(v: &[u8]) -> Result<CustomField, DecryptError> {
     let mut f = CustomField::default();
-    for field in Reader(v) {
+    for field in FieldReader(Reader::new(v)) {
         let (t, v) = field?;
         match t {
             tag::CF_NAME => set_once(&mut f.name, text(v)?)?,
@@ -306,7 +287,7 @@ pub(crate) fn decode(padded: &[u8]) -> Result<Decoded, DecryptError> {
     let modified_ms = i64::from_le_bytes(ts);
 
     let mut unknown = Vec::new();
-    let fields = Reader(&body[HEADER_LEN..]);
+    let fields = FieldReader(Reader::new(&body[HEADER_LEN..]));
     let data = match class {
         ItemClass::Inet => {
             let mut i = InternetPassword::default();
@@ -421,7 +402,7 @@ pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
         }
     };
     let as_str = |v| std::str::from_utf8(v).map_err(|_| malformed("text field is not UTF-8"));
-    for field in Reader(&body[HEADER_LEN..]) {
+    for field in FieldReader(Reader::new(&body[HEADER_LEN..])) {
         let (t, v) = field?;
         match (class, t) {
             (ItemClass::Inet, tag::SERVER)
@@ -445,7 +426,7 @@ pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
             }
             (ItemClass::Inet | ItemClass::Genp, tag::CUSTOM) => {
                 let (mut name, mut value, mut hidden) = ("", "", false);
-                for sub in Reader(v) {
+                for sub in FieldReader(Reader::new(v)) {
                     match sub? {
                         (tag::CF_NAME, n) => name = as_str(n)?,
                         (tag::CF_VALUE, x) => value = as_str(x)?,

@@ -274,7 +274,7 @@ impl Item {
         ctx: &ItemContext<'_>,
         sealed: &SealedItem,
     ) -> Result<Item, DecryptError> {
-        let plain = open_item(epoch, ctx, &sealed.wrappedkey, &sealed.encitem)?;
+        let plain = open_item(epoch, ctx, sealed.wrappedkey(), sealed.encitem())?;
         let d = decode(&plain)?;
         if d.tomb {
             return Err(DecryptError::Malformed("a tombstone carries no item"));

@@ -11,9 +11,10 @@
 //! Tombstones are not leaves: a deleted item is the absence of its leaf,
 //! so collecting tombstones never changes a root.
 
-use super::record::{Reader, Token, WireError, valid_zone};
+use super::list::{Token, WireError, valid_zone};
 use crate::circle::{PeerId, PeerKeys};
-use crate::crypto::{DeviceIdentity, Namespace, hazmat};
+use crate::crypto::{DeviceIdentity, Hasher, Namespace, hash};
+use crate::wire::Reader;
 use uuid::Uuid;
 
 /// Buckets per manifest.
@@ -35,15 +36,13 @@ pub struct Leaf {
 
 /// The hash of one bucket's leaves, which must be in uuid order.
 pub fn bucket_hash<'a>(leaves: impl IntoIterator<Item = &'a Leaf>) -> Digest {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    h.update(Namespace::ManifestBucket.label());
+    let mut h = Hasher::new(Namespace::ManifestBucket);
     for l in leaves {
         h.update(l.uuid.as_bytes());
         h.update(l.gencount.to_be_bytes());
         h.update(l.content);
     }
-    h.finalize().into()
+    h.finish()
 }
 
 /// The hash of an empty bucket.
@@ -53,10 +52,8 @@ pub fn empty_bucket() -> Digest {
 
 /// The root over all bucket hashes.
 pub fn root_of(buckets: &[Digest; BUCKETS]) -> Digest {
-    let mut parts: Vec<&[u8]> = Vec::with_capacity(BUCKETS + 1);
-    parts.push(Namespace::ManifestRoot.label());
-    parts.extend(buckets.iter().map(|b| &b[..]));
-    hazmat::sha256(&parts)
+    let parts: Vec<&[u8]> = buckets.iter().map(|b| &b[..]).collect();
+    hash(Namespace::ManifestRoot, &parts)
 }
 
 /// A zone's bucket hashes and root.
@@ -180,6 +177,12 @@ pub enum ManifestError {
     BadSignature,
 }
 
+impl From<crate::wire::ReadError> for ManifestError {
+    fn from(e: crate::wire::ReadError) -> Self {
+        ManifestError::Wire(e.into())
+    }
+}
+
 impl SignedManifest {
     /// The body: everything but the signature.
     ///
@@ -236,7 +239,7 @@ impl SignedManifest {
         let signature: [u8; 64] = signature
             .try_into()
             .map_err(|_| ManifestError::BadSignature)?;
-        let mut r = Reader(body);
+        let mut r = Reader::new(body);
         let version = r.u8()?;
         if version != MANIFEST_VERSION {
             return Err(WireError::Version(version).into());
@@ -275,10 +278,12 @@ impl SignedManifest {
         if signer.peer_id() != self.signer {
             return Err(ManifestError::BadSignature);
         }
-        let key =
-            hazmat::ed25519_public(&signer.signing).map_err(|_| ManifestError::BadSignature)?;
-        let msg = [Namespace::ManifestSignature.label(), &self.body()].concat();
-        hazmat::ed25519_verify_strict(&key, &msg, &self.signature)
+        signer
+            .verify(
+                Namespace::ManifestSignature,
+                &[&self.body()],
+                &self.signature,
+            )
             .map_err(|_| ManifestError::BadSignature)
     }
 }
@@ -287,6 +292,12 @@ impl SignedManifest {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Plain SHA-256, independent of the code under test.
+    fn sha256(bytes: &[u8]) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(bytes).into()
+    }
     use crate::crypto::VaultRng;
 
     fn leaf(first: u8, n: u8) -> Leaf {
@@ -325,7 +336,7 @@ mod tests {
         want.extend(l.uuid.as_bytes());
         want.extend(2u64.to_be_bytes());
         want.extend([2; 32]);
-        assert_eq!(bucket_hash(&[l]), hazmat::sha256(&[&want]));
+        assert_eq!(bucket_hash(&[l]), sha256(&want));
     }
 
     #[test]

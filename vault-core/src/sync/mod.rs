@@ -23,17 +23,21 @@
 //! local data, and the rest of the sync proceeds.
 
 pub(crate) mod engine;
+mod list;
 mod manifest;
 mod record;
 
+pub use list::{
+    ChangesPage, MAX_ZONE_LEN, RECORD_LIST_VERSION, TaggedRecord, Token, WireError, decode_records,
+    encode_records, valid_zone,
+};
 pub use manifest::{
     BUCKETS, Digest, Leaf, MANIFEST_VERSION, Manifest, ManifestError, SignedManifest, bucket_hash,
     empty_bucket, root_of,
 };
 pub use record::{
-    ChangesPage, MAX_ENCITEM, MAX_WRAPPEDKEY, MAX_ZONE_LEN, RECORD_LIST_VERSION, SealedRecord,
-    SignatureError, TaggedRecord, Token, WireError, content_hash, decode_records, encode_records,
-    valid_zone,
+    MAX_ENCITEM, MAX_WRAPPEDKEY, RecordParts, RecordTooLong, SealedRecord, SignatureError,
+    UnsignedRecord, content_hash,
 };
 
 use crate::circle::PeerId;

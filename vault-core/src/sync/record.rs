@@ -1,82 +1,28 @@
 //! Sync records: an item version as the server stores it (ciphertext, the
-//! writer and its signature), the bytes the signature covers, and the
-//! compact binary lists the changes feed and pushes carry.
+//! writer and its signature) and the bytes the signature covers.
 //!
-//! A record list is
-//!
-//! ```text
-//! u8 version (1)
-//! varint writers, then each writer's 32-byte peer id
-//! varint records, then each record:
-//!   u8 flags (bit 0: tombstone)   16 uuid
-//!   varint gencount   varint epoch   varint circle_pos   varint tag
-//!   varint writer index
-//!   varint len, wrappedkey   varint len, encitem   64 signature
-//! ```
-//!
-//! Varints are unsigned LEB128 in their shortest form. `tag` is the
-//! record's server sequence (its change tag) in the changes feed and the
-//! change tag an edit is based on (0: a new item) in a push. A writer
-//! table keeps the per-record overhead beyond the ciphertext near 90 bytes.
+//! The types say how far a record has come: an [`UnsignedRecord`] is what a
+//! writer builds from its vault; [`UnsignedRecord::sign`] consumes it and
+//! returns a [`SealedRecord`], the only form that travels. A record read
+//! from the wire or storage is rebuilt from its [`RecordParts`], which
+//! checks the limits; its signature is checked by the engine, which knows
+//! the writer's key ([`SealedRecord::verify_signature`]).
 
-use crate::circle::{PeerId, PeerKeys};
-use crate::crypto::{Namespace, hazmat};
+use crate::crypto::{DeviceIdentity, Namespace, PeerId, PeerKeys, VerifyingKey, hash};
 use std::fmt;
 use uuid::Uuid;
 
-/// The record list format's version.
-pub const RECORD_LIST_VERSION: u8 = 1;
 /// The longest `wrappedkey` a record may carry.
 pub const MAX_WRAPPEDKEY: usize = 256;
 /// The longest `encitem` a record may carry (an item's plaintext is at
 /// most 1 MiB).
 pub const MAX_ENCITEM: usize = (1 << 20) + 1024;
-/// The longest zone name.
-pub const MAX_ZONE_LEN: usize = 32;
 
-const FLAG_TOMB: u8 = 1;
-
-/// Why a record list, a page or a manifest did not decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
-    /// The bytes end early.
-    #[error("truncated")]
-    Truncated,
-    /// Bytes follow the end.
-    #[error("trailing bytes")]
-    Trailing,
-    /// An unknown format version.
-    #[error("unknown format version {0}")]
-    Version(u8),
-    /// A varint is overlong or too large.
-    #[error("malformed number")]
-    Varint,
-    /// Unknown flag bits.
-    #[error("unknown flags")]
-    Flags,
-    /// A blob over its limit.
-    #[error("a field is too long")]
-    TooLong,
-    /// A writer index past the writer table.
-    #[error("a writer index is out of range")]
-    Writer,
-    /// A zone name that is empty, too long, or not `[a-z0-9_-]`.
-    #[error("bad zone name")]
-    Zone,
-}
-
-/// Whether `zone` is a valid zone name: 1 to 32 of `[a-z0-9_-]`.
-pub fn valid_zone(zone: &str) -> bool {
-    (1..=MAX_ZONE_LEN).contains(&zone.len())
-        && zone
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-/// An item version as a device uploads it and the server keeps it:
-/// ciphertext and plaintext metadata only, signed by its writer.
+/// A record's fields, unchecked: the way in to a [`SealedRecord`]
+/// ([`SealedRecord::from_parts`], for a server's storage or a test) and the
+/// way out ([`SealedRecord::into_parts`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct SealedRecord {
+pub struct RecordParts {
     /// The item's uuid.
     pub uuid: Uuid,
     /// The version's generation counter.
@@ -96,6 +42,109 @@ pub struct SealedRecord {
     pub encitem: Vec<u8>,
     /// The writer's Ed25519 signature over [`SealedRecord::signed_bytes`].
     pub signature: [u8; 64],
+}
+
+impl fmt::Debug for RecordParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordParts")
+            .field("uuid", &self.uuid)
+            .field("gencount", &self.gencount)
+            .field("writer", &self.writer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record's blob over its limit ([`MAX_WRAPPEDKEY`], [`MAX_ENCITEM`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a record's wrappedkey or encitem is over its limit")]
+pub struct RecordTooLong;
+
+fn check_limits(wrappedkey: &[u8], encitem: &[u8]) -> Result<(), RecordTooLong> {
+    if wrappedkey.len() > MAX_WRAPPEDKEY || encitem.len() > MAX_ENCITEM {
+        return Err(RecordTooLong);
+    }
+    Ok(())
+}
+
+/// An item version a device is about to upload, not yet signed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UnsignedRecord {
+    uuid: Uuid,
+    gencount: u64,
+    epoch: u32,
+    tomb: bool,
+    circle_pos: u64,
+    wrappedkey: Vec<u8>,
+    encitem: Vec<u8>,
+}
+
+impl fmt::Debug for UnsignedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnsignedRecord")
+            .field("uuid", &self.uuid)
+            .field("gencount", &self.gencount)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnsignedRecord {
+    /// An item version (its sealed blobs, the key epoch that wraps them)
+    /// written at circle position `circle_pos`.
+    pub fn new(
+        uuid: Uuid,
+        gencount: u64,
+        epoch: u32,
+        tomb: bool,
+        circle_pos: u64,
+        wrappedkey: Vec<u8>,
+        encitem: Vec<u8>,
+    ) -> Result<Self, RecordTooLong> {
+        check_limits(&wrappedkey, &encitem)?;
+        Ok(Self {
+            uuid,
+            gencount,
+            epoch,
+            tomb,
+            circle_pos,
+            wrappedkey,
+            encitem,
+        })
+    }
+
+    /// Signs the record as its writer, for `zone` of `circle_id`.
+    pub fn sign(self, writer: &DeviceIdentity, circle_id: Uuid, zone: &str) -> SealedRecord {
+        let mut record = SealedRecord {
+            uuid: self.uuid,
+            gencount: self.gencount,
+            epoch: self.epoch,
+            tomb: self.tomb,
+            circle_pos: self.circle_pos,
+            writer: writer.peer_id(),
+            wrappedkey: self.wrappedkey,
+            encitem: self.encitem,
+            signature: [0; 64],
+        };
+        record.signature = writer.sign(
+            Namespace::RecordSignature,
+            &[&record.signed_body(circle_id, zone)],
+        );
+        record
+    }
+}
+
+/// An item version as a device uploads it and the server keeps it:
+/// ciphertext and plaintext metadata only, signed by its writer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedRecord {
+    uuid: Uuid,
+    gencount: u64,
+    epoch: u32,
+    tomb: bool,
+    circle_pos: u64,
+    writer: PeerId,
+    wrappedkey: Vec<u8>,
+    encitem: Vec<u8>,
+    signature: [u8; 64],
 }
 
 impl fmt::Debug for SealedRecord {
@@ -119,10 +168,88 @@ impl fmt::Debug for SealedRecord {
 /// SHA-256 of the content label, `wrappedkey` and `encitem` (the
 /// wrapped key has a fixed length, so the concatenation is unambiguous).
 pub fn content_hash(wrappedkey: &[u8], encitem: &[u8]) -> [u8; 32] {
-    hazmat::sha256(&[Namespace::RecordContent.label(), wrappedkey, encitem])
+    hash(Namespace::RecordContent, &[wrappedkey, encitem])
 }
 
 impl SealedRecord {
+    /// A record from its parts as stored or received, refused if a blob is
+    /// over its limit. Nothing is verified: see
+    /// [`SealedRecord::verify_signature`].
+    pub fn from_parts(p: RecordParts) -> Result<Self, RecordTooLong> {
+        check_limits(&p.wrappedkey, &p.encitem)?;
+        Ok(Self {
+            uuid: p.uuid,
+            gencount: p.gencount,
+            epoch: p.epoch,
+            tomb: p.tomb,
+            circle_pos: p.circle_pos,
+            writer: p.writer,
+            wrappedkey: p.wrappedkey,
+            encitem: p.encitem,
+            signature: p.signature,
+        })
+    }
+
+    /// The record's parts, moved out.
+    pub fn into_parts(self) -> RecordParts {
+        RecordParts {
+            uuid: self.uuid,
+            gencount: self.gencount,
+            epoch: self.epoch,
+            tomb: self.tomb,
+            circle_pos: self.circle_pos,
+            writer: self.writer,
+            wrappedkey: self.wrappedkey,
+            encitem: self.encitem,
+            signature: self.signature,
+        }
+    }
+
+    /// The item's uuid.
+    pub fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+
+    /// The version's generation counter.
+    pub fn gencount(&self) -> u64 {
+        self.gencount
+    }
+
+    /// The key epoch whose vault key wraps the content key.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Whether the version is a tombstone.
+    pub fn tomb(&self) -> bool {
+        self.tomb
+    }
+
+    /// The circle log's head seq when the writer wrote it.
+    pub fn circle_pos(&self) -> u64 {
+        self.circle_pos
+    }
+
+    /// The writer's peer id.
+    pub fn writer(&self) -> PeerId {
+        self.writer
+    }
+
+    /// The content key wrapped by the epoch's vault key.
+    pub fn wrappedkey(&self) -> &[u8] {
+        &self.wrappedkey
+    }
+
+    /// The item sealed by the content key.
+    pub fn encitem(&self) -> &[u8] {
+        &self.encitem
+    }
+
+    /// The writer's signature.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
     /// The manifest bucket this record falls in: its uuid's first byte.
     pub fn bucket(&self) -> u8 {
         self.uuid.as_bytes()[0]
@@ -142,9 +269,16 @@ impl SealedRecord {
     ///   || circle_pos (u64 BE) || writer (32) || content_hash (32)
     /// ```
     pub fn signed_bytes(&self, circle_id: Uuid, zone: &str) -> Vec<u8> {
-        let label = Namespace::RecordSignature.label();
-        let mut out = Vec::with_capacity(label.len() + 16 + 1 + zone.len() + 109);
-        out.extend_from_slice(label);
+        [
+            Namespace::RecordSignature.label(),
+            &self.signed_body(circle_id, zone),
+        ]
+        .concat()
+    }
+
+    /// [`SealedRecord::signed_bytes`] after the label.
+    fn signed_body(&self, circle_id: Uuid, zone: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + 1 + zone.len() + 109);
         out.extend_from_slice(circle_id.as_bytes());
         out.push(zone.len() as u8);
         out.extend_from_slice(zone.as_bytes());
@@ -169,23 +303,23 @@ impl SealedRecord {
         if writer.peer_id() != self.writer {
             return Err(SignatureError);
         }
-        let key = hazmat::ed25519_public(&writer.signing).map_err(|_| SignatureError)?;
-        hazmat::ed25519_verify_strict(&key, &self.signed_bytes(circle_id, zone), &self.signature)
-            .map_err(|_| SignatureError)
+        let key = writer.verifying_key().map_err(|_| SignatureError)?;
+        if self.verify_with(circle_id, zone, &key) {
+            Ok(())
+        } else {
+            Err(SignatureError)
+        }
     }
-}
 
-impl SealedRecord {
     /// [`SealedRecord::verify_signature`] with the writer's key already
     /// decoded (and its peer id checked by the caller).
-    pub(crate) fn verify_with(
-        &self,
-        circle_id: Uuid,
-        zone: &str,
-        key: &ed25519_dalek::VerifyingKey,
-    ) -> bool {
-        hazmat::ed25519_verify_strict(key, &self.signed_bytes(circle_id, zone), &self.signature)
-            .is_ok()
+    pub(crate) fn verify_with(&self, circle_id: Uuid, zone: &str, key: &VerifyingKey) -> bool {
+        key.verify(
+            Namespace::RecordSignature,
+            &[&self.signed_body(circle_id, zone)],
+            &self.signature,
+        )
+        .is_ok()
     }
 }
 
@@ -194,273 +328,23 @@ impl SealedRecord {
 #[error("the record's signature does not verify")]
 pub struct SignatureError;
 
-/// A record in a list, with its change tag (see the module docs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaggedRecord {
-    /// The server sequence (pull) or the base change tag (push, 0: new).
-    pub tag: u64,
-    /// The record.
-    pub record: SealedRecord,
-}
-
-/// Encodes a record list.
-pub fn encode_records(records: &[TaggedRecord]) -> Vec<u8> {
-    let mut writers: Vec<PeerId> = Vec::new();
-    let mut index = std::collections::HashMap::new();
-    for r in records {
-        index.entry(r.record.writer).or_insert_with(|| {
-            writers.push(r.record.writer);
-            writers.len() - 1
-        });
-    }
-    let size: usize = records
-        .iter()
-        .map(|r| 110 + r.record.wrappedkey.len() + r.record.encitem.len())
-        .sum();
-    let mut out = Vec::with_capacity(16 + writers.len() * 32 + size);
-    out.push(RECORD_LIST_VERSION);
-    put_varint(&mut out, writers.len() as u64);
-    for w in &writers {
-        out.extend_from_slice(w.as_bytes());
-    }
-    put_varint(&mut out, records.len() as u64);
-    for r in records {
-        let rec = &r.record;
-        out.push(if rec.tomb { FLAG_TOMB } else { 0 });
-        out.extend_from_slice(rec.uuid.as_bytes());
-        put_varint(&mut out, rec.gencount);
-        put_varint(&mut out, rec.epoch.into());
-        put_varint(&mut out, rec.circle_pos);
-        put_varint(&mut out, r.tag);
-        put_varint(&mut out, index[&rec.writer] as u64);
-        put_varint(&mut out, rec.wrappedkey.len() as u64);
-        out.extend_from_slice(&rec.wrappedkey);
-        put_varint(&mut out, rec.encitem.len() as u64);
-        out.extend_from_slice(&rec.encitem);
-        out.extend_from_slice(&rec.signature);
-    }
-    out
-}
-
-/// Decodes a record list; the whole input must be one list.
-pub fn decode_records(bytes: &[u8]) -> Result<Vec<TaggedRecord>, WireError> {
-    let mut r = Reader(bytes);
-    let list = read_records(&mut r)?;
-    r.finish()?;
-    Ok(list)
-}
-
-pub(crate) fn read_records(r: &mut Reader<'_>) -> Result<Vec<TaggedRecord>, WireError> {
-    let version = r.u8()?;
-    if version != RECORD_LIST_VERSION {
-        return Err(WireError::Version(version));
-    }
-    let n_writers = r.count(32)?;
-    let mut writers = Vec::with_capacity(n_writers);
-    for _ in 0..n_writers {
-        writers.push(PeerId::from_bytes(r.array::<32>()?));
-    }
-    // A record takes at least 16 + 64 + 8 bytes: bound the allocation.
-    let n = r.count(88)?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let flags = r.u8()?;
-        if flags & !FLAG_TOMB != 0 {
-            return Err(WireError::Flags);
-        }
-        let uuid = Uuid::from_bytes(r.array::<16>()?);
-        let gencount = r.varint()?;
-        let epoch = u32::try_from(r.varint()?).map_err(|_| WireError::Varint)?;
-        let circle_pos = r.varint()?;
-        let tag = r.varint()?;
-        let writer = *writers
-            .get(usize::try_from(r.varint()?).map_err(|_| WireError::Writer)?)
-            .ok_or(WireError::Writer)?;
-        let wrappedkey = r.blob(MAX_WRAPPEDKEY)?;
-        let encitem = r.blob(MAX_ENCITEM)?;
-        let signature = r.array::<64>()?;
-        out.push(TaggedRecord {
-            tag,
-            record: SealedRecord {
-                uuid,
-                gencount,
-                epoch,
-                tomb: flags & FLAG_TOMB != 0,
-                circle_pos,
-                writer,
-                wrappedkey,
-                encitem,
-                signature,
-            },
-        });
-    }
-    Ok(out)
-}
-
-/// A change token: the zone's epoch and a server sequence in it (as
-/// CloudKit's server change token).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Token {
-    /// The zone's epoch: it rises when the zone is restored or migrated,
-    /// and a token of an older epoch must resync.
-    pub epoch: u32,
-    /// The last server sequence covered.
-    pub seq: u64,
-}
-
-impl Token {
-    /// The token's text form, `EPOCH.SEQ`, as URLs and JSON carry it.
-    pub fn to_text(self) -> String {
-        format!("{}.{}", self.epoch, self.seq)
-    }
-
-    /// Parses [`Token::to_text`]'s form.
-    pub fn parse(text: &str) -> Option<Token> {
-        let (e, s) = text.split_once('.')?;
-        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-        if !digits(e) || !digits(s) {
-            return None;
-        }
-        Some(Token {
-            epoch: e.parse().ok()?,
-            seq: s.parse().ok()?,
-        })
-    }
-}
-
-/// One page of the changes feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangesPage {
-    /// The token after this page (pass it to get the next).
-    pub token: Token,
-    /// Whether more changes follow this page.
-    pub more: bool,
-    /// Records changed after the requested token, in sequence order; `tag`
-    /// is each record's sequence.
-    pub records: Vec<TaggedRecord>,
-}
-
-impl ChangesPage {
-    /// `u8 version || u32 zone epoch (BE) || varint seq || u8 more ||
-    /// record list`.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![RECORD_LIST_VERSION];
-        out.extend_from_slice(&self.token.epoch.to_be_bytes());
-        put_varint(&mut out, self.token.seq);
-        out.push(u8::from(self.more));
-        out.extend_from_slice(&encode_records(&self.records));
-        out
-    }
-
-    /// Decodes [`ChangesPage::encode`]'s form.
-    pub fn decode(bytes: &[u8]) -> Result<ChangesPage, WireError> {
-        let mut r = Reader(bytes);
-        let version = r.u8()?;
-        if version != RECORD_LIST_VERSION {
-            return Err(WireError::Version(version));
-        }
-        let epoch = u32::from_be_bytes(r.array::<4>()?);
-        let seq = r.varint()?;
-        let more = match r.u8()? {
-            0 => false,
-            1 => true,
-            _ => return Err(WireError::Flags),
-        };
-        let records = read_records(&mut r)?;
-        r.finish()?;
-        Ok(ChangesPage {
-            token: Token { epoch, seq },
-            more,
-            records,
-        })
-    }
-}
-
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A cursor over bytes being decoded.
-pub(crate) struct Reader<'a>(pub &'a [u8]);
-
-impl<'a> Reader<'a> {
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        if self.0.len() < n {
-            return Err(WireError::Truncated);
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    pub fn u8(&mut self) -> Result<u8, WireError> {
-        Ok(self.take(1)?[0])
-    }
-
-    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-
-    pub fn varint(&mut self) -> Result<u64, WireError> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.u8()?;
-            let part = u64::from(b & 0x7f);
-            if i == 9 && part > 1 {
-                return Err(WireError::Varint);
-            }
-            v |= part << (7 * i);
-            if b & 0x80 == 0 {
-                // Shortest form only: no trailing zero group.
-                if i > 0 && b == 0 {
-                    return Err(WireError::Varint);
-                }
-                return Ok(v);
-            }
-        }
-        Err(WireError::Varint)
-    }
-
-    /// A count of items each at least `min_size` bytes long, refused if the
-    /// rest of the input cannot hold them.
-    pub fn count(&mut self, min_size: usize) -> Result<usize, WireError> {
-        let n = usize::try_from(self.varint()?).map_err(|_| WireError::Varint)?;
-        if n.saturating_mul(min_size) > self.0.len() {
-            return Err(WireError::Truncated);
-        }
-        Ok(n)
-    }
-
-    pub fn blob(&mut self, max: usize) -> Result<Vec<u8>, WireError> {
-        let len = usize::try_from(self.varint()?).map_err(|_| WireError::TooLong)?;
-        if len > max {
-            return Err(WireError::TooLong);
-        }
-        Ok(self.take(len)?.to_vec())
-    }
-
-    pub fn finish(&self) -> Result<(), WireError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(WireError::Trailing)
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// Plain SHA-256, independent of the code under test.
+    fn sha256(bytes: &[u8]) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(bytes).into()
+    }
+
     pub(crate) fn sample(n: u8, writer: PeerId) -> SealedRecord {
-        SealedRecord {
+        SealedRecord::from_parts(sample_parts(n, writer)).unwrap()
+    }
+
+    pub(crate) fn sample_parts(n: u8, writer: PeerId) -> RecordParts {
+        RecordParts {
             uuid: Uuid::from_bytes([n; 16]),
             gencount: 300,
             epoch: 2,
@@ -474,48 +358,11 @@ mod tests {
     }
 
     #[test]
-    fn records_round_trip_with_a_shared_writer_table() {
-        let (a, b) = (PeerId::from_bytes([1; 32]), PeerId::from_bytes([2; 32]));
-        let list: Vec<_> = (0..5)
-            .map(|n| TaggedRecord {
-                tag: u64::from(n) * 1000 + 1000,
-                record: sample(n, if n < 3 { a } else { b }),
-            })
-            .collect();
-        let bytes = encode_records(&list);
-        assert_eq!(decode_records(&bytes).unwrap(), list);
-        // 1 version + 1 count + 2 writers + 1 count, then per record the
-        // ciphertext plus 1+16+2+1+1+2+1+1+2+64 = 91 bytes.
-        assert_eq!(bytes.len(), 3 + 64 + 5 * (61 + 189 + 91));
-    }
-
-    #[test]
-    fn layout_is_pinned() {
-        let w = PeerId::from_bytes([9; 32]);
-        let rec = TaggedRecord {
-            tag: 1,
-            record: SealedRecord {
-                wrappedkey: vec![0xaa],
-                encitem: vec![0xbb, 0xcc],
-                ..sample(2, w)
-            },
-        };
-        let bytes = encode_records(&[rec]);
-        let mut want = vec![1, 1];
-        want.extend([9; 32]);
-        want.push(1);
-        want.push(0);
-        want.extend([2; 16]);
-        want.extend([0xac, 0x02, 2, 5, 1, 0, 1, 0xaa, 2, 0xbb, 0xcc]);
-        want.extend([7; 64]);
-        assert_eq!(bytes, want);
-    }
-
-    #[test]
     fn signed_bytes_are_pinned() {
-        let mut rec = sample(2, PeerId::from_bytes([9; 32]));
+        let mut rec = sample_parts(2, PeerId::from_bytes([9; 32]));
         rec.wrappedkey = vec![1];
         rec.encitem = vec![2];
+        let rec = SealedRecord::from_parts(rec).unwrap();
         let bytes = rec.signed_bytes(Uuid::from_bytes([3; 16]), "keychain");
         let mut want = b"vault.v1.record-sig".to_vec();
         want.extend([3; 16]);
@@ -527,67 +374,48 @@ mod tests {
         want.push(0);
         want.extend(5u64.to_be_bytes());
         want.extend([9; 32]);
-        want.extend(hazmat::sha256(&[b"vault.v1.record-content", &[1], &[2]]));
+        want.extend(sha256(b"vault.v1.record-content\x01\x02"));
         assert_eq!(bytes, want);
     }
 
     #[test]
-    fn malformed_lists_are_typed() {
-        let w = PeerId::from_bytes([1; 32]);
-        let good = encode_records(&[TaggedRecord {
-            tag: 0,
-            record: sample(0, w),
-        }]);
-        assert_eq!(
-            decode_records(&good[..good.len() - 1]),
-            Err(WireError::Truncated)
+    fn signing_consumes_the_unsigned_record_and_verifies() {
+        let mut rng = crate::crypto::VaultRng::new().unwrap();
+        let id = DeviceIdentity::generate(&mut rng);
+        let circle = Uuid::from_bytes([3; 16]);
+        let unsigned = UnsignedRecord::new(
+            Uuid::from_bytes([1; 16]),
+            4,
+            1,
+            false,
+            2,
+            vec![1; 61],
+            vec![2; 80],
+        )
+        .unwrap();
+        let rec = unsigned.sign(&id, circle, "keychain");
+        assert_eq!(rec.writer(), id.peer_id());
+        assert!(
+            rec.verify_signature(circle, "keychain", &id.public())
+                .is_ok()
         );
-        let mut extra = good.clone();
-        extra.push(0);
-        assert_eq!(decode_records(&extra), Err(WireError::Trailing));
-        let mut v = good.clone();
-        v[0] = 2;
-        assert_eq!(decode_records(&v), Err(WireError::Version(2)));
-        let mut flags = good.clone();
-        flags[35] = 4;
-        assert_eq!(decode_records(&flags), Err(WireError::Flags));
-        let mut idx = good.clone();
-        // flags(35) uuid(36..52) gencount(52,53) epoch 54 pos 55 tag 56 writer 57
-        idx[57] = 3;
-        assert_eq!(decode_records(&idx), Err(WireError::Writer));
-        // A count the input cannot hold allocates nothing.
-        assert_eq!(
-            decode_records(&[1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]),
-            Err(WireError::Truncated)
+        assert!(rec.verify_signature(circle, "other", &id.public()).is_err());
+        let mut parts = rec.into_parts();
+        parts.gencount += 1;
+        let moved = SealedRecord::from_parts(parts).unwrap();
+        assert!(
+            moved
+                .verify_signature(circle, "keychain", &id.public())
+                .is_err()
         );
-        // Overlong varint.
-        assert_eq!(decode_records(&[1, 0x80, 0x00, 0]), Err(WireError::Varint));
     }
 
     #[test]
-    fn pages_and_tokens_round_trip() {
-        let page = ChangesPage {
-            token: Token { epoch: 3, seq: 99 },
-            more: true,
-            records: vec![TaggedRecord {
-                tag: 99,
-                record: sample(4, PeerId::from_bytes([5; 32])),
-            }],
-        };
-        assert_eq!(ChangesPage::decode(&page.encode()).unwrap(), page);
-        let t = Token { epoch: 1, seq: 42 };
-        assert_eq!(Token::parse(&t.to_text()), Some(t));
-        for bad in ["", "1", "1.", ".2", "a.2", "1.2.3", "-1.2", "1.+2"] {
-            assert_eq!(Token::parse(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn zone_names() {
-        assert!(valid_zone("keychain"));
-        assert!(valid_zone("a-b_9"));
-        for bad in ["", "Key", "a/b", "a b", &"x".repeat(33)] {
-            assert!(!valid_zone(bad), "{bad}");
-        }
+    fn blobs_over_their_limits_are_refused() {
+        let mut p = sample_parts(1, PeerId::from_bytes([1; 32]));
+        p.wrappedkey = vec![0; MAX_WRAPPEDKEY + 1];
+        assert_eq!(SealedRecord::from_parts(p), Err(RecordTooLong));
+        let big = vec![0; MAX_ENCITEM + 1];
+        assert!(UnsignedRecord::new(Uuid::nil(), 1, 1, false, 0, vec![], big).is_err());
     }
 }

@@ -8,8 +8,8 @@
 //! version fails authentication.
 
 use super::KdfParams;
-use crate::crypto::hazmat::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
-use crate::crypto::{MasterKey, Namespace, VaultRng};
+use crate::crypto::envelope::{open_labelled, seal_labelled};
+use crate::crypto::{ExportKey, MasterKey, NONCE_LEN, Namespace, TAG_LEN, VaultRng};
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 4] = b"VLTX";
@@ -55,10 +55,17 @@ pub fn seal_export(
     out.extend_from_slice(&kdf.iterations().to_be_bytes());
     out.extend_from_slice(&salt);
     out.extend_from_slice(&nonce);
-    let aad = aad(&out);
-    let cipher = hazmat::aes256gcm(&export_key(password, &salt, kdf.iterations()));
-    hazmat::seal_into(&cipher, &nonce, &aad, plaintext, &mut out)
-        .map_err(|_| ExportError::TooLarge)?;
+    let header = out.clone();
+    let key = export_key(password, &salt, kdf.iterations());
+    seal_labelled(
+        &key,
+        Namespace::Export,
+        &[&header],
+        &nonce,
+        plaintext,
+        &mut out,
+    )
+    .map_err(|_| ExportError::TooLarge)?;
     Ok(out)
 }
 
@@ -79,12 +86,13 @@ pub fn open_export(password: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, 
     let salt = &sealed[9..9 + SALT_LEN];
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&sealed[9 + SALT_LEN..HEADER_LEN]);
-    let cipher = hazmat::aes256gcm(&export_key(password, salt, iterations));
+    let key = export_key(password, salt, iterations);
     let mut out = Zeroizing::new(Vec::new());
-    hazmat::open_into(
-        &cipher,
+    open_labelled(
+        &key,
+        Namespace::Export,
+        &[&sealed[..HEADER_LEN]],
         &nonce,
-        &aad(&sealed[..HEADER_LEN]),
         &sealed[HEADER_LEN..],
         &mut out,
     )
@@ -97,15 +105,8 @@ pub fn is_export(bytes: &[u8]) -> bool {
     bytes.starts_with(MAGIC)
 }
 
-fn aad(header: &[u8]) -> Vec<u8> {
-    let mut aad = Namespace::Export.label().to_vec();
-    aad.extend_from_slice(header);
-    aad
-}
-
-fn export_key(password: &str, salt: &[u8], iterations: u32) -> Zeroizing<[u8; KEY_LEN]> {
-    let master = MasterKey::derive(password.as_bytes(), salt, iterations);
-    master.derive_labelled(Namespace::Export)
+fn export_key(password: &str, salt: &[u8], iterations: u32) -> ExportKey {
+    MasterKey::derive(password.as_bytes(), salt, iterations).export_key()
 }
 
 #[cfg(test)]

@@ -237,8 +237,8 @@ pub(crate) fn put_row(
         row.gencount,
         row.tomb,
         row.parent_key_uuid.as_bytes(),
-        row.sealed.wrappedkey,
-        row.sealed.encitem,
+        row.sealed.wrappedkey(),
+        row.sealed.encitem(),
         row.blind.name,
         row.blind.account,
         row.blind.label

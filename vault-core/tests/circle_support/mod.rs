@@ -24,8 +24,8 @@ impl Chain {
         let circle_id = Uuid::new_v4();
         let name =
             SealedName::seal(&key, circle_id, &founder.peer_id(), "founder", &mut rng).unwrap();
-        let genesis = founder
-            .sign_entry(Entry {
+        let genesis = vault_core::circle::Entry::sign(
+            Entry {
                 circle_id,
                 seq: 0,
                 prev: EntryHash::ZERO,
@@ -36,8 +36,10 @@ impl Chain {
                     name,
                     epochs: vec![EpochCommit::of(&key)],
                 },
-            })
-            .unwrap();
+            },
+            &founder,
+        )
+        .unwrap();
         Chain {
             circle_id,
             entries: vec![genesis],
@@ -61,14 +63,17 @@ impl Chain {
     }
 
     pub fn sign_as(&self, who: &DeviceIdentity, body: EntryBody) -> SignedEntry {
-        who.sign_entry(Entry {
-            circle_id: self.circle_id,
-            seq: self.entries.len() as u64,
-            prev: self.head(),
-            signer: who.peer_id(),
-            time: 1_700_000_000 + self.entries.len() as i64,
-            body,
-        })
+        vault_core::circle::Entry::sign(
+            Entry {
+                circle_id: self.circle_id,
+                seq: self.entries.len() as u64,
+                prev: self.head(),
+                signer: who.peer_id(),
+                time: 1_700_000_000 + self.entries.len() as i64,
+                body,
+            },
+            who,
+        )
         .unwrap()
     }
 

@@ -52,10 +52,10 @@ impl Server {
         let leaves: Vec<Leaf> = self
             .records
             .values()
-            .filter(|t| !t.record.tomb)
+            .filter(|t| !t.record.tomb())
             .map(|t| Leaf {
-                uuid: t.record.uuid,
-                gencount: t.record.gencount,
+                uuid: t.record.uuid(),
+                gencount: t.record.gencount(),
                 content: t.record.content_hash(),
             })
             .collect();
@@ -76,7 +76,8 @@ impl Server {
             .map(|p| self.manifests.get(p).map(|m| m.token.seq))
             .collect();
         if let Some(min) = seqs.and_then(|s| s.into_iter().min()) {
-            self.records.retain(|_, t| !(t.record.tomb && t.tag <= min));
+            self.records
+                .retain(|_, t| !(t.record.tomb() && t.tag <= min));
             self.gc_seq = self.gc_seq.max(min.min(self.seq));
         }
     }
@@ -171,11 +172,11 @@ impl Transport for Conn {
         let lose = s.enter()?;
         let mut results = Vec::new();
         for t in records {
-            assert_eq!(t.record.writer, self.me, "the server checks the writer");
-            let uuid = t.record.uuid;
+            assert_eq!(t.record.writer(), self.me, "the server checks the writer");
+            let uuid = t.record.uuid();
             let ok = match s.records.get(&uuid) {
                 None => t.tag == 0,
-                Some(c) => c.tag == t.tag && t.record.gencount > c.record.gencount,
+                Some(c) => c.tag == t.tag && t.record.gencount() > c.record.gencount(),
             };
             if ok {
                 s.seq += 1;
@@ -210,7 +211,7 @@ impl Transport for Conn {
         Ok(ServerManifest {
             token: s.token(),
             root: m.root(),
-            count: s.records.values().filter(|t| !t.record.tomb).count() as u64,
+            count: s.records.values().filter(|t| !t.record.tomb()).count() as u64,
             buckets: buckets.then_some(m),
             manifests: s.manifests.values().cloned().collect(),
         })
@@ -222,7 +223,7 @@ impl Transport for Conn {
         let out: Vec<TaggedRecord> = s
             .records
             .values()
-            .filter(|t| !t.record.tomb && ids.contains(&t.record.uuid.as_bytes()[0]))
+            .filter(|t| !t.record.tomb() && ids.contains(&t.record.uuid().as_bytes()[0]))
             .cloned()
             .collect();
         s.records_sent += out.len();

@@ -47,22 +47,25 @@ pub async fn circle(
     let devices: Vec<DeviceIdentity> = (0..n).map(|_| DeviceIdentity::generate(&mut rng)).collect();
     let circle = Uuid::new_v4();
     let founder = &devices[0];
-    let mut head = founder.sign_entry(Entry {
-        circle_id: circle,
-        seq: 0,
-        prev: EntryHash::ZERO,
-        signer: founder.peer_id(),
-        time: 0,
-        body: EntryBody::Genesis {
-            founder: founder.public(),
-            name: name()?,
-            epochs: vec![EpochCommit {
-                epoch: 1,
-                key_uuid: Uuid::new_v4(),
-                commit: [1; 32],
-            }],
+    let mut head = vault_core::circle::Entry::sign(
+        Entry {
+            circle_id: circle,
+            seq: 0,
+            prev: EntryHash::ZERO,
+            signer: founder.peer_id(),
+            time: 0,
+            body: EntryBody::Genesis {
+                founder: founder.public(),
+                name: name()?,
+                epochs: vec![EpochCommit {
+                    epoch: 1,
+                    key_uuid: Uuid::new_v4(),
+                    commit: [1; 32],
+                }],
+            },
         },
-    })?;
+        founder,
+    )?;
     post(
         http,
         &format!("{base}/v1/circles"),
@@ -72,17 +75,20 @@ pub async fn circle(
     .await?;
     let token = login(http, base, circle, founder).await?;
     for d in &devices[1..] {
-        let e = founder.sign_entry(Entry {
-            circle_id: circle,
-            seq: head.entry().seq + 1,
-            prev: head.hash(),
-            signer: founder.peer_id(),
-            time: 0,
-            body: EntryBody::AddPeer {
-                peer: d.public(),
-                name: name()?,
+        let e = vault_core::circle::Entry::sign(
+            Entry {
+                circle_id: circle,
+                seq: head.entry().seq + 1,
+                prev: head.hash(),
+                signer: founder.peer_id(),
+                time: 0,
+                body: EntryBody::AddPeer {
+                    peer: d.public(),
+                    name: name()?,
+                },
             },
-        })?;
+            founder,
+        )?;
         post(
             http,
             &format!("{base}/v1/circles/{circle}/log"),
@@ -126,7 +132,7 @@ pub async fn login(
             "circle_id": circle.to_string(),
             "peer_id": peer,
             "challenge": b64(&challenge),
-            "signature": b64(&device.sign_auth(circle, &challenge)),
+            "signature": b64(&vault_core::circle::sign_auth(device, circle, &challenge)),
         }),
     )
     .await?;

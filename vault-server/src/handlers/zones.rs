@@ -82,17 +82,20 @@ fn check_batch(body: &[u8], caller: &PeerBytes, max: usize) -> Result<Vec<Tagged
         return Err(invalid(format!("more than {max} records in one push")));
     }
     let mut seen = HashSet::with_capacity(records.len());
-    if !records.iter().all(|r| seen.insert(r.record.uuid)) {
+    if !records.iter().all(|r| seen.insert(r.record.uuid())) {
         return Err(ApiError::invalid("a uuid appears twice in the batch"));
     }
-    if records.iter().any(|r| r.record.writer.as_bytes() != caller) {
+    if records
+        .iter()
+        .any(|r| r.record.writer().as_bytes() != caller)
+    {
         return Err(ApiError::Forbidden(
             "a record's writer is not the authenticated device",
         ));
     }
     if records
         .iter()
-        .any(|r| i64::try_from(r.record.gencount).is_err())
+        .any(|r| i64::try_from(r.record.gencount()).is_err())
     {
         return Err(ApiError::invalid("a gencount is 2^63 or more"));
     }
@@ -167,12 +170,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use vault_core::circle::PeerId;
-    use vault_core::sync::SealedRecord;
+    use vault_core::sync::{RecordParts, SealedRecord};
 
     fn record(n: u8, writer: PeerBytes, gencount: u64) -> TaggedRecord {
         TaggedRecord {
             tag: 0,
-            record: SealedRecord {
+            record: SealedRecord::from_parts(RecordParts {
                 uuid: Uuid::from_bytes([n; 16]),
                 gencount,
                 epoch: 1,
@@ -182,7 +185,8 @@ mod tests {
                 wrappedkey: vec![n],
                 encitem: vec![n],
                 signature: [0; 64],
-            },
+            })
+            .unwrap(),
         }
     }
 

@@ -228,7 +228,7 @@ mod tests {
     use super::*;
     use uuid::Uuid;
     use vault_core::circle::PeerId;
-    use vault_core::sync::{SealedRecord, TaggedRecord, decode_records};
+    use vault_core::sync::{RecordParts, SealedRecord, TaggedRecord, decode_records};
 
     fn ids(text: Option<&str>) -> Result<Vec<u8>, ApiError> {
         BucketsQuery {
@@ -280,7 +280,7 @@ mod tests {
         let uuid = Uuid::from_bytes([1; 16]);
         let current = TaggedRecord {
             tag: 9,
-            record: SealedRecord {
+            record: SealedRecord::from_parts(RecordParts {
                 uuid,
                 gencount: 3,
                 epoch: 1,
@@ -290,7 +290,8 @@ mod tests {
                 wrappedkey: vec![1],
                 encitem: vec![2],
                 signature: [3; 64],
-            },
+            })
+            .unwrap(),
         };
         let reply = PushReply {
             token: Token { epoch: 1, seq: 10 },

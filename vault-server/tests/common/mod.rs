@@ -189,16 +189,18 @@ impl Device {
 
     /// Signs an entry of `circle` at `seq` after `prev`.
     pub fn sign(&self, circle: Uuid, seq: u64, prev: EntryHash, body: EntryBody) -> SignedEntry {
-        self.identity
-            .sign_entry(Entry {
+        vault_core::circle::Entry::sign(
+            Entry {
                 circle_id: circle,
                 seq,
                 prev,
                 signer: self.peer(),
                 time: 1_700_000_000,
                 body,
-            })
-            .unwrap()
+            },
+            &self.identity,
+        )
+        .unwrap()
     }
 
     /// This device's genesis entry for a new circle.
@@ -264,7 +266,7 @@ pub async fn login(server: &Server, device: &Device, circle: Uuid) -> String {
     let challenge: [u8; 32] = unb64(r.json()["challenge"].as_str().unwrap())
         .try_into()
         .unwrap();
-    let signature = device.identity.sign_auth(circle, &challenge);
+    let signature = vault_core::circle::sign_auth(&device.identity, circle, &challenge);
     let r = server
         .post(
             "/v1/auth/token",

@@ -3,7 +3,9 @@
 
 use super::*;
 use reqwest::header::CONTENT_TYPE;
-use vault_core::sync::{ChangesPage, SealedRecord, SignedManifest, TaggedRecord, encode_records};
+use vault_core::sync::{
+    ChangesPage, RecordParts, SealedRecord, SignedManifest, TaggedRecord, encode_records,
+};
 
 /// The zone the tests use.
 pub const ZONE: &str = "keychain";
@@ -54,7 +56,7 @@ pub fn record(writer: &Device, uuid: Uuid, gencount: u64, tomb: bool) -> SealedR
     let mut encitem = uuid.as_bytes().to_vec();
     encitem.extend(gencount.to_be_bytes());
     encitem.extend([0xe1; 40]);
-    SealedRecord {
+    SealedRecord::from_parts(RecordParts {
         uuid,
         gencount,
         epoch: 1,
@@ -64,7 +66,15 @@ pub fn record(writer: &Device, uuid: Uuid, gencount: u64, tomb: bool) -> SealedR
         wrappedkey: vec![gencount as u8; 60],
         encitem,
         signature: [0x5a; 64],
-    }
+    })
+    .unwrap()
+}
+
+/// `rec` with some parts changed (as a misbehaving device would send it).
+pub fn with(rec: SealedRecord, f: impl FnOnce(&mut RecordParts)) -> SealedRecord {
+    let mut parts = rec.into_parts();
+    f(&mut parts);
+    SealedRecord::from_parts(parts).unwrap()
 }
 
 /// `record` based on the change tag `tag`.

@@ -4,8 +4,7 @@
 
 use super::PairingError;
 use crate::circle::ids::hex;
-use crate::crypto::hazmat::{self, KEY_LEN};
-use crate::crypto::{Namespace, VaultRng};
+use crate::crypto::{InviteMacKey, Namespace, VaultRng, derive_key};
 use data_encoding::BASE32_NOPAD;
 use std::fmt;
 use zeroize::Zeroizing;
@@ -23,9 +22,6 @@ impl fmt::Debug for InviteSecret {
         f.write_str("InviteSecret(<redacted>)")
     }
 }
-
-/// The MAC key both sides derive from the invite secret.
-pub(crate) struct InviteMacKey(pub(crate) Zeroizing<[u8; KEY_LEN]>);
 
 impl InviteSecret {
     /// 160 fresh random bits.
@@ -83,17 +79,13 @@ impl InviteSecret {
     }
 
     pub(crate) fn invite_id_bytes(&self) -> [u8; 16] {
-        let k = hazmat::hkdf_sha256(None, &*self.0, Namespace::InviteId.label());
+        let k = derive_key(Namespace::InviteId, None, &*self.0, &[]);
         let mut id = [0u8; 16];
         id.copy_from_slice(&k[..16]);
         id
     }
 
     pub(crate) fn mac_key(&self) -> InviteMacKey {
-        InviteMacKey(hazmat::hkdf_sha256(
-            None,
-            &*self.0,
-            Namespace::InviteMac.label(),
-        ))
+        InviteMacKey::derive(&*self.0)
     }
 }

@@ -34,9 +34,7 @@ pub use session::Sas;
 use super::entry::{MAX_NAME_LEN, check_keys};
 use super::ids::{EntryHash, PeerId, PeerKeys};
 use super::share::{KeyShare, ShareError};
-use crate::crypto::hazmat;
-use crate::crypto::{DeviceIdentity, Namespace, VaultRng};
-use invite::InviteMacKey;
+use crate::crypto::{DeviceIdentity, EphemeralSecret, InviteMacKey, Namespace, VaultRng};
 use session::{Role, Session};
 use std::fmt;
 use uuid::Uuid;
@@ -119,16 +117,16 @@ fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
 }
 
 fn agree(
-    eph: &x25519_dalek::StaticSecret,
+    eph: &EphemeralSecret,
     their: &[u8; 32],
 ) -> Result<zeroize::Zeroizing<[u8; 32]>, PairingError> {
-    hazmat::x25519_agree(eph, their).ok_or(PairingError::WeakKey)
+    eph.agree(their).ok_or(PairingError::WeakKey)
 }
 
 /// The joiner, having sent its hello, waits for the inviter's.
 pub struct JoinerAwaitingHello {
     mac: InviteMacKey,
-    eph: x25519_dalek::StaticSecret,
+    eph: EphemeralSecret,
     me: PeerKeys,
     m1: Vec<u8>,
 }
@@ -147,17 +145,17 @@ impl JoinerAwaitingHello {
         me: &DeviceIdentity,
         rng: &mut VaultRng,
     ) -> (Self, Vec<u8>) {
-        let eph = hazmat::x25519_secret(rng.array());
+        let eph = EphemeralSecret::generate(rng);
         let keys = me.public();
         let mut m1 = Vec::with_capacity(JOIN_HELLO_LEN);
         m1.extend_from_slice(&[JOIN_HELLO, PAIRING_VERSION]);
         m1.extend_from_slice(&secret.invite_id_bytes());
         m1.extend_from_slice(&keys.signing);
         m1.extend_from_slice(&keys.agreement);
-        m1.extend_from_slice(&hazmat::x25519_public(&eph));
+        m1.extend_from_slice(&eph.public());
         m1.extend_from_slice(&rng.array::<32>());
         let mac = secret.mac_key();
-        let tag = hazmat::hmac_parts(&mac.0, &[Namespace::PairJoinHello.label(), &m1]);
+        let tag = mac.mac(Namespace::PairJoinHello, &[&m1]);
         m1.extend_from_slice(&tag);
         let state = Self {
             mac,
@@ -188,11 +186,10 @@ impl JoinerAwaitingHello {
             return Err(PairingError::Malformed("inviter hello length"));
         }
         let (body, tag) = m2.split_at(m2.len() - MAC_LEN);
-        if !hazmat::hmac_verify(
-            &self.mac.0,
-            &[Namespace::PairInviterHello.label(), &self.m1, body],
-            tag,
-        ) {
+        if !self
+            .mac
+            .verify(Namespace::PairInviterHello, &[&self.m1, body], tag)
+        {
             return Err(PairingError::BadInviteProof);
         }
         let circle_id = Uuid::from_bytes(array(m2, 2));
@@ -376,7 +373,7 @@ impl InviterAwaitingJoin {
         }
         let mac = self.secret.mac_key();
         let (body, tag) = m1.split_at(m1.len() - MAC_LEN);
-        if !hazmat::hmac_verify(&mac.0, &[Namespace::PairJoinHello.label(), body], tag)
+        if !mac.verify(Namespace::PairJoinHello, &[body], tag)
             || array::<16>(m1, 2) != self.secret.invite_id_bytes()
         {
             return Err(PairingError::BadInviteProof);
@@ -387,7 +384,7 @@ impl InviterAwaitingJoin {
         };
         check_keys(&joiner).map_err(|_| PairingError::WeakKey)?;
         let eph_j: [u8; 32] = array(m1, 82);
-        let eph = hazmat::x25519_secret(rng.array());
+        let eph = EphemeralSecret::generate(rng);
         let shared = agree(&eph, &eph_j)?;
         let challenge: [u8; 32] = rng.array();
         let mut m2 = Vec::with_capacity(INVITER_HELLO_LEN);
@@ -396,9 +393,9 @@ impl InviterAwaitingJoin {
         m2.extend_from_slice(&self.genesis.0);
         m2.extend_from_slice(&self.me.signing);
         m2.extend_from_slice(&self.me.agreement);
-        m2.extend_from_slice(&hazmat::x25519_public(&eph));
+        m2.extend_from_slice(&eph.public());
         m2.extend_from_slice(&challenge);
-        let tag = hazmat::hmac_parts(&mac.0, &[Namespace::PairInviterHello.label(), m1, &m2]);
+        let tag = mac.mac(Namespace::PairInviterHello, &[m1, &m2]);
         m2.extend_from_slice(&tag);
         let session = Session::derive(Role::Inviter, &mac, &shared, m1, &m2);
         let next = InviterAwaitingProof {
@@ -446,14 +443,16 @@ impl InviterAwaitingProof {
             return Err(PairingError::Malformed("join proof length"));
         }
         let sig: [u8; 64] = array(&plain, 0);
-        let vk = hazmat::ed25519_public(&self.joiner.signing).map_err(|_| PairingError::WeakKey)?;
-        let message = [
-            Namespace::PairProof.label(),
-            &self.session.th[..],
-            &self.challenge[..],
-        ]
-        .concat();
-        hazmat::ed25519_verify_strict(&vk, &message, &sig).map_err(|_| PairingError::BadProof)?;
+        let vk = self
+            .joiner
+            .verifying_key()
+            .map_err(|_| PairingError::WeakKey)?;
+        vk.verify(
+            Namespace::PairProof,
+            &[&self.session.th[..], &self.challenge[..]],
+            &sig,
+        )
+        .map_err(|_| PairingError::BadProof)?;
         let name = std::str::from_utf8(&plain[65..])
             .map_err(|_| PairingError::Malformed("device name is not UTF-8"))?
             .to_owned();

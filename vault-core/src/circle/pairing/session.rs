@@ -3,10 +3,12 @@
 //! nonces of the encrypted messages.
 
 use super::PairingError;
-use super::invite::InviteMacKey;
 use crate::circle::ids::hex;
-use crate::crypto::hazmat::{self, KEY_LEN, NONCE_LEN};
-use crate::crypto::{InviterToJoinerKey, JoinerToInviterKey, Namespace};
+use crate::crypto::envelope::{open_labelled, seal_labelled};
+use crate::crypto::{
+    InviteMacKey, InviterToJoinerKey, JoinerToInviterKey, KEY_LEN, NONCE_LEN, Namespace,
+    derive_key, hash,
+};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -63,7 +65,7 @@ impl fmt::Debug for Session {
 }
 
 fn fingerprint(key: &[u8; KEY_LEN]) -> String {
-    hex(&hazmat::sha256(&[Namespace::KeyFingerprint.label(), key])[..8])
+    hex(&hash(Namespace::KeyFingerprint, &[key])[..8])
 }
 
 fn counter_nonce(n: u64) -> [u8; NONCE_LEN] {
@@ -82,9 +84,8 @@ impl Session {
         m1: &[u8],
         m2: &[u8],
     ) -> Session {
-        let th = hazmat::sha256(&[Namespace::PairTranscript.label(), m1, m2]);
-        let info = |ns: Namespace| [ns.label(), &th[..]].concat();
-        let hk = |ns| hazmat::hkdf_sha256(Some(&mac.0[..]), &shared[..], &info(ns));
+        let th = hash(Namespace::PairTranscript, &[m1, m2]);
+        let hk = |ns| derive_key(ns, Some(&mac.dangerously_expose()[..]), &shared[..], &th);
         let sas_bytes = hk(Namespace::PairSas);
         let mut head = [0u8; 8];
         head.copy_from_slice(&sas_bytes[..8]);
@@ -99,25 +100,31 @@ impl Session {
         }
     }
 
-    fn aad(&self, header: &[u8]) -> Vec<u8> {
-        [Namespace::PairMessage.label(), header, &self.th[..]].concat()
-    }
-
     /// Encrypts a message body after `header` (type and version), with the
-    /// next send counter as nonce.
+    /// next send counter as nonce; the associated data is the
+    /// [`Namespace::PairMessage`] label, the header and the transcript hash.
     pub fn seal(&mut self, header: &[u8], plain: &[u8]) -> Result<Vec<u8>, PairingError> {
-        let cipher = match self.role {
-            Role::Inviter => self.i2j.cipher(),
-            Role::Joiner => self.j2i.cipher(),
-        };
         let mut out = header.to_vec();
-        hazmat::seal_into(
-            cipher,
-            &counter_nonce(self.sent),
-            &self.aad(header),
-            plain,
-            &mut out,
-        )
+        let nonce = counter_nonce(self.sent);
+        let aad: [&[u8]; 2] = [header, &self.th];
+        match self.role {
+            Role::Inviter => seal_labelled(
+                &self.i2j,
+                Namespace::PairMessage,
+                &aad,
+                &nonce,
+                plain,
+                &mut out,
+            ),
+            Role::Joiner => seal_labelled(
+                &self.j2i,
+                Namespace::PairMessage,
+                &aad,
+                &nonce,
+                plain,
+                &mut out,
+            ),
+        }
         .map_err(|_| PairingError::Malformed("message too large"))?;
         self.sent += 1;
         Ok(out)
@@ -125,18 +132,27 @@ impl Session {
 
     /// Decrypts a message with the next receive counter as nonce.
     pub fn open(&mut self, header: &[u8], body: &[u8]) -> Result<Zeroizing<Vec<u8>>, PairingError> {
-        let cipher = match self.role {
-            Role::Inviter => self.j2i.cipher(),
-            Role::Joiner => self.i2j.cipher(),
-        };
         let mut out = Zeroizing::new(Vec::new());
-        hazmat::open_into(
-            cipher,
-            &counter_nonce(self.received),
-            &self.aad(header),
-            body,
-            &mut out,
-        )
+        let nonce = counter_nonce(self.received);
+        let aad: [&[u8]; 2] = [header, &self.th];
+        match self.role {
+            Role::Inviter => open_labelled(
+                &self.j2i,
+                Namespace::PairMessage,
+                &aad,
+                &nonce,
+                body,
+                &mut out,
+            ),
+            Role::Joiner => open_labelled(
+                &self.i2j,
+                Namespace::PairMessage,
+                &aad,
+                &nonce,
+                body,
+                &mut out,
+            ),
+        }
         .map_err(|_| PairingError::Decrypt)?;
         self.received += 1;
         Ok(out)

@@ -230,7 +230,7 @@ impl UnlockedVault {
 
     /// Signs a server's authentication challenge for `circle_id`.
     pub fn sign_auth(&self, circle_id: Uuid, challenge: &[u8; 32]) -> [u8; 64] {
-        self.identity.sign_auth(circle_id, challenge)
+        crate::circle::sign_auth(&self.identity, circle_id, challenge)
     }
 
     pub(crate) fn load_circle(&self) -> Result<(CircleRow, CircleState), CircleError> {
@@ -308,7 +308,7 @@ impl UnlockedVault {
                 epochs,
             },
         };
-        Ok(self.identity.sign_entry(entry)?)
+        Ok(entry.sign(&self.identity)?)
     }
 
     /// The next entry after the stored head, signed by this device and
@@ -331,7 +331,7 @@ impl UnlockedVault {
             time: now_secs(),
             body,
         };
-        let signed = self.identity.sign_entry(entry)?;
+        let signed = entry.sign(&self.identity)?;
         state.clone().apply(&signed)?;
         Ok(signed)
     }

@@ -61,15 +61,15 @@ impl Ctx<'_> {
         let circle_id = self.circle.circle_id();
         let mut keys = std::collections::HashMap::new();
         for t in records {
-            keys.entry(t.record.writer).or_insert_with(|| {
+            keys.entry(t.record.writer()).or_insert_with(|| {
                 self.circle
-                    .peer(&t.record.writer)
-                    .filter(|m| m.keys.peer_id() == t.record.writer)
-                    .and_then(|m| crate::crypto::hazmat::ed25519_public(&m.keys.signing).ok())
+                    .peer(&t.record.writer())
+                    .filter(|m| m.keys.peer_id() == t.record.writer())
+                    .and_then(|m| m.keys.verifying_key().ok())
             });
         }
         crate::circle::parallel_map(records, |t| {
-            keys.get(&t.record.writer)
+            keys.get(&t.record.writer())
                 .and_then(Option::as_ref)
                 .is_some_and(|k| t.record.verify_with(circle_id, self.zone, k))
         })
@@ -83,16 +83,16 @@ impl Ctx<'_> {
     ) -> Result<Opened, RecordError> {
         let member = self
             .circle
-            .peer(&rec.writer)
-            .ok_or(RecordError::UnknownWriter(rec.writer))?;
-        if rec.circle_pos > self.circle.head().0 || !member.member_at(rec.circle_pos) {
+            .peer(&rec.writer())
+            .ok_or(RecordError::UnknownWriter(rec.writer()))?;
+        if rec.circle_pos() > self.circle.head().0 || !member.member_at(rec.circle_pos()) {
             return Err(RecordError::NotMemberAt {
-                writer: rec.writer,
-                pos: rec.circle_pos,
+                writer: rec.writer(),
+                pos: rec.circle_pos(),
             });
         }
         if member.removed.is_some() && !allow_removed {
-            return Err(RecordError::RemovedWriter(rec.writer));
+            return Err(RecordError::RemovedWriter(rec.writer()));
         }
         let signed = match signature_ok {
             Some(ok) => ok,
@@ -103,18 +103,18 @@ impl Ctx<'_> {
         if !signed {
             return Err(RecordError::BadSignature);
         }
-        let key = chain_key(self.keys, self.circle, rec.epoch)
-            .ok_or(RecordError::UnknownEpoch(rec.epoch))?;
+        let key = chain_key(self.keys, self.circle, rec.epoch())
+            .ok_or(RecordError::UnknownEpoch(rec.epoch()))?;
         let ctx = ItemContext {
             zone: self.zone,
-            uuid: rec.uuid,
-            gencount: rec.gencount,
+            uuid: rec.uuid(),
+            gencount: rec.gencount(),
         };
-        let mut plain = Zeroizing::new(Vec::with_capacity(rec.encitem.len()));
-        open_item_into(key, &ctx, &rec.wrappedkey, &rec.encitem, &mut plain)
+        let mut plain = Zeroizing::new(Vec::with_capacity(rec.encitem().len()));
+        open_item_into(key, &ctx, rec.wrappedkey(), rec.encitem(), &mut plain)
             .map_err(RecordError::Decrypt)?;
         let decoded = item::decode(&plain).map_err(RecordError::Decrypt)?;
-        if decoded.tomb != rec.tomb {
+        if decoded.tomb != rec.tomb() {
             return Err(RecordError::TombstoneMismatch);
         }
         Ok(Opened {
@@ -139,21 +139,21 @@ pub(crate) fn local_row(
 
 fn record_row(rec: &SealedRecord, key_uuid: Uuid) -> Row {
     Row {
-        uuid: rec.uuid,
-        gencount: rec.gencount,
-        tomb: rec.tomb,
+        uuid: rec.uuid(),
+        gencount: rec.gencount(),
+        tomb: rec.tomb(),
         parent_key_uuid: key_uuid,
-        wrappedkey: rec.wrappedkey.clone(),
-        encitem: rec.encitem.clone(),
+        wrappedkey: rec.wrappedkey().to_vec(),
+        encitem: rec.encitem().to_vec(),
     }
 }
 
 fn record_base(rec: &SealedRecord, key_uuid: Uuid) -> Base {
     Base {
-        gencount: rec.gencount,
+        gencount: rec.gencount(),
         parent_key_uuid: key_uuid,
-        wrappedkey: rec.wrappedkey.clone(),
-        encitem: rec.encitem.clone(),
+        wrappedkey: rec.wrappedkey().to_vec(),
+        encitem: rec.encitem().to_vec(),
     }
 }
 
@@ -180,14 +180,14 @@ impl Applier<'_> {
     ) -> Result<Outcome, SyncError> {
         let rec = &tagged.record;
         let conn = self.ctx.conn;
-        let mirror = outbox::mirror(conn, rec.uuid)?.unwrap_or_default();
-        let leaf = (!rec.tomb).then(|| rec.content_hash());
-        if mirror.server_gencount == Some(rec.gencount) && mirror.server_leaf == leaf {
+        let mirror = outbox::mirror(conn, rec.uuid())?.unwrap_or_default();
+        let leaf = (!rec.tomb()).then(|| rec.content_hash());
+        if mirror.server_gencount == Some(rec.gencount()) && mirror.server_leaf == leaf {
             if mirror.change_tag != Some(tagged.tag) {
                 sync_db::set_server(
                     conn,
-                    rec.uuid,
-                    rec.gencount,
+                    rec.uuid(),
+                    rec.gencount(),
                     tagged.tag,
                     leaf,
                     mirror.pending,
@@ -197,13 +197,13 @@ impl Applier<'_> {
             return Ok(Outcome::Held);
         }
         if let Some(held) = mirror.server_gencount
-            && rec.gencount <= held
+            && rec.gencount() <= held
         {
             return self.refuse(
                 tagged,
                 RecordError::Rollback {
                     held,
-                    got: rec.gencount,
+                    got: rec.gencount(),
                 },
             );
         }
@@ -211,7 +211,7 @@ impl Applier<'_> {
             Ok(o) => o,
             Err(e) => return self.refuse(tagged, e),
         };
-        let local = local_row(conn, rec.uuid)?;
+        let local = local_row(conn, rec.uuid())?;
         if let Some((held, _)) = &local
             && *held != opened.decoded.class
         {
@@ -222,16 +222,24 @@ impl Applier<'_> {
             return self.refuse(tagged, e);
         }
         if self.quarantine {
-            sync_db::unquarantine(conn, self.ctx.zone, rec.uuid, rec.gencount)?;
+            sync_db::unquarantine(conn, self.ctx.zone, rec.uuid(), rec.gencount())?;
         }
         self.state.mark(rec.bucket());
         if let Some((_, row)) = &local
-            && row.gencount == rec.gencount
-            && row.tomb == rec.tomb
+            && row.gencount == rec.gencount()
+            && row.tomb == rec.tomb()
             && content_hash(&row.wrappedkey, &row.encitem) == rec.content_hash()
         {
             // This device's own version, saved by a push whose reply was lost.
-            sync_db::set_server(conn, rec.uuid, rec.gencount, tagged.tag, leaf, false, None)?;
+            sync_db::set_server(
+                conn,
+                rec.uuid(),
+                rec.gencount(),
+                tagged.tag,
+                leaf,
+                false,
+                None,
+            )?;
             return Ok(Outcome::Held);
         }
         let outcome = match local {
@@ -259,9 +267,9 @@ impl Applier<'_> {
             now_ms(),
         )?;
         self.report.quarantined.push(Quarantined {
-            uuid: rec.uuid,
-            gencount: rec.gencount,
-            writer: rec.writer,
+            uuid: rec.uuid(),
+            gencount: rec.gencount(),
+            writer: rec.writer(),
             reason,
         });
         Ok(Outcome::Quarantined)
@@ -280,14 +288,11 @@ impl Applier<'_> {
         let class = opened.decoded.class;
         if let Some(row) = before {
             push_history(conn, class, row, self.ctx.history_limit)?;
-        } else if !rec.tomb {
-            self.flag_duplicates(rec.uuid, &opened.decoded)?;
+        } else if !rec.tomb() {
+            self.flag_duplicates(rec.uuid(), &opened.decoded)?;
         }
-        let sealed = SealedItem {
-            wrappedkey: rec.wrappedkey.clone(),
-            encitem: rec.encitem.clone(),
-        };
-        let blind = if rec.tomb {
+        let sealed = SealedItem::from_parts(rec.wrappedkey().to_vec(), rec.encitem().to_vec());
+        let blind = if rec.tomb() {
             Blind::default()
         } else {
             blind_of(self.ctx.keys, &opened.decoded.data)
@@ -296,16 +301,24 @@ impl Applier<'_> {
             conn,
             class,
             &NewRow {
-                uuid: rec.uuid,
-                gencount: rec.gencount,
-                tomb: rec.tomb,
+                uuid: rec.uuid(),
+                gencount: rec.gencount(),
+                tomb: rec.tomb(),
                 parent_key_uuid: opened.key_uuid,
                 sealed: &sealed,
                 blind,
             },
         )?;
-        let leaf = (!rec.tomb).then(|| rec.content_hash());
-        sync_db::set_server(conn, rec.uuid, rec.gencount, tagged.tag, leaf, false, None)?;
+        let leaf = (!rec.tomb()).then(|| rec.content_hash());
+        sync_db::set_server(
+            conn,
+            rec.uuid(),
+            rec.gencount(),
+            tagged.tag,
+            leaf,
+            false,
+            None,
+        )?;
         Ok(())
     }
 
@@ -325,7 +338,7 @@ impl Applier<'_> {
         let limit = self.ctx.history_limit;
         let remote_row = record_row(rec, opened.key_uuid);
         self.report.merged += 1;
-        match (local_row.tomb, rec.tomb) {
+        match (local_row.tomb, rec.tomb()) {
             // Both deleted, or the local delete lost to a remote edit: the
             // remote version stands, the local one is kept in history.
             (true, _) => {
@@ -342,10 +355,10 @@ impl Applier<'_> {
             (false, false) => {}
         }
         let local = self.open_local(class, &local_row)?;
-        let remote = rows::to_item(rec.uuid, rec.gencount, clone_decoded(&opened.decoded));
+        let remote = rows::to_item(rec.uuid(), rec.gencount(), clone_decoded(&opened.decoded));
         let base = mirror.base.as_ref().and_then(|b| {
             let row = Row {
-                uuid: rec.uuid,
+                uuid: rec.uuid(),
                 gencount: b.gencount,
                 tomb: false,
                 parent_key_uuid: b.parent_key_uuid,
@@ -354,7 +367,7 @@ impl Applier<'_> {
             };
             open_row(self.ctx.keys, self.ctx.zone, class, &row)
                 .ok()
-                .map(|d| rows::to_item(rec.uuid, b.gencount, d))
+                .map(|d| rows::to_item(rec.uuid(), b.gencount, d))
         });
         let me = self.ctx.me;
         let merged = merge3(
@@ -365,11 +378,11 @@ impl Applier<'_> {
             },
             Version {
                 item: &remote,
-                writer: &rec.writer,
+                writer: &rec.writer(),
             },
         )
         .map_err(|_| crate::error::ItemError::ClassChange {
-            uuid: rec.uuid,
+            uuid: rec.uuid(),
             stored: class,
             given: opened.decoded.class,
         })?;
@@ -386,7 +399,7 @@ impl Applier<'_> {
             push_history(conn, class, &remote_row, limit)?;
         }
         let item = Item {
-            uuid: rec.uuid,
+            uuid: rec.uuid(),
             gencount: 0,
             created_ms: merged.created_ms,
             // The later side's time, not the merge's: a merge is no new edit,
@@ -417,13 +430,13 @@ impl Applier<'_> {
         mut item: Item,
     ) -> Result<(), SyncError> {
         let rec = &tagged.record;
-        item.gencount = local_row.gencount.max(rec.gencount) + 1;
+        item.gencount = local_row.gencount.max(rec.gencount()) + 1;
         let sealed = rows::seal(self.ctx.keys, self.rng, self.ctx.zone, &item, false)?;
         put_row(
             self.ctx.conn,
             class,
             &NewRow {
-                uuid: rec.uuid,
+                uuid: rec.uuid(),
                 gencount: item.gencount,
                 tomb: false,
                 parent_key_uuid: self.ctx.keys.current().key_uuid(),
@@ -431,12 +444,12 @@ impl Applier<'_> {
                 blind: blind_of(self.ctx.keys, &item.data),
             },
         )?;
-        let leaf = (!rec.tomb).then(|| rec.content_hash());
-        let base = (!rec.tomb).then(|| record_base(rec, opened.key_uuid));
+        let leaf = (!rec.tomb()).then(|| rec.content_hash());
+        let base = (!rec.tomb()).then(|| record_base(rec, opened.key_uuid));
         sync_db::set_server(
             self.ctx.conn,
-            rec.uuid,
-            rec.gencount,
+            rec.uuid(),
+            rec.gencount(),
             tagged.tag,
             leaf,
             true,

@@ -266,7 +266,7 @@ pub(crate) fn quarantine(
     reason: &str,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
-    let (uuid, gencount, seq) = (tagged.record.uuid, tagged.record.gencount, tagged.tag);
+    let (uuid, gencount, seq) = (tagged.record.uuid(), tagged.record.gencount(), tagged.tag);
     conn.prepare_cached(
         "INSERT OR REPLACE INTO sync_quarantine (zone, uuid, gencount, seq, record, reason, at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -13,7 +13,7 @@ use crate::crypto::{DeviceIdentity, VaultRng};
 use crate::error::ItemError;
 use crate::sync::{
     ChangesPage, PushResult, SealedRecord, SyncError, SyncReport, SyncStatus, TaggedRecord, Token,
-    Transport, TransportError, content_hash, decode_records,
+    Transport, TransportError, UnsignedRecord, content_hash, decode_records,
 };
 use crate::vault::UnlockedVault;
 use crate::vault::keyring::Keyring;
@@ -283,13 +283,13 @@ impl Round<'_> {
             self.with_tx(|r, conn| {
                 for (sent, result) in batch.iter().zip(&reply.results) {
                     match result {
-                        PushResult::Saved { uuid, seq } if *uuid == sent.record.uuid => {
+                        PushResult::Saved { uuid, seq } if *uuid == sent.record.uuid() => {
                             r.confirm(conn, &sent.record, *seq)?;
                             saved_seqs.push(*seq);
                         }
-                        PushResult::Conflict { uuid, current } if *uuid == sent.record.uuid => {
+                        PushResult::Conflict { uuid, current } if *uuid == sent.record.uuid() => {
                             match current {
-                                Some(rec) if rec.record.uuid == *uuid => {
+                                Some(rec) if rec.record.uuid() == *uuid => {
                                     conflicts.push((**rec).clone())
                                 }
                                 Some(_) => {
@@ -354,9 +354,7 @@ impl Round<'_> {
                 .epoch(row.parent_key_uuid)
                 .ok_or(ItemError::UnknownKeyEpoch(uuid))?
                 .number();
-            let mut record = record_of(&row, epoch, pos);
-            self.identity
-                .sign_record(&mut record, circle_id, &self.zone);
+            let record = record_of(&row, epoch, pos)?.sign(self.identity, circle_id, &self.zone);
             batch.push(TaggedRecord { tag, record });
         }
         Ok(batch)
@@ -370,27 +368,27 @@ impl Round<'_> {
         sent: &SealedRecord,
         seq: u64,
     ) -> Result<(), SyncError> {
-        let leaf = (!sent.tomb).then(|| sent.content_hash());
-        let now = local_row(conn, sent.uuid)?;
+        let leaf = (!sent.tomb()).then(|| sent.content_hash());
+        let now = local_row(conn, sent.uuid())?;
         let unchanged = now.as_ref().is_some_and(|(_, row)| {
-            row.gencount == sent.gencount
+            row.gencount == sent.gencount()
                 && content_hash(&row.wrappedkey, &row.encitem) == sent.content_hash()
         });
         // The base is the version sent, wrapped by the key of its own epoch
         // (the newer local edit may be under a newer one).
-        let sent_key = chain_key(self.keys, &self.circle, sent.epoch).map(|k| k.key_uuid());
+        let sent_key = chain_key(self.keys, &self.circle, sent.epoch()).map(|k| k.key_uuid());
         let base = sent_key
-            .filter(|_| !unchanged && !sent.tomb)
+            .filter(|_| !unchanged && !sent.tomb())
             .map(|parent_key_uuid| outbox::Base {
-                gencount: sent.gencount,
+                gencount: sent.gencount(),
                 parent_key_uuid,
-                wrappedkey: sent.wrappedkey.clone(),
-                encitem: sent.encitem.clone(),
+                wrappedkey: sent.wrappedkey().to_vec(),
+                encitem: sent.encitem().to_vec(),
             });
         sync_db::set_server(
             conn,
-            sent.uuid,
-            sent.gencount,
+            sent.uuid(),
+            sent.gencount(),
             seq,
             leaf,
             !unchanged,
@@ -401,17 +399,16 @@ impl Round<'_> {
     }
 }
 
-/// A local row as a record (signature still empty).
-fn record_of(row: &Row, epoch: u32, circle_pos: u64) -> SealedRecord {
-    SealedRecord {
-        uuid: row.uuid,
-        gencount: row.gencount,
+/// A local row as a record, to be signed.
+fn record_of(row: &Row, epoch: u32, circle_pos: u64) -> Result<UnsignedRecord, SyncError> {
+    UnsignedRecord::new(
+        row.uuid,
+        row.gencount,
         epoch,
-        tomb: row.tomb,
+        row.tomb,
         circle_pos,
-        writer: PeerId::from_bytes([0; 32]),
-        wrappedkey: row.wrappedkey.clone(),
-        encitem: row.encitem.clone(),
-        signature: [0; 64],
-    }
+        row.wrappedkey.clone(),
+        row.encitem.clone(),
+    )
+    .map_err(|_| SyncError::Item(ItemError::TooLarge))
 }

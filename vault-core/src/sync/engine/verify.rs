@@ -30,7 +30,7 @@ impl Round<'_> {
             .iter()
             .filter_map(|q| decode_records(&q.record).ok())
             .flatten()
-            .map(|t| (t.record.uuid, t.record.gencount))
+            .map(|t| (t.record.uuid(), t.record.gencount()))
             .collect();
         let mut local: BTreeMap<Uuid, Leaf> = BTreeMap::new();
         for b in &differing {
@@ -42,11 +42,13 @@ impl Round<'_> {
         for t in &records {
             let r = &t.record;
             let leaf = Leaf {
-                uuid: r.uuid,
-                gencount: r.gencount,
+                uuid: r.uuid(),
+                gencount: r.gencount(),
                 content: r.content_hash(),
             };
-            if local.remove(&r.uuid) == Some(leaf) || quarantined.contains(&(r.uuid, r.gencount)) {
+            if local.remove(&r.uuid()) == Some(leaf)
+                || quarantined.contains(&(r.uuid(), r.gencount()))
+            {
                 continue;
             }
             unexpected += 1;
@@ -169,14 +171,14 @@ impl Round<'_> {
             .collect();
         for t in records {
             let r = &t.record;
-            if r.tomb {
-                leaves.remove(&r.uuid);
+            if r.tomb() {
+                leaves.remove(&r.uuid());
             } else {
                 leaves.insert(
-                    r.uuid,
+                    r.uuid(),
                     Leaf {
-                        uuid: r.uuid,
-                        gencount: r.gencount,
+                        uuid: r.uuid(),
+                        gencount: r.gencount(),
                         content: r.content_hash(),
                     },
                 );
@@ -258,7 +260,7 @@ impl Round<'_> {
         let mut removal = 0;
         for row in &rows {
             for t in decode_records(&row.record).unwrap_or_default() {
-                if let Some(r) = self.circle.peer(&t.record.writer).and_then(|m| m.removed) {
+                if let Some(r) = self.circle.peer(&t.record.writer()).and_then(|m| m.removed) {
                     removal = removal.max(r.seq);
                     candidates.push(t);
                 }
@@ -278,7 +280,7 @@ impl Round<'_> {
             self.report.quarantined.truncate(before);
             self.report
                 .quarantined
-                .retain(|q| !candidates.iter().any(|c| c.record.uuid == q.uuid));
+                .retain(|q| !candidates.iter().any(|c| c.record.uuid() == q.uuid));
         }
         Ok(())
     }

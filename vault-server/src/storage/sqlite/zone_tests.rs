@@ -6,7 +6,7 @@
 use super::*;
 use std::sync::Arc;
 use vault_core::circle::PeerId;
-use vault_core::sync::{Leaf, Manifest, PushResult, SealedRecord};
+use vault_core::sync::{Leaf, Manifest, PushResult, RecordParts, SealedRecord};
 
 const FOUNDER: PeerBytes = [9; 32];
 const ZONE: &str = "keychain";
@@ -33,7 +33,7 @@ fn open() -> (tempfile::TempDir, SqliteStorage, Uuid) {
 fn rec(uuid: Uuid, gencount: u64, tomb: bool, tag: u64) -> TaggedRecord {
     TaggedRecord {
         tag,
-        record: SealedRecord {
+        record: SealedRecord::from_parts(RecordParts {
             uuid,
             gencount,
             epoch: 1,
@@ -43,7 +43,8 @@ fn rec(uuid: Uuid, gencount: u64, tomb: bool, tag: u64) -> TaggedRecord {
             wrappedkey: vec![gencount as u8; 8],
             encitem: uuid.as_bytes().to_vec(),
             signature: [0; 64],
-        },
+        })
+        .unwrap(),
     }
 }
 
@@ -116,7 +117,9 @@ fn refused_batches_save_nothing() {
         Err(PushError::NotMember)
     ));
     let mut ahead = rec(uuid(1, 2), 1, false, 0);
-    ahead.record.circle_pos = 1;
+    let mut parts = ahead.record.into_parts();
+    parts.circle_pos = 1;
+    ahead.record = SealedRecord::from_parts(parts).unwrap();
     assert!(matches!(
         s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(1, 1), 1, false, 0), ahead]),
         Err(PushError::CirclePos)
@@ -154,10 +157,10 @@ fn a_push_marks_its_buckets_and_a_read_recomputes_them() {
     let leaves = |records: &[TaggedRecord]| -> Vec<Leaf> {
         records
             .iter()
-            .filter(|r| !r.record.tomb)
+            .filter(|r| !r.record.tomb())
             .map(|r| Leaf {
-                uuid: r.record.uuid,
-                gencount: r.record.gencount,
+                uuid: r.record.uuid(),
+                gencount: r.record.gencount(),
                 content: r.record.content_hash(),
             })
             .collect()

@@ -13,7 +13,7 @@ use crate::storage::{
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use uuid::Uuid;
 use vault_core::circle::PeerId;
-use vault_core::sync::{BUCKETS, SealedRecord, Token};
+use vault_core::sync::{BUCKETS, RecordParts, SealedRecord, Token};
 
 /// A zone's counter row; [`ZoneRow::EMPTY`] for a zone never written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub(super) const RECORD_COLUMNS: &str =
 pub(super) fn tagged_of(r: &Row<'_>) -> rusqlite::Result<TaggedRecord> {
     Ok(TaggedRecord {
         tag: r.get(0)?,
-        record: SealedRecord {
+        record: SealedRecord::from_parts(RecordParts {
             uuid: Uuid::from_bytes(r.get::<_, [u8; 16]>(1)?),
             gencount: r.get(2)?,
             epoch: r.get(3)?,
@@ -112,7 +112,10 @@ pub(super) fn tagged_of(r: &Row<'_>) -> rusqlite::Result<TaggedRecord> {
             wrappedkey: r.get(7)?,
             encitem: r.get(8)?,
             signature: r.get::<_, [u8; 64]>(9)?,
-        },
+        })
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Blob, Box::new(e))
+        })?,
     })
 }
 
@@ -159,7 +162,7 @@ pub(super) fn push(
         .prepare_cached("SELECT head_seq FROM circles WHERE circle_id = ?1")
         .and_then(|mut s| s.query_row([circle_id.as_bytes()], |r| r.get(0)))
         .map_err(db_err)?;
-    if records.iter().any(|r| r.record.circle_pos > head) {
+    if records.iter().any(|r| r.record.circle_pos() > head) {
         return Err(PushError::CirclePos);
     }
     let (zone_id, row) = ensure_zone(tx, circle_id, zone)?;
@@ -184,7 +187,7 @@ pub(super) fn push(
         .map_err(db_err)?;
     for (r, content) in records.iter().zip(content) {
         let rec = &r.record;
-        let uuid = rec.uuid.as_bytes();
+        let uuid = *rec.uuid().as_bytes();
         let held: Option<(u64, u64, bool)> = current
             .query_row(params![zone_id, uuid], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -193,15 +196,17 @@ pub(super) fn push(
             .map_err(db_err)?;
         let saves = match held {
             None => r.tag == 0,
-            Some((held_seq, held_gencount, _)) => r.tag == held_seq && rec.gencount > held_gencount,
+            Some((held_seq, held_gencount, _)) => {
+                r.tag == held_seq && rec.gencount() > held_gencount
+            }
         };
         if !saves {
             let current = match held {
-                Some(_) => current_record(tx, zone_id, &rec.uuid)?.map(Box::new),
+                Some(_) => current_record(tx, zone_id, &rec.uuid())?.map(Box::new),
                 None => None,
             };
             results.push(PushResult::Conflict {
-                uuid: rec.uuid,
+                uuid: rec.uuid(),
                 current,
             });
             continue;
@@ -211,26 +216,26 @@ pub(super) fn push(
             zone_id,
             uuid,
             seq,
-            rec.gencount,
-            rec.epoch,
-            rec.tomb,
-            rec.circle_pos,
-            rec.writer.as_bytes(),
-            rec.wrappedkey,
-            rec.encitem,
-            rec.signature,
+            rec.gencount(),
+            rec.epoch(),
+            rec.tomb(),
+            rec.circle_pos(),
+            rec.writer().as_bytes(),
+            rec.wrappedkey(),
+            rec.encitem(),
+            rec.signature(),
             content,
         ])
         .map_err(db_err)?;
         let was_live = matches!(held, Some((_, _, false)));
-        match (was_live, rec.tomb) {
+        match (was_live, rec.tomb()) {
             (false, false) => live += 1,
             (true, true) => live = live.saturating_sub(1),
             _ => {}
         }
         dirty[usize::from(rec.bucket())] = true;
         results.push(PushResult::Saved {
-            uuid: rec.uuid,
+            uuid: rec.uuid(),
             seq,
         });
     }
@@ -298,7 +303,7 @@ pub(super) fn changes(
         let mut bytes = 0usize;
         while let Some(r) = rows.next().map_err(db_err)? {
             let rec = tagged_of(r).map_err(db_err)?;
-            let size = rec.record.wrappedkey.len() + rec.record.encitem.len();
+            let size = rec.record.wrappedkey().len() + rec.record.encitem().len();
             if records.len() == limit as usize
                 || (!records.is_empty() && bytes.saturating_add(size) > max_bytes)
             {

@@ -1,18 +1,19 @@
-//! Envelopes: the blob layouts and their associated data. Everything the
-//! vault encrypts goes through one of these functions; each binds its
-//! context, so a blob moved to another item, version, epoch or vault fails.
+//! The item envelopes: `encitem` (an item version sealed by its content
+//! key, committing to that key) and `wrappedkey` (the content key wrapped by
+//! its epoch's vault key), and the vault and data keys wrapped under the
+//! key-encryption key. Each binds its context, so a blob moved to another
+//! item, version, epoch or vault fails.
 
-use super::hazmat::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
-use super::keys::{ContentKey, DataKey, EpochKey, KeyEncryptionKey, VaultKey};
-use super::{Namespace, VaultRng};
+use super::{BLOB_VERSION, DecryptError, SealError};
+use crate::crypto::hazmat::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
+use crate::crypto::keys::{ContentKey, DataKey, EpochKey, KeyEncryptionKey, VaultKey};
+use crate::crypto::{Namespace, VaultRng};
 use aes_gcm::Aes256Gcm;
 use std::fmt;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-/// The version byte that opens every blob this library writes.
-pub const BLOB_VERSION: u8 = 1;
 /// The item serialization format bound into `encitem`'s associated data.
 pub const ITEM_FORMAT: u8 = 1;
 /// The zone a local vault's items belong to until sync names others.
@@ -23,32 +24,6 @@ const COMMIT_LEN: usize = 32;
 const WRAPPED_KEY_LEN: usize = 1 + NONCE_LEN + KEY_LEN + TAG_LEN;
 /// `version || nonce || commitment` before the ciphertext of `encitem`.
 const ENCITEM_HEADER: usize = 1 + NONCE_LEN + COMMIT_LEN;
-
-/// Why a blob did not open. None of these says anything about the plaintext.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DecryptError {
-    /// The blob is shorter than its layout.
-    #[error("blob is truncated")]
-    Truncated,
-    /// The blob's version byte is not one this library reads.
-    #[error("blob version {0} is not supported")]
-    UnsupportedVersion(u8),
-    /// The blob's key commitment does not match its content key.
-    #[error("blob does not commit to its content key")]
-    KeyCommitment,
-    /// The AEAD tag did not verify: a wrong key, altered bytes, or a blob
-    /// moved to another item, version, epoch or vault.
-    #[error("authentication failed: wrong key, altered bytes or a blob moved out of its context")]
-    Authentication,
-    /// The plaintext authenticated but does not parse as an item.
-    #[error("decrypted item is malformed: {0}")]
-    Malformed(&'static str),
-}
-
-/// Sealing fails only for a plaintext beyond AES-GCM's limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("plaintext is too large to seal")]
-pub struct SealError;
 
 /// Where an item version lives: what `encitem`'s associated data binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +37,37 @@ pub struct ItemContext<'a> {
 }
 
 /// An item version as storage and the server hold it: ciphertext only.
+/// Made by [`seal_item`]; opened by [`open_item`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedItem {
+    wrappedkey: Vec<u8>,
+    encitem: Vec<u8>,
+}
+
+impl SealedItem {
+    /// A sealed item from its two blobs as stored (nothing is checked
+    /// until it is opened).
+    pub fn from_parts(wrappedkey: Vec<u8>, encitem: Vec<u8>) -> Self {
+        Self {
+            wrappedkey,
+            encitem,
+        }
+    }
+
     /// The content key, wrapped by the epoch's vault key.
-    pub wrappedkey: Vec<u8>,
+    pub fn wrappedkey(&self) -> &[u8] {
+        &self.wrappedkey
+    }
+
     /// The item, sealed by the content key.
-    pub encitem: Vec<u8>,
+    pub fn encitem(&self) -> &[u8] {
+        &self.encitem
+    }
+
+    /// The two blobs, moved out: `(wrappedkey, encitem)`.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
+        (self.wrappedkey, self.encitem)
+    }
 }
 
 impl fmt::Debug for SealedItem {
