@@ -1,14 +1,27 @@
 //! `vault circle create`: the genesis of a circle, registered on a server.
 
-use crate::cli::CircleCommand;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::remote::{self, Server};
 use serde_json::json;
 
-pub fn run(ctx: &Ctx, command: CircleCommand) -> anyhow::Result<()> {
+/// `vault circle`'s subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Start a circle with this device as its first member, on a sync server
+    Create {
+        /// The sync server, e.g. http://127.0.0.1:8625
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// This device's name as the other devices will see it [default: the host name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        CircleCommand::Create { server, name } => create(ctx, &server, name),
+        Command::Create { server, name } => create(ctx, &server, name),
     }
 }
 

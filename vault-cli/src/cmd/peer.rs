@@ -3,7 +3,6 @@
 //! circle log and the vault keys up to date, verifying everything.
 
 use super::pairing;
-use crate::cli::PeerCommand;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::remote::{self, Append, RemoteError, Server};
@@ -12,13 +11,51 @@ use serde_json::json;
 use vault_core::UnlockedVault;
 use vault_core::circle::{CircleInfo, KeyShare, PeerId, ShareEpochs};
 
-pub fn run(ctx: &Ctx, command: PeerCommand) -> anyhow::Result<()> {
+/// `vault peer`'s subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Print an invite code, wait for a device to join with it, add it
+    Invite {
+        /// How long the code stays valid
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// Add the device without asking to compare the short authentication string
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Join a circle with an invite code shown on one of its devices
+    Join {
+        /// The code `vault peer invite` printed (it carries the server's URL)
+        code: String,
+        /// This device's name as the other devices will see it [default: the host name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the circle's devices (refreshes from the server first)
+    Ls {
+        /// Do not ask the server; show what this device last verified
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Remove a device from the circle and start a new vault key epoch
+    Rm {
+        /// A peer id prefix (4+ hex digits) or a device name
+        peer: String,
+    },
+    /// Show the safety number of this device and another, to compare on both
+    Verify {
+        /// A peer id prefix (4+ hex digits) or a device name
+        peer: String,
+    },
+}
+
+pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        PeerCommand::Invite { ttl, yes } => pairing::invite(ctx, ttl, yes),
-        PeerCommand::Join { code, name } => pairing::join(ctx, &code, name),
-        PeerCommand::Ls { offline } => ls(ctx, offline),
-        PeerCommand::Rm { peer } => rm(ctx, &peer),
-        PeerCommand::Verify { peer } => verify(ctx, &peer),
+        Command::Invite { ttl, yes } => pairing::invite(ctx, ttl, yes),
+        Command::Join { code, name } => pairing::join(ctx, &code, name),
+        Command::Ls { offline } => ls(ctx, offline),
+        Command::Rm { peer } => rm(ctx, &peer),
+        Command::Verify { peer } => verify(ctx, &peer),
     }
 }
 

@@ -15,7 +15,17 @@ use uuid::Uuid;
 use vault_core::UnlockedVault;
 use vault_core::sync::{SyncError, SyncReport};
 
-pub fn run(ctx: &Ctx, watch: bool) -> anyhow::Result<()> {
+/// `vault sync`'s flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Stay connected and sync on every change, here or on another
+    /// device, until interrupted (SIGINT/SIGTERM)
+    #[arg(long)]
+    watch: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let watch = args.watch;
     // No password asked for a vault that has nothing to sync with.
     if ctx.open()?.info()?.circle.is_none() {
         return Err(peer::no_circle().into());
