@@ -1,5 +1,6 @@
 //! `vault circle create`: the genesis of a circle, registered on a server.
 
+use super::server_session::device_name;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::remote::{self, Server};
@@ -53,23 +54,4 @@ fn create(ctx: &Ctx, url: &str, name: Option<String>) -> anyhow::Result<()> {
         "name": name,
     }));
     Ok(())
-}
-
-/// The name other devices see: the flag, else the host name.
-pub fn device_name(flag: Option<String>) -> anyhow::Result<String> {
-    let name = match flag {
-        Some(n) => n,
-        None => rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned(),
-    };
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(CliError::Usage(
-            "a device name is 1 to 64 bytes with no control characters".into(),
-        )
-        .into());
-    }
-    Ok(name)
 }

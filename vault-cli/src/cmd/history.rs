@@ -2,6 +2,7 @@
 
 use crate::context::Ctx;
 use crate::itemjson::ItemJson;
+use crate::output::rfc3339;
 use crate::query::{self, QueryArgs};
 
 /// `vault history`'s arguments.
@@ -32,7 +33,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     for v in &versions {
         let j = serde_json::to_value(ItemJson::from_item(v, secrets))?;
-        let mut line = format!("gen {}  {}", v.gencount, super::rfc3339(v.modified_ms));
+        let mut line = format!("gen {}  {}", v.gencount, rfc3339(v.modified_ms));
         if let Some(obj) = j.as_object() {
             for (k, val) in obj {
                 if matches!(

@@ -2,6 +2,7 @@
 
 use crate::context::Ctx;
 use crate::itemjson::class_name;
+use crate::output::rfc3339;
 use serde_json::json;
 use vault_core::item::{ItemClass, ItemSummary};
 
@@ -58,7 +59,7 @@ fn print(ctx: &Ctx, items: &[ItemSummary]) {
                     "name": s.name,
                     "account": s.account,
                     "label": s.label,
-                    "modified": super::rfc3339(s.modified_ms),
+                    "modified": rfc3339(s.modified_ms),
                 })
             })
             .collect();

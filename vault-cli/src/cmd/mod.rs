@@ -1,4 +1,6 @@
-//! One module per subcommand; `run` dispatches.
+//! One module per subcommand (each with its clap arguments), plus
+//! `server_session`, the server plumbing the circle and sync commands
+//! share; `run` dispatches.
 
 pub mod add;
 pub mod circle;
@@ -14,6 +16,7 @@ pub mod lock;
 mod pairing;
 pub mod peer;
 pub mod rm;
+mod server_session;
 mod status;
 pub mod sync;
 pub mod totp;
@@ -47,10 +50,4 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Peer(args) => peer::run(ctx, args),
         Command::Agent { socket, timeout } => crate::agent::server::run(&socket, timeout),
     }
-}
-
-/// A time in ms since the epoch as RFC 3339 (UTC, seconds).
-pub fn rfc3339(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
 }
