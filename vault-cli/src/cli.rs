@@ -19,13 +19,16 @@ member signed: it withheld, altered or injected records).
 The master password comes from the agent (vault unlock), else the first line \
 of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.";
 
+// The argument structs that can carry item attributes (notes, TOTP seeds,
+// custom fields) deliberately have no `Debug`, so no debug print can leak
+// them.
+
 /// A local-first credential vault.
-///
-/// The argument structs that can carry item attributes (notes, TOTP seeds,
-/// custom fields) deliberately have no `Debug`, so no debug print can leak
-/// them.
 #[derive(Parser)]
 #[command(name = "vault", version, after_help = EXIT_CODES)]
+// A one-paragraph doc comment sets no long about: without this, `--help`
+// would drop the period and switch to the compact layout of `-h`.
+#[command(long_about = "A local-first credential vault.")]
 pub struct Cli {
     /// The vault file [default: $VAULT_PATH, else the platform data dir]
     #[arg(long, global = true, env = "VAULT_PATH", value_name = "PATH")]
