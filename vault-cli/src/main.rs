@@ -22,6 +22,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First, before anything creates a file: whatever this process and
+    // the agent it starts create (the vault and SQLite's files next to it,
+    // directories, the agent's socket, exports) is this user's alone, even
+    // where no explicit mode is given or a mode is set only afterwards.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

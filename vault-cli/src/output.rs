@@ -1,5 +1,5 @@
 //! Where output goes: the data asked for on stdout (JSON with --json),
-//! notices on stderr unless --quiet.
+//! notices on stderr unless --quiet; and how times are shown.
 
 use std::io::Write;
 
@@ -33,6 +33,12 @@ impl Out {
             eprintln!("{line}");
         }
     }
+}
+
+/// A time in ms since the epoch as RFC 3339 (UTC, seconds).
+pub fn rfc3339(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Writes one line to stdout; a closed pipe (`vault ls | head`) is not an

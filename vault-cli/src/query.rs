@@ -1,7 +1,6 @@
 //! Resolving a person's QUERY to exactly one item: a uuid, a uuid prefix,
 //! or an exact server, service, label or relying party.
 
-use crate::cli::QueryArgs;
 use crate::error::CliError;
 use crate::itemjson::class_name;
 use std::collections::BTreeMap;
@@ -9,6 +8,17 @@ use uuid::Uuid;
 use vault_core::error::ItemError;
 use vault_core::item::Item;
 use vault_core::{Lookup, UnlockedVault};
+
+/// Which item a command acts on (the QUERY of `get`, `rm`, `history`,
+/// `totp`).
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// A uuid, a uuid prefix (4+ hex digits), or an exact server, service or label
+    pub query: String,
+    /// Only items with this account (to pick one of several matches)
+    #[arg(long, short = 'a')]
+    pub account: Option<String>,
+}
 
 /// The shortest uuid prefix a query may use.
 const MIN_PREFIX: usize = 4;

@@ -27,6 +27,7 @@ pub mod circle;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod frames;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;

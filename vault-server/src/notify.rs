@@ -11,7 +11,7 @@
 //! LISTEN/NOTIFY): such a notifier publishes to the bus and feeds the local
 //! per-circle channels from it. [`LocalNotifier`] is the in-process one.
 
-use crate::handlers::ws::ServerFrame;
+use crate::frames::ServerFrame;
 use crate::storage::PeerBytes;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;

@@ -1,20 +1,135 @@
 //! `vault add inet|genp|key`: a new item; prints its uuid.
 
-use crate::cli::{AddCommand, CommonFields, KeyArgs, KeyType, SecretSource};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::genpass;
 use crate::password::{self, Password};
 use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
+use std::path::PathBuf;
 use vault_core::item::{CryptoKey, CustomField, GenericPassword, InternetPassword, ItemData};
 use vault_core::secret::SecretString;
 
-pub fn run(ctx: &Ctx, add: AddCommand) -> anyhow::Result<()> {
+/// `vault add`'s subcommands, one per item class.
+#[derive(Subcommand)]
+pub enum Command {
+    /// An internet password
+    Inet(InetArgs),
+    /// A generic password
+    Genp(GenpArgs),
+    /// A private key
+    Key(KeyArgs),
+}
+
+/// Where an item's new password comes from.
+#[derive(Debug, Args, Default)]
+pub struct SecretSource {
+    /// Read the password from the first line of stdin
+    #[arg(long, conflicts_with = "generate")]
+    pub password_stdin: bool,
+    /// Generate a password of LEN characters (default 20) and print it
+    #[arg(long, value_name = "LEN", num_args = 0..=1, default_missing_value = "20",
+          value_parser = clap::value_parser!(u16).range(4..=1024))]
+    pub generate: Option<u16>,
+}
+
+/// `vault add inet`'s flags.
+#[derive(Args)]
+pub struct InetArgs {
+    /// Host name
+    #[arg(long)]
+    pub server: String,
+    /// User name
+    #[arg(long)]
+    pub account: String,
+    /// Protocol (https, ssh, ...)
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// Port, if not the protocol's default
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Path on the server
+    #[arg(long)]
+    pub path: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFields,
+    /// An otpauth:// URI or base32 TOTP seed (visible to `ps`; prefer an import or edit from a file)
+    #[arg(long, value_name = "URI")]
+    pub totp: Option<String>,
+    /// A further URL (repeatable)
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    #[command(flatten)]
+    pub secret: SecretSource,
+}
+
+/// `vault add genp`'s flags.
+#[derive(Args)]
+pub struct GenpArgs {
+    /// The service the password belongs to
+    #[arg(long)]
+    pub service: String,
+    /// User name
+    #[arg(long)]
+    pub account: String,
+    #[command(flatten)]
+    pub common: CommonFields,
+    #[command(flatten)]
+    pub secret: SecretSource,
+}
+
+/// Flags every password class shares.
+#[derive(Args)]
+pub struct CommonFields {
+    /// A human label
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Notes
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// A custom field NAME=VALUE (repeatable)
+    #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_field)]
+    pub fields: Vec<(String, String)>,
+}
+
+/// `vault add key`'s flags.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true))]
+pub struct KeyArgs {
+    /// A human label
+    #[arg(long)]
+    pub label: String,
+    /// Generate a key of this type
+    #[arg(long, value_enum, group = "source")]
+    pub generate: Option<KeyType>,
+    /// Read a PEM or OpenSSH private key file
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub from_file: Option<PathBuf>,
+    /// Application tag
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+/// The key types `vault add key --generate` makes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyType {
+    Ed25519,
+}
+
+/// A `--field NAME=VALUE` (also `vault edit`'s).
+pub fn parse_field(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err("expected NAME=VALUE".to_owned()),
+    }
+}
+
+pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
     // Everything that can fail on input is checked before the vault is
     // unlocked, so a bad flag never costs a password prompt.
     let (data, generated) = match add {
-        AddCommand::Inet(a) => {
+        Command::Inet(a) => {
             let (pw, generated) = item_password(&a.secret)?;
             let data = ItemData::Inet(InternetPassword {
                 server: a.server,
@@ -31,7 +146,7 @@ pub fn run(ctx: &Ctx, add: AddCommand) -> anyhow::Result<()> {
             });
             (data, generated)
         }
-        AddCommand::Genp(a) => {
+        Command::Genp(a) => {
             let (pw, generated) = item_password(&a.secret)?;
             let data = ItemData::Genp(GenericPassword {
                 service: a.service,
@@ -43,7 +158,7 @@ pub fn run(ctx: &Ctx, add: AddCommand) -> anyhow::Result<()> {
             });
             (data, generated)
         }
-        AddCommand::Key(k) => (ItemData::Key(key(k)?), false),
+        Command::Key(k) => (ItemData::Key(key(k)?), false),
     };
     let mut vault = ctx.unlock()?;
     let uuid = vault.add(data)?;

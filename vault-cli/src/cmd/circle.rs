@@ -1,14 +1,28 @@
 //! `vault circle create`: the genesis of a circle, registered on a server.
 
-use crate::cli::CircleCommand;
+use super::server_session::device_name;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::remote::{self, Server};
 use serde_json::json;
 
-pub fn run(ctx: &Ctx, command: CircleCommand) -> anyhow::Result<()> {
+/// `vault circle`'s subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Start a circle with this device as its first member, on a sync server
+    Create {
+        /// The sync server, e.g. http://127.0.0.1:8625
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// This device's name as the other devices will see it [default: the host name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        CircleCommand::Create { server, name } => create(ctx, &server, name),
+        Command::Create { server, name } => create(ctx, &server, name),
     }
 }
 
@@ -40,23 +54,4 @@ fn create(ctx: &Ctx, url: &str, name: Option<String>) -> anyhow::Result<()> {
         "name": name,
     }));
     Ok(())
-}
-
-/// The name other devices see: the flag, else the host name.
-pub fn device_name(flag: Option<String>) -> anyhow::Result<String> {
-    let name = match flag {
-        Some(n) => n,
-        None => rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned(),
-    };
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(CliError::Usage(
-            "a device name is 1 to 64 bytes with no control characters".into(),
-        )
-        .into());
-    }
-    Ok(name)
 }

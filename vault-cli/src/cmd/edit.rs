@@ -1,7 +1,7 @@
 //! `vault edit`: change an item's fields; vault-core keeps the previous
 //! version in history.
 
-use crate::cli::EditFields;
+use super::add::{SecretSource, parse_field};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::itemjson::class_name;
@@ -9,7 +9,66 @@ use crate::query;
 use serde_json::json;
 use vault_core::item::{CustomField, ItemData};
 
-pub fn run(ctx: &Ctx, query_text: &str, f: EditFields) -> anyhow::Result<()> {
+/// `vault edit`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A uuid, a uuid prefix (4+ hex digits), or an exact server, service or label
+    query: String,
+    #[command(flatten)]
+    fields: EditFields,
+}
+
+/// `vault edit`: every flag of `add`, each optional.
+#[derive(clap::Args)]
+pub struct EditFields {
+    /// New host name (inet)
+    #[arg(long)]
+    server: Option<String>,
+    /// New service (genp)
+    #[arg(long)]
+    service: Option<String>,
+    /// New user name
+    #[arg(long)]
+    account: Option<String>,
+    /// New protocol (inet)
+    #[arg(long)]
+    protocol: Option<String>,
+    /// New port (inet); 0 clears it
+    #[arg(long)]
+    port: Option<u16>,
+    /// New path (inet)
+    #[arg(long)]
+    path: Option<String>,
+    /// New label
+    #[arg(long)]
+    label: Option<String>,
+    /// New notes
+    #[arg(long)]
+    notes: Option<String>,
+    /// New TOTP URI or seed (inet); "" clears it
+    #[arg(long, value_name = "URI")]
+    totp: Option<String>,
+    /// Replace the further URLs (repeatable; inet)
+    #[arg(long = "url", value_name = "URL")]
+    urls: Vec<String>,
+    /// Set a custom field NAME=VALUE (repeatable)
+    #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_field)]
+    fields: Vec<(String, String)>,
+    /// Remove a custom field (repeatable)
+    #[arg(long = "remove-field", value_name = "NAME")]
+    remove_fields: Vec<String>,
+    #[command(flatten)]
+    secret: SecretSource,
+    /// Ask for the new password on the terminal
+    #[arg(long, conflicts_with_all = ["password_stdin", "generate"])]
+    ask_password: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let Args {
+        query: query_text,
+        fields: f,
+    } = args;
     // The new password is read before unlocking: stdin and the terminal
     // belong to one question at a time.
     let new_password = super::add::new_item_password(&f.secret, f.ask_password)?;
@@ -17,7 +76,7 @@ pub fn run(ctx: &Ctx, query_text: &str, f: EditFields) -> anyhow::Result<()> {
         return Err(CliError::Usage("--ask-password needs a terminal".into()).into());
     }
     let mut vault = ctx.unlock()?;
-    let item = query::resolve_str(&mut vault, query_text, None)?;
+    let item = query::resolve_str(&mut vault, &query_text, None)?;
     let mut data = item.data.clone();
     let class = class_name(item.class());
     let wrong = |flag: &str| -> anyhow::Error {

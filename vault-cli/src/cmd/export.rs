@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::PathBuf;
 use vault_core::KdfParams;
 use zeroize::Zeroizing;
 
@@ -44,7 +44,33 @@ pub struct SealedDoc {
     pub data: String,
 }
 
-pub fn run(ctx: &Ctx, output: Option<&Path>, plaintext: bool) -> anyhow::Result<()> {
+/// `vault export`'s flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Output format
+    #[arg(long, value_enum, default_value = "json")]
+    format: ExportFormat,
+    /// Write here (created, never overwritten) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Write secrets in the clear
+    #[arg(long)]
+    plaintext: bool,
+}
+
+/// The formats `vault export` writes (one so far).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Json,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let Args {
+        format: ExportFormat::Json,
+        output,
+        plaintext,
+    } = args;
+    let output = output.as_deref();
     if let Some(out) = output.filter(|p| p.exists()) {
         return Err(CliError::Usage(format!(
             "{} exists; refusing to overwrite it",

@@ -1,17 +1,28 @@
 //! `vault get`: one item's password, another field, or (with --json) the
 //! whole item.
 
-use crate::cli::QueryArgs;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::itemjson::ItemJson;
 use crate::password::Password;
-use crate::query;
+use crate::query::{self, QueryArgs};
 use vault_core::item::{Item, ItemData};
 
-pub fn run(ctx: &Ctx, q: &QueryArgs, field: Option<&str>) -> anyhow::Result<()> {
+/// `vault get`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    query: QueryArgs,
+    /// The field to print: password (default), account, server, service,
+    /// label, notes, totp, url, private-key, or a custom field's name
+    #[arg(long, value_name = "NAME")]
+    field: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let field = args.field.as_deref();
     let mut vault = ctx.unlock()?;
-    let item = query::resolve(&mut vault, q)?;
+    let item = query::resolve(&mut vault, &args.query)?;
     if ctx.out.json {
         let mut j = serde_json::to_value(ItemJson::from_item(&item, true))?;
         if let Some(f) = field {

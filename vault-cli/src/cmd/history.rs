@@ -1,13 +1,24 @@
 //! `vault history`: an item's earlier versions, newest first.
 
-use crate::cli::QueryArgs;
 use crate::context::Ctx;
 use crate::itemjson::ItemJson;
-use crate::query;
+use crate::output::rfc3339;
+use crate::query::{self, QueryArgs};
 
-pub fn run(ctx: &Ctx, q: &QueryArgs, secrets: bool) -> anyhow::Result<()> {
+/// `vault history`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    query: QueryArgs,
+    /// Include passwords and other secrets
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let secrets = args.show_secrets;
     let mut vault = ctx.unlock()?;
-    let item = query::resolve(&mut vault, q)?;
+    let item = query::resolve(&mut vault, &args.query)?;
     let versions = vault.history(item.uuid)?;
     if ctx.out.json {
         let list: Vec<_> = versions
@@ -22,7 +33,7 @@ pub fn run(ctx: &Ctx, q: &QueryArgs, secrets: bool) -> anyhow::Result<()> {
     }
     for v in &versions {
         let j = serde_json::to_value(ItemJson::from_item(v, secrets))?;
-        let mut line = format!("gen {}  {}", v.gencount, super::rfc3339(v.modified_ms));
+        let mut line = format!("gen {}  {}", v.gencount, rfc3339(v.modified_ms));
         if let Some(obj) = j.as_object() {
             for (k, val) in obj {
                 if matches!(

@@ -2,7 +2,6 @@
 //! vault, all or nothing, skipping items the vault already holds.
 
 use super::export::{PLAIN_FORMAT, PlainDoc, SEALED_FORMAT, SealedDoc, VERSION};
-use crate::cli::ImportFormat;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::password;
@@ -12,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use uuid::Uuid;
 use vault_core::item::{ItemClass, ItemData};
 use zeroize::Zeroizing;
@@ -20,9 +19,30 @@ use zeroize::Zeroizing;
 /// Files larger than this are refused before parsing.
 const MAX_FILE: u64 = 256 << 20;
 
-pub fn run(ctx: &Ctx, format: ImportFormat, file: &Path) -> anyhow::Result<()> {
-    let bytes = read_input(file)?;
-    let records = parse(format, &bytes)?;
+/// `vault import`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The file's format
+    #[arg(long, value_enum)]
+    format: ImportFormat,
+    /// The file (- for stdin)
+    file: PathBuf,
+}
+
+/// The formats `vault import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    BitwardenJson,
+    KeepassxcCsv,
+    #[value(name = "1password-csv")]
+    OnepasswordCsv,
+    ChromeCsv,
+    VaultJson,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let bytes = read_input(&args.file)?;
+    let records = parse(args.format, &bytes)?;
     drop(bytes);
     let mut vault = ctx.unlock()?;
     let bar = progress(ctx, records.len() as u64);

@@ -8,7 +8,16 @@ use serde_json::json;
 use std::os::unix::fs::DirBuilderExt;
 use vault_core::{KdfParams, Vault};
 
-pub fn run(ctx: &Ctx, kdf_iterations: Option<u32>) -> anyhow::Result<()> {
+/// `vault init`'s flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// PBKDF2-HMAC-SHA256 iterations (at least 600000)
+    #[arg(long, value_name = "N")]
+    kdf_iterations: Option<u32>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let Args { kdf_iterations } = args;
     if ctx.path.exists() {
         return Err(CliError::Usage(format!(
             "{} already exists; refusing to overwrite it",

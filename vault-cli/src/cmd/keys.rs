@@ -10,12 +10,34 @@ use serde_json::json;
 use vault_core::KdfParams;
 use vault_core::error::KeyChangeError;
 
-pub fn gen_password(
-    ctx: &Ctx,
+/// `vault gen`'s flags.
+#[derive(clap::Args)]
+pub struct GenArgs {
+    /// Characters
+    #[arg(long, short, default_value_t = 20, value_parser = clap::value_parser!(u16).range(4..=1024))]
     length: u16,
+    /// A passphrase of N words from the EFF long list instead
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     words: Option<u16>,
+    /// Letters and digits only
+    #[arg(long)]
     no_symbols: bool,
-) -> anyhow::Result<()> {
+}
+
+/// `vault passwd`'s flags.
+#[derive(clap::Args)]
+pub struct PasswdArgs {
+    /// PBKDF2-HMAC-SHA256 iterations for the new password (at least 600000)
+    #[arg(long, value_name = "N")]
+    kdf_iterations: Option<u32>,
+}
+
+pub fn gen_password(ctx: &Ctx, args: GenArgs) -> anyhow::Result<()> {
+    let GenArgs {
+        length,
+        words,
+        no_symbols,
+    } = args;
     let secret = match words {
         Some(w) => genpass::passphrase(w.into())?,
         None => genpass::password(length.into(), !no_symbols)?,
@@ -27,8 +49,8 @@ pub fn gen_password(
     Ok(())
 }
 
-pub fn passwd(ctx: &Ctx, kdf_iterations: Option<u32>) -> anyhow::Result<()> {
-    let kdf = match kdf_iterations {
+pub fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {
+    let kdf = match args.kdf_iterations {
         Some(n) => KdfParams::pbkdf2_sha256(n).map_err(|e| CliError::Usage(e.to_string()))?,
         None => KdfParams::default(),
     };

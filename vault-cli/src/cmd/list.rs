@@ -1,13 +1,36 @@
 //! `vault ls` and `vault search`: item summaries, never secrets.
 
-use crate::cli::ClassArg;
 use crate::context::Ctx;
 use crate::itemjson::class_name;
+use crate::output::rfc3339;
 use serde_json::json;
 use vault_core::item::{ItemClass, ItemSummary};
 
-pub fn ls(ctx: &Ctx, class: Option<ClassArg>) -> anyhow::Result<()> {
-    let class = class.map(|c| match c {
+/// `vault ls`'s flags.
+#[derive(clap::Args)]
+pub struct LsArgs {
+    /// Only this class
+    #[arg(long, value_enum)]
+    class: Option<ClassArg>,
+}
+
+/// `vault search`'s arguments.
+#[derive(clap::Args)]
+pub struct SearchArgs {
+    /// The text to look for (case-insensitive)
+    text: String,
+}
+
+/// The item classes `vault ls --class` filters by.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ClassArg {
+    Inet,
+    Genp,
+    Key,
+}
+
+pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<()> {
+    let class = args.class.map(|c| match c {
         ClassArg::Inet => ItemClass::Inet,
         ClassArg::Genp => ItemClass::Genp,
         ClassArg::Key => ItemClass::Keys,
@@ -18,9 +41,9 @@ pub fn ls(ctx: &Ctx, class: Option<ClassArg>) -> anyhow::Result<()> {
     report_damaged(&mut vault)
 }
 
-pub fn search(ctx: &Ctx, text: &str) -> anyhow::Result<()> {
+pub fn search(ctx: &Ctx, args: SearchArgs) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
-    let items = vault.search(text)?;
+    let items = vault.search(&args.text)?;
     print(ctx, &items);
     report_damaged(&mut vault)
 }
@@ -36,7 +59,7 @@ fn print(ctx: &Ctx, items: &[ItemSummary]) {
                     "name": s.name,
                     "account": s.account,
                     "label": s.label,
-                    "modified": super::rfc3339(s.modified_ms),
+                    "modified": rfc3339(s.modified_ms),
                 })
             })
             .collect();

@@ -5,7 +5,25 @@ use crate::context::Ctx;
 use serde_json::json;
 use std::time::Duration;
 
-pub fn unlock(ctx: &Ctx, timeout: Duration) -> anyhow::Result<()> {
+/// `vault unlock`'s flags.
+#[derive(clap::Args)]
+pub struct UnlockArgs {
+    /// Idle time after which the agent forgets the key and exits
+    #[arg(long, default_value = "15m", value_parser = parse_timeout)]
+    timeout: Duration,
+}
+
+/// An agent's idle timeout (also `__agent --timeout`): 1s to 7 days.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > Duration::from_secs(7 * 24 * 3600) {
+        return Err("between 1s and 7 days".to_owned());
+    }
+    Ok(d)
+}
+
+pub fn unlock(ctx: &Ctx, args: UnlockArgs) -> anyhow::Result<()> {
+    let timeout = args.timeout;
     let vault = ctx.unlock()?;
     let key = vault.session_key();
     drop(vault);

@@ -1,22 +1,25 @@
-//! One module per subcommand; `run` dispatches.
+//! One module per subcommand (each with its clap arguments), plus
+//! `server_session`, the server plumbing the circle and sync commands
+//! share; `run` dispatches.
 
-mod add;
-mod circle;
-mod edit;
-mod export;
-mod get;
-mod history;
-mod import;
-mod init;
-mod keys;
-mod list;
-mod lock;
+pub mod add;
+pub mod circle;
+pub mod edit;
+pub mod export;
+pub mod get;
+pub mod history;
+pub mod import;
+pub mod init;
+pub mod keys;
+pub mod list;
+pub mod lock;
 mod pairing;
-mod peer;
-mod rm;
+pub mod peer;
+pub mod rm;
+mod server_session;
 mod status;
-mod sync;
-mod totp;
+pub mod sync;
+pub mod totp;
 mod watch;
 
 use crate::cli::Command;
@@ -25,43 +28,26 @@ use crate::context::Ctx;
 /// Runs one parsed command.
 pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Init { kdf_iterations } => init::run(ctx, kdf_iterations),
-        Command::Add(add) => add::run(ctx, add),
-        Command::Get { query, field } => get::run(ctx, &query, field.as_deref()),
-        Command::Ls { class } => list::ls(ctx, class),
-        Command::Search { text } => list::search(ctx, &text),
-        Command::Edit { query, fields } => edit::run(ctx, &query, fields),
-        Command::Rm { query } => rm::run(ctx, &query),
-        Command::History {
-            query,
-            show_secrets,
-        } => history::run(ctx, &query, show_secrets),
-        Command::Totp { query } => totp::run(ctx, &query),
-        Command::Gen {
-            length,
-            words,
-            no_symbols,
-        } => keys::gen_password(ctx, length, words, no_symbols),
-        Command::Passwd { kdf_iterations } => keys::passwd(ctx, kdf_iterations),
+        Command::Init(args) => init::run(ctx, args),
+        Command::Add(args) => add::run(ctx, args),
+        Command::Get(args) => get::run(ctx, args),
+        Command::Ls(args) => list::ls(ctx, args),
+        Command::Search(args) => list::search(ctx, args),
+        Command::Edit(args) => edit::run(ctx, args),
+        Command::Rm(args) => rm::run(ctx, args),
+        Command::History(args) => history::run(ctx, args),
+        Command::Totp(args) => totp::run(ctx, args),
+        Command::Gen(args) => keys::gen_password(ctx, args),
+        Command::Passwd(args) => keys::passwd(ctx, args),
         Command::Rotate => keys::rotate(ctx),
-        Command::Export {
-            format: _,
-            output,
-            plaintext,
-        } => export::run(ctx, output.as_deref(), plaintext),
-        Command::Import { format, file } => import::run(ctx, format, &file),
-        Command::Unlock { timeout } => lock::unlock(ctx, timeout),
+        Command::Export(args) => export::run(ctx, args),
+        Command::Import(args) => import::run(ctx, args),
+        Command::Unlock(args) => lock::unlock(ctx, args),
         Command::Lock => lock::lock(ctx),
         Command::Status => status::run(ctx),
-        Command::Circle(c) => circle::run(ctx, c),
-        Command::Peer(p) => peer::run(ctx, p),
-        Command::Sync { watch } => sync::run(ctx, watch),
+        Command::Sync(args) => sync::run(ctx, args),
+        Command::Circle(args) => circle::run(ctx, args),
+        Command::Peer(args) => peer::run(ctx, args),
         Command::Agent { socket, timeout } => crate::agent::server::run(&socket, timeout),
     }
-}
-
-/// A time in ms since the epoch as RFC 3339 (UTC, seconds).
-pub fn rfc3339(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
 }

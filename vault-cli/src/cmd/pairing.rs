@@ -3,8 +3,7 @@
 //! secret, transcript, directional keys, SAS) is vault-core's
 //! `circle::pairing`; this module moves its messages and talks to people.
 
-use super::circle::device_name;
-use super::peer::{append_with_retry, circle_of, connect};
+use super::server_session::{append_with_retry, circle_of, connect, device_name};
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::write_stdout;

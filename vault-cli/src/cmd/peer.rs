@@ -1,117 +1,60 @@
-//! `vault peer ls|rm|verify`, and the one routine every circle command
-//! starts with: authenticate to the server and bring the local copy of the
-//! circle log and the vault keys up to date, verifying everything.
+//! `vault peer ls|rm|verify`; `invite` and `join` are in `pairing`.
 
 use super::pairing;
-use crate::cli::PeerCommand;
+use super::server_session::{append_with_retry, circle_of, connect, pull};
 use crate::context::Ctx;
 use crate::error::CliError;
-use crate::remote::{self, Append, RemoteError, Server};
-use anyhow::Context;
+use crate::output::rfc3339;
+use crate::remote::{self, Append, Server};
 use serde_json::json;
 use vault_core::UnlockedVault;
-use vault_core::circle::{CircleInfo, KeyShare, PeerId, ShareEpochs};
+use vault_core::circle::{CircleInfo, PeerId, ShareEpochs};
 
-pub fn run(ctx: &Ctx, command: PeerCommand) -> anyhow::Result<()> {
+/// `vault peer`'s subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Print an invite code, wait for a device to join with it, add it
+    Invite {
+        /// How long the code stays valid
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// Add the device without asking to compare the short authentication string
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Join a circle with an invite code shown on one of its devices
+    Join {
+        /// The code `vault peer invite` printed (it carries the server's URL)
+        code: String,
+        /// This device's name as the other devices will see it [default: the host name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the circle's devices (refreshes from the server first)
+    Ls {
+        /// Do not ask the server; show what this device last verified
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Remove a device from the circle and start a new vault key epoch
+    Rm {
+        /// A peer id prefix (4+ hex digits) or a device name
+        peer: String,
+    },
+    /// Show the safety number of this device and another, to compare on both
+    Verify {
+        /// A peer id prefix (4+ hex digits) or a device name
+        peer: String,
+    },
+}
+
+pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        PeerCommand::Invite { ttl, yes } => pairing::invite(ctx, ttl, yes),
-        PeerCommand::Join { code, name } => pairing::join(ctx, &code, name),
-        PeerCommand::Ls { offline } => ls(ctx, offline),
-        PeerCommand::Rm { peer } => rm(ctx, &peer),
-        PeerCommand::Verify { peer } => verify(ctx, &peer),
-    }
-}
-
-/// The vault's circle, or a usage error saying how to make one.
-pub fn circle_of(vault: &UnlockedVault) -> anyhow::Result<CircleInfo> {
-    vault.circle()?.ok_or_else(|| no_circle().into())
-}
-
-/// The usage error of a command that needs a circle, in a vault with none.
-pub fn no_circle() -> CliError {
-    CliError::Usage(
-        "this vault is not in a circle: `vault circle create --server URL`, or `vault peer join CODE`"
-            .into(),
-    )
-}
-
-/// Authenticates this device to its circle's server and pulls.
-pub async fn connect(vault: &mut UnlockedVault) -> anyhow::Result<Server> {
-    let info = circle_of(vault)?;
-    let mut server = Server::new(&info.server_url)?;
-    let me = vault.device().peer_id();
-    let circle_id = info.circle_id;
-    server
-        .authenticate(circle_id, &me, |c| vault.sign_auth(circle_id, c))
-        .await
-        .map_err(refused)?;
-    pull(vault, &server).await?;
-    Ok(server)
-}
-
-/// New log entries after the local head, then key shares for this device:
-/// each verified by vault-core before anything is stored.
-pub async fn pull(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<()> {
-    let info = circle_of(vault)?;
-    let entries = server.log(info.circle_id, Some(info.head.0)).await?;
-    if !entries.is_empty() {
-        vault
-            .apply_log(&entries)
-            .context("the circle log the server sent does not verify; nothing was changed")?;
-    }
-    let blobs = server.shares(info.circle_id).await?;
-    let shares = blobs
-        .iter()
-        .map(|b| KeyShare::from_bytes(b))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !shares.is_empty() {
-        let report = vault.install_shares(&shares)?;
-        let missing = circle_of(vault)?.missing_epochs;
-        // A refused share matters while a key is still missing; once every
-        // epoch is held, old refusals are stale shares of lost races.
-        if !missing.is_empty() {
-            for (sender, why) in &report.rejected {
-                eprintln!(
-                    "vault: warning: refused a key share from {}: {why}",
-                    sender.short()
-                );
-            }
-            eprintln!(
-                "vault: warning: this device still lacks the key of epoch {missing:?}; \
-                 another member must share it"
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Appends an entry made by `make` (from the current head), re-reading
-/// the log and remaking it when another device appended first.
-pub async fn append_with_retry(
-    vault: &mut UnlockedVault,
-    server: &Server,
-    mut make: impl FnMut(&mut UnlockedVault) -> anyhow::Result<vault_core::circle::SignedEntry>,
-) -> anyhow::Result<()> {
-    for _ in 0..10 {
-        let info = circle_of(vault)?;
-        let entry = make(vault)?;
-        match server.append(info.circle_id, info.head.1, &entry).await? {
-            Append::Stored => {
-                pull(vault, server).await?;
-                return Ok(());
-            }
-            Append::HeadMoved => pull(vault, server).await?,
-        }
-    }
-    anyhow::bail!("the circle log kept changing; try again")
-}
-
-/// A refusal to authenticate means this device is not (or no longer) a
-/// member.
-fn refused(e: RemoteError) -> anyhow::Error {
-    match e.code() {
-        Some("forbidden") => CliError::NotMember.into(),
-        _ => e.into(),
+        Command::Invite { ttl, yes } => pairing::invite(ctx, ttl, yes),
+        Command::Join { code, name } => pairing::join(ctx, &code, name),
+        Command::Ls { offline } => ls(ctx, offline),
+        Command::Rm { peer } => rm(ctx, &peer),
+        Command::Verify { peer } => verify(ctx, &peer),
     }
 }
 
@@ -130,7 +73,7 @@ fn ls(ctx: &Ctx, offline: bool) -> anyhow::Result<()> {
                     "peer_id": p.peer_id.to_string(),
                     "name": p.name,
                     "added_by": (p.added_by != p.peer_id).then(|| p.added_by.to_string()),
-                    "added_at": super::rfc3339(p.added_at.saturating_mul(1000)),
+                    "added_at": rfc3339(p.added_at.saturating_mul(1000)),
                     "this_device": p.is_me,
                 })
             })
@@ -155,7 +98,7 @@ fn ls(ctx: &Ctx, offline: bool) -> anyhow::Result<()> {
             p.peer_id.short(),
             p.name.as_deref().unwrap_or("?"),
             by,
-            super::rfc3339(p.added_at.saturating_mul(1000)),
+            rfc3339(p.added_at.saturating_mul(1000)),
         ));
     }
     Ok(())

@@ -1,14 +1,20 @@
 //! `vault rm`: delete an item (its tombstone stays for sync; earlier
 //! versions stay in history).
 
-use crate::cli::QueryArgs;
 use crate::context::Ctx;
-use crate::query;
+use crate::query::{self, QueryArgs};
 use serde_json::json;
 
-pub fn run(ctx: &Ctx, q: &QueryArgs) -> anyhow::Result<()> {
+/// `vault rm`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
-    let item = query::resolve(&mut vault, q)?;
+    let item = query::resolve(&mut vault, &args.query)?;
     vault.delete(item.uuid)?;
     ctx.out.data(&format!("deleted {}", query::short(&item)));
     ctx.out

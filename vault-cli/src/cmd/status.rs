@@ -2,6 +2,7 @@
 
 use crate::agent;
 use crate::context::Ctx;
+use crate::output::rfc3339;
 use serde_json::json;
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
@@ -77,8 +78,6 @@ fn sync_line(s: &vault_core::sync::SyncStatus) -> String {
         1 => "1 change waiting".to_owned(),
         n => format!("{n} changes waiting"),
     };
-    let last = s
-        .last_sync_ms
-        .map_or_else(|| "never".to_owned(), super::rfc3339);
+    let last = s.last_sync_ms.map_or_else(|| "never".to_owned(), rfc3339);
     format!("{waiting}; last sync {last}; {} quarantined", s.quarantined)
 }

@@ -1,15 +1,21 @@
 //! `vault totp`: the item's current one-time code.
 
-use crate::cli::QueryArgs;
 use crate::context::Ctx;
 use crate::error::CliError;
-use crate::query;
+use crate::query::{self, QueryArgs};
 use serde_json::json;
 use vault_core::item::ItemData;
 
-pub fn run(ctx: &Ctx, q: &QueryArgs) -> anyhow::Result<()> {
+/// `vault totp`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
-    let item = query::resolve(&mut vault, q)?;
+    let item = query::resolve(&mut vault, &args.query)?;
     let value = match &item.data {
         ItemData::Inet(i) if !i.totp.expose().is_empty() => i.totp.expose().to_owned(),
         ItemData::Inet(i) => custom_totp(&i.custom_fields)?,

@@ -12,7 +12,7 @@
 //! error but "not a member" (exit 6) is printed and the loop goes on.
 //! SIGINT and SIGTERM end it with exit 0.
 
-use super::sync::{Session, print_round};
+use super::server_session::{Session, circle_of, print_round};
 use crate::backoff::Backoff;
 use crate::error::exit_code;
 use crate::output::Out;
@@ -70,7 +70,7 @@ struct Watcher {
 }
 
 pub fn run(out: Out, rt: &Runtime, session: Session, vault: UnlockedVault) -> anyhow::Result<()> {
-    let url = super::peer::circle_of(&vault)?.server_url;
+    let url = circle_of(&vault)?.server_url;
     let (event_tx, events) = mpsc::channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tokens, token_rx) = watch::channel(None);

@@ -47,7 +47,25 @@ impl Env {
 
     /// `vault` with no password source.
     pub fn cmd_nopw(&self) -> Command {
-        let mut c = Command::cargo_bin("vault").unwrap();
+        self.isolate(Command::cargo_bin("vault").unwrap())
+    }
+
+    /// `vault` with this world's password file, started by `sh` with the
+    /// file creation mask `umask` (setting a child's umask from Rust needs
+    /// `pre_exec`, which is unsafe).
+    pub fn cmd_with_umask(&self, umask: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!(r#"umask {umask} && exec "$0" "$@""#))
+            .arg(env!("CARGO_BIN_EXE_vault"));
+        let mut c = self.isolate(c);
+        c.env("VAULT_PASSWORD_FILE", &self.pw_file);
+        c
+    }
+
+    /// `c` with this world's vault and agent directory, and nothing
+    /// inherited that could change the outcome.
+    fn isolate(&self, mut c: Command) -> Command {
         for var in [
             "VAULT_PASSWORD",
             "VAULT_PASSWORD_FILE",

@@ -2,7 +2,8 @@
 //! `circle` when another device appended to the log, `shares` when a share
 //! for this device arrived, `zone` when another device's push moved a
 //! zone, `pong` for each `ping`, and closes the socket when the device's
-//! membership ends or the server stops. Frames carry no item or key data.
+//! membership ends or the server stops. Frames carry no item or key data
+//! (their types are in [`crate::frames`]).
 //! A socket that fell behind its channel re-checks its membership and is
 //! sent one `zone` frame per zone of the circle: what it missed is covered.
 //!
@@ -12,18 +13,17 @@
 
 use crate::error::ApiError;
 use crate::extract::Member;
+use crate::frames::{ClientFrame, ServerFrame};
 use crate::notify::Event;
 use crate::state::AppState;
 use crate::storage::{PeerBytes, StorageError, ZoneSeq};
 use crate::wire::peer_hex;
 use axum::extract::State;
 use axum::extract::ws::{
-    CloseFrame, Message, Utf8Bytes, WebSocketUpgrade, close_code,
-    rejection::WebSocketUpgradeRejection,
+    CloseFrame, Message, WebSocketUpgrade, close_code, rejection::WebSocketUpgradeRejection,
 };
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
@@ -37,54 +37,6 @@ const MAX_MESSAGE: usize = 4 * 1024;
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
 /// How often the server pings an idle socket (finds dead peers).
 const KEEPALIVE: Duration = Duration::from_secs(60);
-
-/// A frame the server sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum ServerFrame {
-    /// Sent once on connect.
-    Hello {
-        /// The circle the token is for.
-        circle_id: String,
-        /// This device.
-        peer_id: String,
-    },
-    /// The circle's log grew.
-    Circle {
-        /// The new head.
-        head_seq: u64,
-    },
-    /// A share addressed to this device arrived.
-    Shares,
-    /// A zone reached `seq` (pull its changes).
-    Zone {
-        /// The zone.
-        zone: String,
-        /// Its seq.
-        seq: u64,
-    },
-    /// The reply to `ping`.
-    Pong,
-}
-
-/// A frame a device sends.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum ClientFrame {
-    Ping,
-}
-
-impl ServerFrame {
-    /// The frame's JSON text.
-    pub fn text(&self) -> Utf8Bytes {
-        // Serializing these plain structs cannot fail.
-        serde_json::to_string(self).unwrap_or_default().into()
-    }
-
-    fn message(&self) -> Message {
-        Message::Text(self.text())
-    }
-}
 
 /// What one socket serves.
 pub struct Session<F> {
