@@ -3,7 +3,7 @@
 //! field both sides changed goes to the later modification.
 
 use super::{CryptoKey, CustomField, GenericPassword, InternetPassword, Item, ItemData};
-use crate::circle::PeerId;
+use crate::crypto::PeerId;
 use std::fmt;
 
 /// One side of a merge: a decrypted version and the peer that wrote it.
