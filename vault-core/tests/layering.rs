@@ -161,11 +161,7 @@ fn named_paths(text: &str) -> Vec<String> {
 
 /// Resolves a path named in module `module` to the longest known module it
 /// falls in; `None` for other crates and for the root.
-fn resolve(
-    path: &str,
-    module: &str,
-    known: &BTreeMap<String, (bool, String)>,
-) -> Option<String> {
+fn resolve(path: &str, module: &str, known: &BTreeMap<String, (bool, String)>) -> Option<String> {
     let mut segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
     let mut base: Vec<&str> = module.split("::").filter(|s| !s.is_empty()).collect();
     match segs.first().copied() {

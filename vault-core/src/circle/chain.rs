@@ -1,5 +1,6 @@
 //! Verifying the circle log: the membership rules, applied entry by entry,
 //! with the signatures of a whole batch checked in parallel.
+//! (Over 500 lines: the membership rules are one state machine, read best in one file.)
 
 use super::entry::{EntryBody, EpochCommit, SealedName, SignedEntry};
 use super::ids::{EntryHash, PeerId, PeerKeys};

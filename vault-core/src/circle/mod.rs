@@ -28,6 +28,7 @@ pub(crate) mod cache;
 mod chain;
 pub mod entry;
 pub(crate) mod ids;
+mod name;
 pub mod pairing;
 mod share;
 pub(crate) mod store;

@@ -511,36 +511,4 @@ impl InviterVerified {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A proof that decrypts but is signed by another key than the one
-    /// the joiner's hello announced, or over another challenge.
-    #[test]
-    fn a_proof_signed_by_another_key_is_bad_proof() {
-        let mut rng = VaultRng::new().unwrap();
-        let a = DeviceIdentity::generate(&mut rng);
-        let b = DeviceIdentity::generate(&mut rng);
-        let mallory = DeviceIdentity::generate(&mut rng);
-        for wrong_key in [true, false] {
-            let code = InviteSecret::generate(&mut rng).code("u");
-            let secret = || InviteSecret::parse_code(&code).unwrap().1;
-            let inv = InviterAwaitingJoin::new(secret(), Uuid::nil(), EntryHash::ZERO, a.public());
-            let (join, m1) = JoinerAwaitingHello::start(&secret(), &b, &mut rng);
-            let (inv, m2) = inv.receive_hello(&m1, &mut rng).unwrap();
-            let eph_i: [u8; 32] = array(&m2, 114);
-            let shared = agree(&join.eph, &eph_i).unwrap();
-            let mut session = Session::derive(Role::Joiner, &join.mac, &shared, &join.m1, &m2);
-            let challenge: [u8; 32] = if wrong_key { array(&m2, 146) } else { [0; 32] };
-            let signer = if wrong_key { &mallory } else { &b };
-            let sig = signer.sign(Namespace::PairProof, &[&session.th, &challenge]);
-            let mut plain = sig.to_vec();
-            plain.push(1);
-            plain.push(b'm');
-            let m3 = session
-                .seal(&[JOIN_PROOF, PAIRING_VERSION], &plain)
-                .unwrap();
-            assert_eq!(inv.receive_proof(&m3).unwrap_err(), PairingError::BadProof);
-        }
-    }
-}
+mod tests;
