@@ -114,14 +114,8 @@ impl UnsignedRecord {
     /// Signs the record as its writer, for `zone` of `circle_id`.
     pub fn sign(self, writer: &DeviceIdentity, circle_id: Uuid, zone: &str) -> SealedRecord {
         let mut record = SealedRecord {
-            uuid: self.uuid,
-            gencount: self.gencount,
-            epoch: self.epoch,
-            tomb: self.tomb,
-            circle_pos: self.circle_pos,
+            body: self,
             writer: writer.peer_id(),
-            wrappedkey: self.wrappedkey,
-            encitem: self.encitem,
             signature: [0; 64],
         };
         record.signature = writer.sign(
@@ -136,31 +130,25 @@ impl UnsignedRecord {
 /// ciphertext and plaintext metadata only, signed by its writer.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedRecord {
-    uuid: Uuid,
-    gencount: u64,
-    epoch: u32,
-    tomb: bool,
-    circle_pos: u64,
+    body: UnsignedRecord,
     writer: PeerId,
-    wrappedkey: Vec<u8>,
-    encitem: Vec<u8>,
     signature: [u8; 64],
 }
 
 impl fmt::Debug for SealedRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealedRecord")
-            .field("uuid", &self.uuid)
-            .field("gencount", &self.gencount)
-            .field("epoch", &self.epoch)
-            .field("tomb", &self.tomb)
-            .field("circle_pos", &self.circle_pos)
+            .field("uuid", &self.body.uuid)
+            .field("gencount", &self.body.gencount)
+            .field("epoch", &self.body.epoch)
+            .field("tomb", &self.body.tomb)
+            .field("circle_pos", &self.body.circle_pos)
             .field("writer", &self.writer)
             .field(
                 "wrappedkey",
-                &format_args!("<{} bytes>", self.wrappedkey.len()),
+                &format_args!("<{} bytes>", self.body.wrappedkey.len()),
             )
-            .field("encitem", &format_args!("<{} bytes>", self.encitem.len()))
+            .field("encitem", &format_args!("<{} bytes>", self.body.encitem.len()))
             .finish_non_exhaustive()
     }
 }
@@ -176,16 +164,17 @@ impl SealedRecord {
     /// over its limit. Nothing is verified: see
     /// [`SealedRecord::verify_signature`].
     pub fn from_parts(p: RecordParts) -> Result<Self, RecordTooLong> {
-        check_limits(&p.wrappedkey, &p.encitem)?;
         Ok(Self {
-            uuid: p.uuid,
-            gencount: p.gencount,
-            epoch: p.epoch,
-            tomb: p.tomb,
-            circle_pos: p.circle_pos,
+            body: UnsignedRecord::new(
+                p.uuid,
+                p.gencount,
+                p.epoch,
+                p.tomb,
+                p.circle_pos,
+                p.wrappedkey,
+                p.encitem,
+            )?,
             writer: p.writer,
-            wrappedkey: p.wrappedkey,
-            encitem: p.encitem,
             signature: p.signature,
         })
     }
@@ -193,41 +182,41 @@ impl SealedRecord {
     /// The record's parts, moved out.
     pub fn into_parts(self) -> RecordParts {
         RecordParts {
-            uuid: self.uuid,
-            gencount: self.gencount,
-            epoch: self.epoch,
-            tomb: self.tomb,
-            circle_pos: self.circle_pos,
+            uuid: self.body.uuid,
+            gencount: self.body.gencount,
+            epoch: self.body.epoch,
+            tomb: self.body.tomb,
+            circle_pos: self.body.circle_pos,
             writer: self.writer,
-            wrappedkey: self.wrappedkey,
-            encitem: self.encitem,
+            wrappedkey: self.body.wrappedkey,
+            encitem: self.body.encitem,
             signature: self.signature,
         }
     }
 
     /// The item's uuid.
     pub fn uuid(&self) -> Uuid {
-        self.uuid
+        self.body.uuid
     }
 
     /// The version's generation counter.
     pub fn gencount(&self) -> u64 {
-        self.gencount
+        self.body.gencount
     }
 
     /// The key epoch whose vault key wraps the content key.
     pub fn epoch(&self) -> u32 {
-        self.epoch
+        self.body.epoch
     }
 
     /// Whether the version is a tombstone.
     pub fn tomb(&self) -> bool {
-        self.tomb
+        self.body.tomb
     }
 
     /// The circle log's head seq when the writer wrote it.
     pub fn circle_pos(&self) -> u64 {
-        self.circle_pos
+        self.body.circle_pos
     }
 
     /// The writer's peer id.
@@ -237,12 +226,12 @@ impl SealedRecord {
 
     /// The content key wrapped by the epoch's vault key.
     pub fn wrappedkey(&self) -> &[u8] {
-        &self.wrappedkey
+        &self.body.wrappedkey
     }
 
     /// The item sealed by the content key.
     pub fn encitem(&self) -> &[u8] {
-        &self.encitem
+        &self.body.encitem
     }
 
     /// The writer's signature.
@@ -252,12 +241,12 @@ impl SealedRecord {
 
     /// The manifest bucket this record falls in: its uuid's first byte.
     pub fn bucket(&self) -> u8 {
-        self.uuid.as_bytes()[0]
+        self.body.uuid.as_bytes()[0]
     }
 
     /// See [`content_hash`].
     pub fn content_hash(&self) -> [u8; 32] {
-        content_hash(&self.wrappedkey, &self.encitem)
+        content_hash(&self.body.wrappedkey, &self.body.encitem)
     }
 
     /// What the writer signs: the record label, the circle, the zone, and
@@ -282,11 +271,11 @@ impl SealedRecord {
         out.extend_from_slice(circle_id.as_bytes());
         out.push(zone.len() as u8);
         out.extend_from_slice(zone.as_bytes());
-        out.extend_from_slice(self.uuid.as_bytes());
-        out.extend_from_slice(&self.gencount.to_be_bytes());
-        out.extend_from_slice(&self.epoch.to_be_bytes());
-        out.push(u8::from(self.tomb));
-        out.extend_from_slice(&self.circle_pos.to_be_bytes());
+        out.extend_from_slice(self.body.uuid.as_bytes());
+        out.extend_from_slice(&self.body.gencount.to_be_bytes());
+        out.extend_from_slice(&self.body.epoch.to_be_bytes());
+        out.push(u8::from(self.body.tomb));
+        out.extend_from_slice(&self.body.circle_pos.to_be_bytes());
         out.extend_from_slice(self.writer.as_bytes());
         out.extend_from_slice(&self.content_hash());
         out
