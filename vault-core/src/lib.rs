@@ -6,6 +6,15 @@
 //! blind indexes are stored in plaintext. See [`crypto`] for the key
 //! hierarchy.
 //!
+//! Beyond items, an [`UnlockedVault`] is a device of a trusted circle
+//! ([`circle`]: a signed membership log, key shares, pairing) and syncs
+//! through the circle's server ([`sync`]: signed records, per-field merge,
+//! Merkle manifests), with the network left to a [`sync::Transport`] the
+//! front end supplies. The modules form layers (`crypto` at the bottom,
+//! then `item` and `circle`, `sync`'s formats, the vault file, and the
+//! circle's storage and the sync engine on top); `ARCHITECTURE.md` at the
+//! repository's root draws them.
+//!
 //! ```
 //! use vault_core::item::{InternetPassword, ItemData};
 //! use vault_core::{KdfParams, Lookup, Vault};

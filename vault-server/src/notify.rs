@@ -8,8 +8,9 @@
 //! the JSON.
 //!
 //! [`Notifier`] is the seam for a multi-server bus (PostgreSQL
-//! LISTEN/NOTIFY): such a notifier publishes to the bus and feeds the local
-//! per-circle channels from it. [`LocalNotifier`] is the in-process one.
+//! LISTEN/NOTIFY, not built yet): such a notifier would publish to the bus
+//! and feed the local per-circle channels from it. [`LocalNotifier`], the
+//! in-process one, is the only notifier today.
 
 use crate::frames::ServerFrame;
 use crate::storage::PeerBytes;

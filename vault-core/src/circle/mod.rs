@@ -1,6 +1,11 @@
 //! The trusted peer circle: device identities, the signed hash-chained
 //! membership log, key shares and pairing.
 //!
+//! The log's formats and rules (`entry`, `chain`, `name`, `share`,
+//! `pairing`, `auth`) import only `crypto` and `wire`. `store` (the
+//! circle's tables and `UnlockedVault`'s circle methods) sits above the
+//! vault file (`tests/layering.rs`).
+//!
 //! Every device has an Ed25519 signing key and an X25519 agreement key
 //! ([`DeviceIdentity`](crate::crypto::DeviceIdentity)); its [`PeerId`] is a
 //! hash of the signing key. The circle is an append-only log of

@@ -1,7 +1,8 @@
 //! Raw primitives: AES-256-GCM over byte slices, PBKDF2, HKDF, HMAC, SHA-256,
-//! Ed25519 and X25519. Crate-private: the rest of the crate reaches them only
-//! through the envelopes in `envelope.rs` and the circle's formats, which add
-//! the layout, the namespace and the context.
+//! Ed25519 and X25519. Private to `crypto`: the rest of the crate reaches
+//! them only through the envelopes (`envelope/`), the namespaced helpers
+//! (`derive.rs`), the key types and the peer keys, which add the layout,
+//! the namespace and the context.
 
 use aes_gcm::aead::array::Array;
 use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};

@@ -47,7 +47,6 @@ pub struct Merged {
     /// The merged attributes, of the two versions' class.
     pub data: ItemData,
     /// Fields from a newer format: the later version's, taken whole.
-    #[allow(dead_code, reason = "read when sync writes the merged version")]
     pub(crate) unknown: Vec<(u8, Vec<u8>)>,
     /// The earlier of the two creation times.
     pub created_ms: i64,

@@ -1,5 +1,6 @@
 //! The three item classes and their typed attributes: what a front end
-//! reads and writes. Serialization lives in `codec.rs`.
+//! reads and writes. Serialization lives in `codec.rs`, the three-way merge
+//! in `merge.rs`. Imports only `crypto`, `wire` and `secret`.
 
 mod codec;
 pub mod merge;

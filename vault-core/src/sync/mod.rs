@@ -9,7 +9,7 @@
 //! vault before the next request, so a sync interrupted at any point
 //! resumes where it stopped.
 //!
-//! What the engine checks on every pull (see DESIGN.md section 7):
+//! What the engine checks on every pull (the threat model in ARCHITECTURE.md):
 //! - each record's signature, by a writer who was a member at the record's
 //!   circle position ([`RecordError`]);
 //! - its ciphertext opening under the key of its epoch with its uuid and
@@ -21,6 +21,11 @@
 //!
 //! A record that fails is quarantined and reported; it never overwrites
 //! local data, and the rest of the sync proceeds.
+//!
+//! The formats here (`record`, `list`, `manifest`, the [`Transport`]
+//! trait and the errors) import `crypto`, `wire`, `item`, `circle` and
+//! `error`; the engine (`engine`: the round, its checks and the sync
+//! tables) sits above the vault file (`tests/layering.rs`).
 
 pub(crate) mod engine;
 mod list;

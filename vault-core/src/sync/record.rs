@@ -148,7 +148,10 @@ impl fmt::Debug for SealedRecord {
                 "wrappedkey",
                 &format_args!("<{} bytes>", self.body.wrappedkey.len()),
             )
-            .field("encitem", &format_args!("<{} bytes>", self.body.encitem.len()))
+            .field(
+                "encitem",
+                &format_args!("<{} bytes>", self.body.encitem.len()),
+            )
             .finish_non_exhaustive()
     }
 }

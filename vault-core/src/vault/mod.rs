@@ -1,5 +1,16 @@
 //! The vault file: create, open, unlock, lock. A [`LockedVault`] can only
 //! be unlocked; items are read and written through an [`UnlockedVault`].
+//!
+//! Owns the file and its tables' storage: schema and migrations
+//! (`schema`), the header (`header`), the keys in memory (`keyring`) and
+//! the blobs wrapped under the key-encryption key (`wrapped`), item rows and
+//! their blind indexes (`rows`), items, lookups and history (`items`), the
+//! search cache (`search`), password changes and key rotation (`rekey`),
+//! export files (`export`), and the outbox every local write marks
+//! (`outbox`). `UnlockedVault`'s circle methods live in `circle/store`, its
+//! sync methods in `sync/engine`: those sit above this layer, which imports
+//! only `crypto`, `wire`, `secret`, `item`, `circle`, `sync` (formats) and
+//! `error` (`tests/layering.rs`).
 
 pub mod export;
 pub(crate) mod header;

@@ -1,8 +1,8 @@
 //! The server's storage, behind one synchronous trait. Handlers call it
 //! through [`crate::AppState::db`], which runs each call on tokio's blocking
 //! pool: no database call ever runs on the async runtime or under an async
-//! mutex. [`SqliteStorage`] is the embedded default; another backend
-//! (PostgreSQL) implements the same trait.
+//! mutex. [`SqliteStorage`] is the one backend today; a PostgreSQL backend,
+//! for several server processes, is planned behind the same trait.
 //!
 //! The trait enforces what must be decided atomically: an append checks the
 //! head and the signer's membership inside its write transaction (so

@@ -50,7 +50,7 @@ impl UnlockedVault {
     /// One sync round with the circle's server: pull, merge, push, verify,
     /// sign. Records that fail verification are quarantined and reported
     /// in the [`SyncReport`]; a zone that disagrees with what this device
-    /// or a current member signed is a [`ZoneError`]. Everything committed
+    /// or a current member signed is a [`ZoneError`](crate::sync::ZoneError). Everything committed
     /// before an error stays, and the next round resumes.
     pub fn sync(&mut self, transport: &mut dyn Transport) -> Result<SyncReport, SyncError> {
         let (_, circle) = load_circle(&self.conn, &self.circle)?.ok_or(SyncError::NoCircle)?;
