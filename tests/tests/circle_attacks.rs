@@ -278,3 +278,86 @@ fn a_joiner_without_the_invite_secret_is_refused() {
     assert_eq!(server_head(&server).1, 0);
     assert_eq!(peers_offline(&a), 1);
 }
+
+/// Every row of a table, as the server stores it.
+fn table_rows(c: &rusqlite::Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = c.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| r.get::<_, rusqlite::types::Value>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn a_log_truncated_by_the_server_is_refused_until_it_is_put_back() {
+    let server = ServerProc::start();
+    let (a, b) = circle_of_two(&server);
+    let c = Device::init("gamma");
+    pair(&a, &c);
+    // B verifies the whole log: genesis, B added, C added.
+    assert_eq!(
+        b.json(&["peer", "ls"])["peers"].as_array().unwrap().len(),
+        3
+    );
+    let (circle, head, _) = server_head(&server);
+    assert_eq!(head, 2);
+
+    // The server drops its last entry and the member row it made.
+    let sql = server.sql();
+    let entry = table_rows(&sql, "SELECT * FROM circle_entries WHERE seq = 2");
+    let member = table_rows(&sql, "SELECT * FROM members WHERE added_seq = 2");
+    let prev = stored(&server, 1);
+    sql.execute_batch(
+        "DELETE FROM circle_entries WHERE seq = 2; DELETE FROM members WHERE added_seq = 2;",
+    )
+    .unwrap();
+    sql.execute(
+        "UPDATE circles SET head_seq = 1, head_hash = ?1 WHERE circle_id = ?2",
+        rusqlite::params![prev.hash().0, circle],
+    )
+    .unwrap();
+
+    let before = b.file_bytes();
+    for args in [&["peer", "ls"][..], &["--json", "sync"][..]] {
+        let (code, _, err) = b.run(args);
+        assert_eq!(code, 7, "{args:?}: {err}");
+        assert!(
+            err.contains("the server's log ends at entry 1, before entry 2 this device verified"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(b.file_bytes(), before, "a refused log changed the vault");
+
+    // The honest rows put back: B is served the log it verified again.
+    let cols = |row: &Vec<rusqlite::types::Value>| {
+        (1..=row.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (table, rows) in [("circle_entries", &entry), ("members", &member)] {
+        for row in rows.iter() {
+            sql.execute(
+                &format!("INSERT INTO {table} VALUES ({})", cols(row)),
+                rusqlite::params_from_iter(row.iter()),
+            )
+            .unwrap();
+        }
+    }
+    let head_hash = stored(&server, 2).hash().0;
+    sql.execute(
+        "UPDATE circles SET head_seq = 2, head_hash = ?1 WHERE circle_id = ?2",
+        rusqlite::params![head_hash, circle],
+    )
+    .unwrap();
+    assert_eq!(
+        b.json(&["peer", "ls"])["peers"].as_array().unwrap().len(),
+        3
+    );
+    b.sync();
+}

@@ -4,7 +4,9 @@
 //! page's answer. Each time the sync fails, the retry completes, and
 //! nothing is lost or saved twice: the server holds each record once (its
 //! seq counts every save), and every device holds every item at
-//! gencount 1.
+//! gencount 1. A pull cut short keeps its pages staged (verify, then
+//! apply: nothing pulled is visible before the round's checks pass), and
+//! the retry fetches only the rest.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -52,6 +54,17 @@ fn local_state(d: &Device) -> (i64, i64, i64, i64) {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap()
+}
+
+/// Records pulled and staged, not yet applied.
+fn staged_count(d: &Device) -> i64 {
+    d.vault_sql()
+        .query_row(
+            "SELECT coalesce(sum(records), 0) FROM sync_staged_pages",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
 }
 
 fn local_count(d: &Device) -> i64 {
@@ -183,7 +196,7 @@ fn a_server_killed_in_the_middle_of_a_pull_loses_and_doubles_nothing() {
         let base = total;
         total += N;
         let mut child = spawn_sync(b);
-        let seen = kill_when_partial(&mut server, &mut child, N, |_| local_count(b) - base);
+        let seen = kill_when_partial(&mut server, &mut child, N, |_| staged_count(b));
         let (code, out, err) = finish(child);
         if code == 0 {
             eprintln!("attempt {attempt}: the pull went through (kill after {seen:?}): {out}");
@@ -193,16 +206,19 @@ fn a_server_killed_in_the_middle_of_a_pull_loses_and_doubles_nothing() {
             continue;
         }
         let seen = seen.expect("the sync failed without a kill");
-        let held = local_count(b);
+        let held = staged_count(b);
         eprintln!(
-            "attempt {attempt}: killed after B held {seen} of {N} new items ({} at exit): {err}",
-            held - base
+            "attempt {attempt}: killed after B staged {seen} of {N} new items ({held} at exit): {err}"
         );
-        assert!(held >= base + seen && held < total, "{held}");
+        assert!(held >= seen && held < N, "{held}");
+        // Nothing staged is visible before the round's checks pass.
+        assert_eq!(local_count(b), base);
 
-        // The retry pulls exactly the rest, from where the last page stopped.
+        // The retry fetches exactly the rest, from where the last page
+        // stopped, and applies all of them.
         let r = b.sync();
-        assert_eq!(r["pulled"], total - held, "{r}");
+        assert_eq!(r["records_received"], N - held, "{r}");
+        assert_eq!(r["pulled"], N, "{r}");
         assert_eq!(r["pushed"], 0, "{r}");
         assert_eq!(r["quarantined"], 0, "{r}");
         assert_eq!(server_state(&server), (total, 1, total));
@@ -263,13 +279,16 @@ fn connections_cut_mid_batch_or_before_the_answer_lose_and_double_nothing() {
     assert_eq!(server_state(&server), (1210, 1, 1210));
 
     // B's second page of changes is lost on the way: the first (1000
-    // records) is kept, the retry pulls the other 210.
+    // records) stays staged, unapplied; the retry fetches the other 210.
     proxy.cut("/changes", 1, Cut::Response);
     cut_sync(b);
     assert_eq!(proxy.cuts(), 3);
-    assert_eq!(local_count(b), 1000);
+    assert_eq!(staged_count(b), 1000);
+    assert_eq!(local_count(b), 0);
     let r = b.sync();
-    assert_eq!(r["pulled"], 210, "{r}");
+    assert_eq!(r["records_received"], 210, "{r}");
+    assert_eq!(r["pulled"], 1210, "{r}");
+    assert_eq!(staged_count(b), 0);
     assert_eq!(r["quarantined"], 0, "{r}");
 
     for d in [a, b] {

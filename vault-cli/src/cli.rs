@@ -14,7 +14,8 @@ Exit codes: 0 ok, 1 error, 2 bad usage, 3 wrong password or no password, \
 4 no such item, peer or vault, 5 the query matches several items or peers, \
 6 the server refuses this device (not a circle member), 7 the sync server \
 failed verification (its records disagree with what this device or another \
-member signed: it withheld, altered or injected records).
+member signed: it withheld, altered or injected records; or its circle log \
+is shorter than, or differs from, the one this device verified).
 
 The master password comes from the agent (vault unlock), else the first line \
 of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.";

@@ -66,7 +66,8 @@ pub fn sync_exit_code(err: &SyncError) -> Option<u8> {
 
 /// The exit code for any error: ours, vault-core's, or 1.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    use vault_core::error::{ItemError, KeyChangeError, UnlockError};
+    use vault_core::circle::ChainError;
+    use vault_core::error::{CircleError, ItemError, KeyChangeError, UnlockError};
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<CliError>() {
             return e.exit_code();
@@ -76,6 +77,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(TransportError::NotMember) = cause.downcast_ref::<TransportError>() {
             return 6;
+        }
+        if let Some(CircleError::Chain(ChainError::Truncated { .. } | ChainError::Fork { .. })) =
+            cause.downcast_ref::<CircleError>()
+        {
+            return 7;
         }
         if let Some(UnlockError::WrongPassword) = cause.downcast_ref::<UnlockError>() {
             return 3;

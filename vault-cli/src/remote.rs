@@ -14,6 +14,10 @@ use vault_core::circle::{EntryHash, PeerId, SignedEntry};
 /// How long one HTTP request may take (a long-poll adds its wait).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The largest JSON answer read from the server (a circle log of the
+/// largest circles is far below it); a longer body is refused unread.
+pub const JSON_BODY_CAP: usize = 4 << 20;
+
 /// Why a request to the server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -47,6 +51,19 @@ pub enum RemoteError {
     /// The server's URL is not usable.
     #[error("bad server URL {0:?}: expected http://HOST[:PORT]")]
     BadUrl(String),
+    /// The server answered with a redirect, which is never followed (a
+    /// redirect would send the device's requests to another host).
+    #[error("the server answered with a redirect ({status}), which vault does not follow")]
+    Redirected {
+        /// The 3xx status.
+        status: u16,
+    },
+    /// The answer is longer than this route's cap.
+    #[error("the server's answer is longer than {limit} bytes; refused")]
+    TooLarge {
+        /// The route's cap, in bytes.
+        limit: usize,
+    },
 }
 
 impl RemoteError {
@@ -88,8 +105,12 @@ impl Server {
         {
             return Err(RemoteError::BadUrl(url.into()));
         }
+        // No redirect is followed and no Referer sent: the device talks to
+        // the server it was given and to nothing else.
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|source| RemoteError::Unreachable {
                 url: base.clone(),
@@ -150,10 +171,22 @@ impl Server {
         circle_id: Uuid,
         after: Option<u64>,
     ) -> Result<Vec<SignedEntry>, RemoteError> {
+        Ok(self.log_with_head(circle_id, after).await?.0)
+    }
+
+    /// [`Server::log`], with the head (seq and hash) the server gave with
+    /// its last page.
+    pub async fn log_with_head(
+        &self,
+        circle_id: Uuid,
+        after: Option<u64>,
+    ) -> Result<(Vec<SignedEntry>, (u64, EntryHash)), RemoteError> {
         #[derive(Deserialize)]
         struct Page {
             entries: Vec<WireEntry>,
             more: bool,
+            head_seq: u64,
+            head_hash: String,
         }
         #[derive(Deserialize)]
         struct WireEntry {
@@ -171,6 +204,10 @@ impl Server {
             let page: Page = serde_json::from_value(self.get(&path).await?)
                 .map_err(|_| RemoteError::Malformed("log page"))?;
             let last = page.entries.last().map(|e| e.seq);
+            let head_hash: [u8; 32] = decode(&page.head_hash)?
+                .try_into()
+                .map_err(|_| RemoteError::Malformed("head_hash"))?;
+            let head = (page.head_seq, EntryHash(head_hash));
             for e in page.entries {
                 let entry = decode(&e.entry)?;
                 let signature = decode(&e.signature)?;
@@ -182,7 +219,7 @@ impl Server {
             }
             match (page.more, last) {
                 (true, Some(seq)) => cursor = Some(seq),
-                _ => return Ok(out),
+                _ => return Ok((out, head)),
             }
         }
     }
@@ -362,14 +399,39 @@ impl Server {
     }
 
     async fn finish(&self, req: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
-        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| self.unreachable(e))?;
+        let (status, body) = self.send_capped(req, JSON_BODY_CAP).await?;
         let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        if status.is_success() {
+        if (200..300).contains(&status) {
             return Ok(value);
         }
-        Err(refusal(status.as_u16(), &value))
+        Err(refusal(status, &value))
+    }
+
+    /// Sends a request and reads its answer: the status and at most `cap`
+    /// bytes of body, read as a stream (a longer body is refused as soon
+    /// as it passes the cap, or unread if its length says so). A redirect
+    /// is an error, never followed.
+    pub async fn send_capped(
+        &self,
+        req: reqwest::RequestBuilder,
+        cap: usize,
+    ) -> Result<(u16, Vec<u8>), RemoteError> {
+        let mut resp = req.send().await.map_err(|e| self.unreachable(e))?;
+        let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(RemoteError::Redirected { status });
+        }
+        if resp.content_length().is_some_and(|n| n > cap as u64) {
+            return Err(RemoteError::TooLarge { limit: cap });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.unreachable(e))? {
+            if body.len() + chunk.len() > cap {
+                return Err(RemoteError::TooLarge { limit: cap });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
     }
 }
 

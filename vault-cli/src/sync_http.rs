@@ -25,6 +25,13 @@ use vault_core::sync::{
 /// The media type of a record list.
 const RECORDS: &str = "application/vnd.vault.records";
 
+/// The largest record list read in one answer (a changes page, a bucket
+/// read, a push's answer with the conflicting versions): the server's
+/// default page limit (16 MiB), one record past it (a page always holds a
+/// record, however large), and room for a server configured higher. A
+/// longer answer is refused as soon as it passes the cap.
+const RECORDS_BODY_CAP: usize = 40 << 20;
+
 /// What a transport sent and received.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -93,9 +100,10 @@ impl<'a> HttpTransport<'a> {
         method: Method,
         path: &str,
         body: Option<(&'static str, Vec<u8>)>,
+        cap: usize,
     ) -> Result<Vec<u8>, TransportError> {
         self.stats.requests += 1;
-        let request = raw(self.server, method, path, body);
+        let request = raw(self.server, method, path, body, cap);
         let mut stop = self.stop.clone();
         let got = self.handle.block_on(async move {
             tokio::select! {
@@ -134,7 +142,7 @@ impl<'a> HttpTransport<'a> {
         body: Option<Value>,
     ) -> Result<Value, TransportError> {
         let body = body.map(|v| ("application/json", v.to_string().into_bytes()));
-        let bytes = self.call(method, path, body)?;
+        let bytes = self.call(method, path, body, remote::JSON_BODY_CAP)?;
         serde_json::from_slice(&bytes)
             .map_err(|_| TransportError::Malformed("the answer is not JSON"))
     }
@@ -147,6 +155,7 @@ async fn raw(
     method: Method,
     path: &str,
     body: Option<(&'static str, Vec<u8>)>,
+    cap: usize,
 ) -> Result<(u16, Vec<u8>), RemoteError> {
     let mut req = server.request(method, path);
     if let Some((content_type, bytes)) = body {
@@ -154,10 +163,7 @@ async fn raw(
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(bytes);
     }
-    let resp = req.send().await.map_err(|e| server.unreachable(e))?;
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.map_err(|e| server.unreachable(e))?;
-    Ok((status, bytes.to_vec()))
+    server.send_capped(req, cap).await
 }
 
 /// A runtime with one worker thread that drives its I/O, so synchronous
@@ -198,7 +204,7 @@ impl Transport for HttpTransport<'_> {
                 since.to_text()
             ),
         );
-        let bytes = self.call(Method::GET, &path, None)?;
+        let bytes = self.call(Method::GET, &path, None, RECORDS_BODY_CAP)?;
         ChangesPage::decode(&bytes)
             .map_err(|_| TransportError::Malformed("a changes page does not decode"))
     }
@@ -209,6 +215,7 @@ impl Transport for HttpTransport<'_> {
             Method::POST,
             &path,
             Some((RECORDS, encode_records(records))),
+            RECORDS_BODY_CAP,
         )?;
         let v: Value = serde_json::from_slice(&bytes)
             .map_err(|_| TransportError::Malformed("the push answer is not JSON"))?;
@@ -227,7 +234,7 @@ impl Transport for HttpTransport<'_> {
         }
         let list: Vec<String> = ids.iter().map(u8::to_string).collect();
         let path = self.path(zone, &format!("buckets?ids={}", list.join(",")));
-        let bytes = self.call(Method::GET, &path, None)?;
+        let bytes = self.call(Method::GET, &path, None, RECORDS_BODY_CAP)?;
         decode_records(&bytes)
             .map_err(|_| TransportError::Malformed("a bucket list does not decode"))
     }

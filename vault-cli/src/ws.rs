@@ -106,7 +106,13 @@ async fn connect(url: &str, token: &str) -> Result<Ws, ConnectError> {
         .parse()
         .map_err(|_| ConnectError::Failed("the token is not a header value".into()))?;
     req.headers_mut().insert("authorization", bearer);
-    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(req)).await {
+    // The server's frames are short hints: a message past 64 KiB is a
+    // protocol error, not a buffer to fill.
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(64 << 10))
+        .max_frame_size(Some(64 << 10));
+    let upgrade = tokio_tungstenite::connect_async_with_config(req, Some(config), false);
+    match tokio::time::timeout(CONNECT_TIMEOUT, upgrade).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(tungstenite::Error::Http(r))) if matches!(r.status().as_u16(), 401 | 403) => {
             Err(ConnectError::Refused)

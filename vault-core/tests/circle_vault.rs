@@ -123,6 +123,7 @@ fn a_vault_from_before_the_circle_gets_its_identity_at_first_unlock() {
          ALTER TABLE trusted_peers DROP COLUMN added_seq;
          ALTER TABLE trusted_peers DROP COLUMN removed_by;
          ALTER TABLE trusted_peers DROP COLUMN removed_seq;
+         DROP TABLE sync_stage; DROP TABLE sync_staged_pages;
          DROP TABLE sync_state; DROP TABLE sync_quarantine; DROP TABLE possible_duplicates;
          ALTER TABLE ckmirror DROP COLUMN server_leaf;
          ALTER TABLE ckmirror DROP COLUMN server_tomb;

@@ -9,6 +9,9 @@
 //! The device-to-server direction is parsed request by request (head, then
 //! `Content-Length` bytes of body); the other direction is copied as is.
 //! A WebSocket upgrade turns the connection into a plain copy.
+//!
+//! It can also answer in the server's place ([`Answer`]): a redirect, an
+//! endless body, or a changes feed that never ends.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -27,6 +30,20 @@ pub enum Cut {
     /// Hold the request back until [`Proxy::release`], then forward it:
     /// other devices' requests overtake it.
     Hold,
+}
+
+/// An answer the proxy gives itself, instead of forwarding, to every
+/// request whose line contains the pattern of [`Proxy::answer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `307 Temporary Redirect` to the same path on `127.0.0.1:PORT`.
+    Redirect(u16),
+    /// `200` and this many bytes of body, its length not given (the body
+    /// ends when the connection does).
+    Endless(u64),
+    /// A changes page one sequence past the `after` asked for, holding one
+    /// junk record, that says more follows: a feed that never ends.
+    MoreForever,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +67,10 @@ struct Shared {
     /// For [`Cut::Hold`]: (a request is held, it may go on).
     hold: Mutex<(bool, bool)>,
     held: std::sync::Condvar,
+    /// A standing answer: (pattern, what to answer).
+    answer: Mutex<Option<(String, Answer)>>,
+    /// Requests answered by the proxy itself.
+    answered: AtomicUsize,
 }
 
 /// A running proxy; its threads end with the process.
@@ -142,6 +163,105 @@ impl Proxy {
     pub fn requests(&self) -> Vec<String> {
         self.shared.log.lock().unwrap().clone()
     }
+
+    /// From now on, answers every request whose line contains `pattern`
+    /// with `answer` (until [`Proxy::clear_answer`]).
+    pub fn answer(&self, pattern: &str, answer: Answer) {
+        *self.shared.answer.lock().unwrap() = Some((pattern.to_owned(), answer));
+    }
+
+    /// Forwards every request again.
+    pub fn clear_answer(&self) {
+        *self.shared.answer.lock().unwrap() = None;
+    }
+
+    /// How many requests the proxy answered itself.
+    pub fn answered(&self) -> usize {
+        self.shared.answered.load(Ordering::SeqCst)
+    }
+}
+
+/// The standing answer for a request line, if any.
+fn standing(shared: &Shared, line: &str) -> Option<Answer> {
+    let a = shared.answer.lock().unwrap();
+    a.as_ref()
+        .filter(|(pattern, _)| line.contains(pattern.as_str()))
+        .map(|(_, answer)| *answer)
+}
+
+/// The value of `name=` in a request line's query.
+fn query_value<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let target = line.split(' ').nth(1)?;
+    let query = target.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// Writes the proxy's own answer to a request.
+fn give(client: &mut TcpStream, line: &str, answer: Answer) {
+    match answer {
+        Answer::Redirect(port) => {
+            let path = line.split(' ').nth(1).unwrap_or("/");
+            let _ = write!(
+                client,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{port}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+        Answer::Endless(total) => {
+            let _ = write!(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.vault.records\r\nConnection: close\r\n\r\n"
+            );
+            let chunk = vec![0u8; 1 << 16];
+            let mut sent = 0u64;
+            while sent < total {
+                let n = chunk.len().min((total - sent) as usize);
+                if client.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                sent += n as u64;
+            }
+        }
+        Answer::MoreForever => {
+            use vault_core::sync::{ChangesPage, RecordParts, SealedRecord, TaggedRecord, Token};
+            let since = query_value(line, "since").and_then(Token::parse);
+            let after: u64 = query_value(line, "after")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0);
+            let seq = after + 1;
+            let junk = SealedRecord::from_parts(RecordParts {
+                uuid: uuid::Uuid::new_v4(),
+                gencount: 1,
+                epoch: 1,
+                tomb: false,
+                circle_pos: 1,
+                writer: vault_core::circle::PeerId::from_bytes([0x77; 32]),
+                wrappedkey: vec![0x11; 61],
+                encitem: vec![0x22; 200],
+                signature: [0x33; 64],
+            })
+            .unwrap();
+            let page = ChangesPage {
+                token: Token {
+                    epoch: since.map_or(1, |t| t.epoch),
+                    seq,
+                },
+                more: true,
+                records: vec![TaggedRecord {
+                    tag: seq,
+                    record: junk,
+                }],
+            }
+            .encode();
+            let _ = write!(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.vault.records\r\nContent-Length: {}\r\n\r\n",
+                page.len()
+            );
+            let _ = client.write_all(&page);
+        }
+    }
 }
 
 /// What the plan says about a request line (and consumes the plan if it
@@ -228,6 +348,18 @@ fn relay(mut client: TcpStream, server: TcpStream, shared: &Shared) {
             .find_map(|l| l.strip_prefix("content-length:"))
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(0);
+        if let Some(answer) = standing(shared, &line) {
+            shared.answered.fetch_add(1, Ordering::SeqCst);
+            give(&mut client, &line, answer);
+            if answer == Answer::MoreForever {
+                // Keep the connection: the rest of this request (a GET has
+                // no body) is dropped and the next one read.
+                let rest = pending.split_off(head_end.min(pending.len()));
+                pending = rest;
+                continue;
+            }
+            break;
+        }
         let mut cut = decide(shared, &line);
         if cut == Some(Cut::Hold) {
             let mut h = shared.hold.lock().unwrap();

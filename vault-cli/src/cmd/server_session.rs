@@ -50,12 +50,19 @@ pub async fn connect(vault: &mut UnlockedVault) -> anyhow::Result<Server> {
 /// each verified by vault-core before anything is stored.
 pub async fn pull(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<()> {
     let info = circle_of(vault)?;
-    let entries = server.log(info.circle_id, Some(info.head.0)).await?;
+    let (entries, (head_seq, head_hash)) = server
+        .log_with_head(info.circle_id, Some(info.head.0))
+        .await?;
     if !entries.is_empty() {
         vault
             .apply_log(&entries)
             .context("the circle log the server sent does not verify; nothing was changed")?;
     }
+    // The log never shrinks: a head behind the one verified, or another
+    // entry at it, is the server's lie.
+    vault
+        .check_log_head(head_seq, head_hash)
+        .context("the server's circle log disagrees with the one this device verified")?;
     let blobs = server.shares(info.circle_id).await?;
     let shares = blobs
         .iter()

@@ -114,6 +114,17 @@ pub enum ChainError {
         /// The entry's seq.
         seq: u64,
     },
+    /// The server's log ends before the head this device verified: it
+    /// dropped entries (the log only ever grows).
+    #[error(
+        "the server's log ends at entry {served}, before entry {verified} this device verified"
+    )]
+    Truncated {
+        /// The head this device verified.
+        verified: u64,
+        /// The head the server gave.
+        served: u64,
+    },
     /// A new epoch whose number is not the current one plus one, or whose
     /// key uuid an earlier epoch already used.
     #[error("entry {seq}: epoch {found} does not follow epoch {current}")]

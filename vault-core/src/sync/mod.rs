@@ -267,6 +267,19 @@ pub enum ZoneError {
     /// A manifest claiming a current member's name does not verify.
     #[error("a manifest of {0} does not verify")]
     BadManifest(PeerId),
+    /// The changes feed ran past the head the server's own manifest
+    /// announced (even after a fresh look): a feed that would never end.
+    #[error("the server's changes run to seq {served}, past the head {announced} it announced")]
+    PastHead {
+        /// The seq the feed reached.
+        served: u64,
+        /// The head the server's manifest gave.
+        announced: u64,
+    },
+    /// More records were refused in one round than any honest zone
+    /// explains: the round stops rather than fill the quarantine.
+    #[error("the server sent more than {0} records this device refuses in one round")]
+    TooManyRefused(usize),
 }
 
 /// What one sync round did.

@@ -10,8 +10,8 @@ pub use write::ShareReport;
 
 use crate::circle::cache::{CircleRow, LogCache};
 use crate::circle::{
-    CircleState, Entry, EntryBody, EntryHash, EpochCommit, KeyShare, MAX_EPOCHS, PeerId, PeerKeys,
-    Removal, SealedName, SignedEntry, entry::check_keys,
+    ChainError, CircleState, Entry, EntryBody, EntryHash, EpochCommit, KeyShare, MAX_EPOCHS,
+    PeerId, PeerKeys, Removal, SealedName, SignedEntry, entry::check_keys,
 };
 use crate::crypto::{DeviceIdentity, EpochKey, wrap_vault_key};
 use crate::error::CircleError;
@@ -231,6 +231,26 @@ impl UnlockedVault {
     /// Signs a server's authentication challenge for `circle_id`.
     pub fn sign_auth(&self, circle_id: Uuid, challenge: &[u8; 32]) -> [u8; 64] {
         crate::circle::sign_auth(&self.identity, circle_id, challenge)
+    }
+
+    /// Checks the head the server gives for its log against the head this
+    /// device verified: the log never shrinks, and an entry at a verified
+    /// position never changes. Call it after [`UnlockedVault::apply_log`]
+    /// with the head of the same answer. Writes nothing.
+    pub fn check_log_head(&self, seq: u64, hash: EntryHash) -> Result<(), CircleError> {
+        let (_, state) = self.load_circle()?;
+        let (verified, head) = state.head();
+        if seq < verified {
+            return Err(ChainError::Truncated {
+                verified,
+                served: seq,
+            }
+            .into());
+        }
+        if seq == verified && hash != head {
+            return Err(ChainError::Fork { seq }.into());
+        }
+        Ok(())
     }
 
     pub(crate) fn load_circle(&self) -> Result<(CircleRow, CircleState), CircleError> {

@@ -1,9 +1,13 @@
-//! The sync tables: `ckmirror` (the server's version of each item, the
-//! outbox mark and the merge base), `sync_state` (token, manifest counter,
-//! dirty buckets), `ckmanifest` (this device's buckets and root, peers'
-//! signed manifests), the quarantine and the possible duplicates.
+//! The sync tables: `sync_state` (token, manifest counter, dirty buckets),
+//! the stage (pulled pages waiting for the round's checks), `ckmanifest`
+//! (this device's buckets and root, peers' signed manifests), the
+//! quarantine and the possible duplicates. `ckmirror` is the vault's
+//! (`vault/outbox.rs`).
 
-use crate::sync::{BUCKETS, Digest, Leaf, Manifest, SignedManifest, Token, bucket_hash};
+use crate::sync::{
+    BUCKETS, Digest, Leaf, Manifest, SignedManifest, TaggedRecord, Token, bucket_hash,
+    decode_records, encode_records,
+};
 use crate::vault::outbox::Base;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
@@ -327,3 +331,98 @@ pub(crate) fn duplicates(conn: &Connection) -> rusqlite::Result<Vec<(Uuid, Uuid)
 
 /// Whether the bucket count matches the bitmap (a compile-time check).
 const _: () = assert!(BUCKETS == 256);
+
+/// A zone's stage: pulled pages not yet applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stage {
+    /// The committed token the staged pages build on.
+    pub base: Token,
+    /// Where the read began (`since` of every page request).
+    pub since: Token,
+    /// The last staged page's token.
+    pub token: Token,
+}
+
+pub(crate) fn stage(conn: &Connection, zone: &str) -> rusqlite::Result<Option<Stage>> {
+    conn.prepare_cached(
+        "SELECT base_epoch, base_seq, since_epoch, since_seq, token_epoch, token_seq
+         FROM sync_stage WHERE zone = ?1",
+    )?
+    .query_row([zone], |r| {
+        let token = |e: usize| -> rusqlite::Result<Token> {
+            Ok(Token {
+                epoch: r.get(e)?,
+                seq: r.get(e + 1)?,
+            })
+        };
+        Ok(Stage {
+            base: token(0)?,
+            since: token(2)?,
+            token: token(4)?,
+        })
+    })
+    .optional()
+}
+
+/// Stages one page and moves the stage's token to the page's.
+pub(crate) fn stage_page(
+    conn: &Connection,
+    zone: &str,
+    stage: &Stage,
+    records: &[TaggedRecord],
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_stage (zone, base_epoch, base_seq, since_epoch, since_seq,
+             token_epoch, token_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (zone) DO UPDATE SET base_epoch = ?2, base_seq = ?3,
+             since_epoch = ?4, since_seq = ?5, token_epoch = ?6, token_seq = ?7",
+    )?
+    .execute(params![
+        zone,
+        stage.base.epoch,
+        stage.base.seq,
+        stage.since.epoch,
+        stage.since.seq,
+        stage.token.epoch,
+        stage.token.seq
+    ])?;
+    if !records.is_empty() {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO sync_staged_pages (zone, seq, records, list)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            zone,
+            stage.token.seq,
+            records.len(),
+            encode_records(records)
+        ])?;
+    }
+    Ok(())
+}
+
+/// Every staged record, in sequence order. A page that no longer decodes
+/// (a damaged file) is a conversion error.
+pub(crate) fn staged_records(conn: &Connection, zone: &str) -> rusqlite::Result<Vec<TaggedRecord>> {
+    let mut out = Vec::new();
+    let mut stmt =
+        conn.prepare_cached("SELECT list FROM sync_staged_pages WHERE zone = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([zone])?;
+    while let Some(row) = rows.next()? {
+        let list: Vec<u8> = row.get(0)?;
+        let mut records = decode_records(&list).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+        })?;
+        out.append(&mut records);
+    }
+    Ok(out)
+}
+
+/// Drops the zone's stage.
+pub(crate) fn clear_stage(conn: &Connection, zone: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM sync_staged_pages WHERE zone = ?1")?
+        .execute([zone])?;
+    conn.prepare_cached("DELETE FROM sync_stage WHERE zone = ?1")?
+        .execute([zone])?;
+    Ok(())
+}

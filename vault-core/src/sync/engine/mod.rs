@@ -12,15 +12,16 @@ use crate::circle::{CircleState, PeerId};
 use crate::crypto::{DeviceIdentity, VaultRng};
 use crate::error::ItemError;
 use crate::sync::{
-    ChangesPage, PushResult, SealedRecord, SyncError, SyncReport, SyncStatus, TaggedRecord, Token,
-    Transport, TransportError, UnsignedRecord, content_hash, decode_records,
+    ChangesPage, PushResult, SealedRecord, SignedManifest, SyncError, SyncReport, SyncStatus,
+    TaggedRecord, Token, Transport, TransportError, UnsignedRecord, ZoneError, content_hash,
+    decode_records,
 };
 use crate::vault::UnlockedVault;
 use crate::vault::keyring::Keyring;
 use crate::vault::outbox;
 use crate::vault::rows::{Row, now_ms};
 use apply::{Applier, Ctx, local_row};
-use db::{self as sync_db, SyncState};
+use db::{self as sync_db, Stage, SyncState};
 use rusqlite::TransactionBehavior;
 use uuid::Uuid;
 
@@ -44,6 +45,9 @@ pub(crate) struct Round<'a> {
     pub(crate) me: PeerId,
     pub(crate) state: SyncState,
     pub(crate) report: SyncReport,
+    /// The zone's head as the server last announced it (its manifest, or
+    /// a push's answer): no changes page may run past it.
+    pub(crate) head: Token,
 }
 
 impl UnlockedVault {
@@ -73,8 +77,18 @@ impl UnlockedVault {
             me,
             state,
             report: SyncReport::default(),
+            head: Token::default(),
         };
-        let result = round.run();
+        let mut result = round.run();
+        // A round the server lied to drops what it staged, so the next
+        // honest answer is read afresh; one cut short keeps it and resumes.
+        if matches!(
+            result,
+            Err(SyncError::Zone(_) | SyncError::Transport(TransportError::Malformed(_)))
+        ) && let Err(e) = round.with_tx(|r, conn| Ok(sync_db::clear_stage(conn, &r.zone)?))
+        {
+            result = Err(e);
+        }
         let report = round.report;
         self.search = None;
         result.map(|()| report)
@@ -106,6 +120,7 @@ impl Round<'_> {
         let own =
             self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
         let check = self.call(|t, z| t.manifest(z, false))?;
+        self.head = check.token;
         let pending = outbox::pending_count(self.conn)?;
         let quarantined = sync_db::quarantine_count(self.conn)?;
         let signed = sync_db::stored_manifest(self.conn, &self.zone, self.me.as_bytes())?;
@@ -133,13 +148,24 @@ impl Round<'_> {
             };
         }
         self.retry_quarantine()?;
+        // Verify, then apply: what the pull stages is applied only by a
+        // settle whose zone checks pass, before anything is pushed on top.
         self.pull()?;
+        let mut settled = false;
+        if self.staged()?.is_some() {
+            self.settle()?;
+            settled = true;
+        }
         // After any push, catch up: the push's own saves, and the records
         // its conflicts returned, sit past the token until pulled.
-        if self.push()? {
+        let pushed = self.push()?;
+        if pushed {
             self.pull()?;
         }
-        self.verify_and_sign()?;
+        if pushed || !settled || self.staged()?.is_some() {
+            self.settle()?;
+        }
+        self.sign()?;
         self.finish()
     }
 
@@ -160,12 +186,16 @@ impl Round<'_> {
         Ok(f(&mut *self.transport, &self.zone)?)
     }
 
-    /// Runs `f` in one write transaction.
+    /// Runs `f` in one write transaction (inside the caller's, if one is
+    /// open: a settle applies and checks in one).
     pub(crate) fn with_tx<T>(
         &mut self,
         f: impl FnOnce(&mut Self, &rusqlite::Connection) -> Result<T, SyncError>,
     ) -> Result<T, SyncError> {
         let conn = self.conn;
+        if !conn.is_autocommit() {
+            return f(self, conn);
+        }
         let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         let out = f(self, &tx)?;
         tx.commit()?;
@@ -202,20 +232,48 @@ impl Round<'_> {
         })
     }
 
-    /// Pulls pages from the stored token until the feed is exhausted; each
-    /// page and its token commit together.
+    /// The zone's stage, if it builds on the token this round holds and
+    /// moves it.
+    pub(crate) fn staged(&self) -> Result<Option<Stage>, SyncError> {
+        Ok(sync_db::stage(self.conn, &self.zone)?
+            .filter(|s| s.base == self.state.token && s.token != s.base))
+    }
+
+    /// The token the round has reached: the stage's, else the held one.
+    pub(crate) fn reached(&self) -> Result<Token, SyncError> {
+        Ok(self.staged()?.map_or(self.state.token, |s| s.token))
+    }
+
+    /// Pulls pages past the token reached into the stage until the feed is
+    /// exhausted. Nothing is applied ([`Round::settle`] does that once the
+    /// zone checks pass); each page commits to the stage with its token, so
+    /// a pull cut short resumes where it stopped.
     pub(crate) fn pull(&mut self) -> Result<(), SyncError> {
-        // Pages continue the read that began at `start`: a read from seq 0
+        // Pages continue the read that began at `since`: a read from seq 0
         // stays valid while tombstones are collected under it.
-        let mut start = self.state.token;
+        let fresh = Stage {
+            base: self.state.token,
+            since: self.state.token,
+            token: self.state.token,
+        };
+        let mut stage = match sync_db::stage(self.conn, &self.zone)? {
+            Some(stage) if stage.base == self.state.token => stage,
+            // A stage on another token (a round that reset it) is stale.
+            Some(_) => {
+                self.with_tx(|r, conn| Ok(sync_db::clear_stage(conn, &r.zone)?))?;
+                fresh
+            }
+            None => fresh,
+        };
         let mut restarted = false;
         loop {
-            let after = self.state.token.seq;
-            let page: ChangesPage = match self.call(|t, z| t.changes(z, start, after, PAGE)) {
+            let (since, after) = (stage.since, stage.token.seq);
+            let page: ChangesPage = match self.call(|t, z| t.changes(z, since, after, PAGE)) {
                 Err(SyncError::Transport(TransportError::TokenExpired)) if !restarted => {
                     restarted = true;
-                    start = Token { epoch: 0, seq: 0 };
-                    self.state.token = start;
+                    self.with_tx(|r, conn| Ok(sync_db::clear_stage(conn, &r.zone)?))?;
+                    stage.since = Token { epoch: 0, seq: 0 };
+                    stage.token = stage.since;
                     continue;
                 }
                 other => other?,
@@ -227,13 +285,108 @@ impl Round<'_> {
                     TransportError::Malformed("a changes page with more does not advance").into(),
                 );
             }
+            self.check_page(&page, after)?;
             self.report.records_received += page.records.len();
-            self.state.token = page.token;
-            self.apply_all(&page.records, false)?;
+            if page.token != stage.token || !page.records.is_empty() {
+                stage.token = page.token;
+                self.with_tx(|r, conn| {
+                    Ok(sync_db::stage_page(conn, &r.zone, &stage, &page.records)?)
+                })?;
+            }
             if !page.more {
                 return Ok(());
             }
         }
+    }
+
+    /// Settles the round: catches up with any current member's manifest
+    /// ahead of the token reached, then in one transaction applies what is
+    /// staged, moves the token, and checks the zone against the members'
+    /// manifests. Only a settle whose checks pass commits: one that fails
+    /// leaves items, history, mirror, token and quarantine as they were
+    /// (and [`UnlockedVault::sync`] drops the stage, so the next honest
+    /// answer succeeds).
+    pub(crate) fn settle(&mut self) -> Result<(), SyncError> {
+        // A peer may push and sign while this round runs: a manifest ahead
+        // of the token is caught up with before it counts as withholding.
+        let mut catch_ups = 0;
+        let trusted = loop {
+            let manifests = self.call(|t, z| t.peer_manifests(z))?;
+            let trusted = self.check_manifests(manifests)?;
+            let token = self.reached()?;
+            let ahead = trusted
+                .iter()
+                .any(|m| m.token.epoch == token.epoch && m.token.seq > token.seq);
+            if ahead && catch_ups < 3 {
+                catch_ups += 1;
+                self.pull()?;
+                if self.reached()? != token {
+                    continue;
+                }
+            }
+            break trusted;
+        };
+        let (state, report) = (self.state.clone(), self.report.clone());
+        let conn = self.conn;
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        match self.apply_and_check(&trusted) {
+            Ok(()) => {
+                tx.commit()?;
+                Ok(())
+            }
+            Err(e) => {
+                tx.rollback()?;
+                self.state = state;
+                self.report = report;
+                Err(e)
+            }
+        }
+    }
+
+    /// The body of [`Round::settle`], inside its transaction.
+    fn apply_and_check(&mut self, trusted: &[SignedManifest]) -> Result<(), SyncError> {
+        if let Some(stage) = self.staged()? {
+            let records = sync_db::staged_records(self.conn, &self.zone)?;
+            self.apply_all(&records, false)?;
+            self.state.token = stage.token;
+            sync_db::clear_stage(self.conn, &self.zone)?;
+        }
+        self.release_attested(trusted)?;
+        let own = sync_db::own_manifest(self.conn, &self.zone, &mut self.state)?;
+        self.compare(trusted, &own)?;
+        sync_db::put_state(self.conn, &self.zone, &self.state)?;
+        Ok(())
+    }
+
+    /// A page stays within the read: its records' sequences rise, past
+    /// `after` and up to the page's token, and the token never passes the
+    /// head the server announced (after one fresh look at its manifest: a
+    /// peer may have pushed since). So a pull takes at most as many
+    /// records as the announced head allows, whatever the server sends.
+    fn check_page(&mut self, page: &ChangesPage, after: u64) -> Result<(), SyncError> {
+        let mut last = after;
+        for t in &page.records {
+            if t.tag <= last || t.tag > page.token.seq {
+                return Err(TransportError::Malformed(
+                    "a changes page's records are out of its range",
+                )
+                .into());
+            }
+            last = t.tag;
+        }
+        if page.token.epoch == self.head.epoch && page.token.seq <= self.head.seq {
+            return Ok(());
+        }
+        let now = self.call(|t, z| t.manifest(z, false))?;
+        self.head = now.token;
+        if page.token.epoch != now.token.epoch || page.token.seq > now.token.seq {
+            return Err(ZoneError::PastHead {
+                served: page.token.seq,
+                announced: now.token.seq,
+            }
+            .into());
+        }
+        Ok(())
     }
 
     /// Re-checks quarantined records (a key share or a circle entry may
@@ -330,6 +483,9 @@ impl Round<'_> {
             {
                 self.state.token = reply.token;
                 sync_db::put_state(self.conn, &self.zone, &self.state)?;
+            }
+            if reply.token.epoch == self.head.epoch && reply.token.seq > self.head.seq {
+                self.head = reply.token;
             }
             if !conflicts.is_empty() {
                 self.apply_all(&conflicts, false)?;

@@ -67,39 +67,16 @@ impl Round<'_> {
         Ok(())
     }
 
-    /// Checks the zone against every current member's newest signed
-    /// manifest, releases quarantined records of removed writers that a
-    /// current member attested, and signs what this device reached.
-    pub(crate) fn verify_and_sign(&mut self) -> Result<(), SyncError> {
-        // A peer may push and sign while this round runs: a manifest ahead
-        // of the token is caught up with before it counts as withholding.
-        let mut catch_ups = 0;
-        let trusted = loop {
-            let manifests = self.call(|t, z| t.peer_manifests(z))?;
-            let trusted = self.check_manifests(manifests)?;
-            let token = self.state.token;
-            let ahead = trusted
-                .iter()
-                .any(|m| m.token.epoch == token.epoch && m.token.seq > token.seq);
-            if ahead && catch_ups < 3 {
-                catch_ups += 1;
-                self.pull()?;
-                if self.state.token != token {
-                    continue;
-                }
-            }
-            break trusted;
-        };
-        self.release_attested(&trusted)?;
-        let own =
-            self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
-        self.compare(&trusted, &own)?;
-        // A device holding records aside signs nothing: its root would
-        // differ from its peers' without anything being wrong, and what it
-        // could not verify it must not attest either.
+    /// Signs the zone this device reached and puts the manifest on the
+    /// server. A device holding records aside signs nothing: its root would
+    /// differ from its peers' without anything being wrong, and what it
+    /// could not verify it must not attest either.
+    pub(crate) fn sign(&mut self) -> Result<(), SyncError> {
         if sync_db::quarantine_count(self.conn)? > 0 {
             return Ok(());
         }
+        let own =
+            self.with_tx(|r, conn| Ok(sync_db::own_manifest(conn, &r.zone, &mut r.state)?))?;
         let token = self.state.token;
         let last = sync_db::seen_counter(self.conn, &self.zone, self.me.as_bytes())?;
         let count = sync_db::leaf_count(self.conn)?;
