@@ -408,10 +408,27 @@ impl Api<'_> {
             }
             Body::Raw(ctype, bytes) => req.header(CONTENT_TYPE, ctype).body(bytes),
         };
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        // A server may answer a body it refuses (413) and close before the
+        // client has sent all of it; the client then sees a broken
+        // connection instead of the answer. Such a request is sent again
+        // (its answer is the same), at most twice.
+        let retry = req.try_clone();
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(first) => {
+                let mut got = Err(first);
+                let mut again = retry;
+                for _ in 0..2 {
+                    let Some(r) = again else { break };
+                    again = r.try_clone();
+                    got = r.send().await;
+                    if got.is_ok() {
+                        break;
+                    }
+                }
+                got.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+            }
+        };
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap();
