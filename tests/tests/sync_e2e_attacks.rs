@@ -512,3 +512,46 @@ fn a_change_withheld_after_a_peer_signed_it_stops_the_sync() {
     assert_eq!(snapshot(b), before, "B's items changed");
     assert_eq!(b.ok(&["get", &x]).trim(), "x1");
 }
+
+#[test]
+fn a_device_paired_after_a_silent_rollback_refuses_it_and_so_does_its_inviter() {
+    let mut server = ServerProc::start_unthrottled();
+    let (devs, [x, ..]) = setup(&server);
+    let (a, b) = (&devs[0], &devs[1]);
+    // A copy of the server's database as it is now.
+    let old = server.db.with_extension("old");
+    server
+        .sql()
+        .execute("VACUUM INTO ?1", [old.to_str().unwrap()])
+        .unwrap();
+    // A changes x's password; A and B sign the newer zone.
+    a.set_password(&x, "x2");
+    settle(&[a, b]);
+    // The server silently swaps in the old copy: no epoch change, and
+    // everything in it (records, buckets, roots, older signed manifests)
+    // is self-consistent.
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    for suffix in ["-wal", "-shm"] {
+        let mut p = server.db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
+    std::fs::copy(&old, &server.db).unwrap();
+    server.kill9_and_restart();
+
+    // C joins through A, which hands over its newest signed manifest:
+    // C refuses the rolled-back zone and applies nothing of it.
+    let c = Device::init("gamma");
+    pair(a, &c);
+    c.unlock();
+    let err = refused(&c);
+    assert!(err.contains("the server served an older manifest"), "{err}");
+    assert_eq!(c.json(&["ls"]).as_array().unwrap().len(), 0);
+    // A, which holds the newer state, reports it too at its next sync.
+    let before = snapshot(a);
+    let err = refused(a);
+    assert!(err.contains("the server served an older manifest"), "{err}");
+    assert_eq!(snapshot(a), before);
+    assert_eq!(a.ok(&["get", &x]).trim(), "x2");
+}

@@ -8,6 +8,7 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::write_stdout;
 use crate::remote::{self, RemoteError, Server};
+use anyhow::Context;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -92,8 +93,13 @@ pub fn invite(ctx: &Ctx, ttl: Duration, yes: bool) -> anyhow::Result<()> {
         let peer = joiner.keys.peer_id();
         let share = vault.seal_share(&peer, ShareEpochs::All)?;
         let head = circle_of(&vault)?.head.1;
-        let welcome = inviter.welcome(&share, head)?;
+        // The anchor: this device's newest signed manifest, the floor of
+        // the joiner's checks (a server rolled back before the join is
+        // refused at its first sync).
+        let anchor = vault.sync_anchor()?;
+        let (welcome, anchor) = inviter.welcome_with_anchor(&share, head, &anchor)?;
         server.send(&invite_id, &welcome).await?;
+        server.send(&invite_id, &anchor).await?;
         ctx.out
             .data(&format!("added {} ({})", joiner.name, peer.short()));
         ctx.out.json(&json!({
@@ -151,13 +157,19 @@ pub fn join(ctx: &Ctx, code: &str, name: Option<String>) -> anyhow::Result<()> {
         let sas = joiner.sas().to_string();
         ctx.out.note(&format!("Both screens must show: {sas}"));
         relay.send(&invite_id, &proof).await?;
-        let (_, welcome) = relay
+        let (seq, welcome) = relay
             .receive(&invite_id, seq, Instant::now() + STEP_TIMEOUT)
             .await?
             .ok_or(CliError::Usage(
                 "the inviting device did not add this one (was the code confirmed?)".into(),
             ))?;
-        let welcome = joiner.receive_welcome(&welcome)?;
+        let (_, anchor) = relay
+            .receive(&invite_id, seq, Instant::now() + STEP_TIMEOUT)
+            .await?
+            .ok_or(CliError::Usage(
+                "the inviting device stopped answering after its welcome".into(),
+            ))?;
+        let (welcome, anchor) = joiner.receive_welcome_with_anchor(&welcome, &anchor)?;
         // Now a member: read the log as the server serves it and let
         // vault-core verify it from the genesis the inviter vouched for.
         let circle_id = welcome.circle_id;
@@ -175,6 +187,9 @@ pub fn join(ctx: &Ctx, code: &str, name: Option<String>) -> anyhow::Result<()> {
             &welcome.share,
             &welcome.inviter,
         )?;
+        vault
+            .set_sync_anchor(&anchor, &welcome.inviter)
+            .context("the inviting device's sync anchor does not verify")?;
         ctx.out.data(&format!(
             "joined circle {circle_id} on {url} as {name} ({})",
             me.short()

@@ -5,9 +5,11 @@
 //!
 //! The engine ([`UnlockedVault::sync`](crate::UnlockedVault::sync)) does no
 //! network I/O itself: it calls a [`Transport`], which the CLI implements
-//! over HTTP and the tests implement in memory. Every step commits to the
-//! vault before the next request, so a sync interrupted at any point
-//! resumes where it stopped.
+//! over HTTP and the tests implement in memory. Verify, then apply: the
+//! pages a round pulls are staged, and applied (with the new token, in one
+//! transaction) only once the round's zone checks pass; a round that fails
+//! them changes nothing a user can see and drops its stage, while a round
+//! cut short keeps it and the next one resumes where it stopped.
 //!
 //! What the engine checks on every pull (the threat model in ARCHITECTURE.md):
 //! - each record's signature, by a writer who was a member at the record's

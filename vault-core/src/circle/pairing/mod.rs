@@ -13,6 +13,8 @@
 //!                                               Ed25519(joiner, "vault.v1.pair-proof" || th || challenge) 64 | name_len u8 | name)
 //! inviter → joiner   Welcome       4 | 1 | AES-GCM(K_i2j, nonce = counter, aad = "vault.v1.pair-msg" || 4 | 1 || th,
 //!                                               add-peer entry hash 32 | key share)
+//! inviter → joiner   Anchor        5 | 1 | AES-GCM(K_i2j, nonce = counter, aad = "vault.v1.pair-msg" || 5 | 1 || th,
+//!                                               anchor: the inviter's newest signed manifest, or nothing)
 //! ```
 //!
 //! `K_mac = HKDF(secret, "vault.v1.invite-mac")`: the hellos prove both
@@ -20,8 +22,11 @@
 //! nor sit in the middle. Replaying a message into another session fails
 //! its MAC or its AEAD (fresh ephemerals, nonce and challenge per session).
 
+mod anchor;
 mod invite;
 mod session;
+
+pub use anchor::MAX_ANCHOR_LEN;
 
 pub use invite::{INVITE_SECRET_LEN, InviteSecret};
 
@@ -288,6 +293,10 @@ impl JoinerAwaitingWelcome {
 
     /// Opens the welcome: the key share and the add-peer entry's hash.
     pub fn receive_welcome(mut self, m4: &[u8]) -> Result<Welcome, PairingError> {
+        self.open_welcome(m4)
+    }
+
+    fn open_welcome(&mut self, m4: &[u8]) -> Result<Welcome, PairingError> {
         check_header(m4, WELCOME)?;
         let plain = self.session.open(&m4[..2], &m4[2..])?;
         if plain.len() < 32 {
@@ -302,7 +311,7 @@ impl JoinerAwaitingWelcome {
             circle_id: self.circle_id,
             genesis: self.genesis,
             inviter: self.inviter.peer_id(),
-            inviter_keys: self.inviter,
+            inviter_keys: self.inviter.clone(),
             add_peer,
             share,
             sas: self.session.sas,
@@ -499,6 +508,14 @@ impl InviterVerified {
     /// The welcome: the add-peer entry's hash and the share sealed to the joiner.
     pub fn welcome(
         mut self,
+        share: &KeyShare,
+        add_peer: EntryHash,
+    ) -> Result<Vec<u8>, PairingError> {
+        self.seal_welcome(share, add_peer)
+    }
+
+    fn seal_welcome(
+        &mut self,
         share: &KeyShare,
         add_peer: EntryHash,
     ) -> Result<Vec<u8>, PairingError> {

@@ -3,6 +3,7 @@
 //! [`Transport`]; each step commits before the next call, so a round cut
 //! short anywhere resumes from the stored token and outbox.
 
+mod anchor;
 mod apply;
 pub(crate) mod db;
 mod verify;
@@ -54,8 +55,9 @@ impl UnlockedVault {
     /// One sync round with the circle's server: pull, merge, push, verify,
     /// sign. Records that fail verification are quarantined and reported
     /// in the [`SyncReport`]; a zone that disagrees with what this device
-    /// or a current member signed is a [`ZoneError`](crate::sync::ZoneError). Everything committed
-    /// before an error stays, and the next round resumes.
+    /// or a current member signed is a [`ZoneError`](crate::sync::ZoneError), and nothing pulled
+    /// in a round that fails is applied: a round cut short resumes from
+    /// its stage, one the server lied to starts afresh.
     pub fn sync(&mut self, transport: &mut dyn Transport) -> Result<SyncReport, SyncError> {
         let (_, circle) = load_circle(&self.conn, &self.circle)?.ok_or(SyncError::NoCircle)?;
         let me = self.identity.peer_id();
