@@ -274,6 +274,8 @@ fn a_record_withheld_from_a_new_device_stops_its_sync() {
     let (devs, [x, y, z]) = setup(&server);
     let a = &devs[0];
     let peers = [a.peer_id(), devs[1].peer_id()];
+    let honest = rec(&server, &x);
+    let (_, head) = zone(&server.sql());
     delete(&server, &x);
     // A third device joins and reads the zone from the start: what it
     // gets disagrees with the root A and B signed at the same token.
@@ -294,6 +296,15 @@ fn a_record_withheld_from_a_new_device_stops_its_sync() {
     let before = snapshot(&c);
     refused(&c);
     assert_eq!(snapshot(&c), before);
+    // The honest record put back: C's next sync goes through and
+    // converges with A and B.
+    let seq = honest.seq;
+    put(&server, &honest, head);
+    assert_eq!(rec(&server, &x).seq, seq);
+    let r = c.sync();
+    assert_eq!(r["pulled"], 3, "{r}");
+    assert_eq!(c.json(&["ls"]).as_array().unwrap().len(), 3);
+    assert_eq!(c.manifest_root(), a.manifest_root());
 }
 
 #[test]
