@@ -302,3 +302,32 @@ fn a_changes_feed_that_never_ends_is_refused() {
     assert!(c.server.borrow().requests < 100, "it gave up at once");
     assert_eq!(items(&mut c, 1), before);
 }
+
+#[test]
+fn a_flood_of_refused_records_stops_the_round_and_keeps_none() {
+    let (mut c, [x, _, _]) = setup();
+    let before = items(&mut c, 1);
+    // 1,001 copies of a real record under new uuids: each fails its
+    // signature, and together they pass the cap on refusals per round.
+    let real = record(&c, x);
+    let mut junk = Vec::new();
+    for _ in 0..1001 {
+        let mut fake = real.clone();
+        tamper(&mut fake, |p| p.uuid = Uuid::new_v4());
+        junk.push(fake.record.uuid());
+        reserve(&c, fake);
+    }
+    let err = c.sync(1).unwrap_err();
+    assert!(
+        matches!(err, SyncError::Zone(ZoneError::TooManyRefused(1000))),
+        "{err:?}"
+    );
+    assert_eq!(c.v(1).sync_status().unwrap().quarantined, 0);
+    assert_eq!(items(&mut c, 1), before);
+    // The server drops its junk: the next round goes through.
+    for u in junk {
+        c.server.borrow_mut().records.remove(&u);
+    }
+    let r = c.sync(1).unwrap();
+    assert!(r.quarantined.is_empty(), "{r:?}");
+}

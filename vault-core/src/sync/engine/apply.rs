@@ -10,8 +10,8 @@ use crate::crypto::{ItemContext, SealedItem, VaultRng, open_item_into};
 use crate::item::merge::{Version, merge3};
 use crate::item::{self, Decoded, Item, ItemClass};
 use crate::sync::{
-    Quarantined, RecordError, SealedRecord, SyncError, SyncReport, TaggedRecord, content_hash,
-    encode_records,
+    Quarantined, RecordError, SealedRecord, SyncError, SyncReport, TaggedRecord, ZoneError,
+    content_hash, encode_records,
 };
 use crate::vault::keyring::Keyring;
 use crate::vault::outbox::{self, Base, Mirror};
@@ -22,6 +22,11 @@ use rusqlite::Connection;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+/// The most records one round may refuse (other than those waiting for
+/// their epoch key) before it stops with [`ZoneError::TooManyRefused`].
+pub(crate) const MAX_REFUSED_PER_ROUND: usize = 1000;
+/// The most rows the quarantine holds; a refusal past it stops the round.
+pub(crate) const MAX_QUARANTINE: u64 = 10_000;
 /// What a pulled record is checked against.
 pub(crate) struct Ctx<'a> {
     pub conn: &'a Connection,
@@ -258,6 +263,22 @@ impl Applier<'_> {
 
     fn refuse(&mut self, tagged: &TaggedRecord, reason: RecordError) -> Result<Outcome, SyncError> {
         let rec = &tagged.record;
+        // A record waiting for its epoch key is no alarm; any other refusal
+        // counts, and past the caps the round stops (and, settling, keeps
+        // nothing) rather than fill the vault with a server's junk.
+        if !matches!(reason, RecordError::UnknownEpoch(_)) {
+            let refused = self
+                .report
+                .quarantined
+                .iter()
+                .filter(|q| !matches!(q.reason, RecordError::UnknownEpoch(_)))
+                .count();
+            if refused >= MAX_REFUSED_PER_ROUND
+                || sync_db::quarantine_count(self.ctx.conn)? >= MAX_QUARANTINE
+            {
+                return Err(ZoneError::TooManyRefused(MAX_REFUSED_PER_ROUND).into());
+            }
+        }
         self.quarantine = true;
         sync_db::quarantine(
             self.ctx.conn,
