@@ -1,6 +1,7 @@
 //! Pairing a new device: pure state machines, no I/O. Each step consumes
 //! its state and returns the next one and the bytes to relay through the
 //! server, which sees only opaque messages.
+//! (Over 500 lines: both sides' states, read in the protocol's order.)
 //!
 //! ```text
 //! joiner  → inviter  JoinHello     1 | 1 | invite_id 16 | signing 32 | agreement 32 | eph 32 | nonce 32 | mac 32

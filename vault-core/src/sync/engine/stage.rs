@@ -1,0 +1,168 @@
+//! Verify, then apply: a round pulls pages into the stage (resumable page
+//! by page), and a settle applies what is staged, moves the token and
+//! checks the zone against the members' signed manifests in one
+//! transaction that commits only if the checks pass.
+
+use super::db::{self as sync_db, Stage};
+use super::{PAGE, Round};
+use crate::sync::{ChangesPage, SignedManifest, SyncError, Token, TransportError, ZoneError};
+use rusqlite::TransactionBehavior;
+
+impl Round<'_> {
+    /// The zone's stage, if it builds on the token this round holds and
+    /// moves it.
+    pub(crate) fn staged(&self) -> Result<Option<Stage>, SyncError> {
+        Ok(sync_db::stage(self.conn, &self.zone)?
+            .filter(|s| s.base == self.state.token && s.token != s.base))
+    }
+
+    /// The token the round has reached: the stage's, else the held one.
+    pub(crate) fn reached(&self) -> Result<Token, SyncError> {
+        Ok(self.staged()?.map_or(self.state.token, |s| s.token))
+    }
+
+    /// Pulls pages past the token reached into the stage until the feed is
+    /// exhausted. Nothing is applied ([`Round::settle`] does that once the
+    /// zone checks pass); each page commits to the stage with its token, so
+    /// a pull cut short resumes where it stopped.
+    pub(crate) fn pull(&mut self) -> Result<(), SyncError> {
+        // Pages continue the read that began at `since`: a read from seq 0
+        // stays valid while tombstones are collected under it.
+        let fresh = Stage {
+            base: self.state.token,
+            since: self.state.token,
+            token: self.state.token,
+        };
+        let mut stage = match sync_db::stage(self.conn, &self.zone)? {
+            Some(stage) if stage.base == self.state.token => stage,
+            // A stage on another token (a round that reset it) is stale.
+            Some(_) => {
+                self.with_tx(|r, conn| Ok(sync_db::clear_stage(conn, &r.zone)?))?;
+                fresh
+            }
+            None => fresh,
+        };
+        let mut restarted = false;
+        loop {
+            let (since, after) = (stage.since, stage.token.seq);
+            let page: ChangesPage = match self.call(|t, z| t.changes(z, since, after, PAGE)) {
+                Err(SyncError::Transport(TransportError::TokenExpired)) if !restarted => {
+                    restarted = true;
+                    self.with_tx(|r, conn| Ok(sync_db::clear_stage(conn, &r.zone)?))?;
+                    stage.since = Token { epoch: 0, seq: 0 };
+                    stage.token = stage.since;
+                    continue;
+                }
+                other => other?,
+            };
+            // A page that says more follows must move the read forward, or
+            // a server could keep a device pulling forever.
+            if page.more && (page.records.is_empty() || page.token.seq <= after) {
+                return Err(
+                    TransportError::Malformed("a changes page with more does not advance").into(),
+                );
+            }
+            self.check_page(&page, after)?;
+            self.report.records_received += page.records.len();
+            if page.token != stage.token || !page.records.is_empty() {
+                stage.token = page.token;
+                self.with_tx(|r, conn| {
+                    Ok(sync_db::stage_page(conn, &r.zone, &stage, &page.records)?)
+                })?;
+            }
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Settles the round: catches up with any current member's manifest
+    /// ahead of the token reached, then in one transaction applies what is
+    /// staged, moves the token, and checks the zone against the members'
+    /// manifests. Only a settle whose checks pass commits: one that fails
+    /// leaves items, history, mirror, token and quarantine as they were
+    /// (and [`UnlockedVault::sync`] drops the stage, so the next honest
+    /// answer succeeds).
+    pub(crate) fn settle(&mut self) -> Result<(), SyncError> {
+        // A peer may push and sign while this round runs: a manifest ahead
+        // of the token is caught up with before it counts as withholding.
+        let mut catch_ups = 0;
+        let trusted = loop {
+            let manifests = self.call(|t, z| t.peer_manifests(z))?;
+            let trusted = self.check_manifests(manifests)?;
+            let token = self.reached()?;
+            let ahead = trusted
+                .iter()
+                .any(|m| m.token.epoch == token.epoch && m.token.seq > token.seq);
+            if ahead && catch_ups < 3 {
+                catch_ups += 1;
+                self.pull()?;
+                if self.reached()? != token {
+                    continue;
+                }
+            }
+            break trusted;
+        };
+        let (state, report) = (self.state.clone(), self.report.clone());
+        let conn = self.conn;
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        match self.apply_and_check(&trusted) {
+            Ok(()) => {
+                tx.commit()?;
+                Ok(())
+            }
+            Err(e) => {
+                tx.rollback()?;
+                self.state = state;
+                self.report = report;
+                Err(e)
+            }
+        }
+    }
+
+    /// The body of [`Round::settle`], inside its transaction.
+    fn apply_and_check(&mut self, trusted: &[SignedManifest]) -> Result<(), SyncError> {
+        if let Some(stage) = self.staged()? {
+            let records = sync_db::staged_records(self.conn, &self.zone)?;
+            self.apply_all(&records, false)?;
+            self.state.token = stage.token;
+            sync_db::clear_stage(self.conn, &self.zone)?;
+        }
+        self.release_attested(trusted)?;
+        let own = sync_db::own_manifest(self.conn, &self.zone, &mut self.state)?;
+        self.compare(trusted, &own)?;
+        sync_db::put_state(self.conn, &self.zone, &self.state)?;
+        Ok(())
+    }
+
+    /// A page stays within the read: its records' sequences rise, past
+    /// `after` and up to the page's token, and the token never passes the
+    /// head the server announced (after one fresh look at its manifest: a
+    /// peer may have pushed since). So a pull takes at most as many
+    /// records as the announced head allows, whatever the server sends.
+    fn check_page(&mut self, page: &ChangesPage, after: u64) -> Result<(), SyncError> {
+        let mut last = after;
+        for t in &page.records {
+            if t.tag <= last || t.tag > page.token.seq {
+                return Err(TransportError::Malformed(
+                    "a changes page's records are out of its range",
+                )
+                .into());
+            }
+            last = t.tag;
+        }
+        if page.token.epoch == self.head.epoch && page.token.seq <= self.head.seq {
+            return Ok(());
+        }
+        let now = self.call(|t, z| t.manifest(z, false))?;
+        self.head = now.token;
+        if page.token.epoch != now.token.epoch || page.token.seq > now.token.seq {
+            return Err(ZoneError::PastHead {
+                served: page.token.seq,
+                announced: now.token.seq,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
