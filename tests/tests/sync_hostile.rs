@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 /// Every row a user or a later sync could see: items, history, the
 /// server's versions (mirror), the sync state (token) and the quarantine.
 fn vault_rows(d: &Device) -> Vec<String> {
-    let c = d.vault_sql();
-    let mut out = Vec::new();
-    for table in [
+    d.rows(&[
         "inet",
         "genp",
         "keys",
@@ -27,22 +25,10 @@ fn vault_rows(d: &Device) -> Vec<String> {
         "ckmirror",
         "sync_state",
         "sync_quarantine",
-    ] {
-        // WITHOUT ROWID tables too: every column, in every column's order.
-        let mut stmt = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                (0..n)
-                    .map(|i| r.get::<_, rusqlite::types::Value>(i))
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .unwrap();
-        let mut rows: Vec<String> = rows.map(|r| format!("{table}: {:?}", r.unwrap())).collect();
-        rows.sort();
-        out.extend(rows);
-    }
-    out
+    ])
+    .into_iter()
+    .map(|(table, row)| format!("{table}: {row:?}"))
+    .collect()
 }
 
 /// Fails with the rows that differ, if any.

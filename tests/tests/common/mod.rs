@@ -464,21 +464,31 @@ impl Device {
     /// stores them (ciphertext included): what "the vault's items did not
     /// change" means on disk.
     pub fn item_rows(&self) -> Vec<(&'static str, Vec<rusqlite::types::Value>)> {
+        self.rows(&["inet", "genp", "keys", "item_history"])
+    }
+
+    /// Every row of `tables`, each table's rows sorted (WITHOUT ROWID
+    /// tables too), every column.
+    pub fn rows(
+        &self,
+        tables: &[&'static str],
+    ) -> Vec<(&'static str, Vec<rusqlite::types::Value>)> {
         let c = self.vault_sql();
         let mut out = Vec::new();
-        for table in ["inet", "genp", "keys", "item_history"] {
-            let mut stmt = c
-                .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
-                .unwrap();
+        for &table in tables {
+            let mut stmt = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
             let n = stmt.column_count();
-            let rows = stmt
+            let mut rows: Vec<Vec<rusqlite::types::Value>> = stmt
                 .query_map([], |r| {
                     (0..n)
                         .map(|i| r.get::<_, rusqlite::types::Value>(i))
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
-                .unwrap();
-            out.extend(rows.map(|r| (table, r.unwrap())));
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            out.extend(rows.into_iter().map(|r| (table, r)));
         }
         out
     }
