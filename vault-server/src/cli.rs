@@ -22,6 +22,12 @@ pub struct Cli {
     /// A tracing filter such as `info` or `vault_server=debug`.
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -49,6 +55,8 @@ impl Cli {
             listen: self.listen,
             db: self.db.clone(),
             log_level: self.log_level.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
         }
     }
 }

@@ -25,6 +25,50 @@ pub struct Config {
     pub log_level: String,
     /// Sizes and rates.
     pub limits: Limits,
+    /// TLS, on when a certificate and a key are given.
+    pub tls: Tls,
+}
+
+/// TLS settings: off unless both `cert` and `key` are set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// The certificate chain (PEM), leaf first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Also offer TLS 1.2 (only TLS 1.3 by default).
+    pub allow_tls12: bool,
+    /// Seconds a client has to finish its TLS handshake.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            cert: None,
+            key: None,
+            allow_tls12: false,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl Tls {
+    /// The listener's settings, when TLS is on.
+    pub fn settings(&self) -> Option<crate::tls::TlsSettings> {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsSettings {
+                cert: cert.clone(),
+                key: key.clone(),
+                allow_tls12: self.allow_tls12,
+                handshake_timeout: std::time::Duration::from_secs(self.handshake_timeout_secs),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Sizes and rates. A rate of 0 turns that limiter off.
@@ -66,6 +110,7 @@ impl Default for Config {
             invite_ttl_secs: 600,
             log_level: "info".into(),
             limits: Limits::default(),
+            tls: Tls::default(),
         }
     }
 }
@@ -100,6 +145,10 @@ pub struct Overrides {
     pub db: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Why the configuration could not be loaded.
@@ -189,6 +238,12 @@ impl Config {
         if let Some(level) = &flags.log_level {
             config.log_level = level.clone();
         }
+        if let Some(cert) = &flags.tls_cert {
+            config.tls.cert = Some(cert.clone());
+        }
+        if let Some(key) = &flags.tls_key {
+            config.tls.key = Some(key.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -219,6 +274,15 @@ impl Config {
         take!("VAULT_SERVER_MAX_BATCH_RECORDS" => l.max_batch_records);
         take!("VAULT_SERVER_MAX_RECORDS_BODY_BYTES" => l.max_records_body_bytes);
         take!("VAULT_SERVER_MAX_CHANGES_PAGE" => l.max_changes_page);
+        let t = &mut self.tls;
+        if let Some(raw) = env("VAULT_SERVER_TLS_CERT") {
+            t.cert = Some(PathBuf::from(raw.trim()));
+        }
+        if let Some(raw) = env("VAULT_SERVER_TLS_KEY") {
+            t.key = Some(PathBuf::from(raw.trim()));
+        }
+        take!("VAULT_SERVER_TLS_ALLOW_TLS12" => t.allow_tls12);
+        take!("VAULT_SERVER_TLS_HANDSHAKE_TIMEOUT_SECS" => t.handshake_timeout_secs);
         Ok(())
     }
 
@@ -248,6 +312,12 @@ impl Config {
         }
         if self.limits.max_changes_page == 0 {
             return bad("limits.max_changes_page", "must be at least 1");
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return bad("tls", "give both tls.cert and tls.key, or neither");
+        }
+        if !(1..=300).contains(&self.tls.handshake_timeout_secs) {
+            return bad("tls.handshake_timeout_secs", "must be between 1 and 300");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return bad("log_level", "is not a tracing filter (e.g. \"info\")");
@@ -293,6 +363,9 @@ mod tests {
         assert_eq!(c.limits.max_batch_records, 500);
         assert_eq!(c.limits.max_records_body_bytes, 16 * 1024 * 1024);
         assert_eq!(c.limits.max_changes_page, 5000);
+        assert_eq!((c.tls.cert.as_ref(), c.tls.key.as_ref()), (None, None));
+        assert!(!c.tls.allow_tls12);
+        assert_eq!(c.tls.handshake_timeout_secs, 10);
         c.validate().unwrap();
     }
 
@@ -332,10 +405,36 @@ mod tests {
             listen: Some("127.0.0.1:3".parse().unwrap()),
             db: Some("flag.db".into()),
             log_level: None,
+            ..Overrides::default()
         };
         let c = Config::load(Some(&path), &env, &flags).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:3");
         assert_eq!(c.db, PathBuf::from("flag.db"));
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_comes_from_every_source() {
+        let none = env_of(&[]);
+        let half = Overrides {
+            tls_cert: Some("c.pem".into()),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::load(None, &none, &half),
+            Err(ConfigError::Invalid { key: "tls", .. })
+        ));
+        let env = env_of(&[
+            ("VAULT_SERVER_TLS_KEY", "k.pem"),
+            ("VAULT_SERVER_TLS_ALLOW_TLS12", "true"),
+        ]);
+        let c = Config::load(None, &env, &half).unwrap();
+        let s = c.tls.settings().unwrap();
+        assert_eq!((s.cert, s.key), ("c.pem".into(), "k.pem".into()));
+        assert!(s.allow_tls12);
+        let toml = c.to_toml();
+        assert!(toml.contains("[tls]") && toml.contains("c.pem"), "{toml}");
+        assert_eq!(Config::from_toml(&toml, Path::new("x")).unwrap(), c);
+        assert!(Config::default().tls.settings().is_none());
     }
 
     #[test]

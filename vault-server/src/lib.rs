@@ -37,9 +37,10 @@ pub mod relay;
 pub mod router;
 pub mod state;
 pub mod storage;
+pub mod tls;
 pub mod wire;
 
-pub use config::{Config, ConfigError, Limits, Overrides};
+pub use config::{Config, ConfigError, Limits, Overrides, Tls};
 pub use error::ApiError;
 pub use state::{AppState, StateError};
 pub use storage::{SqliteStorage, Storage, StorageError};
@@ -70,6 +71,23 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let listener = listener.tap_io(|tcp| {
+        // Small request/response pairs: do not wait to coalesce segments.
+        let _ = tcp.set_nodelay(true);
+    });
+    serve_on(listener, state, shutdown).await
+}
+
+/// [`serve`] on any listener: a [`tls::TlsListener`], or a TCP one.
+pub async fn serve_on<L>(
+    listener: L,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    L::Io: Send,
+{
     let app = router::router(state.clone());
     let purge = tokio::spawn(purge_loop(state.clone()));
     let signal_state = state.clone();
@@ -78,10 +96,8 @@ pub async fn serve(
         tracing::info!("shutting down");
         signal_state.begin_shutdown();
     };
-    let listener = listener.tap_io(|tcp| {
-        // Small request/response pairs: do not wait to coalesce segments.
-        let _ = tcp.set_nodelay(true);
-    });
+    // A no-op tap makes the listener's remote address the connection info.
+    let listener = listener.tap_io(|_| {});
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

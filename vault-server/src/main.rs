@@ -8,7 +8,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::io::{IsTerminal, Write};
 use vault_server::storage::sqlite_backup;
-use vault_server::{AppState, Config, serve};
+use vault_server::{AppState, Config, serve, serve_on};
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -61,17 +61,36 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // A bad or missing certificate is an error before anything else.
+    let tls = config.tls.settings();
+    if let Some(settings) = &tls {
+        vault_server::tls::load(settings).context("cannot use the TLS certificate")?;
+    } else if !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "serving plain HTTP beyond loopback: session tokens cross the network in the clear; \
+             give --tls-cert and --tls-key, or put a TLS proxy in front"
+        );
+    }
     runtime.block_on(async {
         let state = AppState::new(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // A fixed line on stderr whatever the log level: scripts and tests
         // read the real port from it (with --listen 127.0.0.1:0).
         eprintln!("listening on {addr}");
-        tracing::info!(%addr, db = %config.db.display(), "serving");
-        serve(listener, state, shutdown_signal()).await?;
+        tracing::info!(%addr, db = %config.db.display(), scheme, "serving");
+        match &tls {
+            Some(settings) => {
+                let listener = vault_server::tls::TlsListener::bind(listener, settings)
+                    .context("cannot use the TLS certificate")?;
+                serve_on(listener, state, shutdown_signal()).await?;
+            }
+            None => serve(listener, state, shutdown_signal()).await?,
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })
