@@ -23,6 +23,10 @@ pub struct Config {
     pub invite_ttl_secs: u64,
     /// A `tracing` filter: `info`, `debug`, `vault_server=debug,warn`, ...
     pub log_level: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the
+    /// per-IP rate limit and the logs); from any other peer the header is
+    /// ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Sizes and rates.
     pub limits: Limits,
     /// TLS, on when a certificate and a key are given.
@@ -109,6 +113,7 @@ impl Default for Config {
             token_ttl_secs: 15 * 60,
             invite_ttl_secs: 600,
             log_level: "info".into(),
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
             tls: Tls::default(),
         }
@@ -262,6 +267,14 @@ impl Config {
         take!("VAULT_SERVER_TOKEN_TTL_SECS" => self.token_ttl_secs);
         take!("VAULT_SERVER_INVITE_TTL_SECS" => self.invite_ttl_secs);
         take!("VAULT_SERVER_LOG_LEVEL" => self.log_level);
+        if let Some(raw) = env("VAULT_SERVER_TRUSTED_PROXIES") {
+            self.trusted_proxies = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| env_value("VAULT_SERVER_TRUSTED_PROXIES", a.to_owned()))
+                .collect::<Result<_, _>>()?;
+        }
         let l = &mut self.limits;
         take!("VAULT_SERVER_MAX_BODY_BYTES" => l.max_body_bytes);
         take!("VAULT_SERVER_PER_IP_PER_SEC" => l.per_ip_per_sec);

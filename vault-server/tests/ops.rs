@@ -343,3 +343,54 @@ async fn sigterm_lets_an_in_flight_request_finish() {
 fn server_migrations_validate() {
     vault_server::storage::migrations().validate().unwrap();
 }
+
+/// `/healthz` with an `X-Forwarded-For` until a 429 (at most 20 requests):
+/// whether one came.
+async fn flood(s: &Server, forwarded_for: &str) -> bool {
+    let http = reqwest::Client::new();
+    for _ in 0..20 {
+        let r = http
+            .get(format!("{}/healthz", s.url))
+            .header("x-forwarded-for", forwarded_for)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let limits = |c: &mut Config| {
+        c.limits.per_ip_per_sec = 1;
+        c.limits.per_ip_burst = 3;
+    };
+    let behind = Server::with(|c| {
+        limits(c);
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    assert!(flood(&behind, "198.51.100.1").await);
+    // Another client behind the same proxy is served from its own bucket.
+    let r = reqwest::Client::new()
+        .get(format!("{}/healthz", behind.url))
+        .header("x-forwarded-for", "198.51.100.2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // From a peer that is not a trusted proxy, the header counts for nothing.
+    let direct = Server::with(limits).await;
+    assert!(flood(&direct, "198.51.100.1").await);
+    let r = reqwest::Client::new()
+        .get(format!("{}/healthz", direct.url))
+        .header("x-forwarded-for", "198.51.100.2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
