@@ -222,3 +222,37 @@ fn a_bad_or_unreachable_server_changes_nothing() {
     assert_eq!(exit, 2, "{err}");
     assert!(err.contains("not in a circle"), "{err}");
 }
+
+#[test]
+fn the_invite_code_can_come_from_standard_input() {
+    let server = ServerProc::start();
+    let a = Device::init("alpha");
+    a.json(&[
+        "circle",
+        "create",
+        "--server",
+        &server.url,
+        "--name",
+        "alpha",
+    ]);
+    let b = Device::init("beta");
+    let invite = Invite::start(&a, &[]);
+    let (code, out, err) = b.run_stdin(
+        &["--json", "peer", "join", "--name", "beta"],
+        &format!("{}\n", invite.code),
+    );
+    assert_eq!(code, 0, "{err}");
+    let joined: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(joined["name"], "beta");
+    let (code, _, err) = invite.finish();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        b.json(&["peer", "ls"])["peers"].as_array().unwrap().len(),
+        2
+    );
+    // Nothing on standard input: bad usage, nothing sent.
+    let c = Device::init("gamma");
+    let (code, _, err) = c.run_stdin(&["peer", "join"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no invite code given"), "{err}");
+}

@@ -122,6 +122,24 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
+/// The invite code from standard input (its first line), or asked for on
+/// the terminal without echo: a code given as an argument lands in the
+/// shell's history.
+pub fn read_code() -> anyhow::Result<String> {
+    let code = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Invite code: ")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    };
+    let code = code.trim().to_owned();
+    if code.is_empty() {
+        return Err(CliError::Usage("no invite code given".into()).into());
+    }
+    Ok(code)
+}
+
 pub fn join(ctx: &Ctx, code: &str, name: Option<String>) -> anyhow::Result<()> {
     let (url, secret) = parse_code(code).map_err(|e| CliError::Usage(e.to_string()))?;
     let name = device_name(name)?;

@@ -24,8 +24,10 @@ pub enum Command {
     },
     /// Join a circle with an invite code shown on one of its devices
     Join {
-        /// The code `vault peer invite` printed (it carries the server's URL)
-        code: String,
+        /// The code `vault peer invite` printed (it carries the server's
+        /// URL). Left out, it is read from standard input, or asked for on
+        /// the terminal: given here, it lands in the shell's history
+        code: Option<String>,
         /// This device's name as the other devices will see it [default: the host name]
         #[arg(long)]
         name: Option<String>,
@@ -51,7 +53,13 @@ pub enum Command {
 pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Invite { ttl, yes } => pairing::invite(ctx, ttl, yes),
-        Command::Join { code, name } => pairing::join(ctx, &code, name),
+        Command::Join { code, name } => {
+            let code = match code {
+                Some(code) => code,
+                None => pairing::read_code()?,
+            };
+            pairing::join(ctx, &code, name)
+        }
         Command::Ls { offline } => ls(ctx, offline),
         Command::Rm { peer } => rm(ctx, &peer),
         Command::Verify { peer } => verify(ctx, &peer),
