@@ -14,6 +14,9 @@ use vault_core::circle::{EntryHash, PeerId, SignedEntry};
 /// How long one HTTP request may take (a long-poll adds its wait).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long one request to the circle routes waits out 429 and 503.
+const WAIT_LIMIT: Duration = Duration::from_secs(120);
+
 /// The largest JSON answer read from the server (a circle log of the
 /// largest circles is far below it); a longer body is refused unread.
 pub const JSON_BODY_CAP: usize = 4 << 20;
@@ -398,8 +401,25 @@ impl Server {
         self.finish(req).await
     }
 
-    async fn finish(&self, req: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
-        let (status, body) = self.send_capped(req, JSON_BODY_CAP).await?;
+    async fn finish(&self, mut req: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
+        // A rate-limited or busy answer (429, 503) is waited out as its
+        // Retry-After says (at most 30 s a time, 2 min in all).
+        let mut waited = Duration::ZERO;
+        let (status, body) = loop {
+            let again = req.try_clone();
+            let (status, body, retry_after) = self.send_capped(req, JSON_BODY_CAP).await?;
+            let wait = retry_after
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_millis(100), Duration::from_secs(30));
+            match again {
+                Some(next) if matches!(status, 429 | 503) && waited + wait <= WAIT_LIMIT => {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    req = next;
+                }
+                _ => break (status, body),
+            }
+        };
         let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             return Ok(value);
@@ -407,17 +427,24 @@ impl Server {
         Err(refusal(status, &value))
     }
 
-    /// Sends a request and reads its answer: the status and at most `cap`
+    /// Sends a request and reads its answer: the status, at most `cap`
     /// bytes of body, read as a stream (a longer body is refused as soon
-    /// as it passes the cap, or unread if its length says so). A redirect
-    /// is an error, never followed.
+    /// as it passes the cap, or unread if its length says so), and the
+    /// `Retry-After` it gives in seconds, if any. A redirect is an error,
+    /// never followed.
     pub async fn send_capped(
         &self,
         req: reqwest::RequestBuilder,
         cap: usize,
-    ) -> Result<(u16, Vec<u8>), RemoteError> {
+    ) -> Result<(u16, Vec<u8>, Option<Duration>), RemoteError> {
         let mut resp = req.send().await.map_err(|e| self.unreachable(e))?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         if (300..400).contains(&status) {
             return Err(RemoteError::Redirected { status });
         }
@@ -431,7 +458,7 @@ impl Server {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((status, body))
+        Ok((status, body, retry_after))
     }
 }
 

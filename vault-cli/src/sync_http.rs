@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -56,7 +57,14 @@ pub struct HttpTransport<'a> {
     stop: Option<watch::Receiver<bool>>,
     stats: Stats,
     unauthorized: bool,
+    wait_limit: Duration,
 }
+
+/// How long a transport waits out a busy or rate-limiting server in one
+/// request before giving up ([`HttpTransport::with_wait_limit`]).
+pub const DEFAULT_WAIT_LIMIT: Duration = Duration::from_secs(120);
+/// The longest single wait a `Retry-After` may ask for.
+const LONGEST_WAIT: Duration = Duration::from_secs(30);
 
 impl<'a> HttpTransport<'a> {
     /// A transport blocking on `handle`, which must belong to a runtime
@@ -70,7 +78,15 @@ impl<'a> HttpTransport<'a> {
             stop: None,
             stats: Stats::default(),
             unauthorized: false,
+            wait_limit: DEFAULT_WAIT_LIMIT,
         }
+    }
+
+    /// How long one request may wait out 429 and 503 answers in all
+    /// (each wait as `Retry-After` says, at most 30 s, plus jitter).
+    pub fn with_wait_limit(mut self, limit: Duration) -> Self {
+        self.wait_limit = limit;
+        self
     }
 
     /// Abandons any request in flight once `stop` turns true (the request
@@ -102,20 +118,53 @@ impl<'a> HttpTransport<'a> {
         body: Option<(&'static str, Vec<u8>)>,
         cap: usize,
     ) -> Result<Vec<u8>, TransportError> {
-        self.stats.requests += 1;
-        let request = raw(self.server, method, path, body, cap);
-        let mut stop = self.stop.clone();
-        let got = self.handle.block_on(async move {
-            tokio::select! {
-                got = request => Some(got),
-                () = stopped(stop.as_mut()) => None,
+        let mut waited = Duration::ZERO;
+        let (status, bytes) = loop {
+            self.stats.requests += 1;
+            let request = raw(self.server, method.clone(), path, body.clone(), cap);
+            let mut stop = self.stop.clone();
+            let got = self.handle.block_on(async move {
+                tokio::select! {
+                    got = request => Some(got),
+                    () = stopped(stop.as_mut()) => None,
+                }
+            });
+            let (status, bytes, retry_after) = match got {
+                Some(got) => {
+                    got.map_err(|e: RemoteError| TransportError::Unreachable(Box::new(e)))?
+                }
+                None => return Err(TransportError::Unreachable("interrupted".into())),
+            };
+            self.stats.bytes_received += bytes.len() as u64;
+            if !matches!(status, 429 | 503) {
+                break (status, bytes);
             }
-        });
-        let (status, bytes) = match got {
-            Some(got) => got.map_err(|e: RemoteError| TransportError::Unreachable(Box::new(e)))?,
-            None => return Err(TransportError::Unreachable("interrupted".into())),
+            // Rate-limited or busy: wait as the server says (a little
+            // more, at random, so devices do not come back together),
+            // up to the limit in all.
+            let wait = retry_after
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_millis(100), LONGEST_WAIT);
+            let jitter = getrandom::u64().unwrap_or(0) % (wait.as_millis() as u64 / 4 + 1);
+            let wait = wait + Duration::from_millis(jitter);
+            if waited + wait > self.wait_limit {
+                return Err(TransportError::Throttled {
+                    status,
+                    waited_secs: waited.as_secs(),
+                });
+            }
+            let mut stop = self.stop.clone();
+            let slept = self.handle.block_on(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => true,
+                    () = stopped(stop.as_mut()) => false,
+                }
+            });
+            if !slept {
+                return Err(TransportError::Unreachable("interrupted".into()));
+            }
+            waited += wait;
         };
-        self.stats.bytes_received += bytes.len() as u64;
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
@@ -156,7 +205,7 @@ async fn raw(
     path: &str,
     body: Option<(&'static str, Vec<u8>)>,
     cap: usize,
-) -> Result<(u16, Vec<u8>), RemoteError> {
+) -> Result<(u16, Vec<u8>, Option<Duration>), RemoteError> {
     let mut req = server.request(method, path);
     if let Some((content_type, bytes)) = body {
         req = req

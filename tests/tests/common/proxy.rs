@@ -44,6 +44,8 @@ pub enum Answer {
     /// A changes page one sequence past the `after` asked for, holding one
     /// junk record, that says more follows: a feed that never ends.
     MoreForever,
+    /// `429 Too Many Requests` with `Retry-After` of this many seconds.
+    TooMany(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +210,14 @@ fn give(client: &mut TcpStream, line: &str, answer: Answer) {
                 "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{port}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
         }
+        Answer::TooMany(secs) => {
+            let body = r#"{"error":{"code":"rate_limited","message":"slow down"}}"#;
+            let _ = write!(
+                client,
+                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {secs}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
         Answer::Endless(total) => {
             let _ = write!(
                 client,
@@ -351,7 +361,7 @@ fn relay(mut client: TcpStream, server: TcpStream, shared: &Shared) {
         if let Some(answer) = standing(shared, &line) {
             shared.answered.fetch_add(1, Ordering::SeqCst);
             give(&mut client, &line, answer);
-            if answer == Answer::MoreForever {
+            if matches!(answer, Answer::MoreForever | Answer::TooMany(_)) {
                 // Keep the connection: the rest of this request (a GET has
                 // no body) is dropped and the next one read.
                 let rest = pending.split_off(head_end.min(pending.len()));

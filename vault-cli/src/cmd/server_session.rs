@@ -157,6 +157,7 @@ pub struct Session {
     circle_id: Uuid,
     server: Option<Server>,
     stop: Option<signal::Receiver<bool>>,
+    wait_limit: Duration,
 }
 
 impl Session {
@@ -167,8 +168,14 @@ impl Session {
             handle,
             circle_id,
             server: None,
+            wait_limit: crate::sync_http::DEFAULT_WAIT_LIMIT,
             stop: None,
         }
+    }
+    /// How long one request may wait out a rate-limiting or busy server.
+    pub fn with_wait_limit(mut self, limit: Duration) -> Self {
+        self.wait_limit = limit;
+        self
     }
 
     /// Requests in flight are abandoned once `stop` turns true.
@@ -224,7 +231,8 @@ impl Session {
             let Some(server) = &self.server else {
                 anyhow::bail!("not connected to the sync server");
             };
-            let mut transport = HttpTransport::new(self.handle.clone(), server, self.circle_id);
+            let mut transport = HttpTransport::new(self.handle.clone(), server, self.circle_id)
+                .with_wait_limit(self.wait_limit);
             if let Some(stop) = &self.stop {
                 transport = transport.with_stop(stop.clone());
             }

@@ -14,6 +14,11 @@ pub struct Args {
     /// device, until interrupted (SIGINT/SIGTERM)
     #[arg(long)]
     watch: bool,
+    /// How long one request may wait out a server that answers 429 (rate
+    /// limited) or 503 (busy), as its Retry-After says, before the sync
+    /// stops
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+    wait_limit: std::time::Duration,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -25,7 +30,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     let circle_id = circle_of(&vault)?.circle_id;
     let rt = crate::sync_http::background_runtime()?;
-    let session = Session::new(rt.handle().clone(), circle_id);
+    let session = Session::new(rt.handle().clone(), circle_id).with_wait_limit(args.wait_limit);
     if watch {
         let result = watch::run(ctx.out, &rt, session, vault);
         // The socket task is abandoned, not awaited.

@@ -158,6 +158,17 @@ pub enum TransportError {
     /// The server's answer does not decode.
     #[error("the server's answer is malformed: {0}")]
     Malformed(&'static str),
+    /// The server kept asking to wait (429 rate-limited, 503 busy) past
+    /// the transport's wait limit.
+    #[error(
+        "the server kept answering {status} (rate-limited or busy); waited {waited_secs} s, the limit"
+    )]
+    Throttled {
+        /// The last status.
+        status: u16,
+        /// Seconds waited in all.
+        waited_secs: u64,
+    },
 }
 
 /// Why a pulled record was quarantined.
