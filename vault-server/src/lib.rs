@@ -5,7 +5,9 @@
 //! metrics, notifier, rate limiters); [`router::router`] turns it into an
 //! axum `Router`, and [`serve`] runs it on a listener until a shutdown
 //! future resolves: it stops accepting, finishes in-flight requests, ends
-//! long polls, closes WebSockets, and returns.
+//! long polls, closes WebSockets, and returns. [`serve_on`] does the same
+//! on any listener, such as [`tls::TlsListener`] (rustls, certificates
+//! reloaded from their files, each handshake in its own task).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,5 +1,5 @@
 //! One module per resource. Handlers parse and check the request, run
-//! storage calls on the blocking pool through [`AppState::db`], notify
+//! storage calls on the blocking pool through [`AppState::db`](crate::AppState::db), notify
 //! after commits, and answer with JSON or an [`ApiError`].
 
 pub mod auth;
