@@ -2,6 +2,8 @@
 //! registration, authentication, the circle log, key shares and the
 //! pairing relay. It moves bytes; every check of what comes back is
 //! vault-core's.
+//! (Over 500 lines until issue 13's vault-client takes these routes over
+//! and splits them by resource.)
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

@@ -7,8 +7,7 @@ mod common;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 use vault_server::Config;
 
@@ -167,27 +166,17 @@ fn config_precedence_is_file_then_env_then_flags() {
 
 /// Starts the binary; returns it and the address it printed.
 fn spawn_server(db: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--db", db.to_str().unwrap()])
-        .args(["--log-level", "warn"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    assert!(!addr.ends_with(":0"), "the real port: {addr}");
-    (child, addr)
+    spawn_binary(
+        BIN,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--log-level",
+            "warn",
+        ],
+    )
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {

@@ -5,10 +5,12 @@
 //! stalled handshakes that hold up nobody, and a bad file refused at start.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::spawn_binary;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -64,28 +66,15 @@ impl Ca {
 
 /// Starts the binary with TLS; returns it and its address.
 fn spawn_tls(dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
-        .args(["--db", dir.join("s.db").to_str().unwrap()])
-        .args(["--tls-cert", dir.join("cert.pem").to_str().unwrap()])
-        .args(["--tls-key", dir.join("key.pem").to_str().unwrap()])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let db = dir.join("s.db");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let mut args = vec!["--listen", "127.0.0.1:0", "--log-level", "warn"];
+    args.extend(["--db", db.to_str().unwrap()]);
+    args.extend(["--tls-cert", cert.to_str().unwrap()]);
+    args.extend(["--tls-key", key.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    spawn_binary(BIN, &args)
 }
 
 fn write_pair(dir: &Path, (cert, key): &(String, String)) {

@@ -316,3 +316,29 @@ pub async fn add_peer(
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     e
 }
+
+/// Starts the `vault-server` binary (`binary`: `env!("CARGO_BIN_EXE_vault-server")`)
+/// with `args`; returns it and the address it printed on its "listening
+/// on" line. Its stderr is drained afterwards.
+pub fn spawn_binary(binary: &str, args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(binary)
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    assert!(!addr.ends_with(":0"), "the real port: {addr}");
+    (child, addr)
+}

@@ -1,0 +1,160 @@
+//! Tests of the configuration: defaults, sources in order, validation.
+
+#![allow(clippy::unwrap_used)]
+use super::*;
+use std::collections::HashMap;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn defaults_match_the_documentation() {
+    let c = Config::default();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8625");
+    assert_eq!(c.db, PathBuf::from("./vault-server.db"));
+    assert_eq!(c.token_ttl_secs, 900);
+    assert_eq!(c.invite_ttl_secs, 600);
+    assert_eq!(c.limits.max_body_bytes, 65536);
+    assert_eq!((c.limits.per_ip_per_sec, c.limits.per_ip_burst), (100, 200));
+    assert_eq!(
+        (c.limits.per_device_per_sec, c.limits.per_device_burst),
+        (20, 40)
+    );
+    assert_eq!(c.limits.max_batch_records, 500);
+    assert_eq!(c.limits.max_records_body_bytes, 16 * 1024 * 1024);
+    assert_eq!(c.limits.max_changes_page, 5000);
+    assert_eq!((c.tls.cert.as_ref(), c.tls.key.as_ref()), (None, None));
+    assert!(!c.tls.allow_tls12);
+    assert_eq!(c.tls.handshake_timeout_secs, 10);
+    c.validate().unwrap();
+}
+
+#[test]
+fn file_then_env_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:1\"\ndb = \"file.db\"\ntoken_ttl_secs = 5\n\
+         [limits]\nper_ip_per_sec = 7\n",
+    )
+    .unwrap();
+    let none = env_of(&[]);
+    let c = Config::load(Some(&path), &none, &Overrides::default()).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:1");
+    assert_eq!(c.db, PathBuf::from("file.db"));
+    assert_eq!(c.token_ttl_secs, 5);
+    assert_eq!(c.limits.per_ip_per_sec, 7);
+    assert_eq!(c.limits.per_ip_burst, 200, "unset keys keep their defaults");
+
+    let env = env_of(&[
+        ("VAULT_SERVER_LISTEN", "127.0.0.1:2"),
+        ("VAULT_SERVER_DB", "env.db"),
+        ("VAULT_SERVER_PER_IP_PER_SEC", "9"),
+    ]);
+    let c = Config::load(Some(&path), &env, &Overrides::default()).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:2");
+    assert_eq!(c.db, PathBuf::from("env.db"));
+    assert_eq!(c.limits.per_ip_per_sec, 9);
+    assert_eq!(
+        c.token_ttl_secs, 5,
+        "the file still gives what env does not"
+    );
+
+    let flags = Overrides {
+        listen: Some("127.0.0.1:3".parse().unwrap()),
+        db: Some("flag.db".into()),
+        log_level: None,
+        ..Overrides::default()
+    };
+    let c = Config::load(Some(&path), &env, &flags).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:3");
+    assert_eq!(c.db, PathBuf::from("flag.db"));
+}
+
+#[test]
+fn tls_needs_both_files_and_comes_from_every_source() {
+    let none = env_of(&[]);
+    let half = Overrides {
+        tls_cert: Some("c.pem".into()),
+        ..Overrides::default()
+    };
+    assert!(matches!(
+        Config::load(None, &none, &half),
+        Err(ConfigError::Invalid { key: "tls", .. })
+    ));
+    let env = env_of(&[
+        ("VAULT_SERVER_TLS_KEY", "k.pem"),
+        ("VAULT_SERVER_TLS_ALLOW_TLS12", "true"),
+    ]);
+    let c = Config::load(None, &env, &half).unwrap();
+    let s = c.tls.settings().unwrap();
+    assert_eq!((s.cert, s.key), ("c.pem".into(), "k.pem".into()));
+    assert!(s.allow_tls12);
+    let toml = c.to_toml();
+    assert!(toml.contains("[tls]") && toml.contains("c.pem"), "{toml}");
+    assert_eq!(Config::from_toml(&toml, Path::new("x")).unwrap(), c);
+    assert!(Config::default().tls.settings().is_none());
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors() {
+    let p = Path::new("x.toml");
+    assert!(matches!(
+        Config::from_toml("listne = \"127.0.0.1:1\"", p),
+        Err(ConfigError::Parse { .. })
+    ));
+    assert!(matches!(
+        Config::from_toml("[limits]\nper_ip = 3", p),
+        Err(ConfigError::Parse { .. })
+    ));
+    assert!(matches!(
+        Config::from_toml("token_ttl_secs = \"soon\"", p),
+        Err(ConfigError::Parse { .. })
+    ));
+    let env = env_of(&[("VAULT_SERVER_LISTEN", "not an address")]);
+    assert!(matches!(
+        Config::load(None, &env, &Overrides::default()),
+        Err(ConfigError::Env {
+            var: "VAULT_SERVER_LISTEN",
+            ..
+        })
+    ));
+    let env = env_of(&[("VAULT_SERVER_INVITE_TTL_SECS", "7200")]);
+    assert!(matches!(
+        Config::load(None, &env, &Overrides::default()),
+        Err(ConfigError::Invalid { .. })
+    ));
+    for (var, key) in [
+        ("VAULT_SERVER_MAX_BATCH_RECORDS", "limits.max_batch_records"),
+        (
+            "VAULT_SERVER_MAX_RECORDS_BODY_BYTES",
+            "limits.max_records_body_bytes",
+        ),
+        ("VAULT_SERVER_MAX_CHANGES_PAGE", "limits.max_changes_page"),
+    ] {
+        let pairs = [(var, "0")];
+        let env = env_of(&pairs);
+        assert!(
+            matches!(
+                Config::load(None, &env, &Overrides::default()),
+                Err(ConfigError::Invalid { key: k, .. }) if k == key
+            ),
+            "{var}=0"
+        );
+    }
+    let env = env_of(&[("VAULT_SERVER_MAX_BATCH_RECORDS", "7")]);
+    let c = Config::load(None, &env, &Overrides::default()).unwrap();
+    assert_eq!(c.limits.max_batch_records, 7);
+}
+
+#[test]
+fn printed_config_parses_back_to_itself() {
+    let c = Config::default();
+    assert_eq!(Config::from_toml(&c.to_toml(), Path::new("-")).unwrap(), c);
+}
