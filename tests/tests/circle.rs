@@ -207,7 +207,14 @@ fn a_bad_or_unreachable_server_changes_nothing() {
     for (url, code, says) in [
         ("ftp://127.0.0.1:1", 2, "bad server URL"),
         ("http://127.0.0.1:1/some/path", 2, "bad server URL"),
-        ("https://127.0.0.1:1", 2, "https is not supported"),
+        // Plain http beyond loopback is refused before any connection
+        // (192.0.2.1 is TEST-NET-1: nothing is ever sent there).
+        (
+            "http://192.0.2.1:8625",
+            2,
+            "plain http is allowed only to a loopback address",
+        ),
+        ("https://127.0.0.1:1", 1, "cannot reach the server"),
         // Nothing listens on port 1.
         ("http://127.0.0.1:1", 1, "cannot reach the server"),
     ] {

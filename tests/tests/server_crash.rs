@@ -121,7 +121,9 @@ fn kill_9_during_appends_leaves_a_whole_verifiable_log() {
         )
         .unwrap();
     assert_eq!(status, 201, "{body}");
-    vault.create_circle(&server.url, &genesis).unwrap();
+    vault
+        .create_circle(&server.url, &Default::default(), &genesis)
+        .unwrap();
     let circle = genesis.entry().circle_id.to_string();
     let genesis_hash = genesis.hash();
 

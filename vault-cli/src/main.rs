@@ -2,7 +2,6 @@
 //! turns any failure into one line on stderr and a documented exit code.
 
 mod agent;
-mod backoff;
 mod cli;
 mod cmd;
 mod context;
@@ -12,11 +11,7 @@ mod itemjson;
 mod output;
 mod password;
 mod query;
-mod remote;
-mod sync_http;
-mod sync_wire;
 mod totp;
-mod ws;
 
 use clap::Parser;
 use std::process::ExitCode;

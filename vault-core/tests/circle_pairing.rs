@@ -21,8 +21,8 @@ fn pair(secret_code: &str, inviter: &DeviceIdentity, joiner: &DeviceIdentity) ->
     let mut rng = VaultRng::new().unwrap();
     let circle = Uuid::from_bytes([4; 16]);
     let genesis = EntryHash([5; 32]);
-    let (_, s_inv) = InviteSecret::parse_code(secret_code).unwrap();
-    let (_, s_join) = InviteSecret::parse_code(secret_code).unwrap();
+    let s_inv = InviteSecret::parse_code(secret_code).unwrap().secret;
+    let s_join = InviteSecret::parse_code(secret_code).unwrap().secret;
     let inv = InviterAwaitingJoin::new(s_inv, circle, genesis, inviter.public());
     let (join, m1) = JoinerAwaitingHello::start(&s_join, joiner, &mut rng);
     let (inv, m2) = inv.receive_hello(&m1, &mut rng).unwrap();
@@ -73,7 +73,7 @@ fn ids() -> (DeviceIdentity, DeviceIdentity, VaultRng) {
 #[test]
 fn a_full_pairing_agrees_on_sas_and_directional_keys() {
     let (a, b, mut rng) = ids();
-    let code = InviteSecret::generate(&mut rng).code("https://sync.example");
+    let code = InviteSecret::generate(&mut rng).code("https://sync.example", None);
     let run = pair(&code, &a, &b);
     assert_eq!(run.m1[0..2], [1, 1]);
     assert_eq!(run.m2[0..2], [2, 1]);
@@ -95,9 +95,9 @@ fn a_wrong_invite_secret_is_refused() {
         PairingError::BadInviteProof
     );
     // And the joiner refuses an inviter who does not know its secret.
-    let code = InviteSecret::generate(&mut rng).code("u");
-    let (_, s1) = InviteSecret::parse_code(&code).unwrap();
-    let (_, s1b) = InviteSecret::parse_code(&code).unwrap();
+    let code = InviteSecret::generate(&mut rng).code("u", None);
+    let s1 = InviteSecret::parse_code(&code).unwrap().secret;
+    let s1b = InviteSecret::parse_code(&code).unwrap().secret;
     let other = InviteSecret::generate(&mut rng);
     let (join, m1) = JoinerAwaitingHello::start(&s1, &b, &mut rng);
     // A server that relays to an inviter with another secret (a MITM).
@@ -116,12 +116,12 @@ fn a_wrong_invite_secret_is_refused() {
 #[test]
 fn replayed_messages_from_an_earlier_pairing_are_refused() {
     let (a, b, mut rng) = ids();
-    let code = InviteSecret::generate(&mut rng).code("https://s");
+    let code = InviteSecret::generate(&mut rng).code("https://s", None);
     let old = pair(&code, &a, &b);
 
     // A new session with the same secret: old m3 and m4 do not open.
-    let (_, s_inv) = InviteSecret::parse_code(&code).unwrap();
-    let (_, s_join) = InviteSecret::parse_code(&code).unwrap();
+    let s_inv = InviteSecret::parse_code(&code).unwrap().secret;
+    let s_join = InviteSecret::parse_code(&code).unwrap().secret;
     let inv = InviterAwaitingJoin::new(s_inv, Uuid::nil(), EntryHash::ZERO, a.public());
     let (join, m1) = JoinerAwaitingHello::start(&s_join, &b, &mut rng);
     let (inv, m2) = inv.receive_hello(&m1, &mut rng).unwrap();
@@ -154,9 +154,9 @@ fn replayed_messages_from_an_earlier_pairing_are_refused() {
 fn a_proof_by_another_key_or_out_of_order_messages_are_refused() {
     let (a, b, mut rng) = ids();
     let mallory = DeviceIdentity::generate(&mut rng);
-    let code = InviteSecret::generate(&mut rng).code("u");
-    let (_, s_inv) = InviteSecret::parse_code(&code).unwrap();
-    let (_, s_join) = InviteSecret::parse_code(&code).unwrap();
+    let code = InviteSecret::generate(&mut rng).code("u", None);
+    let s_inv = InviteSecret::parse_code(&code).unwrap().secret;
+    let s_join = InviteSecret::parse_code(&code).unwrap().secret;
     let inv = InviterAwaitingJoin::new(s_inv, Uuid::nil(), EntryHash::ZERO, a.public());
     let (join, m1) = JoinerAwaitingHello::start(&s_join, &b, &mut rng);
     assert_eq!(
@@ -164,7 +164,7 @@ fn a_proof_by_another_key_or_out_of_order_messages_are_refused() {
         PairingError::Malformed("join hello length")
     );
     let inv = InviterAwaitingJoin::new(
-        InviteSecret::parse_code(&code).unwrap().1,
+        InviteSecret::parse_code(&code).unwrap().secret,
         Uuid::nil(),
         EntryHash::ZERO,
         a.public(),
@@ -191,8 +191,8 @@ fn a_tampered_proof_does_not_decrypt() {
     // A proof signed by the wrong key is `BadProof`: see the unit test in
     // `circle::pairing`, which can forge a proof under the session key.
     let (a, b, mut rng) = ids();
-    let code = InviteSecret::generate(&mut rng).code("u");
-    let secret = || InviteSecret::parse_code(&code).unwrap().1;
+    let code = InviteSecret::generate(&mut rng).code("u", None);
+    let secret = || InviteSecret::parse_code(&code).unwrap().secret;
     let inv1 = InviterAwaitingJoin::new(secret(), Uuid::nil(), EntryHash::ZERO, a.public());
     let (join1, m1) = JoinerAwaitingHello::start(&secret(), &b, &mut rng);
     let (inv1, m2) = inv1.receive_hello(&m1, &mut rng).unwrap();
@@ -207,15 +207,15 @@ fn a_tampered_proof_does_not_decrypt() {
 fn invite_codes_round_trip_and_bad_codes_are_typed() {
     let mut rng = VaultRng::new().unwrap();
     let s = InviteSecret::generate(&mut rng);
-    let code = s.code("https://sync.example:8443/base");
+    let code = s.code("https://sync.example:8443/base", None);
     let (url, secret_part) = code.rsplit_once('#').unwrap();
     assert_eq!(url, "https://sync.example:8443/base");
     assert_eq!(secret_part.len(), 32 + 7);
     assert!(secret_part.split('-').all(|g| g.len() == 4));
     assert_eq!(secret_part, secret_part.to_lowercase());
-    let (u2, s2) = InviteSecret::parse_code(&code).unwrap();
-    assert_eq!(u2, url);
-    assert_eq!(s2.invite_id(), s.invite_id());
+    let parsed = InviteSecret::parse_code(&code).unwrap();
+    assert_eq!(parsed.server_url, url);
+    assert_eq!(parsed.secret.invite_id(), s.invite_id());
     assert_eq!(s.invite_id().len(), 32);
     assert!(
         s.invite_id()
@@ -225,13 +225,16 @@ fn invite_codes_round_trip_and_bad_codes_are_typed() {
     // Case, dashes and spaces do not matter.
     let sloppy = format!("{url}#{}", secret_part.to_uppercase().replace('-', " "));
     assert_eq!(
-        InviteSecret::parse_code(&sloppy).unwrap().1.invite_id(),
+        InviteSecret::parse_code(&sloppy)
+            .unwrap()
+            .secret
+            .invite_id(),
         s.invite_id()
     );
     assert_eq!(
         InviteSecret::parse_code(&format!("  {code}\n"))
             .unwrap()
-            .1
+            .secret
             .invite_id(),
         s.invite_id()
     );
@@ -258,8 +261,8 @@ fn invite_codes_round_trip_and_bad_codes_are_typed() {
 #[test]
 fn the_welcome_must_carry_a_share_for_the_joiner() {
     let (a, b, mut rng) = ids();
-    let code = InviteSecret::generate(&mut rng).code("u");
-    let secret = || InviteSecret::parse_code(&code).unwrap().1;
+    let code = InviteSecret::generate(&mut rng).code("u", None);
+    let secret = || InviteSecret::parse_code(&code).unwrap().secret;
     let inv = InviterAwaitingJoin::new(secret(), Uuid::nil(), EntryHash::ZERO, a.public());
     let (join, m1) = JoinerAwaitingHello::start(&secret(), &b, &mut rng);
     let (inv, m2) = inv.receive_hello(&m1, &mut rng).unwrap();
@@ -271,4 +274,51 @@ fn the_welcome_must_carry_a_share_for_the_joiner() {
         inv.welcome(&to_a, EntryHash::ZERO).unwrap_err(),
         PairingError::WrongRecipient
     );
+}
+
+#[test]
+fn a_code_carries_a_certificate_pin_or_none() {
+    let mut rng = VaultRng::new().unwrap();
+    let secret = InviteSecret::generate(&mut rng);
+    let plain = secret.code("https://sync.example:8625", None);
+    let parsed = InviteSecret::parse_code(&plain).unwrap();
+    assert_eq!(parsed.server_url, "https://sync.example:8625");
+    assert_eq!(parsed.cert_pin, None);
+
+    let pin = [0xa5u8; 32];
+    let pinned = secret.code("https://sync.example:8625", Some(&pin));
+    assert!(pinned.starts_with("https://sync.example:8625#sha256-"));
+    let parsed = InviteSecret::parse_code(&pinned).unwrap();
+    assert_eq!(parsed.server_url, "https://sync.example:8625");
+    assert_eq!(parsed.cert_pin, Some(pin));
+    // Same secret either way: the pin does not change the invite id.
+    assert_eq!(
+        parsed.secret.invite_id(),
+        InviteSecret::parse_code(&plain).unwrap().secret.invite_id()
+    );
+    // Upper case survives copying by hand.
+    assert_eq!(
+        InviteSecret::parse_code(
+            &pinned
+                .to_uppercase()
+                .replace("HTTPS://SYNC.EXAMPLE:8625", "https://sync.example:8625")
+        )
+        .unwrap()
+        .cert_pin,
+        Some(pin)
+    );
+    let (head, tail) = pinned.rsplit_once('#').unwrap();
+    for bad in [
+        format!("{}#sha256-abc#{tail}", "https://s"),
+        format!("{}#md5-{}#{tail}", "https://s", &head[head.len() - 52..]),
+        format!("{}#sha256-{}#{tail}", "https://s", &head[head.len() - 50..]),
+    ] {
+        assert!(
+            matches!(
+                InviteSecret::parse_code(&bad),
+                Err(PairingError::BadCode("the certificate pin is malformed"))
+            ),
+            "{bad}"
+        );
+    }
 }

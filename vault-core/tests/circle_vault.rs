@@ -8,7 +8,8 @@ use common::{PASSWORD, fast_kdf, file_bytes, full_genp, full_inet, new_vault, ra
 use std::path::Path;
 use uuid::Uuid;
 use vault_core::circle::{
-    ChainError, CircleState, EntryHash, KeyShare, PeerId, ShareError, SignedEntry, verify_auth,
+    ChainError, CircleState, EntryHash, KeyShare, PeerId, ServerTrust, ShareError, SignedEntry,
+    verify_auth,
 };
 use vault_core::crypto::{EpochKey, VaultRng};
 use vault_core::error::{CircleError, KeyChangeError};
@@ -55,7 +56,8 @@ fn sync(v: &mut UnlockedVault, s: &Server) -> vault_core::LogUpdate {
 fn found_circle(a: &mut UnlockedVault) -> Server {
     let mut s = Server::default();
     let g = a.prepare_genesis("laptop").unwrap();
-    a.create_circle(URL, &s.post(g)).unwrap();
+    a.create_circle(URL, &ServerTrust::default(), &s.post(g))
+        .unwrap();
     s
 }
 
@@ -71,7 +73,14 @@ fn pair(inviter: &mut UnlockedVault, joiner: &mut UnlockedVault, s: &mut Server,
         .seal_share(&joiner.peer_id(), ShareEpochs::All)
         .unwrap();
     joiner
-        .join_circle(URL, s.genesis(), &s.log, &share, &inviter.peer_id())
+        .join_circle(
+            URL,
+            &ServerTrust::default(),
+            s.genesis(),
+            &s.log,
+            &share,
+            &inviter.peer_id(),
+        )
         .unwrap();
 }
 
@@ -179,7 +188,7 @@ fn a_genesis_from_another_device_is_refused() {
     let (_d2, _p2, mut b) = new_vault();
     let g = a.prepare_genesis("a").unwrap();
     assert!(matches!(
-        b.create_circle(URL, &g),
+        b.create_circle(URL, &ServerTrust::default(), &g),
         Err(CircleError::ForeignGenesis)
     ));
     assert!(b.circle().unwrap().is_none());
@@ -247,7 +256,7 @@ fn a_join_with_a_forged_share_or_a_bad_log_writes_nothing() {
     // A key that is not the committed one, signed by the inviter.
     let fake = EpochKey::generate(1, &mut rng);
     let bad = KeyShare::seal(a.device(), &b.device().public(), circle, &[&fake], &mut rng).unwrap();
-    let r = b.join_circle(URL, g, &s.log, &bad, &a_id);
+    let r = b.join_circle(URL, &ServerTrust::default(), g, &s.log, &bad, &a_id);
     assert!(
         matches!(r, Err(CircleError::Share(ShareError::CommitMismatch(1)))),
         "{r:?}"
@@ -257,6 +266,7 @@ fn a_join_with_a_forged_share_or_a_bad_log_writes_nothing() {
     bytes[150] ^= 1;
     let r = b.join_circle(
         URL,
+        &ServerTrust::default(),
         g,
         &s.log,
         &KeyShare::from_bytes(&bytes).unwrap(),
@@ -271,7 +281,7 @@ fn a_join_with_a_forged_share_or_a_bad_log_writes_nothing() {
     let mut sig = *log[1].signature();
     sig[0] ^= 1;
     log[1] = SignedEntry::decode(log[1].entry_bytes(), &sig).unwrap();
-    let r = b.join_circle(URL, g, &log, &share, &a_id);
+    let r = b.join_circle(URL, &ServerTrust::default(), g, &log, &share, &a_id);
     assert!(
         matches!(
             r,
@@ -280,7 +290,14 @@ fn a_join_with_a_forged_share_or_a_bad_log_writes_nothing() {
         "{r:?}"
     );
     // Another genesis.
-    let r = b.join_circle(URL, EntryHash([3; 32]), &s.log, &share, &a_id);
+    let r = b.join_circle(
+        URL,
+        &ServerTrust::default(),
+        EntryHash([3; 32]),
+        &s.log,
+        &share,
+        &a_id,
+    );
     assert!(
         matches!(
             r,
@@ -289,16 +306,30 @@ fn a_join_with_a_forged_share_or_a_bad_log_writes_nothing() {
         "{r:?}"
     );
     // A log that does not add B.
-    let r = b.join_circle(URL, g, &s.log[..1], &share, &a_id);
+    let r = b.join_circle(URL, &ServerTrust::default(), g, &s.log[..1], &share, &a_id);
     assert!(matches!(r, Err(CircleError::NotInvited)), "{r:?}");
     // A share from someone else than the named inviter, or an inviter
     // who is not a member.
-    let r = b.join_circle(URL, g, &s.log, &share, &b.peer_id());
+    let r = b.join_circle(
+        URL,
+        &ServerTrust::default(),
+        g,
+        &s.log,
+        &share,
+        &b.peer_id(),
+    );
     assert!(
         matches!(r, Err(CircleError::Share(ShareError::WrongSender))),
         "{r:?}"
     );
-    let r = b.join_circle(URL, g, &s.log, &share, &PeerId::from_bytes([7; 32]));
+    let r = b.join_circle(
+        URL,
+        &ServerTrust::default(),
+        g,
+        &s.log,
+        &share,
+        &PeerId::from_bytes([7; 32]),
+    );
     assert!(matches!(r, Err(CircleError::UnknownPeer(_))), "{r:?}");
 
     assert_eq!(
@@ -308,7 +339,8 @@ fn a_join_with_a_forged_share_or_a_bad_log_writes_nothing() {
     );
     assert!(b.circle().unwrap().is_none());
     // The genuine share still works afterwards.
-    b.join_circle(URL, g, &s.log, &share, &a_id).unwrap();
+    b.join_circle(URL, &ServerTrust::default(), g, &s.log, &share, &a_id)
+        .unwrap();
     assert!(b.circle().unwrap().unwrap().is_member);
 }
 
@@ -486,14 +518,15 @@ fn pairing_drives_the_vaults_end_to_end() {
     let mut rng = VaultRng::new().unwrap();
 
     let info = a.circle().unwrap().unwrap();
-    let code = InviteSecret::generate(&mut rng).code(&info.server_url);
+    let code = InviteSecret::generate(&mut rng).code(&info.server_url, None);
     let inviter = InviterAwaitingJoin::new(
-        InviteSecret::parse_code(&code).unwrap().1,
+        InviteSecret::parse_code(&code).unwrap().secret,
         info.circle_id,
         info.genesis,
         a.device().public(),
     );
-    let (url, secret) = InviteSecret::parse_code(&code).unwrap();
+    let parsed = InviteSecret::parse_code(&code).unwrap();
+    let (url, secret) = (parsed.server_url, parsed.secret);
     assert_eq!(url, URL);
     let (joiner, m1) = JoinerAwaitingHello::start(&secret, b.device(), &mut rng);
     let (inviter, m2) = inviter.receive_hello(&m1, &mut rng).unwrap();
@@ -509,6 +542,7 @@ fn pairing_drives_the_vaults_end_to_end() {
     let welcome = joiner.receive_welcome(&m4).unwrap();
     b.join_circle(
         &url,
+        &ServerTrust::default(),
         welcome.genesis,
         &s.log,
         &welcome.share,

@@ -1,7 +1,8 @@
 //! The API's one error type. Every failure a client sees is
-//! `{"error": {"code": "...", "message": "..."}}` with the status that
-//! PROTOCOL.md gives its code. A 500 says nothing about its cause: the
-//! cause goes to the log (which never holds tokens or ciphertext).
+//! `{"error": {"code": "...", "message": "..."}}` (`vault_proto::ErrorBody`)
+//! with the status that PROTOCOL.md gives its code. A 500 says nothing
+//! about its cause: the cause goes to the log (which never holds tokens or
+//! ciphertext).
 
 use crate::storage::{
     AppendError, ChangesError, InviteError, IssueError, ManifestPutError, PushError, ShareError,
@@ -11,8 +12,8 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use std::borrow::Cow;
+use vault_proto::{DecodeError, ErrorBody, ErrorCode};
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -66,21 +67,10 @@ pub enum ApiError {
     Unavailable(&'static str),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
-}
-
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'static str,
-    message: &'a str,
-}
-
 impl ApiError {
-    /// A 400 `invalid` with a fixed message.
-    pub fn invalid(message: &'static str) -> ApiError {
-        ApiError::Invalid(Cow::Borrowed(message))
+    /// A 400 `invalid` with a fixed message, or one built at run time.
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::Invalid(message.into())
     }
 
     /// A 500 for any failure; the cause is logged when the response is built.
@@ -107,22 +97,22 @@ impl ApiError {
     }
 
     /// The machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::BadJson(_) => "bad_json",
-            ApiError::Invalid(_) => "invalid",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::Gone(_) => "gone",
-            ApiError::TokenExpired => "token_expired",
-            ApiError::TooLarge(_) => "too_large",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Internal(_) => "internal",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::BadJson(_) => ErrorCode::BadJson,
+            ApiError::Invalid(_) => ErrorCode::Invalid,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Gone(_) => ErrorCode::Gone,
+            ApiError::TokenExpired => ErrorCode::TokenExpired,
+            ApiError::TooLarge(_) => ErrorCode::TooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Internal(_) => ErrorCode::Internal,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 }
@@ -132,13 +122,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = %ErrorChain(cause.as_ref()), "request failed");
         }
-        let message = self.to_string();
-        let body = Body {
-            error: Detail {
-                code: self.code(),
-                message: &message,
-            },
-        };
+        let body = ErrorBody::new(self.code(), self.to_string());
         let mut response = (self.status(), Json(body)).into_response();
         let retry = match &self {
             ApiError::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
@@ -185,6 +169,14 @@ impl From<JsonRejection> for ApiError {
                 _ => ApiError::BadJson("the body could not be read".into()),
             },
         }
+    }
+}
+
+/// A malformed field of a body or query: 400 `invalid`, with the
+/// field's name and what it should have been (`challenge: not base64url`).
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        ApiError::Invalid(Cow::Owned(e.to_string()))
     }
 }
 

@@ -6,7 +6,6 @@
 use crate::error::ApiError;
 use crate::state::{AppState, unix_now};
 use crate::storage::{Hash32, PeerBytes, StorageError};
-use crate::wire::{RECORDS_MEDIA_TYPE, parse_circle};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -14,11 +13,13 @@ use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use data_encoding::BASE64URL_NOPAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use vault_proto::RECORDS_MEDIA_TYPE;
+use vault_proto::auth::BearerToken;
+use vault_proto::codec::parse_uuid;
 
 /// A JSON body. Not JSON or the wrong shape: 400 `bad_json`; another
 /// content type: 415; over the body limit: 413.
@@ -128,22 +129,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let value = parts
+        let token = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
+            .and_then(BearerToken::from_authorization)
             .ok_or(ApiError::Unauthorized)?;
-        let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::Unauthorized);
-        }
-        let bytes = BASE64URL_NOPAD
-            .decode(token.trim().as_bytes())
-            .map_err(|_| ApiError::Unauthorized)?;
-        if bytes.len() != 32 {
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(Bearer(token_hash(&bytes)))
+        Ok(Bearer(token_hash(token.expose_secret())))
     }
 }
 
@@ -161,7 +153,7 @@ impl Member {
     /// Checks that a circle named in the path is the token's: 403 if not
     /// (whether or not that circle exists).
     pub fn require_circle(&self, path_circle: &str) -> Result<Uuid, ApiError> {
-        match parse_circle("circle_id", path_circle) {
+        match parse_uuid("circle_id", path_circle) {
             Ok(id) if id == self.circle_id => Ok(id),
             _ => Err(ApiError::Forbidden("the token is for another circle")),
         }

@@ -1,6 +1,10 @@
 //! vault-server: stores ciphertext, orders changes, keeps the circle log.
 //!
-//! The wire contract is `schema/PROTOCOL.md`. The server is built from an
+//! The wire contract is `schema/PROTOCOL.md`; its JSON bodies, error
+//! envelope, WebSocket frames and field codecs are `vault_proto`'s types,
+//! shared with clients ([`frames`] only turns a frame into an axum
+//! message, and a `vault_proto::DecodeError` is a 400 `invalid`, see
+//! [`error`]). The server is built from an
 //! [`AppState`] (config, storage behind the [`storage::Storage`] trait,
 //! metrics, notifier, rate limiters); [`router::router`] turns it into an
 //! axum `Router`, and [`serve`] runs it on a listener until a shutdown
@@ -40,7 +44,6 @@ pub mod router;
 pub mod state;
 pub mod storage;
 pub mod tls;
-pub mod wire;
 
 pub use config::{Config, ConfigError, Limits, Overrides, Tls};
 pub use error::ApiError;

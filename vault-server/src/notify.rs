@@ -12,7 +12,7 @@
 //! and feed the local per-circle channels from it. [`LocalNotifier`], the
 //! in-process one, is the only notifier today.
 
-use crate::frames::ServerFrame;
+use crate::frames::{FrameText, ServerFrame};
 use crate::storage::PeerBytes;
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;

@@ -1,33 +1,109 @@
 //! `vault circle create`: the genesis of a circle, registered on a server.
 
-use super::server_session::device_name;
+use super::server_session::{circle_of, device_name};
+use super::tls_args::{TlsArgs, read_ca};
 use crate::context::Ctx;
 use crate::error::CliError;
-use crate::remote::{self, Server};
 use serde_json::json;
+use std::path::PathBuf;
+use vault_client::Server;
 
 /// `vault circle`'s subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Start a circle with this device as its first member, on a sync server
     Create {
-        /// The sync server, e.g. http://127.0.0.1:8625
+        /// The sync server, e.g. https://vault.example:8625 (http:// only to a loopback address)
         #[arg(long, value_name = "URL")]
         server: String,
         /// This device's name as the other devices will see it [default: the host name]
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Change how this device authenticates the circle's server
+    Trust {
+        /// Verify the server against this CA's certificate (PEM) from now on
+        #[arg(long, value_name = "FILE", conflicts_with = "system")]
+        ca_file: Option<PathBuf>,
+        /// Verify the server against the system trust store (forget the CA file)
+        #[arg(long)]
+        system: bool,
+        /// Forget the certificate pin the invite code carried
+        #[arg(long)]
+        forget_pin: bool,
+        /// Allow plain http:// to a non-loopback server (tokens cross the network unencrypted)
+        #[arg(long, conflicts_with = "deny_insecure_http")]
+        allow_insecure_http: bool,
+        /// Allow plain http:// only to loopback again
+        #[arg(long)]
+        deny_insecure_http: bool,
     },
 }
 
 pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Create { server, name } => create(ctx, &server, name),
+        Command::Create { server, name, tls } => create(ctx, &server, name, &tls),
+        Command::Trust {
+            ca_file,
+            system,
+            forget_pin,
+            allow_insecure_http,
+            deny_insecure_http,
+        } => {
+            let mut vault = ctx.unlock()?;
+            let mut trust = circle_of(&vault)?.trust;
+            if let Some(path) = ca_file {
+                trust.ca_pem = Some(read_ca(&path)?);
+            }
+            if system {
+                trust.ca_pem = None;
+            }
+            if forget_pin {
+                trust.cert_pin = None;
+            }
+            if allow_insecure_http {
+                trust.allow_insecure_http = true;
+            }
+            if deny_insecure_http {
+                trust.allow_insecure_http = false;
+            }
+            vault.set_server_trust(&trust)?;
+            ctx.out.note(&trust_summary(&trust));
+            ctx.out.json(&json!({
+                "ca": trust.ca_pem.is_some(),
+                "cert_pin": trust.cert_pin.is_some(),
+                "allow_insecure_http": trust.allow_insecure_http,
+            }));
+            Ok(())
+        }
     }
 }
 
-fn create(ctx: &Ctx, url: &str, name: Option<String>) -> anyhow::Result<()> {
-    let server = Server::new(url).map_err(|e| CliError::Usage(e.to_string()))?;
+/// How the server is authenticated, in a line.
+pub fn trust_summary(trust: &vault_core::circle::ServerTrust) -> String {
+    let anchor = if trust.ca_pem.is_some() {
+        "the circle's CA file"
+    } else {
+        "the system trust store"
+    };
+    let pin = if trust.cert_pin.is_some() {
+        ", or the certificate the invite pinned"
+    } else {
+        ""
+    };
+    let http = if trust.allow_insecure_http {
+        "; plain http to any address is ALLOWED (tokens cross the network unencrypted)"
+    } else {
+        ""
+    };
+    format!("the server is verified against {anchor}{pin}{http}")
+}
+
+fn create(ctx: &Ctx, url: &str, name: Option<String>, tls: &TlsArgs) -> anyhow::Result<()> {
+    let trust = tls.trust(None)?;
+    let server = Server::new(url, &trust).map_err(|e| CliError::Usage(e.to_string()))?;
     let name = device_name(name)?;
     let mut vault = ctx.unlock()?;
     if vault.circle()?.is_some() {
@@ -38,8 +114,8 @@ fn create(ctx: &Ctx, url: &str, name: Option<String>) -> anyhow::Result<()> {
     }
     let genesis = vault.prepare_genesis(&name)?;
     // The server first: if it refuses, nothing changed locally.
-    remote::runtime()?.block_on(server.register_circle(&genesis))?;
-    vault.create_circle(server.url(), &genesis)?;
+    vault_client::runtime()?.block_on(server.register_circle(&genesis))?;
+    vault.create_circle(server.url(), &trust, &genesis)?;
     let circle_id = genesis.entry().circle_id;
     let me = vault.device().peer_id();
     ctx.out.data(&format!(

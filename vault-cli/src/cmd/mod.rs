@@ -19,6 +19,7 @@ pub mod rm;
 mod server_session;
 mod status;
 pub mod sync;
+mod tls_args;
 pub mod totp;
 mod watch;
 

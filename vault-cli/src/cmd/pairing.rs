@@ -4,15 +4,16 @@
 //! `circle::pairing`; this module moves its messages and talks to people.
 
 use super::server_session::{append_with_retry, circle_of, connect, device_name};
+use super::tls_args::TlsArgs;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::write_stdout;
-use crate::remote::{self, RemoteError, Server};
 use anyhow::Context;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::time::Duration;
 use tokio::time::Instant;
+use vault_client::{ClientError, Server};
 use vault_core::circle::ShareEpochs;
 use vault_core::circle::pairing::{
     InviteSecret, InviterAwaitingJoin, JoinerAwaitingHello, parse_code,
@@ -28,13 +29,19 @@ pub fn invite(ctx: &Ctx, ttl: Duration, yes: bool) -> anyhow::Result<()> {
         return Err(CliError::Usage("--ttl must be between 1s and 1h".into()).into());
     }
     let mut vault = ctx.unlock()?;
-    remote::runtime()?.block_on(async {
+    vault_client::runtime()?.block_on(async {
         let server = connect(&mut vault).await?;
         let info = circle_of(&vault)?;
         let mut rng = VaultRng::new()?;
         let secret = InviteSecret::generate(&mut rng);
         let invite_id = secret.invite_id();
-        let code = secret.code(server.url());
+        // A server this device trusts through its own CA or a pin is
+        // pinned in the code (the certificate this connection saw), so
+        // the joiner needs no CA file; a publicly trusted one needs none.
+        let pin = (info.trust.ca_pem.is_some() || info.trust.cert_pin.is_some())
+            .then(|| server.cert_sha256())
+            .flatten();
+        let code = secret.code(server.url(), pin.as_ref());
         server
             .create_invite(info.circle_id, &invite_id, ttl)
             .await?;
@@ -140,16 +147,18 @@ pub fn read_code() -> anyhow::Result<String> {
     Ok(code)
 }
 
-pub fn join(ctx: &Ctx, code: &str, name: Option<String>) -> anyhow::Result<()> {
-    let (url, secret) = parse_code(code).map_err(|e| CliError::Usage(e.to_string()))?;
+pub fn join(ctx: &Ctx, code: &str, name: Option<String>, tls: &TlsArgs) -> anyhow::Result<()> {
+    let code = parse_code(code).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (url, secret) = (code.server_url, code.secret);
+    let trust = tls.trust(code.cert_pin)?;
     let name = device_name(name)?;
     let mut vault = ctx.unlock()?;
     if vault.circle()?.is_some() {
         return Err(CliError::Usage("this vault is already in a circle".into()).into());
     }
     let invite_id = secret.invite_id();
-    let mut relay = Server::new(&url).map_err(|e| CliError::Usage(e.to_string()))?;
-    remote::runtime()?.block_on(async {
+    let mut relay = Server::new(&url, &trust).map_err(|e| CliError::Usage(e.to_string()))?;
+    vault_client::runtime()?.block_on(async {
         let mut rng = VaultRng::new()?;
         let (joiner, hello) = JoinerAwaitingHello::start(&secret, vault.device(), &mut rng);
         relay
@@ -192,14 +201,15 @@ pub fn join(ctx: &Ctx, code: &str, name: Option<String>) -> anyhow::Result<()> {
         // vault-core verify it from the genesis the inviter vouched for.
         let circle_id = welcome.circle_id;
         let me = vault.device().peer_id();
-        let mut member = Server::new(&url)?;
+        let mut member = Server::new(&url, &trust)?;
         member
             .authenticate(circle_id, &me, |c| vault.sign_auth(circle_id, c))
             .await
-            .map_err(|e: RemoteError| anyhow::Error::from(e).context("cannot authenticate"))?;
+            .map_err(|e: ClientError| anyhow::Error::from(e).context("cannot authenticate"))?;
         let entries = member.log(circle_id, None).await?;
         vault.join_circle(
             &url,
+            &trust,
             welcome.genesis,
             &entries,
             &welcome.share,

@@ -2,11 +2,12 @@
 
 use super::pairing;
 use super::server_session::{append_with_retry, circle_of, connect, pull};
+use super::tls_args::TlsArgs;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::rfc3339;
-use crate::remote::{self, Append, Server};
 use serde_json::json;
+use vault_client::{Append, Server};
 use vault_core::UnlockedVault;
 use vault_core::circle::{CircleInfo, PeerId, ShareEpochs};
 
@@ -31,6 +32,8 @@ pub enum Command {
         /// This device's name as the other devices will see it [default: the host name]
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// List the circle's devices (refreshes from the server first)
     Ls {
@@ -53,12 +56,12 @@ pub enum Command {
 pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Invite { ttl, yes } => pairing::invite(ctx, ttl, yes),
-        Command::Join { code, name } => {
+        Command::Join { code, name, tls } => {
             let code = match code {
                 Some(code) => code,
                 None => pairing::read_code()?,
             };
-            pairing::join(ctx, &code, name)
+            pairing::join(ctx, &code, name, &tls)
         }
         Command::Ls { offline } => ls(ctx, offline),
         Command::Rm { peer } => rm(ctx, &peer),
@@ -69,7 +72,7 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
 fn ls(ctx: &Ctx, offline: bool) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     if !offline {
-        remote::runtime()?.block_on(connect(&mut vault))?;
+        vault_client::runtime()?.block_on(connect(&mut vault))?;
     }
     let info = circle_of(&vault)?;
     let peers = &info.members;
@@ -158,7 +161,7 @@ fn display_name(info: &CircleInfo, peer: &PeerId) -> String {
 
 fn rm(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
-    let rt = remote::runtime()?;
+    let rt = vault_client::runtime()?;
     let server = rt.block_on(connect(&mut vault))?;
     let info = circle_of(&vault)?;
     let target = resolve(&info, query)?;

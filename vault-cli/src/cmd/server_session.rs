@@ -7,14 +7,13 @@
 
 use crate::error::CliError;
 use crate::output::Out;
-use crate::remote::{Append, RemoteError, Server};
-use crate::sync_http::{HttpTransport, Stats, stopped};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch as signal;
 use uuid::Uuid;
+use vault_client::{Append, ClientError, HttpTransport, Server, Stats, stopped};
 use vault_core::UnlockedVault;
 use vault_core::circle::{CircleInfo, KeyShare};
 use vault_core::sync::{SyncError, SyncReport};
@@ -35,7 +34,7 @@ pub fn no_circle() -> CliError {
 /// Authenticates this device to its circle's server and pulls.
 pub async fn connect(vault: &mut UnlockedVault) -> anyhow::Result<Server> {
     let info = circle_of(vault)?;
-    let mut server = Server::new(&info.server_url)?;
+    let mut server = Server::new(&info.server_url, &info.trust)?;
     let me = vault.device().peer_id();
     let circle_id = info.circle_id;
     server
@@ -112,7 +111,7 @@ pub async fn append_with_retry(
 
 /// A refusal to authenticate means this device is not (or no longer) a
 /// member.
-fn refused(e: RemoteError) -> anyhow::Error {
+fn refused(e: ClientError) -> anyhow::Error {
     match e.code() {
         Some("forbidden") => CliError::NotMember.into(),
         _ => e.into(),
@@ -162,13 +161,13 @@ pub struct Session {
 
 impl Session {
     /// Not yet connected; requests block on `handle` (a runtime whose
-    /// worker drives I/O, see [`crate::sync_http::background_runtime`]).
+    /// worker drives I/O, see [`vault_client::background_runtime`]).
     pub fn new(handle: Handle, circle_id: Uuid) -> Self {
         Self {
             handle,
             circle_id,
             server: None,
-            wait_limit: crate::sync_http::DEFAULT_WAIT_LIMIT,
+            wait_limit: vault_client::DEFAULT_WAIT_LIMIT,
             stop: None,
         }
     }
@@ -274,8 +273,8 @@ impl Session {
 fn is_unauthorized(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
-            c.downcast_ref::<RemoteError>(),
-            Some(RemoteError::Refused { status: 401, .. })
+            c.downcast_ref::<ClientError>(),
+            Some(ClientError::Refused { status: 401, .. })
         )
     })
 }

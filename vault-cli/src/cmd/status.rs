@@ -22,6 +22,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
             "circle": info.circle.as_ref().map(|c| json!({
                 "circle_id": c.circle_id.to_string(),
                 "server": c.server_url,
+                "insecure_http": c.insecure_http,
                 "peer_id": c.peer_id.to_string(),
                 "members": c.members,
                 "log_head": c.head_seq,
@@ -45,11 +46,17 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     };
     let circle_line = match &info.circle {
         Some(c) => format!(
-            "{} on {} ({} devices; this one {})",
+            "{} on {} ({} devices; this one {}){}",
             c.circle_id,
             c.server_url,
             c.members,
-            c.peer_id.short()
+            c.peer_id.short(),
+            if c.insecure_http {
+                "\n           warning: plain http to any address is allowed \
+                 (--allow-insecure-http): tokens cross the network unencrypted"
+            } else {
+                ""
+            }
         ),
         None => "none (`vault circle create --server URL` or `vault peer join CODE`)".into(),
     };

@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let mut vault = ctx.unlock()?;
     let circle_id = circle_of(&vault)?.circle_id;
-    let rt = crate::sync_http::background_runtime()?;
+    let rt = vault_client::background_runtime()?;
     let session = Session::new(rt.handle().clone(), circle_id).with_wait_limit(args.wait_limit);
     if watch {
         let result = watch::run(ctx.out, &rt, session, vault);

@@ -13,15 +13,14 @@
 //! SIGINT and SIGTERM end it with exit 0.
 
 use super::server_session::{Session, circle_of, print_round};
-use crate::backoff::Backoff;
 use crate::error::exit_code;
 use crate::output::Out;
-use crate::ws::{self, Event};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
+use vault_client::{Backoff, Event, Server};
 use vault_core::UnlockedVault;
 
 /// How often the outbox is polled for local changes.
@@ -42,8 +41,9 @@ struct Wants {
 }
 
 impl Wants {
-    /// Records an event; `Stop` is handled by the caller.
-    fn note(&mut self, event: Event) {
+    /// Records an event (an outage is printed once, unless quiet);
+    /// `Stop` is handled by the caller.
+    fn note(&mut self, event: Event, out: &Out) {
         match event {
             Event::Connected | Event::Zone => self.sync = true,
             Event::Circle => {
@@ -51,6 +51,14 @@ impl Wants {
                 self.sync = true;
             }
             Event::Unauthorized => self.auth = true,
+            Event::Outage { reason, retry_in } => {
+                if !out.quiet {
+                    eprintln!(
+                        "vault: warning: no connection to the sync server ({reason}); retrying in {:.1}s",
+                        retry_in.as_secs_f64()
+                    );
+                }
+            }
             Event::Stop => {}
         }
     }
@@ -70,7 +78,9 @@ struct Watcher {
 }
 
 pub fn run(out: Out, rt: &Runtime, session: Session, vault: UnlockedVault) -> anyhow::Result<()> {
-    let url = circle_of(&vault)?.server_url;
+    let info = circle_of(&vault)?;
+    let url = info.server_url.clone();
+    let target = Server::new(&info.server_url, &info.trust)?.watch_target();
     let (event_tx, events) = mpsc::channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tokens, token_rx) = watch::channel(None);
@@ -91,7 +101,7 @@ pub fn run(out: Out, rt: &Runtime, session: Session, vault: UnlockedVault) -> an
     out.note(&format!(
         "vault: watching {url} for changes (Ctrl-C to stop)"
     ));
-    rt.spawn(ws::run(url, token_rx, event_tx, out));
+    rt.spawn(vault_client::watch::run(target, token_rx, event_tx));
     let mut w = Watcher {
         out,
         session: session.with_stop(stop_rx.clone()),
@@ -152,7 +162,7 @@ impl Watcher {
             match self.events.recv_timeout(left) {
                 Ok(Event::Stop) => return Ok(true),
                 Ok(Event::Connected) | Err(RecvTimeoutError::Timeout) => return Ok(false),
-                Ok(other) => self.wants.note(other),
+                Ok(other) => self.wants.note(other, &self.out),
                 Err(RecvTimeoutError::Disconnected) => return Ok(false),
             }
             if self.wants.auth {
@@ -177,10 +187,10 @@ impl Watcher {
                 return Ok(true);
             }
             // A hint from the server means it is reachable: no waiting.
-            if event != Event::Unauthorized {
+            if !matches!(event, Event::Unauthorized | Event::Outage { .. }) {
                 self.not_before = Instant::now();
             }
-            self.wants.note(event);
+            self.wants.note(event, &self.out);
             next = self.events.try_recv().ok();
         }
         Ok(false)

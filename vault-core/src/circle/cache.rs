@@ -2,7 +2,7 @@
 //! until the stored head moves (so the chain is verified once, not on
 //! every call).
 
-use super::{CircleState, EntryHash};
+use super::{CircleState, EntryHash, ServerTrust};
 use uuid::Uuid;
 
 /// The one `circle` row.
@@ -10,6 +10,7 @@ use uuid::Uuid;
 pub(crate) struct CircleRow {
     pub circle_id: Uuid,
     pub server_url: String,
+    pub trust: ServerTrust,
     pub genesis: EntryHash,
     pub head_seq: u64,
     pub head: EntryHash,

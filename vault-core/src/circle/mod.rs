@@ -22,7 +22,7 @@
 //! let mut vault = Vault::create(dir.path().join("v"), "pw", KdfParams::insecure_for_tests_only(1))?;
 //! let genesis = vault.prepare_genesis("laptop")?;
 //! // Post `genesis.entry_bytes()` and `genesis.signature()` to the server, then:
-//! vault.create_circle("https://sync.example", &genesis)?;
+//! vault.create_circle("https://sync.example", &Default::default(), &genesis)?;
 //! let state = CircleState::verify_chain(Some(genesis.hash()), &[genesis])?;
 //! assert!(state.is_member(&vault.peer_id()));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -37,6 +37,7 @@ mod name;
 pub mod pairing;
 mod share;
 pub(crate) mod store;
+mod trust;
 
 pub use auth::{auth_payload, sign_auth, verify_auth};
 pub(crate) use chain::parallel_map;
@@ -50,3 +51,4 @@ pub use share::{KeyShare, SHARE_VERSION, ShareError};
 pub use store::{
     CircleInfo, CircleSummary, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs, ShareReport,
 };
+pub use trust::ServerTrust;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use uuid::Uuid;
-use vault_core::circle::{EntryHash, PeerId, SignedEntry};
+use vault_core::circle::{EntryHash, PeerId, ServerTrust, SignedEntry};
 use vault_core::sync::{
     ChangesPage, Leaf, Manifest, PushReply, PushResult, ServerManifest, SignedManifest, SyncReport,
     TaggedRecord, Token, Transport, TransportError,
@@ -285,7 +285,10 @@ impl Circle {
             devices,
         };
         let g = c.devices[0].vault.prepare_genesis("d0").unwrap();
-        c.devices[0].vault.create_circle(URL, &g).unwrap();
+        c.devices[0]
+            .vault
+            .create_circle(URL, &ServerTrust::default(), &g)
+            .unwrap();
         c.server.borrow_mut().log.push(g);
         for i in 1..n {
             c.pair(i);
@@ -341,7 +344,14 @@ impl Circle {
         let inviter = self.devices[0].vault.peer_id();
         self.devices[i]
             .vault
-            .join_circle(URL, genesis, &log, &share, &inviter)
+            .join_circle(
+                URL,
+                &ServerTrust::default(),
+                genesis,
+                &log,
+                &share,
+                &inviter,
+            )
             .unwrap();
     }
 

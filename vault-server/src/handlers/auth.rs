@@ -8,43 +8,15 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, token_hash};
 use crate::state::{AppState, unix_now};
 use crate::storage::{Storage, StorageError};
-use crate::wire::{b64, parse_circle, parse_peer, unb64, unb64_array};
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use vault_proto::auth::{
+    BearerToken, ChallengeRequest, ChallengeResponse, TokenClaim, TokenRequest, TokenResponse,
+};
+use vault_proto::codec::b64;
 
 /// A challenge's lifetime, in seconds.
 pub const CHALLENGE_TTL_SECS: u64 = 60;
-
-/// `POST /v1/auth/challenge` body.
-#[derive(Debug, Deserialize)]
-pub struct ChallengeRequest {
-    circle_id: String,
-    peer_id: String,
-}
-
-/// `POST /v1/auth/challenge` answer.
-#[derive(Debug, Serialize)]
-pub struct ChallengeResponse {
-    challenge: String,
-    expires_in: u64,
-}
-
-/// `POST /v1/auth/token` body.
-#[derive(Debug, Deserialize)]
-pub struct TokenRequest {
-    circle_id: String,
-    peer_id: String,
-    challenge: String,
-    signature: String,
-}
-
-/// `POST /v1/auth/token` answer.
-#[derive(Serialize)]
-pub struct TokenResponse {
-    token: String,
-    expires_in: u64,
-}
 
 /// 404 for an unknown circle, 403 for a peer that is not a current member.
 fn require_current(
@@ -71,8 +43,7 @@ pub async fn challenge(
     State(state): State<AppState>,
     AppJson(req): AppJson<ChallengeRequest>,
 ) -> Result<AppJson<ChallengeResponse>, ApiError> {
-    let circle_id = parse_circle("circle_id", &req.circle_id)?;
-    let peer = parse_peer("peer_id", &req.peer_id)?;
+    let (circle_id, peer) = req.decode()?;
     let challenge = random32()?;
     let expires = unix_now().saturating_add(CHALLENGE_TTL_SECS as i64);
     state
@@ -93,12 +64,14 @@ pub async fn token(
     State(state): State<AppState>,
     AppJson(req): AppJson<TokenRequest>,
 ) -> Result<AppJson<TokenResponse>, ApiError> {
-    let circle_id = parse_circle("circle_id", &req.circle_id)?;
-    let peer = parse_peer("peer_id", &req.peer_id)?;
-    let challenge = unb64_array::<32>("challenge", &req.challenge)?;
-    let signature = unb64("signature", &req.signature)?;
-    let token = random32()?;
-    let hash = token_hash(&token);
+    let TokenClaim {
+        circle_id,
+        peer,
+        challenge,
+        signature,
+    } = req.decode()?;
+    let token = BearerToken::from_bytes(random32()?);
+    let hash = token_hash(token.expose_secret());
     let ttl = state.config().token_ttl_secs;
     let now = unix_now();
     let expires = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
@@ -123,8 +96,5 @@ pub async fn token(
                 .map_err(ApiError::from)
         })
         .await?;
-    Ok(AppJson(TokenResponse {
-        token: b64(&token),
-        expires_in: ttl,
-    }))
+    Ok(AppJson(TokenResponse::new(&token, ttl)))
 }

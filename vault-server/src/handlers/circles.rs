@@ -9,40 +9,26 @@ use crate::extract::{AppJson, AppPath, AppQuery, Member};
 use crate::notify::Event;
 use crate::state::{AppState, unix_now};
 use crate::storage::{MemberChange, StorageError};
-use crate::wire::{b64, unb64, unb64_array};
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use vault_proto::circles::{
+    AppendRequest, AppendResponse, CreateRequest, CreateResponse, LogEntry, LogQuery, LogResponse,
+};
+use vault_proto::codec::b64;
 
 /// Most entries in one page of the log.
 pub const MAX_LOG_PAGE: u32 = 1000;
-
-/// `POST /v1/circles` body.
-#[derive(Debug, Deserialize)]
-pub struct CreateRequest {
-    entry: String,
-    signature: String,
-}
-
-/// `POST /v1/circles` answer.
-#[derive(Debug, Serialize)]
-pub struct CreateResponse {
-    circle_id: String,
-    seq: u64,
-    hash: String,
-}
 
 /// Creates a circle from its genesis entry.
 pub async fn create(
     State(state): State<AppState>,
     AppJson(req): AppJson<CreateRequest>,
 ) -> Result<(StatusCode, AppJson<CreateResponse>), ApiError> {
-    let entry = unb64("entry", &req.entry)?;
-    let signature = unb64("signature", &req.signature)?;
+    let bytes = req.decode()?;
     let now = unix_now();
     let genesis = state
         .db(move |s| {
-            let g = check_genesis(&entry, &signature)?;
+            let g = check_genesis(&bytes.entry, &bytes.signature)?;
             match s.create_circle(g.circle_id, &g.entry, &g.founder, &g.keys, now) {
                 Ok(()) => Ok(g),
                 Err(StorageError::Conflict) => Err(ApiError::Conflict("the circle already exists")),
@@ -60,30 +46,6 @@ pub async fn create(
     ))
 }
 
-/// `GET .../log` query.
-#[derive(Debug, Deserialize)]
-pub struct LogQuery {
-    after: Option<u64>,
-    limit: Option<u32>,
-}
-
-/// One entry of a log page.
-#[derive(Debug, Serialize)]
-pub struct LogEntry {
-    seq: u64,
-    entry: String,
-    signature: String,
-}
-
-/// `GET .../log` answer.
-#[derive(Debug, Serialize)]
-pub struct LogResponse {
-    entries: Vec<LogEntry>,
-    head_seq: u64,
-    head_hash: String,
-    more: bool,
-}
-
 /// Entries after `after` (all by default), at most `limit` (≤ 1000).
 pub async fn read_log(
     State(state): State<AppState>,
@@ -99,31 +61,12 @@ pub async fn read_log(
         entries: page
             .entries
             .into_iter()
-            .map(|e| LogEntry {
-                seq: e.seq,
-                entry: b64(&e.entry),
-                signature: b64(&e.signature),
-            })
+            .map(|e| LogEntry::new(e.seq, &e.entry, &e.signature))
             .collect(),
         head_seq: page.head_seq,
         head_hash: b64(&page.head_hash),
         more: page.more,
     }))
-}
-
-/// `POST .../log` body.
-#[derive(Debug, Deserialize)]
-pub struct AppendRequest {
-    prev_hash: String,
-    entry: String,
-    signature: String,
-}
-
-/// `POST .../log` answer.
-#[derive(Debug, Serialize)]
-pub struct AppendResponse {
-    seq: u64,
-    hash: String,
 }
 
 /// Appends an entry signed by the caller.
@@ -134,12 +77,16 @@ pub async fn append(
     AppJson(req): AppJson<AppendRequest>,
 ) -> Result<(StatusCode, AppJson<AppendResponse>), ApiError> {
     let circle_id = member.require_circle(&circle)?;
-    let prev = unb64_array::<32>("prev_hash", &req.prev_hash)?;
-    let entry = unb64("entry", &req.entry)?;
-    let signature = unb64("signature", &req.signature)?;
+    let (prev, bytes) = req.decode()?;
     let append = state
         .db(move |s| {
-            let append = Append::decode(circle_id, &member.peer, &prev, &entry, &signature)?;
+            let append = Append::decode(
+                circle_id,
+                &member.peer,
+                &prev,
+                &bytes.entry,
+                &bytes.signature,
+            )?;
             let signer = match s.member(circle_id, &append.signer) {
                 Ok(m) if !m.removed => m,
                 Ok(_) | Err(StorageError::NotFound) => {

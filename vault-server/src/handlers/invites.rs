@@ -10,32 +10,23 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Bearer, Member, token_hash};
 use crate::state::{AppState, unix_now};
 use crate::storage::{InviteId, Side, StorageError};
-use crate::wire::{b64, invite_hex, parse_invite, unb64};
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::time::Instant;
+use vault_proto::auth::BearerToken;
+use vault_proto::codec::{invite_hex, parse_invite};
+use vault_proto::invites::{
+    CreateRequest, CreateResponse, JoinResponse, Message, MessageRequest, PostResponse, ReadQuery,
+    ReadResponse,
+};
 
 /// The longest a reader may wait for a message, in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
 
+/// An invite id in a path: 404 if malformed.
 fn invite_id(text: &str) -> Result<InviteId, ApiError> {
-    parse_invite(text).ok_or(ApiError::NotFound("no such invite"))
-}
-
-/// `POST /v1/circles/{circle_id}/invites` body.
-#[derive(Debug, Deserialize)]
-pub struct CreateRequest {
-    invite_id: String,
-    ttl_secs: Option<u64>,
-}
-
-/// `POST /v1/circles/{circle_id}/invites` answer.
-#[derive(Debug, Serialize)]
-pub struct CreateResponse {
-    invite_id: String,
-    expires_in: u64,
+    parse_invite("invite_id", text).map_err(|_| ApiError::NotFound("no such invite"))
 }
 
 /// Creates an invite to the caller's circle.
@@ -46,9 +37,7 @@ pub async fn create(
     AppJson(req): AppJson<CreateRequest>,
 ) -> Result<(StatusCode, AppJson<CreateResponse>), ApiError> {
     let circle_id = member.require_circle(&circle)?;
-    let id = parse_invite(&req.invite_id).ok_or(ApiError::invalid(
-        "invite_id: expected 32 lowercase hex digits",
-    ))?;
+    let id = req.invite_id()?;
     let ttl = req.ttl_secs.unwrap_or(state.config().invite_ttl_secs);
     if !(1..=MAX_INVITE_TTL_SECS).contains(&ttl) {
         return Err(ApiError::invalid("ttl_secs: must be between 1 and 3600"));
@@ -86,29 +75,15 @@ pub async fn create(
     ))
 }
 
-/// A relay message body (`join` and `messages`).
-#[derive(Debug, Deserialize)]
-pub struct MessageRequest {
-    message: String,
-}
-
-fn message_bytes(state: &AppState, text: &str) -> Result<Vec<u8>, ApiError> {
-    let bytes = unb64("message", text)?;
-    if bytes.is_empty() {
-        return Err(ApiError::invalid("message: empty"));
-    }
+/// The message's bytes: base64url, not empty, within the relay's limit.
+fn message_bytes(state: &AppState, req: &MessageRequest) -> Result<Vec<u8>, ApiError> {
+    let bytes = req.decode()?;
     if bytes.len() > state.config().limits.relay_message_bytes {
         return Err(ApiError::TooLarge(
             "the message is over the relay's size limit",
         ));
     }
     Ok(bytes)
-}
-
-/// `POST /v1/invites/{invite_id}/join` answer.
-#[derive(Serialize)]
-pub struct JoinResponse {
-    relay_token: String,
 }
 
 /// Claims an invite (once) with the joiner's first message.
@@ -118,20 +93,15 @@ pub async fn join(
     AppJson(req): AppJson<MessageRequest>,
 ) -> Result<(StatusCode, AppJson<JoinResponse>), ApiError> {
     let id = invite_id(&id)?;
-    let message = message_bytes(&state, &req.message)?;
-    let token = random32()?;
-    let hash = token_hash(&token);
+    let message = message_bytes(&state, &req)?;
+    let token = BearerToken::from_bytes(random32()?);
+    let hash = token_hash(token.expose_secret());
     let now = unix_now();
     state
         .db(move |s| s.join_invite(&id, &hash, &message, now))
         .await?;
     state.relay().wake(&id);
-    Ok((
-        StatusCode::CREATED,
-        AppJson(JoinResponse {
-            relay_token: b64(&token),
-        }),
-    ))
+    Ok((StatusCode::CREATED, AppJson(JoinResponse::new(&token))))
 }
 
 /// Which side of the invite's session a bearer token speaks for: the
@@ -151,12 +121,6 @@ async fn side_of(state: &AppState, id: InviteId, bearer: Bearer) -> Result<Side,
     }
 }
 
-/// `POST /v1/invites/{invite_id}/messages` answer.
-#[derive(Debug, Serialize)]
-pub struct PostResponse {
-    seq: u64,
-}
-
 /// Posts a message from one side and wakes the other side's readers.
 pub async fn post_message(
     State(state): State<AppState>,
@@ -166,7 +130,7 @@ pub async fn post_message(
 ) -> Result<(StatusCode, AppJson<PostResponse>), ApiError> {
     let id = invite_id(&id)?;
     let side = side_of(&state, id, bearer).await?;
-    let message = message_bytes(&state, &req.message)?;
+    let message = message_bytes(&state, &req)?;
     let max = state.config().limits.relay_messages_per_invite;
     let now = unix_now();
     let seq = state
@@ -174,26 +138,6 @@ pub async fn post_message(
         .await?;
     state.relay().wake(&id);
     Ok((StatusCode::CREATED, AppJson(PostResponse { seq })))
-}
-
-/// `GET /v1/invites/{invite_id}/messages` query.
-#[derive(Debug, Deserialize)]
-pub struct ReadQuery {
-    after: Option<u64>,
-    wait: Option<u64>,
-}
-
-/// One relay message.
-#[derive(Debug, Serialize)]
-pub struct Message {
-    seq: u64,
-    message: String,
-}
-
-/// `GET /v1/invites/{invite_id}/messages` answer.
-#[derive(Debug, Serialize)]
-pub struct ReadResponse {
-    messages: Vec<Message>,
 }
 
 /// The other side's messages after `after`, waiting up to `wait` seconds
@@ -232,10 +176,7 @@ pub async fn read_messages(
     Ok(AppJson(ReadResponse {
         messages: messages
             .into_iter()
-            .map(|m| Message {
-                seq: m.seq,
-                message: b64(&m.message),
-            })
+            .map(|m| Message::new(m.seq, &m.message))
             .collect(),
     }))
 }

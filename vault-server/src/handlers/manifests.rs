@@ -6,15 +6,23 @@
 //! member's manifest passed.
 
 use super::zones::zone_of;
-use super::zones_wire::{ManifestsResponse, PutManifestRequest, PutManifestResponse, invalid};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, Member};
 use crate::state::AppState;
-use crate::storage::{NewManifest, StorageError};
-use crate::wire::{parse_peer, unb64};
+use crate::storage::{ManifestRow, NewManifest, StorageError};
 use axum::extract::State;
 use vault_core::circle::PeerKeys;
 use vault_core::sync::SignedManifest;
+use vault_proto::codec::{DecodeError, Expected, parse_peer};
+use vault_proto::manifests::{
+    ManifestsResponse, PeerManifest, PutManifestRequest, PutManifestResponse,
+};
+
+impl From<ManifestRow> for PeerManifest {
+    fn from(r: ManifestRow) -> Self {
+        PeerManifest::new(&r.peer, &r.body, &r.signature)
+    }
+}
 
 /// Stores the caller's signed manifest of the zone.
 pub async fn put(
@@ -30,12 +38,11 @@ pub async fn put(
             "a device publishes only its own manifest",
         ));
     }
-    let body = unb64("manifest", &req.manifest)?;
-    let signature = unb64("signature", &req.signature)?;
+    let (body, signature) = req.bytes()?;
     let stored = state
         .db(move |s| {
             let m = SignedManifest::decode(&body, &signature)
-                .map_err(|e| invalid(format!("manifest: {e}")))?;
+                .map_err(|e| DecodeError::new("manifest", Expected::Manifest(e)))?;
             if m.circle_id != circle_id || m.zone != zone || m.signer.as_bytes() != &peer {
                 return Err(ApiError::invalid(
                     "the manifest names another circle, zone or signer than its path",
@@ -87,5 +94,7 @@ pub async fn list(
 ) -> Result<AppJson<ManifestsResponse>, ApiError> {
     let (circle_id, zone) = zone_of(&member, &circle, zone)?;
     let rows = state.db(move |s| s.manifests(circle_id, &zone)).await?;
-    Ok(AppJson(ManifestsResponse::from(rows)))
+    Ok(AppJson(ManifestsResponse {
+        manifests: rows.into_iter().map(PeerManifest::from).collect(),
+    }))
 }

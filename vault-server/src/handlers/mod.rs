@@ -1,6 +1,8 @@
-//! One module per resource. Handlers parse and check the request, run
-//! storage calls on the blocking pool through [`AppState::db`](crate::AppState::db), notify
-//! after commits, and answer with JSON or an [`ApiError`].
+//! One module per resource; its request and answer bodies are the types of
+//! `vault_proto`'s module of the same name. Handlers parse and check the
+//! request, run storage calls on the blocking pool through
+//! [`AppState::db`](crate::AppState::db), notify after commits, and answer
+//! with JSON or an [`ApiError`].
 
 pub mod auth;
 pub mod circles;
@@ -11,7 +13,6 @@ pub mod metrics;
 pub mod shares;
 pub mod ws;
 pub mod zones;
-pub mod zones_wire;
 
 use crate::error::ApiError;
 

@@ -6,33 +6,12 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Member};
 use crate::notify::Event;
 use crate::state::{AppState, unix_now};
-use crate::wire::{b64, parse_peer, peer_hex, unb64};
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
+use vault_proto::shares::{IncomingShare, ListQuery, ListResponse, PostRequest, PostResponse};
 
 /// Most shares in one answer; a client asks again with `after`.
 pub const MAX_SHARES_PAGE: u32 = 1000;
-
-/// One share in a `POST`.
-#[derive(Debug, Deserialize)]
-pub struct OutgoingShare {
-    recipient: String,
-    share: String,
-}
-
-/// `POST .../shares` body.
-#[derive(Debug, Deserialize)]
-pub struct PostRequest {
-    shares: Vec<OutgoingShare>,
-}
-
-/// `POST .../shares` answer.
-#[derive(Debug, Serialize)]
-pub struct PostResponse {
-    stored: usize,
-}
 
 /// Stores shares, each addressed to a current member, in one transaction.
 pub async fn post(
@@ -46,15 +25,11 @@ pub async fn post(
     if req.shares.len() > max {
         return Err(ApiError::TooLarge("too many shares in one request"));
     }
-    let mut shares = Vec::with_capacity(req.shares.len());
-    for s in &req.shares {
-        let recipient = parse_peer("recipient", &s.recipient)?;
-        let blob = unb64("share", &s.share)?;
-        if blob.is_empty() {
-            return Err(ApiError::Invalid(Cow::Borrowed("share: empty")));
-        }
-        shares.push((recipient, blob));
-    }
+    let shares = req
+        .shares
+        .iter()
+        .map(|s| s.decode())
+        .collect::<Result<Vec<_>, _>>()?;
     let recipients: Vec<[u8; 32]> = shares.iter().map(|(r, _)| *r).collect();
     let stored = shares.len();
     let now = unix_now();
@@ -71,27 +46,12 @@ pub async fn post(
             told.push(recipient);
         }
     }
-    Ok((StatusCode::CREATED, AppJson(PostResponse { stored })))
-}
-
-/// `GET .../shares` query.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    after: Option<i64>,
-}
-
-/// One share in a `GET`.
-#[derive(Debug, Serialize)]
-pub struct IncomingShare {
-    id: i64,
-    sender: String,
-    share: String,
-}
-
-/// `GET .../shares` answer.
-#[derive(Debug, Serialize)]
-pub struct ListResponse {
-    shares: Vec<IncomingShare>,
+    Ok((
+        StatusCode::CREATED,
+        AppJson(PostResponse {
+            stored: stored as u64,
+        }),
+    ))
 }
 
 /// Shares addressed to the caller with `id > after`, oldest first.
@@ -110,11 +70,7 @@ pub async fn list(
     Ok(AppJson(ListResponse {
         shares: rows
             .into_iter()
-            .map(|r| IncomingShare {
-                id: r.id,
-                sender: peer_hex(&r.sender),
-                share: b64(&r.blob),
-            })
+            .map(|r| IncomingShare::new(r.id, &r.sender, &r.blob))
             .collect(),
     }))
 }

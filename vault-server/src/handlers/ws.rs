@@ -3,7 +3,7 @@
 //! for this device arrived, `zone` when another device's push moved a
 //! zone, `pong` for each `ping`, and closes the socket when the device's
 //! membership ends or the server stops. Frames carry no item or key data
-//! (their types are in [`crate::frames`]).
+//! (their types are `vault_proto::frames`', sent through [`crate::frames`]).
 //! A socket that fell behind its channel re-checks its membership and is
 //! sent one `zone` frame per zone of the circle: what it missed is covered.
 //!
@@ -13,11 +13,10 @@
 
 use crate::error::ApiError;
 use crate::extract::Member;
-use crate::frames::{ClientFrame, ServerFrame};
+use crate::frames::{ClientFrame, FrameText, ServerFrame};
 use crate::notify::Event;
 use crate::state::AppState;
 use crate::storage::{PeerBytes, StorageError, ZoneSeq};
-use crate::wire::peer_hex;
 use axum::extract::State;
 use axum::extract::ws::{
     CloseFrame, Message, WebSocketUpgrade, close_code, rejection::WebSocketUpgradeRejection,
@@ -28,6 +27,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use uuid::Uuid;
+use vault_proto::codec::peer_hex;
 
 /// Read buffer of a socket (client frames are tiny).
 const READ_BUFFER: usize = 4 * 1024;

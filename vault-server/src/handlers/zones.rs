@@ -7,21 +7,20 @@
 //! Decoding, hashing and encoding run on the blocking pool with the
 //! storage call: a 16 MiB batch never stalls the async runtime.
 
-use super::zones_wire::{
-    BucketsQuery, ChangesQuery, ManifestQuery, ManifestResponse, PushResponse, invalid,
-};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Member, RecordsBody};
 use crate::notify::ZoneChange;
 use crate::state::AppState;
-use crate::storage::{PeerBytes, TaggedRecord};
-use crate::wire::{CHANGES_MEDIA_TYPE, RECORDS_MEDIA_TYPE};
+use crate::storage::{PeerBytes, PushResult, TaggedRecord};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashSet;
 use uuid::Uuid;
 use vault_core::sync::{decode_records, encode_records, valid_zone};
+use vault_proto::manifests::{ManifestQuery, ManifestResponse};
+use vault_proto::media::{CHANGES_MEDIA_TYPE, RECORDS_MEDIA_TYPE};
+use vault_proto::zones::{BucketsQuery, ChangesQuery, PushResponse};
 
 /// Records in a changes page when the request names no `limit`.
 pub const DEFAULT_CHANGES_PAGE: u32 = 1000;
@@ -76,10 +75,12 @@ pub async fn changes(
 /// distinct uuids, the writer of every record, gencounts the database can
 /// hold.
 fn check_batch(body: &[u8], caller: &PeerBytes, max: usize) -> Result<Vec<TaggedRecord>, ApiError> {
-    let records =
-        decode_records(body).map_err(|e| invalid(format!("undecodable record list: {e}")))?;
+    let records = decode_records(body)
+        .map_err(|e| ApiError::invalid(format!("undecodable record list: {e}")))?;
     if records.len() > max {
-        return Err(invalid(format!("more than {max} records in one push")));
+        return Err(ApiError::invalid(format!(
+            "more than {max} records in one push"
+        )));
     }
     let mut seen = HashSet::with_capacity(records.len());
     if !records.iter().all(|r| seen.insert(r.record.uuid())) {
@@ -118,7 +119,13 @@ pub async fn push(
         .db(move |s| {
             let records = check_batch(&body, &me, max)?;
             let reply = s.push_records(circle_id, &name, &me, &records)?;
-            let (response, saved, conflicts) = PushResponse::of(&reply);
+            let saved = reply
+                .results
+                .iter()
+                .filter(|r| matches!(r, PushResult::Saved { .. }))
+                .count() as u64;
+            let conflicts = reply.results.len() as u64 - saved;
+            let response = PushResponse::from(&reply);
             Ok::<_, ApiError>((response, reply.token.seq, saved, conflicts))
         })
         .await?;
@@ -171,6 +178,7 @@ mod tests {
     use super::*;
     use vault_core::circle::PeerId;
     use vault_core::sync::{RecordParts, SealedRecord};
+    use vault_proto::ErrorCode;
 
     fn record(n: u8, writer: PeerBytes, gencount: u64) -> TaggedRecord {
         TaggedRecord {
@@ -196,13 +204,16 @@ mod tests {
         let ok = encode_records(&[record(1, me, 1), record(2, me, 1)]);
         assert_eq!(check_batch(&ok, &me, 2).unwrap().len(), 2);
         let code = |r: Result<Vec<TaggedRecord>, ApiError>| r.unwrap_err().code();
-        assert_eq!(code(check_batch(&ok, &me, 1)), "invalid");
-        assert_eq!(code(check_batch(&ok[..ok.len() - 1], &me, 2)), "invalid");
+        assert_eq!(code(check_batch(&ok, &me, 1)), ErrorCode::Invalid);
+        assert_eq!(
+            code(check_batch(&ok[..ok.len() - 1], &me, 2)),
+            ErrorCode::Invalid
+        );
         let dup = encode_records(&[record(1, me, 1), record(1, me, 2)]);
-        assert_eq!(code(check_batch(&dup, &me, 9)), "invalid");
+        assert_eq!(code(check_batch(&dup, &me, 9)), ErrorCode::Invalid);
         let other = encode_records(&[record(1, me, 1), record(2, [2; 32], 1)]);
-        assert_eq!(code(check_batch(&other, &me, 9)), "forbidden");
+        assert_eq!(code(check_batch(&other, &me, 9)), ErrorCode::Forbidden);
         let huge = encode_records(&[record(1, me, 1 << 63)]);
-        assert_eq!(code(check_batch(&huge, &me, 9)), "invalid");
+        assert_eq!(code(check_batch(&huge, &me, 9)), ErrorCode::Invalid);
     }
 }

@@ -29,11 +29,11 @@ mod session;
 
 pub use anchor::MAX_ANCHOR_LEN;
 
-pub use invite::{INVITE_SECRET_LEN, InviteSecret};
+pub use invite::{INVITE_SECRET_LEN, InviteCode, InviteSecret};
 
-/// Reads an invite code: [`InviteSecret::parse_code`].
-pub fn parse_code(code: &str) -> Result<(String, InviteSecret), PairingError> {
-    InviteSecret::parse_code(code)
+/// Reads an invite code: [`InviteCode::parse`].
+pub fn parse_code(code: &str) -> Result<InviteCode, PairingError> {
+    InviteCode::parse(code)
 }
 pub use session::Sas;
 

@@ -11,8 +11,8 @@ fn a_proof_signed_by_another_key_is_bad_proof() {
     let b = DeviceIdentity::generate(&mut rng);
     let mallory = DeviceIdentity::generate(&mut rng);
     for wrong_key in [true, false] {
-        let code = InviteSecret::generate(&mut rng).code("u");
-        let secret = || InviteSecret::parse_code(&code).unwrap().1;
+        let code = InviteSecret::generate(&mut rng).code("u", None);
+        let secret = || InviteSecret::parse_code(&code).unwrap().secret;
         let inv = InviterAwaitingJoin::new(secret(), Uuid::nil(), EntryHash::ZERO, a.public());
         let (join, m1) = JoinerAwaitingHello::start(&secret(), &b, &mut rng);
         let (inv, m2) = inv.receive_hello(&m1, &mut rng).unwrap();

@@ -2,18 +2,25 @@
 //! log, the trusted-peers projection and pending epoch keys.
 
 use crate::circle::cache::CircleRow;
-use crate::circle::{CircleState, EntryHash, SignedEntry};
+use crate::circle::{CircleState, EntryHash, ServerTrust, SignedEntry};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 pub(crate) fn read_circle(conn: &Connection) -> rusqlite::Result<Option<CircleRow>> {
     conn.prepare_cached(
-        "SELECT circle_id, server_url, genesis_hash, head_seq, head_hash FROM circle WHERE id = 1",
+        "SELECT circle_id, server_url, genesis_hash, head_seq, head_hash,
+                tls_ca_pem, tls_cert_pin, allow_insecure_http
+         FROM circle WHERE id = 1",
     )?
     .query_row([], |r| {
         Ok(CircleRow {
             circle_id: Uuid::from_bytes(r.get(0)?),
             server_url: r.get(1)?,
+            trust: ServerTrust {
+                ca_pem: r.get(5)?,
+                cert_pin: r.get(6)?,
+                allow_insecure_http: r.get(7)?,
+            },
             genesis: EntryHash(r.get(2)?),
             head_seq: r.get(3)?,
             head: EntryHash(r.get(4)?),
@@ -24,15 +31,27 @@ pub(crate) fn read_circle(conn: &Connection) -> rusqlite::Result<Option<CircleRo
 
 pub(crate) fn insert_circle(conn: &Connection, row: &CircleRow) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO circle (id, circle_id, server_url, genesis_hash, head_seq, head_hash)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO circle (id, circle_id, server_url, genesis_hash, head_seq, head_hash,
+                             tls_ca_pem, tls_cert_pin, allow_insecure_http)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             row.circle_id.as_bytes(),
             row.server_url,
             row.genesis.0,
             row.head_seq,
-            row.head.0
+            row.head.0,
+            row.trust.ca_pem,
+            row.trust.cert_pin,
+            row.trust.allow_insecure_http,
         ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn update_trust(conn: &Connection, trust: &ServerTrust) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE circle SET tls_ca_pem = ?1, tls_cert_pin = ?2, allow_insecure_http = ?3 WHERE id = 1",
+        params![trust.ca_pem, trust.cert_pin, trust.allow_insecure_http],
     )?;
     Ok(())
 }
@@ -151,6 +170,7 @@ pub(crate) fn summary(conn: &Connection) -> rusqlite::Result<Option<super::Circl
     Ok(Some(super::CircleSummary {
         circle_id: row.circle_id,
         server_url: row.server_url,
+        insecure_http: row.trust.allow_insecure_http,
         peer_id: crate::circle::PeerId::from_bytes(peer),
         members,
         head_seq: row.head_seq,

@@ -11,7 +11,7 @@ pub use write::ShareReport;
 use crate::circle::cache::{CircleRow, LogCache};
 use crate::circle::{
     ChainError, CircleState, Entry, EntryBody, EntryHash, EpochCommit, KeyShare, MAX_EPOCHS,
-    PeerId, PeerKeys, Removal, SealedName, SignedEntry, entry::check_keys,
+    PeerId, PeerKeys, Removal, SealedName, ServerTrust, SignedEntry, entry::check_keys,
 };
 use crate::crypto::{DeviceIdentity, EpochKey, wrap_vault_key};
 use crate::error::CircleError;
@@ -30,6 +30,8 @@ pub struct CircleInfo {
     pub circle_id: Uuid,
     /// The sync server the circle lives on.
     pub server_url: String,
+    /// How this device authenticates that server.
+    pub trust: ServerTrust,
     /// This device's peer id.
     pub me: PeerId,
     /// Whether this device is a current member.
@@ -79,6 +81,9 @@ pub struct CircleSummary {
     pub circle_id: Uuid,
     /// Its sync server.
     pub server_url: String,
+    /// Whether plain http to a non-loopback server was explicitly allowed
+    /// (a warning to show).
+    pub insecure_http: bool,
     /// This device's peer id.
     pub peer_id: crate::circle::PeerId,
     /// Current members.
@@ -277,6 +282,7 @@ impl UnlockedVault {
         Ok(Some(CircleInfo {
             circle_id: row.circle_id,
             server_url: row.server_url,
+            trust: row.trust,
             me,
             is_member: state.is_member(&me),
             genesis: row.genesis,

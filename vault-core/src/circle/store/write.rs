@@ -5,7 +5,9 @@
 use super::db;
 use super::{LogUpdate, chain_key, load, missing_epochs, store_cache};
 use crate::circle::cache::CircleRow;
-use crate::circle::{CircleState, EntryBody, EntryHash, KeyShare, PeerId, ShareError, SignedEntry};
+use crate::circle::{
+    CircleState, EntryBody, EntryHash, KeyShare, PeerId, ServerTrust, ShareError, SignedEntry,
+};
 use crate::crypto::{EpochKey, VaultRng, unwrap_vault_key, wrap_vault_key};
 use crate::error::CircleError;
 use crate::vault::keyring::Keyring;
@@ -32,6 +34,7 @@ impl UnlockedVault {
     pub fn create_circle(
         &mut self,
         server_url: &str,
+        trust: &ServerTrust,
         genesis: &SignedEntry,
     ) -> Result<(), CircleError> {
         let state = CircleState::verify_chain(None, std::slice::from_ref(genesis))?;
@@ -58,7 +61,7 @@ impl UnlockedVault {
             return Err(CircleError::AlreadyInCircle);
         }
         self.keys.refresh(&tx, self.header.circle_id)?;
-        let row = row_for(server_url, &state);
+        let row = row_for(server_url, trust, &state);
         db::insert_circle(&tx, &row)?;
         db::append_log(&tx, std::slice::from_ref(genesis))?;
         db::write_peers(&tx, &state)?;
@@ -220,6 +223,7 @@ impl UnlockedVault {
     pub fn join_circle(
         &mut self,
         server_url: &str,
+        trust: &ServerTrust,
         expected_genesis: EntryHash,
         entries: &[SignedEntry],
         share: &KeyShare,
@@ -258,7 +262,7 @@ impl UnlockedVault {
         db::replace_epochs(&tx, &wrapped)?;
         tx.execute("DELETE FROM pending_epochs", [])?;
         db::set_meta_circle(&tx, circle_id, current)?;
-        let row = row_for(server_url, &state);
+        let row = row_for(server_url, trust, &state);
         db::insert_circle(&tx, &row)?;
         db::append_log(&tx, entries)?;
         db::write_peers(&tx, &state)?;
@@ -272,6 +276,19 @@ impl UnlockedVault {
         Ok(())
     }
 
+    /// Replaces how this device authenticates its circle's server (a new
+    /// CA file, a pin, plain http allowed or not).
+    pub fn set_server_trust(&mut self, trust: &ServerTrust) -> Result<(), CircleError> {
+        if db::read_circle(&self.conn)?.is_none() {
+            return Err(CircleError::NoCircle);
+        }
+        db::update_trust(&self.conn, trust)?;
+        if let Some(cache) = self.circle.borrow_mut().as_mut() {
+            cache.row.trust = trust.clone();
+        }
+        Ok(())
+    }
+
     fn set_current_epoch(&mut self, number: u32) {
         if self.keys.set_current(number).is_ok() {
             self.header.current_epoch = number;
@@ -279,11 +296,12 @@ impl UnlockedVault {
     }
 }
 
-fn row_for(server_url: &str, state: &CircleState) -> CircleRow {
+fn row_for(server_url: &str, trust: &ServerTrust, state: &CircleState) -> CircleRow {
     let (head_seq, head) = state.head();
     CircleRow {
         circle_id: state.circle_id(),
         server_url: server_url.to_owned(),
+        trust: trust.clone(),
         genesis: state.genesis(),
         head_seq,
         head,

@@ -8,8 +8,10 @@
 //! needs the vault the engine holds while it syncs) and runs the round
 //! again.
 
-use crate::remote::{self, RemoteError, Server};
-use crate::sync_wire::{parse_manifest, parse_push, parse_signed_manifests};
+use crate::error::ClientError;
+use crate::runtime::stopped;
+use crate::server::{self, Server};
+use crate::wire::{parse_manifest, parse_push, parse_signed_manifests};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use reqwest::Method;
@@ -68,7 +70,7 @@ const LONGEST_WAIT: Duration = Duration::from_secs(30);
 
 impl<'a> HttpTransport<'a> {
     /// A transport blocking on `handle`, which must belong to a runtime
-    /// whose workers drive I/O (see [`background_runtime`]), and
+    /// whose workers drive I/O (see [`crate::background_runtime`]), and
     /// must not be called from inside that runtime.
     pub fn new(handle: Handle, server: &'a Server, circle_id: Uuid) -> Self {
         Self {
@@ -131,7 +133,7 @@ impl<'a> HttpTransport<'a> {
             });
             let (status, bytes, retry_after) = match got {
                 Some(got) => {
-                    got.map_err(|e: RemoteError| TransportError::Unreachable(Box::new(e)))?
+                    got.map_err(|e: ClientError| TransportError::Unreachable(Box::new(e)))?
                 }
                 None => return Err(TransportError::Unreachable("interrupted".into())),
             };
@@ -169,7 +171,7 @@ impl<'a> HttpTransport<'a> {
             return Ok(bytes);
         }
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let code = remote::refusal(status, &value)
+        let code = server::refusal(status, &value)
             .code()
             .unwrap_or_default()
             .to_owned();
@@ -191,7 +193,7 @@ impl<'a> HttpTransport<'a> {
         body: Option<Value>,
     ) -> Result<Value, TransportError> {
         let body = body.map(|v| ("application/json", v.to_string().into_bytes()));
-        let bytes = self.call(method, path, body, remote::JSON_BODY_CAP)?;
+        let bytes = self.call(method, path, body, server::JSON_BODY_CAP)?;
         serde_json::from_slice(&bytes)
             .map_err(|_| TransportError::Malformed("the answer is not JSON"))
     }
@@ -205,7 +207,7 @@ async fn raw(
     path: &str,
     body: Option<(&'static str, Vec<u8>)>,
     cap: usize,
-) -> Result<(u16, Vec<u8>, Option<Duration>), RemoteError> {
+) -> Result<(u16, Vec<u8>, Option<Duration>), ClientError> {
     let mut req = server.request(method, path);
     if let Some((content_type, bytes)) = body {
         req = req
@@ -213,29 +215,6 @@ async fn raw(
             .body(bytes);
     }
     server.send_capped(req, cap).await
-}
-
-/// A runtime with one worker thread that drives its I/O, so synchronous
-/// code on another thread can `Handle::block_on` requests (the sync
-/// [`Transport`] is synchronous) while tasks
-/// such as the watcher's WebSocket run on the worker.
-pub fn background_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("vault-net")
-        .enable_all()
-        .build()?)
-}
-
-/// Resolves once `stop` is true; never without one, or once its sender
-/// is gone.
-pub async fn stopped(stop: Option<&mut watch::Receiver<bool>>) {
-    if let Some(stop) = stop
-        && stop.wait_for(|s| *s).await.is_ok()
-    {
-        return;
-    }
-    std::future::pending::<()>().await
 }
 
 impl Transport for HttpTransport<'_> {
@@ -352,8 +331,8 @@ mod tests {
             (503, error("unavailable")),
             (200, "{}"),
         ]);
-        let rt = background_runtime().unwrap();
-        let server = Server::new(&url).unwrap();
+        let rt = crate::background_runtime().unwrap();
+        let server = Server::new(&url, &Default::default()).unwrap();
         // No waiting: a 503 (busy) is given up on at once.
         let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4())
             .with_wait_limit(Duration::ZERO);
@@ -413,8 +392,8 @@ mod tests {
         // Accepts and never answers.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let rt = background_runtime().unwrap();
-        let server = Server::new(&url).unwrap();
+        let rt = crate::background_runtime().unwrap();
+        let server = Server::new(&url, &Default::default()).unwrap();
         let (stop, stop_rx) = watch::channel(false);
         let mut t =
             HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4()).with_stop(stop_rx);

@@ -4,7 +4,7 @@
 //! or key data; everything they hint at is fetched and verified by a sync.
 
 use crate::backoff::Backoff;
-use crate::output::Out;
+use crate::server::Server;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::sync::mpsc::Sender;
@@ -21,7 +21,7 @@ const SILENCE: Duration = Duration::from_secs(75);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the socket tells the sync loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The socket is up (`hello`): anything may have changed while it
     /// was down, so sync.
@@ -33,8 +33,38 @@ pub enum Event {
     /// The server refused the token (expired or revoked) or ended this
     /// device's membership: authenticate again.
     Unauthorized,
-    /// SIGINT or SIGTERM.
+    /// The socket is down and will be retried (sent once per outage):
+    /// what failed, and the wait before the next try.
+    Outage {
+        /// What failed, in words.
+        reason: String,
+        /// The wait before the next attempt.
+        retry_in: Duration,
+    },
+    /// The caller's own stop (e.g. SIGINT); the socket never sends it.
     Stop,
+}
+
+/// Where the watcher connects: the server's `/v1/ws` and its TLS setup.
+#[derive(Clone)]
+pub struct WatchTarget {
+    url: String,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Server {
+    /// The WebSocket endpoint of this server, over the same TLS setup.
+    pub fn watch_target(&self) -> WatchTarget {
+        let url = self.url();
+        let url = match url.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}/v1/ws"),
+            None => format!("ws://{}/v1/ws", url.trim_start_matches("http://")),
+        };
+        WatchTarget {
+            url,
+            tls: self.tls_config(),
+        }
+    }
 }
 
 type Ws =
@@ -47,17 +77,15 @@ enum ConnectError {
     Failed(String),
 }
 
-/// Keeps a socket open to `base_url` (`http://host:port`) with the latest
-/// token from `tokens`, sending hints to `events`, until `events` closes.
-/// Waits while there is no token; on a refusal, reports
-/// [`Event::Unauthorized`] and waits for a new one.
+/// Keeps a socket open to `target` with the latest token from `tokens`,
+/// sending hints to `events`, until `events` closes. Waits while there is
+/// no token; on a refusal, reports [`Event::Unauthorized`] and waits for a
+/// new one; reconnects with jittered backoff.
 pub async fn run(
-    base_url: String,
+    target: WatchTarget,
     mut tokens: watch::Receiver<Option<String>>,
     events: Sender<Event>,
-    out: Out,
 ) {
-    let url = format!("{}/v1/ws", base_url.replacen("http://", "ws://", 1));
     let mut backoff = Backoff::default();
     // Whether the current outage was reported (one warning per outage).
     let mut reported = false;
@@ -69,7 +97,7 @@ pub async fn run(
             }
             continue;
         };
-        let failure = match connect(&url, &token).await {
+        let failure = match connect(&target, &token).await {
             Ok(ws) => match session(ws, &events, &mut backoff).await {
                 Some(reason) => {
                     reported = false;
@@ -87,19 +115,24 @@ pub async fn run(
             Err(ConnectError::Failed(reason)) => reason,
         };
         let delay = backoff.next_delay();
-        if !reported && !out.quiet {
-            eprintln!(
-                "vault: warning: no connection to the sync server ({failure}); retrying in {:.1}s",
-                delay.as_secs_f64()
-            );
+        if !reported {
+            let outage = Event::Outage {
+                reason: failure,
+                retry_in: delay,
+            };
+            if events.send(outage).is_err() {
+                return;
+            }
             reported = true;
         }
         tokio::time::sleep(delay).await;
     }
 }
 
-async fn connect(url: &str, token: &str) -> Result<Ws, ConnectError> {
-    let mut req = url
+async fn connect(target: &WatchTarget, token: &str) -> Result<Ws, ConnectError> {
+    let mut req = target
+        .url
+        .as_str()
         .into_client_request()
         .map_err(|e| ConnectError::Failed(e.to_string()))?;
     let bearer = format!("Bearer {token}")
@@ -111,13 +144,17 @@ async fn connect(url: &str, token: &str) -> Result<Ws, ConnectError> {
     let config = tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(64 << 10))
         .max_frame_size(Some(64 << 10));
-    let upgrade = tokio_tungstenite::connect_async_with_config(req, Some(config), false);
+    let connector = target.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let upgrade =
+        tokio_tungstenite::connect_async_tls_with_config(req, Some(config), false, connector);
     match tokio::time::timeout(CONNECT_TIMEOUT, upgrade).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(tungstenite::Error::Http(r))) if matches!(r.status().as_u16(), 401 | 403) => {
             Err(ConnectError::Refused)
         }
-        Ok(Err(e)) => Err(ConnectError::Failed(e.to_string())),
+        Ok(Err(e)) => Err(ConnectError::Failed(
+            crate::tls::handshake_failure(&e).unwrap_or_else(|| e.to_string()),
+        )),
         Err(_) => Err(ConnectError::Failed("the upgrade timed out".into())),
     }
 }

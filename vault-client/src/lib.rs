@@ -1,0 +1,39 @@
+//! The Vault sync client front ends embed: everything a device says to
+//! its circle's server, over HTTP(S) and a WebSocket. It moves bytes;
+//! every check of what comes back is vault-core's.
+//!
+//! - [`Server`] ([`server`]): one server, its URL checked before any
+//!   connection ([`check_url`]: https, or http to loopback unless the user
+//!   allowed otherwise), TLS as the circle's
+//!   [`ServerTrust`](vault_core::circle::ServerTrust) says ([`tls`]), no
+//!   redirect followed, every answer read up to a cap, 429 and 503 waited
+//!   out as `Retry-After` says.
+//! - The circle routes ([`circle`]): registration, authentication, the
+//!   log, key shares; the pairing relay ([`relay`]).
+//! - [`HttpTransport`] ([`transport`]): vault-core's sync
+//!   [`Transport`](vault_core::sync::Transport) over the zone routes.
+//! - The watcher ([`watch`]): the WebSocket's hints as [`Event`]s, with
+//!   reconnection after jittered [`Backoff`].
+//!
+//! Errors are [`ClientError`] (and vault-core's `TransportError` inside
+//! a sync round); no message carries a token or a secret.
+
+pub mod backoff;
+pub mod circle;
+mod error;
+pub mod relay;
+mod runtime;
+pub mod server;
+pub mod tls;
+pub mod transport;
+pub mod watch;
+mod wire;
+
+pub use backoff::Backoff;
+pub use circle::Append;
+pub use error::ClientError;
+pub use runtime::{background_runtime, runtime, stopped};
+pub use server::{CheckedUrl, JSON_BODY_CAP, Server, check_url};
+pub use tls::cert_sha256;
+pub use transport::{DEFAULT_WAIT_LIMIT, HttpTransport, Stats};
+pub use watch::{Event, WatchTarget};
