@@ -69,6 +69,40 @@ impl ServerProc {
         }
     }
 
+    /// A fresh server over TLS with the certificate chain and key given
+    /// (PEM, written as `cert.pem` and `key.pem` in its directory); its
+    /// URL names `localhost`.
+    pub fn start_tls(cert: &str, key: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert).unwrap();
+        std::fs::write(&key_path, key).unwrap();
+        let mut s = Self::start_in(
+            dir,
+            &[
+                "--tls-cert",
+                cert_path.to_str().unwrap(),
+                "--tls-key",
+                key_path.to_str().unwrap(),
+            ],
+        );
+        let port = s.url.rsplit(':').next().unwrap().to_owned();
+        s.url = format!("https://localhost:{port}");
+        s
+    }
+
+    /// Replaces the TLS certificate and key on disk (each file written
+    /// whole, then renamed) and tells the server with SIGHUP.
+    pub fn rotate_tls(&self, cert: &str, key: &str) {
+        for (name, text) in [("cert.pem", cert), ("key.pem", key)] {
+            let tmp = self.dir.path().join(format!("{name}.tmp"));
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, self.dir.path().join(name)).unwrap();
+        }
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    }
+
     /// A fresh server whose rate limits do not get in a fast test's way.
     pub fn start_unthrottled() -> Self {
         Self::start_with_config(
@@ -175,6 +209,8 @@ pub struct Device {
     pub name: String,
     pub dir: tempfile::TempDir,
     pub vault: PathBuf,
+    /// Extra environment of every command (e.g. `SSL_CERT_FILE`).
+    pub env: Vec<(&'static str, std::ffi::OsString)>,
 }
 
 impl Device {
@@ -186,9 +222,16 @@ impl Device {
             name: name.to_owned(),
             vault: dir.path().join("vault.db"),
             dir,
+            env: Vec::new(),
         };
         d.ok(&["init"]);
         d
+    }
+
+    /// The same device, its commands run with `key=value` set.
+    pub fn with_env(mut self, key: &'static str, value: impl Into<std::ffi::OsString>) -> Self {
+        self.env.push((key, value.into()));
+        self
     }
 
     /// `vault ARGS` for this device.
@@ -202,6 +245,9 @@ impl Device {
             .env("VAULT_AGENT_DIR", self.dir.path().join("agent"))
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
+        for (key, value) in &self.env {
+            c.env(key, value);
+        }
         c
     }
 
@@ -341,6 +387,7 @@ pub fn pair(a: &Device, b: &Device) -> (serde_json::Value, serde_json::Value) {
 // Sync helpers (the sync_* end-to-end tests).
 
 pub mod proxy;
+pub mod testca;
 
 impl Device {
     /// Starts this device's agent: the commands after it skip the KDF.
