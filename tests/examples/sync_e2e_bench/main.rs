@@ -27,7 +27,14 @@
 //! server's default rate limits (20 requests/s per device), under which
 //! A's first push is refused with 429.
 //!
-//! `scripts/sync-e2e-bench [--items N] [--runs N] [--checks N] [--default-limits] [--join-after-push]`
+//! The whole scenario runs twice in one run, on a fresh server each time:
+//! over plain http on loopback and over TLS (a CA made for the run; A
+//! trusts it by `--ca-file`, the joiners by the invite's pin), and a last
+//! `tls_overhead` line compares the two (goal: TLS initial sync at most
+//! 1.15 x plain, no-change sync at most 5 ms). `--transport http|https`
+//! runs one.
+//!
+//! `scripts/sync-e2e-bench [--items N] [--runs N] [--checks N] [--transport http|https|both] [--default-limits] [--join-after-push]`
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -35,11 +42,19 @@
 )]
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod logins;
+#[path = "../../tests/common/testca.rs"]
+#[allow(dead_code, reason = "the tests' CA helper; the bench uses part of it")]
+mod testca;
+
+use logins::write_csv;
+use testca::TestCa;
 
 const PASSWORD: &str = "bench master password";
 
@@ -51,6 +66,26 @@ struct Args {
     checks: usize,
     default_limits: bool,
     join_after_push: bool,
+    transports: Vec<Transport>,
+}
+
+/// How the devices reach the server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// Plain http on loopback.
+    Http,
+    /// TLS with a certificate of a CA made for the run (rcgen): device A
+    /// trusts it by `--ca-file`, the joiners by the invite's pin.
+    Https,
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Https => "https",
+        }
+    }
 }
 
 fn args() -> Args {
@@ -68,6 +103,7 @@ fn args() -> Args {
         checks: 100,
         default_limits: false,
         join_after_push: false,
+        transports: vec![Transport::Http, Transport::Https],
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -82,117 +118,20 @@ fn args() -> Args {
                     "--items" => a.items = v.parse().unwrap(),
                     "--runs" => a.runs = v.parse().unwrap(),
                     "--checks" => a.checks = v.parse().unwrap(),
+                    "--transport" => {
+                        a.transports = match v.as_str() {
+                            "http" => vec![Transport::Http],
+                            "https" => vec![Transport::Https],
+                            "both" => vec![Transport::Http, Transport::Https],
+                            other => panic!("--transport http|https|both, not {other}"),
+                        }
+                    }
                     other => panic!("unknown flag {other}"),
                 }
             }
         }
     }
     a
-}
-
-/// splitmix64: a deterministic spread without a rand dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[self.below(list.len())]
-    }
-}
-
-const WORDS: &[&str] = &[
-    "mail", "bank", "shop", "cloud", "news", "travel", "photo", "music", "forum", "games",
-    "health", "school", "energy", "market", "stream", "books", "social", "video", "drive", "notes",
-    "chat", "maps", "tickets", "insure", "pay", "crypto", "jobs", "food", "sport", "home",
-];
-const TLDS: &[&str] = &[
-    "com", "org", "net", "io", "de", "co.uk", "fr", "app", "dev", "eu",
-];
-const FIRST: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-    "oscar", "peggy", "trent", "victor", "walter",
-];
-const PATHS: &[&str] = &[
-    "/login",
-    "/signin",
-    "/account/login",
-    "/",
-    "/auth?next=%2Fhome",
-    "/users/sign_in",
-];
-const PW_CHARS: &[u8] =
-    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!@#$%^&*()-_=+[]{};:,.<>/?";
-const NOTE_WORDS: &[&str] = &[
-    "security", "question", "answer", "pin", "recovery", "code", "shared", "with", "family",
-    "work", "account", "old", "email", "backup", "phone", "number", "renew", "yearly",
-];
-
-fn csv_field(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// A Chrome-format CSV of `n` distinct, realistic logins: a host, a URL on
-/// it, an account, a 16-24 character random password, a note on one in
-/// four.
-fn write_csv(path: &Path, n: usize) {
-    let mut rng = Rng(0x5eed);
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    writeln!(f, "name,url,username,password,note").unwrap();
-    for i in 0..n {
-        let host = format!(
-            "{}{}.{}{}.{}",
-            if rng.below(3) == 0 { "www." } else { "" },
-            rng.pick(WORDS),
-            rng.pick(WORDS),
-            i,
-            rng.pick(TLDS)
-        );
-        let url = format!("https://{host}{}", rng.pick(PATHS));
-        let user = match rng.below(3) {
-            0 => format!(
-                "{}.{}{}@example.com",
-                rng.pick(FIRST),
-                rng.pick(FIRST),
-                rng.below(100)
-            ),
-            1 => format!("{}{}", rng.pick(FIRST), rng.below(10_000)),
-            _ => format!("{}@{}.example", rng.pick(FIRST), rng.pick(WORDS)),
-        };
-        let len = 16 + rng.below(9);
-        let password: String = (0..len)
-            .map(|_| PW_CHARS[rng.below(PW_CHARS.len())] as char)
-            .collect();
-        let note = if rng.below(4) == 0 {
-            let words = 3 + rng.below(15);
-            (0..words)
-                .map(|_| rng.pick(NOTE_WORDS))
-                .collect::<Vec<_>>()
-                .join(" ")
-        } else {
-            String::new()
-        };
-        writeln!(
-            f,
-            "{},{},{},{},{}",
-            csv_field(&host),
-            csv_field(&url),
-            csv_field(&user),
-            csv_field(&password),
-            csv_field(&note)
-        )
-        .unwrap();
-    }
 }
 
 /// The `vault-server` binary on 127.0.0.1, killed on drop.
@@ -202,13 +141,17 @@ struct Server {
 }
 
 impl Server {
-    fn start(bin: &Path, db: &Path, default_limits: bool) -> Server {
+    /// With `tls`, the certificate and key files to serve.
+    fn start(bin: &Path, db: &Path, default_limits: bool, tls: Option<(&Path, &Path)>) -> Server {
         let mut cmd = Command::new(bin);
         cmd.args(["--listen", "127.0.0.1:0", "--log-level", "warn", "--db"])
             .arg(db)
             .env_remove("VAULT_SERVER_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
         if !default_limits {
             cmd.env("VAULT_SERVER_PER_IP_PER_SEC", "0")
                 .env("VAULT_SERVER_PER_DEVICE_PER_SEC", "0");
@@ -228,10 +171,12 @@ impl Server {
                 eprintln!("vault-server: {line}");
             }
         });
-        Server {
-            child,
-            url: format!("http://{addr}"),
-        }
+        let url = match tls {
+            // The certificate names localhost.
+            Some(_) => format!("https://localhost:{}", addr.rsplit(':').next().unwrap()),
+            None => format!("http://{addr}"),
+        };
+        Server { child, url }
     }
 }
 
@@ -387,16 +332,78 @@ fn main() {
     let server_bin =
         std::fs::canonicalize(&a.server_bin).expect("build the release vault-server first");
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let csv = tmp.path().join("logins.csv");
+    write_csv(&csv, a.items);
+    let mut figures = Vec::new();
+    for &transport in &a.transports {
+        let root = tmp.path().join(transport.name());
+        std::fs::create_dir_all(&root).unwrap();
+        figures.push((
+            transport,
+            scenario(&a, transport, &vault_bin, &server_bin, &root, &csv),
+        ));
+    }
+    // TLS against plain loopback, same run, same machine.
+    if let [(Transport::Http, plain), (Transport::Https, tls)] = figures.as_slice() {
+        let ratio = tls.initial_ms / plain.initial_ms;
+        println!(
+            "{}",
+            json!({
+                "op": "tls_overhead",
+                "n": a.items,
+                "initial_sync_http_ms": plain.initial_ms,
+                "initial_sync_https_ms": tls.initial_ms,
+                "ratio": (ratio * 1000.0).round() / 1000.0,
+                "no_change_http_ms": plain.no_change_ms,
+                "no_change_https_ms": tls.no_change_ms,
+                "goal_ratio": 1.15,
+                "goal_no_change_ms": 5,
+                "met": ratio <= 1.15 && tls.no_change_ms <= 5.0,
+            })
+        );
+    }
+}
+
+/// One transport's medians.
+struct Figures {
+    initial_ms: f64,
+    no_change_ms: f64,
+}
+
+/// The whole scenario on a fresh server and fresh devices.
+fn scenario(
+    a: &Args,
+    transport: Transport,
+    vault_bin: &Path,
+    server_bin: &Path,
+    root: &Path,
+    csv: &Path,
+) -> Figures {
     let pw_file = root.join("pw");
     std::fs::write(&pw_file, format!("{PASSWORD}\n")).unwrap();
-    let server = Server::start(&server_bin, &root.join("server.db"), a.default_limits);
+    let tls_files = (transport == Transport::Https).then(|| {
+        let ca = TestCa::new("bench CA");
+        let (cert, key) = ca.issue(&["localhost"], false);
+        let files =
+            [("ca.pem", ca.pem()), ("cert.pem", cert), ("key.pem", key)].map(|(name, text)| {
+                let path = root.join(name);
+                std::fs::write(&path, text).unwrap();
+                path
+            });
+        files
+    });
+    let server = Server::start(
+        server_bin,
+        &root.join("server.db"),
+        a.default_limits,
+        tls_files
+            .as_ref()
+            .map(|[_, cert, key]| (cert.as_path(), key.as_path())),
+    );
     let limits = if a.default_limits { "default" } else { "off" };
-
+    let net = transport.name();
     // A: the big vault, by one import.
-    let csv = root.join("logins.csv");
-    write_csv(&csv, a.items);
-    let dev_a = Device::init(&vault_bin, root, &pw_file, "a");
+    let dev_a = Device::init(vault_bin, root, &pw_file, "a");
     let (out, took) = dev_a.timed(&[
         "-q",
         "import",
@@ -410,7 +417,7 @@ fn main() {
     );
     println!(
         "{}",
-        json!({"op": "import_items", "n": a.items, "wall_ms": ms(took)})
+        json!({"op": "import_items", "transport": net, "n": a.items, "wall_ms": ms(took)})
     );
 
     // A founds the circle. The new devices join before A's first sync
@@ -421,9 +428,13 @@ fn main() {
     // token_expired on its second changes page (a token between 0 and
     // gc_seq), restarts from 0 once and fails. Joining first measures the
     // same thing: an empty device pulling every record.
-    dev_a.ok(&["circle", "create", "--server", &server.url, "--name", "a"]);
+    let mut create = vec!["circle", "create", "--server", &server.url, "--name", "a"];
+    if let Some([ca, _, _]) = &tls_files {
+        create.extend(["--ca-file", ca.to_str().unwrap()]);
+    }
+    dev_a.ok(&create);
     let devices: Vec<Device> = (0..a.runs.max(1))
-        .map(|run| Device::init(&vault_bin, root, &pw_file, &format!("b{run}")))
+        .map(|run| Device::init(vault_bin, root, &pw_file, &format!("b{run}")))
         .collect();
     if !a.join_after_push {
         for dev in &devices {
@@ -437,6 +448,7 @@ fn main() {
         "{}",
         json!({
             "op": "push_initial",
+            "transport": net,
             "n": a.items,
             "elapsed_ms": push_ms,
             "records_per_sec": (a.items as f64 / (push_ms / 1e3)).round(),
@@ -464,6 +476,7 @@ fn main() {
             "{}",
             json!({
                 "op": "initial_sync_run",
+                "transport": net,
                 "run": run,
                 "elapsed_ms": elapsed,
                 "records_received": v["records_received"],
@@ -485,6 +498,7 @@ fn main() {
         "{}",
         json!({
             "op": "initial_sync",
+            "transport": net,
             "n": a.items,
             "runs": times.len(),
             "median_ms": (med * 1000.0).round() / 1000.0,
@@ -520,6 +534,7 @@ fn main() {
         "{}",
         json!({
             "op": "no_change_sync",
+            "transport": net,
             "n": a.items,
             "runs": checks.len(),
             "median_ms": (median(&checks) * 1000.0).round() / 1000.0,
@@ -532,4 +547,8 @@ fn main() {
         })
     );
     drop(server);
+    Figures {
+        initial_ms: med,
+        no_change_ms: median(&checks),
+    }
 }
