@@ -3,13 +3,13 @@
 //! every check of what comes back is vault-core's.
 
 use crate::error::ClientError;
-use crate::server::{Server, decode, decode_field};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use crate::server::{Server, answer};
 use uuid::Uuid;
 use vault_core::circle::{EntryHash, PeerId, SignedEntry};
+use vault_proto::ErrorCode;
+use vault_proto::auth::{ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse};
+use vault_proto::circles::{AppendRequest, AppendResponse, CreateRequest, LogResponse};
+use vault_proto::shares::{ListResponse, OutgoingShare, PostRequest};
 
 /// A log append's outcome.
 pub enum Append {
@@ -22,10 +22,9 @@ pub enum Append {
 impl Server {
     /// Registers a circle by its genesis entry.
     pub async fn register_circle(&self, genesis: &SignedEntry) -> Result<(), ClientError> {
-        let body = json!({
-            "entry": B64.encode(genesis.entry_bytes()),
-            "signature": B64.encode(genesis.signature()),
-        });
+        // The answer (the circle's id and the genesis hash) tells the
+        // device nothing it does not know: it is not read.
+        let body = CreateRequest::new(genesis);
         self.post("/v1/circles", &body, None).await.map(drop)
     }
 
@@ -36,24 +35,22 @@ impl Server {
         peer: &PeerId,
         sign: impl FnOnce(&[u8; 32]) -> [u8; 64],
     ) -> Result<(), ClientError> {
-        let ids = json!({ "circle_id": circle_id.to_string(), "peer_id": peer.to_string() });
-        let got = self.post("/v1/auth/challenge", &ids, None).await?;
-        let challenge: [u8; 32] = decode_field(&got, "challenge")?
-            .try_into()
-            .map_err(|_| ClientError::Malformed("challenge is not 32 bytes"))?;
+        const CHALLENGE: &str = "the challenge answer";
+        const TOKEN: &str = "the token answer";
+        let ids = ChallengeRequest::new(circle_id, peer);
+        let got: ChallengeResponse = answer(
+            &self.post("/v1/auth/challenge", &ids, None).await?,
+            CHALLENGE,
+        )?;
+        let challenge = got
+            .challenge()
+            .map_err(|_| ClientError::Malformed(CHALLENGE))?;
         let signature = sign(&challenge);
-        let body = json!({
-            "circle_id": circle_id.to_string(),
-            "peer_id": peer.to_string(),
-            "challenge": B64.encode(challenge),
-            "signature": B64.encode(signature),
-        });
-        let got = self.post("/v1/auth/token", &body, None).await?;
-        let token = got
-            .get("token")
-            .and_then(Value::as_str)
-            .ok_or(ClientError::Malformed("no token"))?;
-        self.token = Some(token.to_owned());
+        let body = TokenRequest::new(circle_id, peer, &challenge, &signature);
+        let got: TokenResponse = answer(&self.post("/v1/auth/token", &body, None).await?, TOKEN)?;
+        // Checked (32 bytes of base64url), kept as the text it came as.
+        got.token().map_err(|_| ClientError::Malformed(TOKEN))?;
+        self.token = Some(got.token);
         Ok(())
     }
 
@@ -73,19 +70,7 @@ impl Server {
         circle_id: Uuid,
         after: Option<u64>,
     ) -> Result<(Vec<SignedEntry>, (u64, EntryHash)), ClientError> {
-        #[derive(Deserialize)]
-        struct Page {
-            entries: Vec<WireEntry>,
-            more: bool,
-            head_seq: u64,
-            head_hash: String,
-        }
-        #[derive(Deserialize)]
-        struct WireEntry {
-            seq: u64,
-            entry: String,
-            signature: String,
-        }
+        const PAGE: &str = "a log page";
         let mut out = Vec::new();
         let mut cursor = after;
         loop {
@@ -93,25 +78,14 @@ impl Server {
                 Some(seq) => format!("/v1/circles/{circle_id}/log?after={seq}"),
                 None => format!("/v1/circles/{circle_id}/log"),
             };
-            let page: Page = serde_json::from_value(self.get(&path).await?)
-                .map_err(|_| ClientError::Malformed("log page"))?;
+            let page: LogResponse = self.get(&path, PAGE).await?;
             let last = page.entries.last().map(|e| e.seq);
-            let head_hash: [u8; 32] = decode(&page.head_hash)?
-                .try_into()
-                .map_err(|_| ClientError::Malformed("head_hash"))?;
-            let head = (page.head_seq, EntryHash(head_hash));
-            for e in page.entries {
-                let entry = decode(&e.entry)?;
-                let signature = decode(&e.signature)?;
-                // Undecodable entries are kept out here; the device's chain
-                // check reports the gap they leave.
-                let signed = SignedEntry::decode(&entry, &signature)
-                    .map_err(|_| ClientError::Malformed("an entry does not decode"))?;
-                out.push(signed);
-            }
+            // An entry that does not decode fails the page.
+            let page = page.decode().map_err(|_| ClientError::Malformed(PAGE))?;
+            out.extend(page.entries);
             match (page.more, last) {
                 (true, Some(seq)) => cursor = Some(seq),
-                _ => return Ok((out, head)),
+                _ => return Ok((out, (page.head_seq, page.head_hash))),
             }
         }
     }
@@ -123,18 +97,13 @@ impl Server {
         prev: EntryHash,
         entry: &SignedEntry,
     ) -> Result<Append, ClientError> {
-        let body = json!({
-            "prev_hash": B64.encode(prev.0),
-            "entry": B64.encode(entry.entry_bytes()),
-            "signature": B64.encode(entry.signature()),
-        });
+        let body = AppendRequest::new(prev, entry);
         match self
             .post(&format!("/v1/circles/{circle_id}/log"), &body, None)
             .await
         {
-            Ok(v) if v.get("seq").and_then(Value::as_u64).is_some() => Ok(Append::Stored),
-            Ok(_) => Err(ClientError::Malformed("no seq in the append answer")),
-            Err(e) if e.code() == Some("conflict") => Ok(Append::HeadMoved),
+            Ok(got) => answer::<AppendResponse>(&got, "the append answer").map(|_| Append::Stored),
+            Err(e) if e.code() == Some(ErrorCode::Conflict.as_str()) => Ok(Append::HeadMoved),
             Err(e) => Err(e),
         }
     }
@@ -145,26 +114,28 @@ impl Server {
         circle_id: Uuid,
         shares: &[(PeerId, Vec<u8>)],
     ) -> Result<(), ClientError> {
-        let list: Vec<Value> = shares
-            .iter()
-            .map(|(to, blob)| json!({ "recipient": to.to_string(), "share": B64.encode(blob) }))
-            .collect();
-        self.post(
-            &format!("/v1/circles/{circle_id}/shares"),
-            &json!({ "shares": list }),
-            None,
-        )
-        .await
-        .map(drop)
+        let body = PostRequest {
+            shares: shares
+                .iter()
+                .map(|(to, blob)| OutgoingShare::new(to, blob))
+                .collect(),
+        };
+        // The answer (how many were stored) is not read.
+        self.post(&format!("/v1/circles/{circle_id}/shares"), &body, None)
+            .await
+            .map(drop)
     }
 
     /// Every key share addressed to this device.
     pub async fn shares(&self, circle_id: Uuid) -> Result<Vec<Vec<u8>>, ClientError> {
-        let got = self.get(&format!("/v1/circles/{circle_id}/shares")).await?;
-        let list = got
-            .get("shares")
-            .and_then(Value::as_array)
-            .ok_or(ClientError::Malformed("no shares list"))?;
-        list.iter().map(|s| decode_field(s, "share")).collect()
+        const LIST: &str = "the shares list";
+        let got: ListResponse = self
+            .get(&format!("/v1/circles/{circle_id}/shares"), LIST)
+            .await?;
+        got.shares
+            .iter()
+            .map(|s| s.decode().map(|s| s.share))
+            .collect::<Result<_, _>>()
+            .map_err(|_| ClientError::Malformed(LIST))
     }
 }

@@ -15,6 +15,9 @@
 //! - The watcher ([`watch`]): the WebSocket's hints as [`Event`]s, with
 //!   reconnection after jittered [`Backoff`].
 //!
+//! Every JSON body sent and read, and every WebSocket frame, is a
+//! [`vault_proto`] type, decoded with its helpers.
+//!
 //! Errors are [`ClientError`] (and vault-core's `TransportError` inside
 //! a sync round); no message carries a token or a secret.
 
@@ -27,7 +30,6 @@ pub mod server;
 pub mod tls;
 pub mod transport;
 pub mod watch;
-mod wire;
 
 pub use backoff::Backoff;
 pub use circle::Append;

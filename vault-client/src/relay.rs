@@ -3,12 +3,12 @@
 //! messages through the server, long-polling for the other side's.
 
 use crate::error::ClientError;
-use crate::server::{REQUEST_TIMEOUT, Server, decode_field};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde_json::{Value, json};
+use crate::server::{REQUEST_TIMEOUT, Server, answer};
 use std::time::Duration;
 use uuid::Uuid;
+use vault_proto::invites::{
+    CreateRequest, JoinResponse, MessageRequest, PostResponse, ReadResponse,
+};
 
 impl Server {
     /// Opens an invite on the server (the inviter, authenticated).
@@ -18,7 +18,12 @@ impl Server {
         invite_id: &str,
         ttl: Duration,
     ) -> Result<(), ClientError> {
-        let body = json!({ "invite_id": invite_id, "ttl_secs": ttl.as_secs() });
+        // The id goes as the caller wrote it (the server checks it).
+        let body = CreateRequest {
+            invite_id: invite_id.to_owned(),
+            ttl_secs: Some(ttl.as_secs()),
+        };
+        // The answer (the id and its expiry) is not read.
         self.post(&format!("/v1/circles/{circle_id}/invites"), &body, None)
             .await
             .map(drop)
@@ -27,27 +32,26 @@ impl Server {
     /// Claims an invite with the joiner's first message; afterwards this
     /// client relays with the returned relay token.
     pub async fn join(&mut self, invite_id: &str, hello: &[u8]) -> Result<(), ClientError> {
-        let body = json!({ "message": B64.encode(hello) });
+        const JOIN: &str = "the join answer";
+        let body = MessageRequest::new(hello);
         let got = self
             .post(&format!("/v1/invites/{invite_id}/join"), &body, None)
             .await?;
-        let token = got
-            .get("relay_token")
-            .and_then(Value::as_str)
-            .ok_or(ClientError::Malformed("no relay token"))?;
-        self.token = Some(token.to_owned());
+        let got: JoinResponse = answer(&got, JOIN)?;
+        // Checked (32 bytes of base64url), kept as the text it came as.
+        got.relay_token()
+            .map_err(|_| ClientError::Malformed(JOIN))?;
+        self.token = Some(got.relay_token);
         Ok(())
     }
 
     /// Sends one relay message to the other side of an invite.
     pub async fn send(&self, invite_id: &str, message: &[u8]) -> Result<u64, ClientError> {
-        let body = json!({ "message": B64.encode(message) });
+        let body = MessageRequest::new(message);
         let got = self
             .post(&format!("/v1/invites/{invite_id}/messages"), &body, None)
             .await?;
-        got.get("seq")
-            .and_then(Value::as_u64)
-            .ok_or(ClientError::Malformed("no seq"))
+        answer::<PostResponse>(&got, "the message answer").map(|got| got.seq)
     }
 
     /// The other side's next relay message after `after`, waiting for it
@@ -58,28 +62,23 @@ impl Server {
         after: u64,
         deadline: tokio::time::Instant,
     ) -> Result<Option<(u64, Vec<u8>)>, ClientError> {
+        const LIST: &str = "the messages list";
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 return Ok(None);
             }
             let wait = left.as_secs().clamp(1, 25);
-            let got = self
+            let got: ReadResponse = self
                 .get_with_timeout(
                     &format!("/v1/invites/{invite_id}/messages?after={after}&wait={wait}"),
                     REQUEST_TIMEOUT + Duration::from_secs(wait),
+                    LIST,
                 )
                 .await?;
-            let list = got
-                .get("messages")
-                .and_then(Value::as_array)
-                .ok_or(ClientError::Malformed("no messages list"))?;
-            if let Some(first) = list.first() {
-                let seq = first
-                    .get("seq")
-                    .and_then(Value::as_u64)
-                    .ok_or(ClientError::Malformed("no seq"))?;
-                return Ok(Some((seq, decode_field(first, "message")?)));
+            if let Some(first) = got.messages.first() {
+                let message = first.decode().map_err(|_| ClientError::Malformed(LIST))?;
+                return Ok(Some((first.seq, message)));
             }
         }
     }

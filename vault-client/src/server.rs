@@ -7,12 +7,12 @@
 
 use crate::error::ClientError;
 use crate::tls::Tls;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::net::IpAddr;
 use std::time::Duration;
 use vault_core::circle::ServerTrust;
+use vault_proto::ErrorBody;
 
 /// How long one HTTP request may take (a long-poll adds its wait).
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -141,25 +141,35 @@ impl Server {
         ClientError::from_reqwest(&self.base, source)
     }
 
-    pub(crate) async fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.get_with_timeout(path, REQUEST_TIMEOUT).await
+    /// `GET path`, its JSON answer as `T` (`Malformed(what)` if it is
+    /// not one).
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &'static str,
+    ) -> Result<T, ClientError> {
+        self.get_with_timeout(path, REQUEST_TIMEOUT, what).await
     }
 
-    pub(crate) async fn get_with_timeout(
+    /// [`Server::get`] with another timeout (a long-poll).
+    pub(crate) async fn get_with_timeout<T: DeserializeOwned>(
         &self,
         path: &str,
         timeout: Duration,
-    ) -> Result<Value, ClientError> {
+        what: &'static str,
+    ) -> Result<T, ClientError> {
         let req = self.request(reqwest::Method::GET, path).timeout(timeout);
-        self.finish(req).await
+        answer(&self.finish(req).await?, what)
     }
 
-    pub(crate) async fn post(
+    /// `POST path` with a JSON body; the answer's bytes (a route that
+    /// reads them parses them with [`answer`]).
+    pub(crate) async fn post<B: Serialize + ?Sized>(
         &self,
         path: &str,
-        body: &Value,
+        body: &B,
         timeout: Option<Duration>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Vec<u8>, ClientError> {
         let req = self
             .request(reqwest::Method::POST, path)
             .json(body)
@@ -167,7 +177,9 @@ impl Server {
         self.finish(req).await
     }
 
-    async fn finish(&self, mut req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+    /// Sends `req`, waiting out 429 and 503; a success's body, or the
+    /// server's refusal.
+    async fn finish(&self, mut req: reqwest::RequestBuilder) -> Result<Vec<u8>, ClientError> {
         // A rate-limited or busy answer (429, 503) is waited out as its
         // Retry-After says (at most 30 s a time, 2 min in all).
         let mut waited = Duration::ZERO;
@@ -186,11 +198,10 @@ impl Server {
                 _ => break (status, body),
             }
         };
-        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
-            return Ok(value);
+            return Ok(body);
         }
-        Err(refusal(status, &value))
+        Err(refusal(status, &body))
     }
 
     /// Sends a request and reads its answer: the status, at most `cap`
@@ -228,37 +239,34 @@ impl Server {
     }
 }
 
-/// The server's JSON error (`{"error":{"code","message"}}`) as a
-/// [`ClientError::Refused`], its text stripped of control characters.
-pub fn refusal(status: u16, value: &Value) -> ClientError {
-    let err = value.get("error");
-    let field = |name| {
-        err.and_then(|e| e.get(name))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect::<String>()
+/// The server's JSON error ([`ErrorBody`], `{"error":{"code","message"}}`)
+/// in an answer's `body` as a [`ClientError::Refused`], its code and
+/// message stripped of control characters and cut at 200 characters; a
+/// body that is no error envelope leaves both empty.
+pub fn refusal(status: u16, body: &[u8]) -> ClientError {
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => (clean(error.code.as_str()), clean(&error.message)),
+        Err(_) => (String::new(), String::new()),
     };
     ClientError::Refused {
         status,
-        code: field("code"),
-        message: field("message"),
+        code,
+        message,
     }
 }
 
-pub(crate) fn decode(text: &str) -> Result<Vec<u8>, ClientError> {
-    B64.decode(text)
-        .map_err(|_| ClientError::Malformed("a value is not base64url"))
+/// A server's text as the client shows it: no control characters, at
+/// most 200 characters.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
-pub(crate) fn decode_field(v: &Value, name: &'static str) -> Result<Vec<u8>, ClientError> {
-    decode(
-        v.get(name)
-            .and_then(Value::as_str)
-            .ok_or(ClientError::Malformed(name))?,
-    )
+/// A JSON answer's `body` as `T`, or [`ClientError::Malformed`]`(what)`.
+pub(crate) fn answer<T: DeserializeOwned>(
+    body: &[u8],
+    what: &'static str,
+) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|_| ClientError::Malformed(what))
 }
 
 #[cfg(test)]
@@ -312,6 +320,38 @@ mod tests {
                 matches!(check_url(bad, true), Err(ClientError::BadUrl(_))),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn refusals_read_the_error_envelope() {
+        let refused = |body: &[u8]| match refusal(409, body) {
+            ClientError::Refused {
+                status,
+                code,
+                message,
+            } => (status, code, message),
+            other => panic!("{other:?}"),
+        };
+        let body = br#"{"error":{"code":"conflict","message":"the head moved"}}"#;
+        assert_eq!(
+            refused(body),
+            (409, "conflict".into(), "the head moved".into())
+        );
+        // A newer server's code is kept; control characters go, and both
+        // texts stop at 200 characters.
+        let long = "x".repeat(300);
+        let body = format!(r#"{{"error":{{"code":"tea\u001bpot","message":"a\nb\u0007{long}"}}}}"#);
+        let (_, code, message) = refused(body.as_bytes());
+        assert_eq!(code, "teapot");
+        assert_eq!(message, format!("ab{}", &long[..198]));
+        // Not an error envelope: no code, no message.
+        for body in [
+            &b"<html>busy</html>"[..],
+            b"{}",
+            br#"{"error":{"code":"x"}}"#,
+        ] {
+            assert_eq!(refused(body), (409, String::new(), String::new()));
         }
     }
 

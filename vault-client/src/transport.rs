@@ -11,11 +11,9 @@
 use crate::error::ClientError;
 use crate::runtime::stopped;
 use crate::server::{self, Server};
-use crate::wire::{parse_manifest, parse_push, parse_signed_manifests};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -24,9 +22,9 @@ use vault_core::sync::{
     ChangesPage, PushReply, ServerManifest, SignedManifest, TaggedRecord, Token, Transport,
     TransportError, decode_records, encode_records,
 };
-
-/// The media type of a record list.
-const RECORDS: &str = "application/vnd.vault.records";
+use vault_proto::manifests::{ManifestResponse, ManifestsResponse, PutManifestRequest};
+use vault_proto::zones::PushResponse;
+use vault_proto::{ErrorCode, JSON_MEDIA_TYPE, RECORDS_MEDIA_TYPE};
 
 /// The largest record list read in one answer (a changes page, a bucket
 /// read, a push's answer with the conflicting versions): the server's
@@ -170,34 +168,50 @@ impl<'a> HttpTransport<'a> {
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let code = server::refusal(status, &value)
+        let code = server::refusal(status, &bytes)
             .code()
             .unwrap_or_default()
             .to_owned();
-        Err(match (status, code.as_str()) {
-            (401, _) => {
+        Err(match status {
+            401 => {
                 self.unauthorized = true;
                 TransportError::Status { status, code }
             }
-            (403, _) => TransportError::NotMember,
-            (_, "token_expired") => TransportError::TokenExpired,
+            403 => TransportError::NotMember,
+            _ if code == ErrorCode::TokenExpired.as_str() => TransportError::TokenExpired,
             _ => TransportError::Status { status, code },
         })
     }
 
-    fn call_json(
+    /// One request with an optional JSON body, its JSON answer as `T`
+    /// (`Malformed(what)` if it is not one).
+    fn call_json<T: DeserializeOwned>(
         &mut self,
         method: Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, TransportError> {
-        let body = body.map(|v| ("application/json", v.to_string().into_bytes()));
+        body: Option<&impl Serialize>,
+        what: &'static str,
+    ) -> Result<T, TransportError> {
+        let body = match body {
+            Some(b) => Some((
+                JSON_MEDIA_TYPE,
+                serde_json::to_vec(b)
+                    .map_err(|_| TransportError::Malformed("a request does not serialize"))?,
+            )),
+            None => None,
+        };
         let bytes = self.call(method, path, body, server::JSON_BODY_CAP)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|_| TransportError::Malformed("the answer is not JSON"))
+        json(&bytes, what)
     }
 }
+
+/// A JSON answer's `bytes` as `T`, or [`TransportError::Malformed`]`(what)`.
+fn json<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, TransportError> {
+    serde_json::from_slice(bytes).map_err(|_| TransportError::Malformed(what))
+}
+
+/// No JSON body (for [`HttpTransport::call_json`]).
+const NO_BODY: Option<&()> = None;
 
 /// One request with an optional raw body of a media type; any status
 /// comes back with its body: only a failed connection is an error.
@@ -242,18 +256,21 @@ impl Transport for HttpTransport<'_> {
         let bytes = self.call(
             Method::POST,
             &path,
-            Some((RECORDS, encode_records(records))),
+            Some((RECORDS_MEDIA_TYPE, encode_records(records))),
             RECORDS_BODY_CAP,
         )?;
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| TransportError::Malformed("the push answer is not JSON"))?;
-        parse_push(&v)
+        const PUSH: &str = "the push answer";
+        json::<PushResponse>(&bytes, PUSH)?
+            .decode()
+            .map_err(|_| TransportError::Malformed(PUSH))
     }
 
     fn manifest(&mut self, zone: &str, buckets: bool) -> Result<ServerManifest, TransportError> {
+        const MANIFEST: &str = "the manifest answer";
         let path = self.path(zone, &format!("manifest?buckets={buckets}"));
-        let v = self.call_json(Method::GET, &path, None)?;
-        parse_manifest(&v, buckets)
+        let got: ManifestResponse = self.call_json(Method::GET, &path, NO_BODY, MANIFEST)?;
+        got.decode(buckets)
+            .map_err(|_| TransportError::Malformed(MANIFEST))
     }
 
     fn buckets(&mut self, zone: &str, ids: &[u8]) -> Result<Vec<TaggedRecord>, TransportError> {
@@ -268,12 +285,10 @@ impl Transport for HttpTransport<'_> {
     }
 
     fn peer_manifests(&mut self, zone: &str) -> Result<Vec<SignedManifest>, TransportError> {
+        const LIST: &str = "the manifests list";
         let path = self.path(zone, "manifests");
-        let v = self.call_json(Method::GET, &path, None)?;
-        match v.get("manifests") {
-            Some(list) => parse_signed_manifests(list),
-            None => Err(TransportError::Malformed("no manifests list")),
-        }
+        let got: ManifestsResponse = self.call_json(Method::GET, &path, NO_BODY, LIST)?;
+        got.decode().map_err(|_| TransportError::Malformed(LIST))
     }
 
     fn put_manifest(
@@ -282,11 +297,10 @@ impl Transport for HttpTransport<'_> {
         manifest: &SignedManifest,
     ) -> Result<(), TransportError> {
         let path = self.path(zone, &format!("manifests/{}", manifest.signer));
-        let body = json!({
-            "manifest": B64.encode(manifest.body()),
-            "signature": B64.encode(manifest.signature),
-        });
-        self.call_json(Method::PUT, &path, Some(body)).map(drop)
+        let body = PutManifestRequest::new(manifest);
+        // Any JSON answer will do (the counter stored is not read).
+        self.call_json::<IgnoredAny>(Method::PUT, &path, Some(&body), "the answer is not JSON")
+            .map(drop)
     }
 }
 
@@ -385,6 +399,64 @@ mod tests {
         // No buckets, no request.
         assert!(t.buckets("keychain", &[]).unwrap().is_empty());
         assert_eq!(t.stats().requests, 6);
+    }
+
+    #[test]
+    fn json_answers_decode_with_vault_proto() {
+        use vault_core::sync::{Manifest, PushResult};
+        let m = ServerManifest {
+            token: Token { epoch: 1, seq: 5 },
+            root: Manifest::default().root(),
+            count: 2,
+            buckets: Some(Manifest::default()),
+            manifests: Vec::new(),
+        };
+        let manifest = serde_json::to_string(&ManifestResponse::from(&m)).unwrap();
+        let uuid = Uuid::new_v4();
+        let push = format!(
+            r#"{{"token":"3.17","results":[{{"status":"saved","uuid":"{uuid}","seq":17}}]}}"#
+        );
+        let url = canned(vec![
+            (200, manifest.leak()),
+            (200, r#"{"token":"1.5","count":2}"#),
+            (200, push.leak()),
+            (200, r#"{"token":"3.17","results":[{"status":"what"}]}"#),
+            (200, r#"{"manifests":[]}"#),
+            (200, r#"{"counter":4}"#),
+            (200, "not json"),
+        ]);
+        let rt = crate::background_runtime().unwrap();
+        let server = Server::new(&url, &Default::default()).unwrap();
+        let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4());
+        assert_eq!(t.manifest("keychain", true).unwrap(), m);
+        assert!(matches!(
+            t.manifest("keychain", false),
+            Err(TransportError::Malformed("the manifest answer"))
+        ));
+        let reply = t.push("keychain", &[]).unwrap();
+        assert_eq!(reply.token, Token { epoch: 3, seq: 17 });
+        assert_eq!(reply.results, vec![PushResult::Saved { uuid, seq: 17 }]);
+        assert!(matches!(
+            t.push("keychain", &[]),
+            Err(TransportError::Malformed("the push answer"))
+        ));
+        assert!(t.peer_manifests("keychain").unwrap().is_empty());
+        let signed = SignedManifest {
+            circle_id: Uuid::new_v4(),
+            zone: "keychain".into(),
+            signer: vault_core::circle::PeerId::from_bytes([7; 32]),
+            counter: 4,
+            token: Token { epoch: 1, seq: 4 },
+            circle_pos: 0,
+            root: [9; 32],
+            count: 1,
+            signature: [1; 64],
+        };
+        t.put_manifest("keychain", &signed).unwrap();
+        assert!(matches!(
+            t.put_manifest("keychain", &signed),
+            Err(TransportError::Malformed("the answer is not JSON"))
+        ));
     }
 
     #[test]

@@ -6,12 +6,12 @@
 use crate::backoff::Backoff;
 use crate::server::Server;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
+use vault_proto::{ClientFrame, ServerFrame};
 
 /// How often the device asks for a pong.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -162,6 +162,10 @@ async fn connect(target: &WatchTarget, token: &str) -> Result<Ws, ConnectError> 
 /// Relays one socket's hints until it drops: `Some(why)`, or `None` once
 /// nobody listens to `events` any more.
 async fn session(ws: Ws, events: &Sender<Event>, backoff: &mut Backoff) -> Option<String> {
+    let ping_frame = match serde_json::to_string(&ClientFrame::Ping) {
+        Ok(text) => text,
+        Err(e) => return Some(e.to_string()),
+    };
     let (mut sink, mut stream) = ws.split();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -190,7 +194,7 @@ async fn session(ws: Ws, events: &Sender<Event>, backoff: &mut Backoff) -> Optio
                 Ok(Some(Ok(_))) => None,
             },
             _ = ping.tick() => {
-                if let Err(e) = sink.send(Message::text(r#"{"type":"ping"}"#)).await {
+                if let Err(e) = sink.send(Message::text(ping_frame.as_str())).await {
                     return Some(e.to_string());
                 }
                 None
@@ -206,14 +210,14 @@ async fn session(ws: Ws, events: &Sender<Event>, backoff: &mut Backoff) -> Optio
 }
 
 /// The event a text frame hints at (`hello`, `zone`, `circle`, `shares`);
-/// `pong` and unknown frames hint at nothing.
+/// `pong` and frames that are no [`ServerFrame`] (an unknown `type`, a
+/// malformed one) hint at nothing.
 fn hint(text: &str) -> Option<Event> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    match v.get("type")?.as_str()? {
-        "hello" => Some(Event::Connected),
-        "zone" => Some(Event::Zone),
-        "circle" | "shares" => Some(Event::Circle),
-        _ => None,
+    match serde_json::from_str(text).ok()? {
+        ServerFrame::Hello { .. } => Some(Event::Connected),
+        ServerFrame::Zone { .. } => Some(Event::Zone),
+        ServerFrame::Circle { .. } | ServerFrame::Shares => Some(Event::Circle),
+        ServerFrame::Pong => None,
     }
 }
 
@@ -236,5 +240,11 @@ mod tests {
         assert_eq!(hint(r#"{"type":"shares"}"#), Some(Event::Circle));
         assert_eq!(hint(r#"{"type":"pong"}"#), None);
         assert_eq!(hint("not json"), None);
+        assert_eq!(hint(r#"{"type":"dance"}"#), None);
+        assert_eq!(
+            hint(r#"{"type":"zone"}"#),
+            None,
+            "a zone frame has its zone"
+        );
     }
 }

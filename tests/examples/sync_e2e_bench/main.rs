@@ -384,13 +384,11 @@ fn scenario(
     let tls_files = (transport == Transport::Https).then(|| {
         let ca = TestCa::new("bench CA");
         let (cert, key) = ca.issue(&["localhost"], false);
-        let files =
-            [("ca.pem", ca.pem()), ("cert.pem", cert), ("key.pem", key)].map(|(name, text)| {
-                let path = root.join(name);
-                std::fs::write(&path, text).unwrap();
-                path
-            });
-        files
+        [("ca.pem", ca.pem()), ("cert.pem", cert), ("key.pem", key)].map(|(name, text)| {
+            let path = root.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        })
     });
     let server = Server::start(
         server_bin,
