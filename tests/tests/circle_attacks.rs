@@ -263,7 +263,7 @@ fn a_joiner_without_the_invite_secret_is_refused() {
     let body = serde_json::json!({
         "message": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hello)
     });
-    let resp = reqwest::blocking::Client::new()
+    let resp = common::http_blocking()
         .post(format!(
             "{}/v1/invites/{}/join",
             server.url,

@@ -195,7 +195,7 @@ async fn every_route_answers_as_documented() {
     let api = Api {
         c: &contract,
         base,
-        http: reqwest::Client::new(),
+        http: http(),
     };
     health_and_metrics(&api).await;
     malformed_requests(&api).await;
@@ -212,7 +212,7 @@ async fn every_route_answers_as_documented() {
     rate_limited(&Api {
         c: &contract,
         base,
-        http: reqwest::Client::new(),
+        http: http(),
     })
     .await;
     server.stop().await;
@@ -334,4 +334,13 @@ fn the_schemas_refuse_what_the_protocol_rules_out() {
     assert!(c.body_errors("get", changes, 410, &expired).is_empty());
     let gone = json!({"error": {"code": "gone", "message": "resync"}});
     assert!(!c.body_errors("get", changes, 410, &gone).is_empty());
+}
+
+/// An HTTP client. reqwest is built with TLS in this workspace
+/// (vault-client's `rustls-no-provider`), and without a provider of its
+/// own it needs the process default: *ring*, as the server's.
+fn http() -> reqwest::Client {
+    #[allow(deprecated, reason = "ring, as the server")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

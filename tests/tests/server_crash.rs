@@ -103,6 +103,7 @@ fn kill_9_during_appends_leaves_a_whole_verifiable_log() {
     )
     .unwrap();
     let genesis = vault.prepare_genesis("founder").unwrap();
+    common::install_tls_provider();
     let mut client = Client {
         http: reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(5))

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 /// The 429 answers the server counted in its metrics.
 fn throttled(server: &ServerProc) -> u64 {
-    let text = reqwest::blocking::get(format!("{}/metrics", server.url))
+    let text = common::http_blocking()
+        .get(format!("{}/metrics", server.url))
+        .send()
         .unwrap()
         .text()
         .unwrap();

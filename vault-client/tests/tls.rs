@@ -5,52 +5,41 @@
 //! a pinned certificate is accepted without any CA, a wrong pin is not.
 #![allow(clippy::unwrap_used)]
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use vault_client::{ClientError, Server, cert_sha256};
 use vault_core::circle::ServerTrust;
 
-struct Ca {
-    params: CertificateParams,
-    cert: rcgen::Certificate,
-    key: KeyPair,
+/// The tests' CA (also used by the end-to-end TLS tests).
+#[path = "../../tests/tests/common/testca.rs"]
+#[allow(dead_code, reason = "shared helper; this test uses part of it")]
+mod testca;
+
+use testca::TestCa as Ca;
+
+/// A leaf of `ca` for `names` as DER and its key, expired if `expired`.
+fn issue(
+    ca: &Ca,
+    names: &[&str],
+    expired: bool,
+) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let (cert, key) = ca.issue(names, expired);
+    (
+        CertificateDer::from_pem_slice(cert.as_bytes()).unwrap(),
+        PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+    )
 }
 
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Ca { params, cert, key }
-    }
-
-    /// A leaf for `names`; expired when `expired`.
-    fn issue(&self, names: &[&str], expired: bool) -> (CertificateDer<'static>, KeyPair) {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let key = KeyPair::generate().unwrap();
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        (cert.der().clone(), key)
-    }
-
-    fn trust(&self) -> ServerTrust {
-        ServerTrust {
-            ca_pem: Some(self.cert.pem()),
-            ..ServerTrust::default()
-        }
+/// Trust in `ca` alone.
+fn trust(ca: &Ca) -> ServerTrust {
+    ServerTrust {
+        ca_pem: Some(ca.pem()),
+        ..ServerTrust::default()
     }
 }
 
@@ -59,10 +48,9 @@ type Seen = Arc<Mutex<Vec<String>>>;
 
 /// An HTTPS server on 127.0.0.1 serving `cert`; answers `{}` to every
 /// request and records its request line.
-async fn serve(cert: CertificateDer<'static>, key: KeyPair) -> (String, Seen) {
+async fn serve(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> (String, Seen) {
     #[allow(deprecated, reason = "ring, as the server and client")]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -118,10 +106,10 @@ async fn get(server: &Server) -> Result<u16, ClientError> {
 #[tokio::test]
 async fn the_circles_ca_is_trusted_and_what_was_seen_is_pinnable() {
     let ca = Ca::new("circle CA");
-    let (cert, key) = ca.issue(&["localhost"], false);
+    let (cert, key) = issue(&ca, &["localhost"], false);
     let leaf = cert_sha256(&cert);
     let (url, seen) = serve(cert, key).await;
-    let server = Server::new(&url, &ca.trust()).unwrap();
+    let server = Server::new(&url, &trust(&ca)).unwrap();
     assert_eq!(
         server.cert_sha256(),
         None,
@@ -138,15 +126,15 @@ async fn bad_certificates_are_refused_before_any_request() {
     let other = Ca::new("someone else");
     let cases = [
         (
-            other.issue(&["localhost"], false),
+            issue(&other, &["localhost"], false),
             "not signed by a trusted CA",
         ),
-        (ca.issue(&["localhost"], true), "expired"),
-        (ca.issue(&["vault.example"], false), "another host name"),
+        (issue(&ca, &["localhost"], true), "expired"),
+        (issue(&ca, &["vault.example"], false), "another host name"),
     ];
     for ((cert, key), why) in cases {
         let (url, seen) = serve(cert, key).await;
-        let server = Server::new(&url, &ca.trust()).unwrap();
+        let server = Server::new(&url, &trust(&ca)).unwrap();
         match get(&server).await {
             Err(e @ ClientError::Tls { .. }) => {
                 let text = e.to_string();
@@ -165,7 +153,7 @@ async fn a_pin_stands_for_the_ca_and_a_wrong_pin_does_not() {
     // A certificate no trust store knows, for another name even: the
     // pin names it exactly.
     let ca = Ca::new("private CA nobody has");
-    let (cert, key) = ca.issue(&["vault.internal"], false);
+    let (cert, key) = issue(&ca, &["vault.internal"], false);
     let leaf = cert_sha256(&cert);
     let (url, seen) = serve(cert, key).await;
     let pinned = ServerTrust {
@@ -199,7 +187,7 @@ async fn plain_http_to_a_tls_server_and_tls_to_a_plain_one_fail_clearly() {
                 .await;
         }
     });
-    let server = Server::new(&format!("https://localhost:{port}"), &ca.trust()).unwrap();
+    let server = Server::new(&format!("https://localhost:{port}"), &trust(&ca)).unwrap();
     match get(&server).await {
         Err(ClientError::Tls { reason, .. }) => assert!(reason.contains("TLS"), "{reason}"),
         other => panic!("{other:?}"),

@@ -441,7 +441,7 @@ async fn failing_server(error: fn() -> StorageError) -> (String, tokio::sync::on
 async fn storage_failures_are_500_without_the_cause_and_busy_is_503() {
     let (url, _stop) =
         failing_server(|| StorageError::Backend("disk on fire at /secret/path".into())).await;
-    let http = reqwest::Client::new();
+    let http = http();
     let d = Device::new();
     let circle = Uuid::new_v4();
     let r = Reply::from(

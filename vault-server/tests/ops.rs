@@ -68,6 +68,7 @@ async fn a_flooding_ip_gets_429_while_another_ip_is_served() {
     r.assert_error(429, "rate_limited");
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry >= 1);
+    install_tls_provider();
     let other = reqwest::Client::builder()
         .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
         .build()
@@ -197,7 +198,7 @@ async fn the_binary_serves_backs_up_while_serving_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("live.db");
     let (mut child, addr) = spawn_server(&db);
-    let http = reqwest::Client::new();
+    let http = http();
     let r = http
         .get(format!("http://{addr}/healthz"))
         .send()
@@ -262,7 +263,7 @@ async fn the_binary_serves_backs_up_while_serving_and_stops_on_sigterm() {
 async fn sigterm_lets_an_in_flight_request_finish() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = spawn_server(&dir.path().join("s.db"));
-    let http = reqwest::Client::new();
+    let http = http();
     let founder = Device::new();
     let circle = uuid::Uuid::new_v4();
     let r = http
@@ -336,7 +337,7 @@ fn server_migrations_validate() {
 /// `/healthz` with an `X-Forwarded-For` until a 429 (at most 20 requests):
 /// whether one came.
 async fn flood(s: &Server, forwarded_for: &str) -> bool {
-    let http = reqwest::Client::new();
+    let http = http();
     for _ in 0..20 {
         let r = http
             .get(format!("{}/healthz", s.url))
@@ -364,7 +365,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     .await;
     assert!(flood(&behind, "198.51.100.1").await);
     // Another client behind the same proxy is served from its own bucket.
-    let r = reqwest::Client::new()
+    let r = http()
         .get(format!("{}/healthz", behind.url))
         .header("x-forwarded-for", "198.51.100.2")
         .send()
@@ -375,7 +376,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     // From a peer that is not a trusted proxy, the header counts for nothing.
     let direct = Server::with(limits).await;
     assert!(flood(&direct, "198.51.100.1").await);
-    let r = reqwest::Client::new()
+    let r = http()
         .get(format!("{}/healthz", direct.url))
         .header("x-forwarded-for", "198.51.100.2")
         .send()

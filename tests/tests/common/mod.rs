@@ -656,3 +656,19 @@ pub fn history_passwords(d: &Device, query: &str) -> Vec<String> {
         .filter_map(|v| v["password"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// A blocking HTTP client for the tests. reqwest is built with TLS in
+/// this workspace (vault-client's `rustls-no-provider`), and without a
+/// provider of its own it needs the process default: *ring*, as the
+/// server's and the client's.
+pub fn http_blocking() -> reqwest::blocking::Client {
+    install_tls_provider();
+    reqwest::blocking::Client::new()
+}
+
+/// Installs *ring* as the process's rustls provider (once; later calls
+/// find it installed).
+pub fn install_tls_provider() {
+    #[allow(deprecated, reason = "ring, as the server and the client")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -63,7 +63,7 @@ impl Server {
             addr,
             state,
             config,
-            http: reqwest::Client::new(),
+            http: http(),
             stop: Some(stop),
             task: Some(task),
             dir,
@@ -341,4 +341,20 @@ pub fn spawn_binary(binary: &str, args: &[&str]) -> (std::process::Child, String
     std::thread::spawn(move || for _ in lines {});
     assert!(!addr.ends_with(":0"), "the real port: {addr}");
     (child, addr)
+}
+
+/// An HTTP client for the tests. reqwest is built with TLS in this
+/// workspace (vault-client's `rustls-no-provider`), and without a
+/// provider of its own it needs the process default: *ring*, as the
+/// server's.
+pub fn http() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::new()
+}
+
+/// Installs *ring* as the process's rustls provider (once; later calls
+/// find it installed).
+pub fn install_tls_provider() {
+    #[allow(deprecated, reason = "ring, as the server")]
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 }
