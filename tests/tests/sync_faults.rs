@@ -248,11 +248,12 @@ fn connections_cut_mid_batch_or_before_the_answer_lose_and_double_nothing() {
     let (a, b) = (&devs[0], &devs[1]);
 
     // 1200 items push in batches of 500, 500 and 200; the second batch's
-    // body is cut after 50,000 bytes.
+    // body is cut after 50,000 bytes, and so is the client's one retry of
+    // it on a new connection.
     a.import_generated("cut", 1200);
-    proxy.cut("/records", 1, Cut::Body(50_000));
+    proxy.cut_times("/records", 1, Cut::Body(50_000), 2);
     let (code, err) = cut_sync(a);
-    assert_eq!(proxy.cuts(), 1);
+    assert_eq!(proxy.cuts(), 2);
     let (length, sent) = proxy.cut_log()[0];
     assert!(sent == 50_000 && length > sent, "{length} {sent}");
     eprintln!("push cut after {sent} of {length} body bytes: exit {code}: {err}");
@@ -267,9 +268,9 @@ fn connections_cut_mid_batch_or_before_the_answer_lose_and_double_nothing() {
     for i in 0..10 {
         a.add_inet(&format!("late{i}.example"), "alice", &format!("late-pw{i}"));
     }
-    proxy.cut("/records", 0, Cut::Response);
+    proxy.cut_times("/records", 0, Cut::Response, 2);
     cut_sync(a);
-    assert_eq!(proxy.cuts(), 2);
+    assert_eq!(proxy.cuts(), 4);
     assert_eq!(server_state(&server), (1210, 1, 1210));
     assert_eq!(a.json(&["status"])["sync"]["pending"], 10);
     let r = a.sync();
@@ -278,11 +279,12 @@ fn connections_cut_mid_batch_or_before_the_answer_lose_and_double_nothing() {
     assert_eq!(a.json(&["status"])["sync"]["pending"], 0);
     assert_eq!(server_state(&server), (1210, 1, 1210));
 
-    // B's second page of changes is lost on the way: the first (1000
-    // records) stays staged, unapplied; the retry fetches the other 210.
-    proxy.cut("/changes", 1, Cut::Response);
+    // B's second page of changes is lost on the way (twice): the first
+    // (1000 records) stays staged, unapplied; the retry fetches the other
+    // 210.
+    proxy.cut_times("/changes", 1, Cut::Response, 2);
     cut_sync(b);
-    assert_eq!(proxy.cuts(), 3);
+    assert_eq!(proxy.cuts(), 6);
     assert_eq!(staged_count(b), 1000);
     assert_eq!(local_count(b), 0);
     let r = b.sync();
@@ -299,4 +301,49 @@ fn connections_cut_mid_batch_or_before_the_answer_lose_and_double_nothing() {
     assert_eq!(a.manifest_root(), b.manifest_root());
     assert_eq!(b.ok(&["get", "late7.example"]).trim(), "late-pw7");
     assert_eq!(b.ok(&["get", "cut777.example"]).trim(), "cut-pw777");
+}
+
+#[test]
+fn a_connection_cut_once_is_retried_within_the_sync() {
+    let server = ServerProc::start_unthrottled();
+    let proxy = Proxy::start(&server.url);
+    let devs = circle_at(&proxy.url, &["alpha", "beta"]);
+    let (a, b) = (&devs[0], &devs[1]);
+
+    // The second batch's body is cut once: the batch goes again on a new
+    // connection and the one sync pushes everything, each record once.
+    a.import_generated("once", 1200);
+    proxy.cut("/records", 1, Cut::Body(50_000));
+    let r = a.sync();
+    assert_eq!(proxy.cuts(), 1);
+    assert_eq!(r["pushed"], 1200, "{r}");
+    assert_eq!(server_state(&server), (1200, 1, 1200));
+
+    // A batch saved whose answer is lost: the retry gets the records the
+    // server holds, which are A's own, and counts them saved.
+    for i in 0..10 {
+        a.add_inet(
+            &format!("again{i}.example"),
+            "alice",
+            &format!("again-pw{i}"),
+        );
+    }
+    proxy.cut("/records", 0, Cut::Response);
+    let r = a.sync();
+    assert_eq!(proxy.cuts(), 2);
+    assert_eq!(r["pushed"], 10, "{r}");
+    assert_eq!(r["quarantined"], 0, "{r}");
+    assert_eq!(a.json(&["status"])["sync"]["pending"], 0);
+    assert_eq!(server_state(&server), (1210, 1, 1210));
+
+    // A page lost once is fetched again.
+    proxy.cut("/changes", 1, Cut::Response);
+    let r = b.sync();
+    assert_eq!(proxy.cuts(), 3);
+    assert_eq!(r["pulled"], 1210, "{r}");
+    assert_eq!(r["quarantined"], 0, "{r}");
+    for d in [a, b] {
+        assert_eq!(local_state(d), (1210, 1, 1, 1210), "{}", d.name);
+    }
+    assert_eq!(a.manifest_root(), b.manifest_root());
 }

@@ -37,5 +37,5 @@ pub use error::ClientError;
 pub use runtime::{background_runtime, runtime, stopped};
 pub use server::{CheckedUrl, JSON_BODY_CAP, Server, check_url};
 pub use tls::cert_sha256;
-pub use transport::{DEFAULT_WAIT_LIMIT, HttpTransport, Stats};
+pub use transport::{DEFAULT_WAIT_LIMIT, HttpTransport, ProgressObserver, Stats, TransferProgress};
 pub use watch::{Event, WatchTarget};

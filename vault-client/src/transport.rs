@@ -19,8 +19,8 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use uuid::Uuid;
 use vault_core::sync::{
-    ChangesPage, PushReply, ServerManifest, SignedManifest, TaggedRecord, Token, Transport,
-    TransportError, decode_records, encode_records,
+    ChangesPage, Phase, Progress, PushReply, PushResult, ServerManifest, SignedManifest,
+    TaggedRecord, Token, Transport, TransportError, decode_records, encode_records,
 };
 use vault_proto::manifests::{ManifestResponse, ManifestsResponse, PutManifestRequest};
 use vault_proto::zones::PushResponse;
@@ -40,14 +40,37 @@ pub struct Stats {
     pub requests: u64,
     /// Response body bytes received.
     pub bytes_received: u64,
+    /// Requests tried again on a new connection after theirs broke.
+    pub reconnects: u64,
 }
 
 impl std::ops::AddAssign for Stats {
     fn add_assign(&mut self, other: Stats) {
         self.requests += other.requests;
         self.bytes_received += other.bytes_received;
+        self.reconnects += other.reconnects;
     }
 }
+
+/// How far a long pull or push has come, in records and bytes: what a
+/// front end draws a progress bar from ([`HttpTransport::with_progress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferProgress {
+    /// Pulling or pushing.
+    pub phase: Phase,
+    /// Changes pulled (by the server's sequence) or records pushed.
+    pub records_done: u64,
+    /// What the round expects in all (see vault-core's `Progress`).
+    pub records_total: u64,
+    /// Bytes of changes pages received, or of pushed batches sent.
+    pub bytes_done: u64,
+    /// The bytes the whole phase will take at this rate (an estimate:
+    /// records differ in size); `None` before the first page or batch.
+    pub bytes_total: Option<u64>,
+}
+
+/// What receives [`TransferProgress`] reports.
+pub type ProgressObserver<'a> = Box<dyn FnMut(TransferProgress) + Send + 'a>;
 
 /// A [`Transport`] to one circle on an authenticated [`Server`].
 pub struct HttpTransport<'a> {
@@ -58,6 +81,10 @@ pub struct HttpTransport<'a> {
     stats: Stats,
     unauthorized: bool,
     wait_limit: Duration,
+    observer: Option<ProgressObserver<'a>>,
+    /// Bytes of changes pages received and of push bodies sent.
+    pulled_bytes: u64,
+    pushed_bytes: u64,
 }
 
 /// How long a transport waits out a busy or rate-limiting server in one
@@ -79,7 +106,17 @@ impl<'a> HttpTransport<'a> {
             stats: Stats::default(),
             unauthorized: false,
             wait_limit: DEFAULT_WAIT_LIMIT,
+            observer: None,
+            pulled_bytes: 0,
+            pushed_bytes: 0,
         }
+    }
+
+    /// Reports the progress of the round's pull and push to `observer`,
+    /// after each page and each batch.
+    pub fn with_progress(mut self, observer: ProgressObserver<'a>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// How long one request may wait out 429 and 503 answers in all
@@ -119,6 +156,7 @@ impl<'a> HttpTransport<'a> {
         cap: usize,
     ) -> Result<Vec<u8>, TransportError> {
         let mut waited = Duration::ZERO;
+        let mut reconnected = false;
         let (status, bytes) = loop {
             self.stats.requests += 1;
             let request = raw(self.server, method.clone(), path, body.clone(), cap);
@@ -130,9 +168,18 @@ impl<'a> HttpTransport<'a> {
                 }
             });
             let (status, bytes, retry_after) = match got {
-                Some(got) => {
-                    got.map_err(|e: ClientError| TransportError::Unreachable(Box::new(e)))?
+                Some(Ok(answer)) => answer,
+                // A connection that broke under the request (reset,
+                // closed before the whole answer) is tried once more on
+                // a new one: every route is idempotent (a push whose
+                // records the server already holds comes back as
+                // conflicts carrying those very records, read as saved).
+                Some(Err(e)) if !reconnected && broke_mid_request(&e) => {
+                    reconnected = true;
+                    self.stats.reconnects += 1;
+                    continue;
                 }
+                Some(Err(e)) => return Err(TransportError::Unreachable(Box::new(e))),
                 None => return Err(TransportError::Unreachable("interrupted".into())),
             };
             self.stats.bytes_received += bytes.len() as u64;
@@ -247,22 +294,27 @@ impl Transport for HttpTransport<'_> {
             ),
         );
         let bytes = self.call(Method::GET, &path, None, RECORDS_BODY_CAP)?;
+        self.pulled_bytes += bytes.len() as u64;
         ChangesPage::decode(&bytes)
             .map_err(|_| TransportError::Malformed("a changes page does not decode"))
     }
 
     fn push(&mut self, zone: &str, records: &[TaggedRecord]) -> Result<PushReply, TransportError> {
         let path = self.path(zone, "records");
+        let body = encode_records(records);
+        self.pushed_bytes += body.len() as u64;
         let bytes = self.call(
             Method::POST,
             &path,
-            Some((RECORDS_MEDIA_TYPE, encode_records(records))),
+            Some((RECORDS_MEDIA_TYPE, body)),
             RECORDS_BODY_CAP,
         )?;
         const PUSH: &str = "the push answer";
-        json::<PushResponse>(&bytes, PUSH)?
+        let mut reply = json::<PushResponse>(&bytes, PUSH)?
             .decode()
-            .map_err(|_| TransportError::Malformed(PUSH))
+            .map_err(|_| TransportError::Malformed(PUSH))?;
+        already_saved(records, &mut reply);
+        Ok(reply)
     }
 
     fn manifest(&mut self, zone: &str, buckets: bool) -> Result<ServerManifest, TransportError> {
@@ -301,6 +353,63 @@ impl Transport for HttpTransport<'_> {
         // Any JSON answer will do (the counter stored is not read).
         self.call_json::<IgnoredAny>(Method::PUT, &path, Some(&body), "the answer is not JSON")
             .map(drop)
+    }
+
+    fn progress(&mut self, progress: Progress) {
+        let Some(observer) = &mut self.observer else {
+            return;
+        };
+        let bytes_done = match progress.phase {
+            Phase::Pull => self.pulled_bytes,
+            Phase::Push => self.pushed_bytes,
+        };
+        let bytes_total = (progress.done > 0).then(|| {
+            let total =
+                u128::from(bytes_done) * u128::from(progress.total) / u128::from(progress.done);
+            u64::try_from(total).unwrap_or(u64::MAX)
+        });
+        observer(TransferProgress {
+            phase: progress.phase,
+            records_done: progress.done,
+            records_total: progress.total,
+            bytes_done,
+            bytes_total,
+        });
+    }
+}
+
+/// Whether a request failed because its connection broke after it was
+/// made (reset, closed before the whole answer), as opposed to a server
+/// that cannot be reached or does not answer in time.
+fn broke_mid_request(e: &ClientError) -> bool {
+    match e {
+        ClientError::Unreachable { source, .. } => {
+            !source.is_connect()
+                && !source.is_timeout()
+                && (source.is_request() || source.is_body())
+        }
+        _ => false,
+    }
+}
+
+/// A conflict whose current record is byte for byte the one pushed is the
+/// server holding this very write (a retried batch whose first answer was
+/// lost): it is reported as saved at the record's seq.
+fn already_saved(pushed: &[TaggedRecord], reply: &mut PushReply) {
+    for result in &mut reply.results {
+        if let PushResult::Conflict {
+            uuid,
+            current: Some(current),
+        } = result
+            && pushed
+                .iter()
+                .any(|p| p.record.uuid() == *uuid && p.record == current.record)
+        {
+            *result = PushResult::Saved {
+                uuid: *uuid,
+                seq: current.tag,
+            };
+        }
     }
 }
 
@@ -388,7 +497,8 @@ mod tests {
             t.stats(),
             Stats {
                 requests: 5,
-                bytes_received: total as u64
+                bytes_received: total as u64,
+                reconnects: 0,
             }
         );
         // Nobody listens any more: unreachable.

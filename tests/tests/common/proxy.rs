@@ -55,6 +55,8 @@ struct Plan {
     /// Matching requests to let through before the one that is cut.
     skip: usize,
     cut: Cut,
+    /// Matching requests cut in a row once the skipped ones went by.
+    times: usize,
 }
 
 #[derive(Default)]
@@ -121,10 +123,17 @@ impl Proxy {
     /// Cuts the `skip + 1`-th request (from now) whose request line
     /// contains `pattern`; one cut per call.
     pub fn cut(&self, pattern: &str, skip: usize, cut: Cut) {
+        self.cut_times(pattern, skip, cut, 1);
+    }
+
+    /// Cuts `times` matching requests in a row after `skip` (a request and
+    /// the client's retry of it, say).
+    pub fn cut_times(&self, pattern: &str, skip: usize, cut: Cut, times: usize) {
         *self.shared.plan.lock().unwrap() = Some(Plan {
             pattern: pattern.to_owned(),
             skip,
             cut,
+            times,
         });
     }
 
@@ -287,7 +296,10 @@ fn decide(shared: &Shared, line: &str) -> Option<Cut> {
         return None;
     }
     let cut = p.cut;
-    *plan = None;
+    p.times = p.times.saturating_sub(1);
+    if p.times == 0 {
+        *plan = None;
+    }
     Some(cut)
 }
 

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch as signal;
 use uuid::Uuid;
-use vault_client::{Append, ClientError, HttpTransport, Server, Stats, stopped};
+use vault_client::{Append, ClientError, HttpTransport, Server, Stats, TransferProgress, stopped};
 use vault_core::UnlockedVault;
 use vault_core::circle::{CircleInfo, KeyShare};
-use vault_core::sync::{SyncError, SyncReport};
+use vault_core::sync::{Phase, SyncError, SyncReport};
 
 /// The vault's circle, or a usage error saying how to make one.
 pub fn circle_of(vault: &UnlockedVault) -> anyhow::Result<CircleInfo> {
@@ -157,7 +157,12 @@ pub struct Session {
     server: Option<Server>,
     stop: Option<signal::Receiver<bool>>,
     wait_limit: Duration,
+    /// Where a long round's progress is drawn (hidden unless asked for).
+    bar: indicatif::ProgressBar,
 }
+
+/// Rounds with fewer changes or records than this draw no bar.
+const BAR_FROM: u64 = 2_000;
 
 impl Session {
     /// Not yet connected; requests block on `handle` (a runtime whose
@@ -169,7 +174,23 @@ impl Session {
             server: None,
             wait_limit: vault_client::DEFAULT_WAIT_LIMIT,
             stop: None,
+            bar: indicatif::ProgressBar::hidden(),
         }
+    }
+
+    /// Draws a long pull's or push's progress on standard error (records
+    /// and bytes), when it is a terminal and `show` says so.
+    pub fn with_progress_bar(mut self, show: bool) -> Self {
+        use std::io::IsTerminal;
+        if show && std::io::stderr().is_terminal() {
+            self.bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{msg:>8} {bar:40} {pos}/{len} records")
+            {
+                self.bar.set_style(style);
+            }
+        }
+        self
     }
     /// How long one request may wait out a rate-limiting or busy server.
     pub fn with_wait_limit(mut self, limit: Duration) -> Self {
@@ -230,16 +251,31 @@ impl Session {
             let Some(server) = &self.server else {
                 anyhow::bail!("not connected to the sync server");
             };
+            let bar = self.bar.clone();
             let mut transport = HttpTransport::new(self.handle.clone(), server, self.circle_id)
-                .with_wait_limit(self.wait_limit);
+                .with_wait_limit(self.wait_limit)
+                .with_progress(Box::new(move |p: TransferProgress| {
+                    if p.records_total < BAR_FROM {
+                        return;
+                    }
+                    let verb = match p.phase {
+                        Phase::Pull => "pulling",
+                        Phase::Push => "pushing",
+                    };
+                    bar.set_message(format!("{verb} {} MiB", p.bytes_done.div_ceil(1 << 20)));
+                    bar.set_length(p.records_total);
+                    bar.set_position(p.records_done);
+                }));
             if let Some(stop) = &self.stop {
                 transport = transport.with_stop(stop.clone());
             }
             let started = Instant::now();
             let result = vault.sync(&mut transport);
+            self.bar.finish_and_clear();
             elapsed += started.elapsed();
             stats += transport.stats();
             let unauthorized = transport.unauthorized();
+            drop(transport);
             if unauthorized || matches!(result, Err(SyncError::NotMember)) {
                 self.server = None;
             }
@@ -376,6 +412,7 @@ mod tests {
             stats: Stats {
                 requests: 4,
                 bytes_received: 900,
+                reconnects: 0,
             },
             elapsed: Duration::from_micros(12_345),
         };

@@ -30,7 +30,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     let circle_id = circle_of(&vault)?.circle_id;
     let rt = vault_client::background_runtime()?;
-    let session = Session::new(rt.handle().clone(), circle_id).with_wait_limit(args.wait_limit);
+    let session = Session::new(rt.handle().clone(), circle_id)
+        .with_wait_limit(args.wait_limit)
+        .with_progress_bar(!watch && !ctx.out.json && !ctx.out.quiet);
     if watch {
         let result = watch::run(ctx.out, &rt, session, vault);
         // The socket task is abandoned, not awaited.

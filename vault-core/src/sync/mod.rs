@@ -86,6 +86,33 @@ pub trait Transport {
     /// `PUT …/zones/{zone}/manifests/{peer_id}`: this device's manifest.
     fn put_manifest(&mut self, zone: &str, manifest: &SignedManifest)
     -> Result<(), TransportError>;
+
+    /// How far the round's pull or push has come, after each page staged
+    /// and each batch answered (for a front end's progress bar). Does
+    /// nothing unless the transport reports it.
+    fn progress(&mut self, _progress: Progress) {}
+}
+
+/// How far a long pull or push has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Which part of the round.
+    pub phase: Phase,
+    /// Changes pulled (by the server's sequence) or records pushed so far.
+    pub done: u64,
+    /// What the round expects in all: the changes between the device's
+    /// token and the head the server announced, or the outbox's size when
+    /// the push began (a merge may add to it). At least `done`.
+    pub total: u64,
+}
+
+/// The part of a sync round a [`Progress`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Pulling the server's changes into the stage.
+    Pull,
+    /// Pushing this device's writes.
+    Push,
 }
 
 /// The server's answer to a push.

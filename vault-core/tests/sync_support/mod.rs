@@ -11,8 +11,8 @@ use std::rc::Rc;
 use uuid::Uuid;
 use vault_core::circle::{EntryHash, PeerId, ServerTrust, SignedEntry};
 use vault_core::sync::{
-    ChangesPage, Leaf, Manifest, PushReply, PushResult, ServerManifest, SignedManifest, SyncReport,
-    TaggedRecord, Token, Transport, TransportError,
+    ChangesPage, Leaf, Manifest, Progress, PushReply, PushResult, ServerManifest, SignedManifest,
+    SyncReport, TaggedRecord, Token, Transport, TransportError,
 };
 use vault_core::{KdfParams, ShareEpochs, UnlockedVault, Vault};
 
@@ -38,6 +38,8 @@ pub struct Server {
     /// Answer every changes request with an empty page that says more
     /// follows (a server trying to keep a device pulling forever).
     pub endless: bool,
+    /// The progress the engine reported, in order.
+    pub progress: Vec<Progress>,
 }
 
 impl Server {
@@ -252,6 +254,10 @@ impl Transport for Conn {
         let members = self.members.clone();
         s.collect(&members);
         Ok(())
+    }
+
+    fn progress(&mut self, progress: Progress) {
+        self.server.borrow_mut().progress.push(progress);
     }
 }
 

@@ -14,8 +14,8 @@ use crate::circle::{CircleState, PeerId};
 use crate::crypto::{DeviceIdentity, VaultRng};
 use crate::error::ItemError;
 use crate::sync::{
-    PushResult, SealedRecord, SyncError, SyncReport, SyncStatus, TaggedRecord, Token, Transport,
-    TransportError, UnsignedRecord, content_hash, decode_records,
+    Phase, Progress, PushResult, SealedRecord, SyncError, SyncReport, SyncStatus, TaggedRecord,
+    Token, Transport, TransportError, UnsignedRecord, content_hash, decode_records,
 };
 use crate::vault::UnlockedVault;
 use crate::vault::keyring::Keyring;
@@ -260,6 +260,8 @@ impl Round<'_> {
     fn push(&mut self) -> Result<bool, SyncError> {
         let mut sent_any = false;
         let mut unsettled = 0;
+        let mut total = outbox::pending_count(self.conn)?;
+        let mut done = 0;
         loop {
             let outbox = outbox::outbox(self.conn, BATCH)?;
             if outbox.is_empty() {
@@ -271,6 +273,13 @@ impl Round<'_> {
             }
             let batch = self.build_batch(&outbox)?;
             let reply = self.call(|t, z| t.push(z, &batch))?;
+            done += batch.len() as u64;
+            total = total.max(done);
+            self.transport.progress(Progress {
+                phase: Phase::Push,
+                done,
+                total,
+            });
             if reply.results.len() != batch.len() {
                 return Err(
                     TransportError::Malformed("the push reply does not match the batch").into(),

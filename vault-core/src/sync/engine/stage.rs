@@ -5,7 +5,9 @@
 
 use super::db::{self as sync_db, Stage};
 use super::{PAGE, Round};
-use crate::sync::{ChangesPage, SignedManifest, SyncError, Token, TransportError, ZoneError};
+use crate::sync::{
+    ChangesPage, Phase, Progress, SignedManifest, SyncError, Token, TransportError, ZoneError,
+};
 use rusqlite::TransactionBehavior;
 
 impl Round<'_> {
@@ -64,6 +66,14 @@ impl Round<'_> {
             }
             self.check_page(&page, after)?;
             self.report.records_received += page.records.len();
+            let from = stage.since.seq;
+            let total = self.head.seq.saturating_sub(from);
+            let done = page.token.seq.saturating_sub(from).min(total);
+            self.transport.progress(Progress {
+                phase: Phase::Pull,
+                done,
+                total: total.max(done),
+            });
             if page.token != stage.token || !page.records.is_empty() {
                 stage.token = page.token;
                 self.with_tx(|r, conn| {
