@@ -51,6 +51,7 @@ impl Server {
         // Checked (32 bytes of base64url), kept as the text it came as.
         got.token().map_err(|_| ClientError::Malformed(TOKEN))?;
         self.token = Some(got.token);
+        self.token_lifetime = Some(std::time::Duration::from_secs(got.expires_in));
         Ok(())
     }
 

@@ -14,6 +14,10 @@
 //!   [`Transport`](vault_core::sync::Transport) over the zone routes.
 //! - The watcher ([`watch`]): the WebSocket's hints as [`Event`]s, with
 //!   reconnection after jittered [`Backoff`].
+//! - [`Session`] ([`session`]): what a front end drives: authentication
+//!   (renewed before the token expires and after a 401), the circle log
+//!   and key shares verified by vault-core, log appends that retry, and
+//!   sync rounds with their progress.
 //!
 //! Every JSON body sent and read, and every WebSocket frame, is a
 //! [`vault_proto`] type, decoded with its helpers.
@@ -27,6 +31,7 @@ mod error;
 pub mod relay;
 mod runtime;
 pub mod server;
+pub mod session;
 pub mod tls;
 pub mod transport;
 pub mod watch;
@@ -36,6 +41,7 @@ pub use circle::Append;
 pub use error::ClientError;
 pub use runtime::{background_runtime, runtime, stopped};
 pub use server::{CheckedUrl, JSON_BODY_CAP, Server, check_url};
+pub use session::{CircleRefresh, Outcome, Session, SessionError};
 pub use tls::cert_sha256;
 pub use transport::{DEFAULT_WAIT_LIMIT, HttpTransport, ProgressObserver, Stats, TransferProgress};
 pub use watch::{Event, WatchTarget};

@@ -71,6 +71,8 @@ pub struct Server {
     http: reqwest::Client,
     tls: Option<Tls>,
     pub(crate) token: Option<String>,
+    /// The session token's lifetime as the server gave it.
+    pub(crate) token_lifetime: Option<Duration>,
 }
 
 impl Server {
@@ -98,6 +100,7 @@ impl Server {
             http,
             tls,
             token: None,
+            token_lifetime: None,
         })
     }
 
@@ -115,6 +118,11 @@ impl Server {
     /// The TLS client setup, for the WebSocket (none over http).
     pub(crate) fn tls_config(&self) -> Option<std::sync::Arc<rustls::ClientConfig>> {
         self.tls.as_ref().map(|t| t.config.clone())
+    }
+
+    /// How long the session token was issued for (renew it before).
+    pub fn token_lifetime(&self) -> Option<Duration> {
+        self.token_lifetime
     }
 
     /// The session token, once authenticated (a WebSocket upgrade carries

@@ -1,22 +1,23 @@
-//! The circle's server as commands use it: authenticate and bring the
-//! circle log and key shares up to date ([`connect`], [`pull`]), append to
-//! the log ([`append_with_retry`]), run sync rounds over one authenticated
-//! [`Session`] and print them ([`print_round`]), and the name this device
-//! shows the others ([`device_name`]). Shared by `circle`, `peer`,
-//! `pairing`, `sync` and `watch`; it imports no command module.
+//! The circle's server as commands use it: vault-client's session with
+//! the command line's faces. Its errors become the binary's (the typed
+//! error stays in the chain for the exit code, error.rs), what a circle
+//! refresh found is printed as warnings, a long round draws a progress
+//! bar, and a round prints as a line or JSON ([`print_round`]). Also the
+//! name this device shows the others ([`device_name`]). Shared by
+//! `circle`, `peer`, `pairing`, `sync` and `watch`; it imports no command
+//! module.
 
 use crate::error::CliError;
 use crate::output::Out;
-use anyhow::Context;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch as signal;
 use uuid::Uuid;
-use vault_client::{Append, ClientError, HttpTransport, Server, Stats, TransferProgress, stopped};
+use vault_client::session::{self, CircleRefresh, SessionError};
+use vault_client::{Outcome, Server, TransferProgress};
 use vault_core::UnlockedVault;
-use vault_core::circle::{CircleInfo, KeyShare};
-use vault_core::sync::{Phase, SyncError, SyncReport};
+use vault_core::circle::{CircleInfo, SignedEntry};
+use vault_core::sync::{Phase, SyncError};
 
 /// The vault's circle, or a usage error saying how to make one.
 pub fn circle_of(vault: &UnlockedVault) -> anyhow::Result<CircleInfo> {
@@ -33,58 +34,16 @@ pub fn no_circle() -> CliError {
 
 /// Authenticates this device to its circle's server and pulls.
 pub async fn connect(vault: &mut UnlockedVault) -> anyhow::Result<Server> {
-    let info = circle_of(vault)?;
-    let mut server = Server::new(&info.server_url, &info.trust)?;
-    let me = vault.device().peer_id();
-    let circle_id = info.circle_id;
-    server
-        .authenticate(circle_id, &me, |c| vault.sign_auth(circle_id, c))
-        .await
-        .map_err(refused)?;
-    pull(vault, &server).await?;
+    let (server, refresh) = session::connect(vault).await.map_err(cli_error)?;
+    warn(&refresh);
     Ok(server)
 }
 
 /// New log entries after the local head, then key shares for this device:
 /// each verified by vault-core before anything is stored.
 pub async fn pull(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<()> {
-    let info = circle_of(vault)?;
-    let (entries, (head_seq, head_hash)) = server
-        .log_with_head(info.circle_id, Some(info.head.0))
-        .await?;
-    if !entries.is_empty() {
-        vault
-            .apply_log(&entries)
-            .context("the circle log the server sent does not verify; nothing was changed")?;
-    }
-    // The log never shrinks: a head behind the one verified, or another
-    // entry at it, is the server's lie.
-    vault
-        .check_log_head(head_seq, head_hash)
-        .context("the server's circle log disagrees with the one this device verified")?;
-    let blobs = server.shares(info.circle_id).await?;
-    let shares = blobs
-        .iter()
-        .map(|b| KeyShare::from_bytes(b))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !shares.is_empty() {
-        let report = vault.install_shares(&shares)?;
-        let missing = circle_of(vault)?.missing_epochs;
-        // A refused share matters while a key is still missing; once every
-        // epoch is held, old refusals are stale shares of lost races.
-        if !missing.is_empty() {
-            for (sender, why) in &report.rejected {
-                eprintln!(
-                    "vault: warning: refused a key share from {}: {why}",
-                    sender.short()
-                );
-            }
-            eprintln!(
-                "vault: warning: this device still lacks the key of epoch {missing:?}; \
-                 another member must share it"
-            );
-        }
-    }
+    let refresh = session::pull(vault, server).await.map_err(cli_error)?;
+    warn(&refresh);
     Ok(())
 }
 
@@ -93,28 +52,69 @@ pub async fn pull(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<
 pub async fn append_with_retry(
     vault: &mut UnlockedVault,
     server: &Server,
-    mut make: impl FnMut(&mut UnlockedVault) -> anyhow::Result<vault_core::circle::SignedEntry>,
+    mut make: impl FnMut(&mut UnlockedVault) -> anyhow::Result<SignedEntry>,
 ) -> anyhow::Result<()> {
-    for _ in 0..10 {
-        let info = circle_of(vault)?;
-        let entry = make(vault)?;
-        match server.append(info.circle_id, info.head.1, &entry).await? {
-            Append::Stored => {
-                pull(vault, server).await?;
-                return Ok(());
-            }
-            Append::HeadMoved => pull(vault, server).await?,
+    /// The command's own failure, or the session's.
+    enum Failed {
+        Command(anyhow::Error),
+        Session(SessionError),
+    }
+    impl From<SessionError> for Failed {
+        fn from(e: SessionError) -> Self {
+            Failed::Session(e)
         }
     }
-    anyhow::bail!("the circle log kept changing; try again")
+    session::append_with_retry(vault, server, |v| make(v).map_err(Failed::Command))
+        .await
+        .map_err(|e| match e {
+            Failed::Command(e) => e,
+            Failed::Session(e) => cli_error(e),
+        })
 }
 
-/// A refusal to authenticate means this device is not (or no longer) a
-/// member.
-fn refused(e: ClientError) -> anyhow::Error {
-    match e.code() {
-        Some("forbidden") => CliError::NotMember.into(),
-        _ => e.into(),
+/// Prints what a circle refresh found: refused key shares while a key is
+/// still missing, and the epochs still lacking.
+fn warn(refresh: &CircleRefresh) {
+    for (sender, why) in &refresh.refused_shares {
+        eprintln!(
+            "vault: warning: refused a key share from {}: {why}",
+            sender.short()
+        );
+    }
+    if !refresh.missing_epochs.is_empty() {
+        eprintln!(
+            "vault: warning: this device still lacks the key of epoch {:?}; \
+             another member must share it",
+            refresh.missing_epochs
+        );
+    }
+}
+
+/// A session failure for the binary edge: the typed error stays in the
+/// chain for the exit code (error.rs), with the words the user sees.
+fn cli_error(e: SessionError) -> anyhow::Error {
+    match e {
+        SessionError::Client(e) => e.into(),
+        SessionError::NotMember => CliError::NotMember.into(),
+        SessionError::NoCircle => no_circle().into(),
+        SessionError::BadLog(e) => anyhow::Error::new(e)
+            .context("the circle log the server sent does not verify; nothing was changed"),
+        SessionError::LogDisagrees(e) => anyhow::Error::new(e)
+            .context("the server's circle log disagrees with the one this device verified"),
+        SessionError::BadShare(e) => e.into(),
+        SessionError::Circle(e) => e.into(),
+        SessionError::Sync(e) => sync_error(e),
+        e @ (SessionError::LogKeptChanging | SessionError::Interrupted) => e.into(),
+    }
+}
+
+/// A sync failure: a zone that fails verification says so first.
+fn sync_error(e: SyncError) -> anyhow::Error {
+    match e {
+        SyncError::Zone(_) => anyhow::Error::new(e)
+            .context("the sync server failed verification, so the sync stopped"),
+        SyncError::NoCircle => no_circle().into(),
+        other => other.into(),
     }
 }
 
@@ -137,43 +137,23 @@ pub fn device_name(flag: Option<String>) -> anyhow::Result<String> {
     Ok(name)
 }
 
-/// What one round did, with what it cost on the wire.
-pub struct Outcome {
-    /// The engine's report.
-    pub report: SyncReport,
-    /// The sync routes' requests and bytes (authentication and the
-    /// circle log not included).
-    pub stats: Stats,
-    /// Time spent in the engine's round (`UnlockedVault::sync`, with its
-    /// requests), summed over a retry; unlock and authentication excluded.
-    pub elapsed: Duration,
-}
+/// Rounds with fewer changes or records than this draw no bar.
+const BAR_FROM: u64 = 2_000;
 
-/// An authenticated connection to the circle's server, re-made when the
-/// server stops accepting its token.
+/// vault-client's [`vault_client::Session`] with the command line's
+/// warnings, errors and progress bar.
 pub struct Session {
-    handle: Handle,
-    circle_id: Uuid,
-    server: Option<Server>,
-    stop: Option<signal::Receiver<bool>>,
-    wait_limit: Duration,
+    inner: vault_client::Session,
     /// Where a long round's progress is drawn (hidden unless asked for).
     bar: indicatif::ProgressBar,
 }
-
-/// Rounds with fewer changes or records than this draw no bar.
-const BAR_FROM: u64 = 2_000;
 
 impl Session {
     /// Not yet connected; requests block on `handle` (a runtime whose
     /// worker drives I/O, see [`vault_client::background_runtime`]).
     pub fn new(handle: Handle, circle_id: Uuid) -> Self {
         Self {
-            handle,
-            circle_id,
-            server: None,
-            wait_limit: vault_client::DEFAULT_WAIT_LIMIT,
-            stop: None,
+            inner: vault_client::Session::new(handle, circle_id),
             bar: indicatif::ProgressBar::hidden(),
         }
     }
@@ -192,34 +172,34 @@ impl Session {
         }
         self
     }
+
     /// How long one request may wait out a rate-limiting or busy server.
-    pub fn with_wait_limit(mut self, limit: Duration) -> Self {
-        self.wait_limit = limit;
+    pub fn with_wait_limit(mut self, limit: std::time::Duration) -> Self {
+        self.inner = self.inner.with_wait_limit(limit);
         self
     }
 
     /// Requests in flight are abandoned once `stop` turns true.
     pub fn with_stop(mut self, stop: signal::Receiver<bool>) -> Self {
-        self.stop = Some(stop);
+        self.inner = self.inner.with_stop(stop);
         self
     }
 
     /// The session token, when connected.
     pub fn token(&self) -> Option<&str> {
-        self.server.as_ref().and_then(Server::token)
+        self.inner.token()
     }
 
     /// Forgets the token: the next request authenticates again.
     pub fn disconnect(&mut self) {
-        self.server = None;
+        self.inner.disconnect();
     }
 
     /// Authenticates and refreshes the circle log and key shares, unless
-    /// already connected.
+    /// connected with a token not about to expire.
     pub fn connect(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<()> {
-        if self.server.is_none() {
-            let server = self.block(connect(vault))?;
-            self.server = Some(server);
+        if let Some(refresh) = self.inner.connect(vault).map_err(cli_error)? {
+            warn(&refresh);
         }
         Ok(())
     }
@@ -227,103 +207,29 @@ impl Session {
     /// Pulls the circle log and key shares (a `circle` or `shares` hint),
     /// authenticating again if the token expired.
     pub fn refresh_circle(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<()> {
-        let Some(server) = &self.server else {
-            return self.connect(vault);
-        };
-        match self.block(pull(vault, server)) {
-            Err(e) if is_unauthorized(&e) => {
-                self.server = None;
-                self.connect(vault)
-            }
-            other => other,
-        }
+        let refresh = self.inner.refresh_circle(vault).map_err(cli_error)?;
+        warn(&refresh);
+        Ok(())
     }
 
-    /// One sync round. A 401 on the way (the token expired or was
-    /// revoked) re-authenticates and runs the round once more: the engine
-    /// resumes from what it committed.
+    /// One sync round (again after a 401, once).
     pub fn round(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<Outcome> {
-        let mut stats = Stats::default();
-        let mut elapsed = Duration::ZERO;
-        let mut retried = false;
-        loop {
-            self.connect(vault)?;
-            let Some(server) = &self.server else {
-                anyhow::bail!("not connected to the sync server");
+        let bar = self.bar.clone();
+        let observer = Box::new(move |p: TransferProgress| {
+            if p.records_total < BAR_FROM {
+                return;
+            }
+            let verb = match p.phase {
+                Phase::Pull => "pulling",
+                Phase::Push => "pushing",
             };
-            let bar = self.bar.clone();
-            let mut transport = HttpTransport::new(self.handle.clone(), server, self.circle_id)
-                .with_wait_limit(self.wait_limit)
-                .with_progress(Box::new(move |p: TransferProgress| {
-                    if p.records_total < BAR_FROM {
-                        return;
-                    }
-                    let verb = match p.phase {
-                        Phase::Pull => "pulling",
-                        Phase::Push => "pushing",
-                    };
-                    bar.set_message(format!("{verb} {} MiB", p.bytes_done.div_ceil(1 << 20)));
-                    bar.set_length(p.records_total);
-                    bar.set_position(p.records_done);
-                }));
-            if let Some(stop) = &self.stop {
-                transport = transport.with_stop(stop.clone());
-            }
-            let started = Instant::now();
-            let result = vault.sync(&mut transport);
-            self.bar.finish_and_clear();
-            elapsed += started.elapsed();
-            stats += transport.stats();
-            let unauthorized = transport.unauthorized();
-            drop(transport);
-            if unauthorized || matches!(result, Err(SyncError::NotMember)) {
-                self.server = None;
-            }
-            match result {
-                Ok(report) => {
-                    return Ok(Outcome {
-                        report,
-                        stats,
-                        elapsed,
-                    });
-                }
-                Err(_) if unauthorized && !retried => retried = true,
-                Err(e) => return Err(sync_error(e)),
-            }
-        }
-    }
-
-    /// Runs `fut` to completion on the runtime, or until stopped.
-    fn block<T>(&self, fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-        let mut stop = self.stop.clone();
-        self.handle.block_on(async move {
-            tokio::select! {
-                got = fut => got,
-                () = stopped(stop.as_mut()) => Err(anyhow::anyhow!("interrupted")),
-            }
-        })
-    }
-}
-
-/// Whether a request failed for a token the server no longer accepts.
-fn is_unauthorized(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<ClientError>(),
-            Some(ClientError::Refused { status: 401, .. })
-        )
-    })
-}
-
-/// A sync failure for the binary edge: the typed error stays in the
-/// chain for the exit code (error.rs); a zone that fails verification
-/// says so first.
-fn sync_error(e: SyncError) -> anyhow::Error {
-    match e {
-        SyncError::Zone(_) => anyhow::Error::new(e)
-            .context("the sync server failed verification, so the sync stopped"),
-        SyncError::NoCircle => no_circle().into(),
-        other => other.into(),
+            bar.set_message(format!("{verb} {} MiB", p.bytes_done.div_ceil(1 << 20)));
+            bar.set_length(p.records_total);
+            bar.set_position(p.records_done);
+        });
+        let result = self.inner.round(vault, Some(observer));
+        self.bar.finish_and_clear();
+        result.map_err(cli_error)
     }
 }
 
@@ -398,7 +304,9 @@ pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vault_core::sync::Token;
+    use std::time::Duration;
+    use vault_client::Stats;
+    use vault_core::sync::{SyncReport, Token};
 
     #[test]
     fn the_json_has_every_field() {
