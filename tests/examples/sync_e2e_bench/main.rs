@@ -24,8 +24,9 @@
 //! The new devices join before A's first sync; `--join-after-push` joins
 //! them after it instead, which fails with 410 token_expired on the second
 //! changes page (see the comment in `main`). `--default-limits` keeps the
-//! server's default rate limits (20 requests/s per device), under which
-//! A's first push is refused with 429.
+//! server's default rate limits (20 requests/s per device): the devices
+//! are answered 429 and wait as `Retry-After` says, so the push and the
+//! first syncs complete, slower.
 //!
 //! The whole scenario runs twice in one run, on a fresh server each time:
 //! over plain http on loopback and over TLS (a CA made for the run; A
