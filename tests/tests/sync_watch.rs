@@ -192,3 +192,48 @@ fn a_watcher_reconnects_after_the_server_restarts() {
     let (code, err) = watcher.stop();
     assert_eq!(code, 0, "{err}");
 }
+
+/// Token answers (200) and 401 answers the server counted.
+fn auth_counts(server: &ServerProc) -> (u64, u64) {
+    let text = common::http_blocking()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let sum = |want: &dyn Fn(&str) -> bool| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with("vault_http_requests_total") && want(l))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    (
+        sum(&|l| l.contains("route=\"/v1/auth/token\"") && l.contains("status=\"200\"")),
+        sum(&|l| l.contains("status=\"401\"")),
+    )
+}
+
+#[test]
+fn a_watcher_renews_its_token_before_it_expires() {
+    // Tokens live 62 s and a session renews one with less than 60 s
+    // left: two seconds in, the watcher's next round logs in first,
+    // without waiting for a 401.
+    let server = ServerProc::start_with_config(
+        "token_ttl_secs = 62\n[limits]\nper_ip_per_sec = 0\nper_device_per_sec = 0\n",
+    );
+    let devs = circle_at(&server.url, &["alpha", "beta"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    let watcher = Watcher::start(b);
+    watcher.until(Duration::from_secs(15), |_| true);
+    let (before, _) = auth_counts(&server);
+    std::thread::sleep(Duration::from_millis(2500));
+    a.add_inet("renew.example", "alice", "renew-pw");
+    a.sync();
+    watcher.until(Duration::from_secs(15), |v| v["pulled"] == 1);
+    let (after, unauthorized) = auth_counts(&server);
+    // A's own login, and the watcher's renewal.
+    assert!(after >= before + 2, "tokens issued: {before} then {after}");
+    assert_eq!(unauthorized, 0, "a token was used past its renewal");
+    let (code, err) = watcher.stop();
+    assert_eq!(code, 0, "{err}");
+}
