@@ -90,14 +90,21 @@ fn pairing_sync_and_watch_over_https_with_each_kind_of_trust() {
 
     // A trusts the server through the system store (SSL_CERT_FILE is
     // where rustls-platform-verifier reads it on Linux); B through the
-    // circle's CA file; C through the pin in B's invite only. B's and C's
-    // system stores hold another CA.
+    // circle's CA file; C through the pin in B's invite only. B's system
+    // store holds another CA; C has none at all.
     let dir = tempfile::tempdir().unwrap();
     let ca_file = ca.write(dir.path(), "ca.pem");
     let other_file = stranger.write(dir.path(), "other.pem");
     let a = Device::init("alpha").with_env("SSL_CERT_FILE", &ca_file);
     let b = Device::init("beta").with_env("SSL_CERT_FILE", &other_file);
-    let c = Device::init("gamma").with_env("SSL_CERT_FILE", &other_file);
+    let nowhere = dir.path().join("no-such-store");
+    let c = Device::init("gamma")
+        .with_env("SSL_CERT_FILE", &nowhere)
+        .with_env("SSL_CERT_DIR", &nowhere);
+    // With no trust store and no CA file, https cannot be verified.
+    let (_, err) = c.fails(&["circle", "create", "--server", &url]);
+    assert!(err.contains("no trusted CA certificates"), "{err}");
+    assert!(c.json(&["status"])["circle"].is_null());
 
     // Without the CA, B cannot even create a circle on it.
     let (exit, err) = b.fails(&["circle", "create", "--server", &url]);

@@ -53,6 +53,12 @@ pub enum ClientError {
     /// certificate.
     #[error("the CA file holds no usable certificate: {0}")]
     BadCaFile(String),
+    /// No CA certificate could be read from the system, and the circle has
+    /// neither a CA file nor a pin.
+    #[error(
+        "no trusted CA certificates could be read from this system ({0}); give the server's CA with --ca-file"
+    )]
+    NoTrustStore(String),
     /// The server answered with a redirect, which is never followed (a
     /// redirect would send the device's requests to another host).
     #[error("the server answered with a redirect ({status}), which vault does not follow")]

@@ -81,8 +81,9 @@ impl Server {
     pub fn new(url: &str, trust: &ServerTrust) -> Result<Self, ClientError> {
         let checked = check_url(url, trust.allow_insecure_http)?;
         // reqwest needs a TLS setup even for http (it builds one with the
-        // process's default provider otherwise, and there is none).
-        let config = Tls::new(trust)?;
+        // process's default provider otherwise, and there is none); for
+        // http it reads no trust store and is never used.
+        let config = Tls::new(trust, checked.tls)?;
         let tls = checked.tls.then(|| config.clone());
         // No redirect is followed and no Referer sent: the device talks to
         // the server it was given and to nothing else.

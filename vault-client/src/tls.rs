@@ -39,10 +39,13 @@ pub(crate) struct Tls {
 
 impl Tls {
     /// The configuration `trust` describes: its CA (PEM) instead of the
-    /// system store when given, and its pin besides.
-    pub fn new(trust: &ServerTrust) -> Result<Tls, ClientError> {
+    /// system trust store when given, and its pin besides. For a server
+    /// over plain http (`for_https` false) the system store is not read:
+    /// the configuration only satisfies reqwest and refuses any
+    /// certificate.
+    pub fn new(trust: &ServerTrust, for_https: bool) -> Result<Tls, ClientError> {
         let provider = provider();
-        let anchors: Arc<dyn ServerCertVerifier> = match &trust.ca_pem {
+        let anchors: Option<Arc<dyn ServerCertVerifier>> = match &trust.ca_pem {
             Some(pem) => {
                 let mut roots = RootCertStore::empty();
                 for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -54,14 +57,19 @@ impl Tls {
                 if roots.is_empty() {
                     return Err(ClientError::BadCaFile("no PEM certificate in it".into()));
                 }
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| ClientError::BadCaFile(e.to_string()))?
+                Some(
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                        .build()
+                        .map_err(|e| ClientError::BadCaFile(e.to_string()))?,
+                )
             }
-            None => Arc::new(
-                rustls_platform_verifier::Verifier::new(provider.clone())
-                    .map_err(|e| ClientError::BadCaFile(format!("the system trust store: {e}")))?,
-            ),
+            None if !for_https => None,
+            None => match rustls_platform_verifier::Verifier::new(provider.clone()) {
+                Ok(system) => Some(Arc::new(system)),
+                // A pin alone still names the server.
+                Err(_) if trust.cert_pin.is_some() => None,
+                Err(e) => return Err(ClientError::NoTrustStore(e.to_string())),
+            },
         };
         let seen = Arc::new(Mutex::new(None));
         let verifier = Arc::new(Anchored {
@@ -92,7 +100,8 @@ impl Tls {
 /// certificate; records the end-entity certificate accepted.
 #[derive(Debug)]
 struct Anchored {
-    anchors: Arc<dyn ServerCertVerifier>,
+    /// None: no certificate is trusted but a pinned one.
+    anchors: Option<Arc<dyn ServerCertVerifier>>,
     pin: Option<[u8; 32]>,
     provider: Arc<CryptoProvider>,
     seen: Arc<Mutex<Option<[u8; 32]>>>,
@@ -115,7 +124,12 @@ impl ServerCertVerifier for Anchored {
             .pin
             .is_some_and(|pin| leaf == pin || intermediates.iter().any(|c| cert_sha256(c) == pin));
         if !pinned {
-            self.anchors.verify_server_cert(
+            let Some(anchors) = &self.anchors else {
+                return Err(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer,
+                ));
+            };
+            anchors.verify_server_cert(
                 end_entity,
                 intermediates,
                 server_name,
