@@ -4,7 +4,8 @@
 
 use uuid::Uuid;
 use vault_core::circle::pairing::{
-    InviteSecret, InviterAwaitingJoin, JoinerAwaitingHello, PairingError,
+    InviteSecret, InviterAwaitingJoin, InviterVerified, JoinerAwaitingHello, JoinerAwaitingWelcome,
+    PairingError,
 };
 use vault_core::circle::{EntryHash, KeyShare};
 use vault_core::crypto::{DeviceIdentity, EpochKey, VaultRng};
@@ -321,4 +322,43 @@ fn a_code_carries_a_certificate_pin_or_none() {
             "{bad}"
         );
     }
+}
+
+/// Runs a pairing up to the inviter's verified proof.
+fn verified(
+    code: &str,
+    a: &DeviceIdentity,
+    b: &DeviceIdentity,
+) -> (InviterVerified, JoinerAwaitingWelcome) {
+    let mut rng = VaultRng::new().unwrap();
+    let s_inv = InviteSecret::parse_code(code).unwrap().secret;
+    let s_join = InviteSecret::parse_code(code).unwrap().secret;
+    let inv = InviterAwaitingJoin::new(s_inv, Uuid::nil(), EntryHash::ZERO, a.public());
+    let (join, m1) = JoinerAwaitingHello::start(&s_join, b, &mut rng);
+    let (inv, m2) = inv.receive_hello(&m1, &mut rng).unwrap();
+    let (join, m3) = join.receive_hello(&m2, b, "phone").unwrap();
+    let (inv, _) = inv.receive_proof(&m3).unwrap();
+    (inv, join)
+}
+
+#[test]
+fn a_refusal_ends_the_joiner_and_cannot_be_forged() {
+    let (a, b, mut rng) = ids();
+    let code = InviteSecret::generate(&mut rng).code("https://s", None);
+    let (inv, mut join) = verified(&code, &a, &b);
+    // Anything else (the welcome's type) is left for the welcome step.
+    assert_eq!(join.check_refusal(&[4, 1, 0, 0]), Ok(()));
+    let refusal = inv.refuse().unwrap();
+    assert_eq!(refusal[..2], [6, 1]);
+    assert_eq!(join.check_refusal(&refusal), Err(PairingError::Refused));
+
+    // A refusal sealed in another session (what a relaying server could
+    // replay) does not open in this one.
+    let (other_inv, _) = verified(&code, &a, &b);
+    let (_, mut join) = verified(&code, &a, &b);
+    let forged = other_inv.refuse().unwrap();
+    assert_eq!(join.check_refusal(&forged), Err(PairingError::Decrypt));
+    let mut bare = vec![6, 1];
+    bare.extend_from_slice(&[0; 16]);
+    assert_eq!(join.check_refusal(&bare), Err(PairingError::Decrypt));
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use vault_client::{ClientError, Server};
 use vault_core::circle::ShareEpochs;
 use vault_core::circle::pairing::{
-    InviteSecret, InviterAwaitingJoin, JoinerAwaitingHello, parse_code,
+    InviteSecret, InviterAwaitingJoin, JoinerAwaitingHello, PairingError, parse_code,
 };
 use vault_core::crypto::VaultRng;
 
@@ -89,6 +89,9 @@ pub fn invite(ctx: &Ctx, ttl: Duration, yes: bool) -> anyhow::Result<()> {
             joiner.keys.peer_id().short()
         ));
         if !yes && !ctx.out.json && std::io::stdin().is_terminal() && !confirm()? {
+            // The joiner is told at once, in the session, not left
+            // waiting for a welcome that will not come.
+            server.send(&invite_id, &inviter.refuse()?).await?;
             return Err(anyhow::Error::from(CliError::Usage(
                 "not added: the codes were not confirmed".into(),
             )));
@@ -190,6 +193,11 @@ pub fn join(ctx: &Ctx, code: &str, name: Option<String>, tls: &TlsArgs) -> anyho
             .ok_or(CliError::Usage(
                 "the inviting device did not add this one (was the code confirmed?)".into(),
             ))?;
+        let mut joiner = joiner;
+        joiner.check_refusal(&welcome).map_err(|e| match e {
+            PairingError::Refused => CliError::Usage(e.to_string()).into(),
+            other => anyhow::Error::from(other),
+        })?;
         let (_, anchor) = relay
             .receive(&invite_id, seq, Instant::now() + STEP_TIMEOUT)
             .await?

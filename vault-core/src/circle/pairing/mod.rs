@@ -16,6 +16,8 @@
 //!                                               add-peer entry hash 32 | key share)
 //! inviter → joiner   Anchor        5 | 1 | AES-GCM(K_i2j, nonce = counter, aad = "vault.v1.pair-msg" || 5 | 1 || th,
 //!                                               anchor: the inviter's newest signed manifest, or nothing)
+//! inviter → joiner   Refusal       6 | 1 | AES-GCM(K_i2j, nonce = counter, aad = "vault.v1.pair-msg" || 6 | 1 || th, empty)
+//!                                  instead of the welcome, when the inviter's person refuses the SAS
 //! ```
 //!
 //! `K_mac = HKDF(secret, "vault.v1.invite-mac")`: the hellos prove both
@@ -25,6 +27,7 @@
 
 mod anchor;
 mod invite;
+mod refusal;
 mod session;
 
 pub use anchor::MAX_ANCHOR_LEN;
@@ -98,6 +101,10 @@ pub enum PairingError {
     /// The welcome's key share does not parse.
     #[error(transparent)]
     Share(#[from] ShareError),
+    /// The inviter refused this joiner (its person did not confirm the
+    /// short authentication string), in a message of this session.
+    #[error("the inviting device refused this one: the codes were not confirmed there")]
+    Refused,
 }
 
 fn check_header(msg: &[u8], expected: u8) -> Result<(), PairingError> {
