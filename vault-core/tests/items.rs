@@ -297,3 +297,30 @@ fn search_works_after_the_process_changes_directory() {
     std::env::set_current_dir(elsewhere.path()).unwrap();
     assert_eq!(v.search("rel.exämple").unwrap().len(), 1);
 }
+
+#[test]
+fn items_never_synced_can_be_discarded_without_a_trace() {
+    let (_d, path, mut v) = new_vault();
+    let kept_out = v.add(full_genp("edited")).unwrap();
+    v.update(kept_out, full_genp("edited twice")).unwrap();
+    let deleted = v.add(full_inet("deleted")).unwrap();
+    v.delete(deleted).unwrap();
+    v.add(full_key("key")).unwrap();
+    assert_eq!(v.search("").unwrap().len(), 2, "warms the search cache");
+
+    assert_eq!(v.discard_unsynced_items().unwrap(), 2);
+    assert!(v.search("").unwrap().is_empty());
+    assert!(matches!(v.get(kept_out), Err(ItemError::NotFound(_))));
+    drop(v);
+    let conn = raw(&path);
+    for table in ["genp", "inet", "keys", "item_history", "ckmirror"] {
+        let n: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{table} still holds rows");
+    }
+    // The vault goes on as before.
+    let mut v = reopen(&path);
+    let id = v.add(full_genp("after")).unwrap();
+    assert_eq!(v.get(id).unwrap().data, full_genp("after"));
+}

@@ -377,7 +377,16 @@ impl Drop for Invite {
 /// an invite from A. Returns the SAS pairs for the caller to compare.
 pub fn pair(a: &Device, b: &Device) -> (serde_json::Value, serde_json::Value) {
     let invite = Invite::start(a, &[]);
-    let joined = b.json(&["peer", "join", &invite.code, "--name", &b.name]);
+    // A vault that holds items shares them (the tests that join with
+    // items mean to).
+    let joined = b.json(&[
+        "peer",
+        "join",
+        &invite.code,
+        "--name",
+        &b.name,
+        "--merge-local",
+    ]);
     let (code, last, err) = invite.finish();
     assert_eq!(code, 0, "peer invite failed: {err}");
     (last.expect("peer invite printed a last line"), joined)

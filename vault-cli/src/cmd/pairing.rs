@@ -150,10 +150,61 @@ pub fn read_code() -> anyhow::Result<String> {
     Ok(code)
 }
 
-pub fn join(ctx: &Ctx, code: &str, name: Option<String>, tls: &TlsArgs) -> anyhow::Result<()> {
+/// What becomes of the items a joining vault already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalItems {
+    /// Shared with the circle.
+    Merge,
+    /// Dropped once joined (they were never sent anywhere).
+    Discard,
+}
+
+/// The choice for a vault holding `count` items: the flag, else the
+/// person's answer on a terminal; with neither, a usage error that says
+/// how many and which flags.
+fn local_items(
+    ctx: &Ctx,
+    count: u64,
+    flag: Option<LocalItems>,
+    can_ask: bool,
+) -> anyhow::Result<LocalItems> {
+    if count == 0 {
+        return Ok(LocalItems::Merge);
+    }
+    if let Some(choice) = flag {
+        return Ok(choice);
+    }
+    if can_ask && !ctx.out.json {
+        eprint!(
+            "This vault holds {count} items; joining shares them with every device of the circle. Share them? [y/N] "
+        );
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        if matches!(line.trim(), "y" | "Y" | "yes" | "Yes") {
+            return Ok(LocalItems::Merge);
+        }
+    }
+    Err(CliError::Usage(format!(
+        "this vault holds {count} items, which joining would share with the circle: \
+         pass --merge-local to share them, or --discard-local to drop them and take the circle's"
+    ))
+    .into())
+}
+
+pub fn join(
+    ctx: &Ctx,
+    code: &str,
+    name: Option<String>,
+    tls: &TlsArgs,
+    local: Option<LocalItems>,
+) -> anyhow::Result<()> {
     let code = parse_code(code).map_err(|e| CliError::Usage(e.to_string()))?;
     let (url, secret) = (code.server_url, code.secret);
     let trust = tls.trust(code.cert_pin)?;
+    // Decided before anything reaches the server, so that a refusal
+    // leaves the invite unused.
+    let count: u64 = ctx.open()?.info()?.counts.iter().sum();
+    let local = local_items(ctx, count, local, std::io::stdin().is_terminal())?;
     let name = device_name(name)?;
     let mut vault = ctx.unlock()?;
     if vault.circle()?.is_some() {
@@ -226,6 +277,15 @@ pub fn join(ctx: &Ctx, code: &str, name: Option<String>, tls: &TlsArgs) -> anyho
         vault
             .set_sync_anchor(&anchor, &welcome.inviter)
             .context("the inviting device's sync anchor does not verify")?;
+        // Right after the join, before any sync could send them.
+        let discarded = match local {
+            LocalItems::Discard => vault.discard_unsynced_items()?,
+            LocalItems::Merge => 0,
+        };
+        if discarded > 0 {
+            ctx.out
+                .note(&format!("dropped the {discarded} items this vault held"));
+        }
         ctx.out.data(&format!(
             "joined circle {circle_id} on {url} as {name} ({})",
             me.short()
@@ -238,6 +298,7 @@ pub fn join(ctx: &Ctx, code: &str, name: Option<String>, tls: &TlsArgs) -> anyho
             "sas": sas,
             "inviter": welcome.inviter.to_string(),
             "key_epoch": vault.key_epoch(),
+            "discarded_local": discarded,
             "session": {
                 "send": welcome.send_key_fingerprint,
                 "recv": welcome.recv_key_fingerprint,

@@ -34,6 +34,13 @@ pub enum Command {
         name: Option<String>,
         #[command(flatten)]
         tls: TlsArgs,
+        /// Share the items this vault already holds with the circle
+        #[arg(long, conflicts_with = "discard_local")]
+        merge_local: bool,
+        /// Drop the items this vault already holds (never sent anywhere)
+        /// and take only the circle's
+        #[arg(long)]
+        discard_local: bool,
     },
     /// List the circle's devices (refreshes from the server first)
     Ls {
@@ -56,12 +63,23 @@ pub enum Command {
 pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Invite { ttl, yes } => pairing::invite(ctx, ttl, yes),
-        Command::Join { code, name, tls } => {
+        Command::Join {
+            code,
+            name,
+            tls,
+            merge_local,
+            discard_local,
+        } => {
             let code = match code {
                 Some(code) => code,
                 None => pairing::read_code()?,
             };
-            pairing::join(ctx, &code, name, &tls)
+            let local = match (merge_local, discard_local) {
+                (true, _) => Some(pairing::LocalItems::Merge),
+                (_, true) => Some(pairing::LocalItems::Discard),
+                _ => None,
+            };
+            pairing::join(ctx, &code, name, &tls, local)
         }
         Command::Ls { offline } => ls(ctx, offline),
         Command::Rm { peer } => rm(ctx, &peer),

@@ -155,6 +155,37 @@ impl UnlockedVault {
         self.write_version(uuid, None).map(|_| ())
     }
 
+    /// Removes, without a trace, every item the server has never
+    /// confirmed a version of: its rows, its history and its sync marks.
+    /// For a device that joins a circle and chooses not to share the
+    /// items it held alone (nothing of them was ever sent). Returns how
+    /// many items went.
+    pub fn discard_unsynced_items(&mut self) -> Result<u64, ItemError> {
+        const UNSYNCED: &str =
+            "uuid NOT IN (SELECT uuid FROM ckmirror WHERE server_gencount IS NOT NULL)";
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut gone = 0;
+        for class in ItemClass::ALL {
+            let table = class.table();
+            gone += tx.execute(
+                &format!("DELETE FROM {table} WHERE tomb = 0 AND {UNSYNCED}"),
+                [],
+            )?;
+            tx.execute(&format!("DELETE FROM {table} WHERE {UNSYNCED}"), [])?;
+        }
+        tx.execute(&format!("DELETE FROM item_history WHERE {UNSYNCED}"), [])?;
+        tx.execute(
+            &format!("DELETE FROM possible_duplicates WHERE {UNSYNCED} OR other NOT IN (SELECT uuid FROM ckmirror WHERE server_gencount IS NOT NULL)"),
+            [],
+        )?;
+        tx.execute("DELETE FROM ckmirror WHERE server_gencount IS NULL", [])?;
+        tx.commit()?;
+        self.search = None;
+        Ok(gone as u64)
+    }
+
     fn write_version(&mut self, uuid: Uuid, data: Option<ItemData>) -> Result<u64, ItemError> {
         let tx = self
             .conn
