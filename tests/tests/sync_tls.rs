@@ -235,4 +235,19 @@ fn insecure_http_is_kept_and_shown_only_when_allowed() {
     assert!(text.contains("warning: plain http"), "{text}");
     a.ok(&["circle", "trust", "--deny-insecure-http"]);
     assert_eq!(a.json(&["status"])["circle"]["insecure_http"], false);
+
+    // A CA file that holds no usable certificate is refused, and the
+    // trust stays as it was.
+    let bad = a.dir.path().join("bad-ca.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let before = a.file_bytes();
+    let (code, err) = a.fails(&["circle", "trust", "--ca-file", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("CA file"), "{err}");
+    assert_eq!(a.file_bytes(), before);
+    a.sync();
 }

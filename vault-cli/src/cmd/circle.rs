@@ -53,7 +53,8 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             deny_insecure_http,
         } => {
             let mut vault = ctx.unlock()?;
-            let mut trust = circle_of(&vault)?.trust;
+            let info = circle_of(&vault)?;
+            let mut trust = info.trust;
             if let Some(path) = ca_file {
                 trust.ca_pem = Some(read_ca(&path)?);
             }
@@ -69,6 +70,9 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             if deny_insecure_http {
                 trust.allow_insecure_http = false;
             }
+            // Checked as a connection would use it (the CA parses, the URL
+            // is allowed): a trust no command could use is not stored.
+            Server::new(&info.server_url, &trust).map_err(|e| CliError::Usage(e.to_string()))?;
             vault.set_server_trust(&trust)?;
             ctx.out.note(&trust_summary(&trust));
             ctx.out.json(&json!({

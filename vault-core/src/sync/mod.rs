@@ -4,7 +4,7 @@
 //! that let a device check the server against its peers.
 //!
 //! The engine ([`UnlockedVault::sync`](crate::UnlockedVault::sync)) does no
-//! network I/O itself: it calls a [`Transport`], which the CLI implements
+//! network I/O itself: it calls a [`Transport`], which vault-client implements
 //! over HTTP and the tests implement in memory. Verify, then apply: the
 //! pages a round pulls are staged, and applied (with the new token, in one
 //! transaction) only once the round's zone checks pass; a round that fails

@@ -1,0 +1,179 @@
+//! Tests of the HTTP transport against canned servers on 127.0.0.1:
+//! statuses mapped to errors, a stop, JSON answers through vault-proto.
+
+#![allow(clippy::unwrap_used)]
+use super::*;
+use std::io::{Read, Write};
+
+/// A server that answers each connection with the next canned
+/// response (status, body) and closes it.
+fn canned(responses: Vec<(u16, &'static str)>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (status, body) in responses {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            conn.write_all(head.as_bytes()).unwrap();
+            conn.write_all(body.as_bytes()).unwrap();
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn error(code: &str) -> &'static str {
+    format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#).leak()
+}
+
+#[test]
+fn statuses_map_to_transport_errors_and_bytes_are_counted() {
+    let url = canned(vec![
+        (401, error("unauthorized")),
+        (403, error("forbidden")),
+        (410, error("token_expired")),
+        (503, error("unavailable")),
+        (200, "{}"),
+    ]);
+    let rt = crate::background_runtime().unwrap();
+    let server = Server::new(&url, &Default::default()).unwrap();
+    // No waiting: a 503 (busy) is given up on at once.
+    let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4())
+        .with_wait_limit(Duration::ZERO);
+    let since = Token::default();
+    match t.changes("keychain", since, since.seq, 10) {
+        Err(TransportError::Status { status: 401, .. }) => assert!(t.unauthorized()),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        t.changes("keychain", since, since.seq, 10),
+        Err(TransportError::NotMember)
+    ));
+    assert!(matches!(
+        t.changes("keychain", since, since.seq, 10),
+        Err(TransportError::TokenExpired)
+    ));
+    match t.changes("keychain", since, since.seq, 10) {
+        Err(TransportError::Throttled {
+            status: 503,
+            waited_secs: 0,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        t.changes("keychain", since, since.seq, 10),
+        Err(TransportError::Malformed(_))
+    ));
+    let total: usize = [
+        error("unauthorized"),
+        error("forbidden"),
+        error("token_expired"),
+        error("unavailable"),
+        "{}",
+    ]
+    .iter()
+    .map(|b| b.len())
+    .sum();
+    assert_eq!(
+        t.stats(),
+        Stats {
+            requests: 5,
+            bytes_received: total as u64,
+            reconnects: 0,
+        }
+    );
+    // Nobody listens any more: unreachable.
+    assert!(matches!(
+        t.changes("keychain", since, since.seq, 10),
+        Err(TransportError::Unreachable(_))
+    ));
+    // No buckets, no request.
+    assert!(t.buckets("keychain", &[]).unwrap().is_empty());
+    assert_eq!(t.stats().requests, 6);
+}
+
+#[test]
+fn json_answers_decode_with_vault_proto() {
+    use vault_core::sync::{Manifest, PushResult};
+    let m = ServerManifest {
+        token: Token { epoch: 1, seq: 5 },
+        root: Manifest::default().root(),
+        count: 2,
+        buckets: Some(Manifest::default()),
+        manifests: Vec::new(),
+    };
+    let manifest = serde_json::to_string(&ManifestResponse::from(&m)).unwrap();
+    let uuid = Uuid::new_v4();
+    let push = format!(
+        r#"{{"token":"3.17","results":[{{"status":"saved","uuid":"{uuid}","seq":17}}]}}"#
+    );
+    let url = canned(vec![
+        (200, manifest.leak()),
+        (200, r#"{"token":"1.5","count":2}"#),
+        (200, push.leak()),
+        (200, r#"{"token":"3.17","results":[{"status":"what"}]}"#),
+        (200, r#"{"manifests":[]}"#),
+        (200, r#"{"counter":4}"#),
+        (200, "not json"),
+    ]);
+    let rt = crate::background_runtime().unwrap();
+    let server = Server::new(&url, &Default::default()).unwrap();
+    let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4());
+    assert_eq!(t.manifest("keychain", true).unwrap(), m);
+    assert!(matches!(
+        t.manifest("keychain", false),
+        Err(TransportError::Malformed("the manifest answer"))
+    ));
+    let reply = t.push("keychain", &[]).unwrap();
+    assert_eq!(reply.token, Token { epoch: 3, seq: 17 });
+    assert_eq!(reply.results, vec![PushResult::Saved { uuid, seq: 17 }]);
+    assert!(matches!(
+        t.push("keychain", &[]),
+        Err(TransportError::Malformed("the push answer"))
+    ));
+    assert!(t.peer_manifests("keychain").unwrap().is_empty());
+    let signed = SignedManifest {
+        circle_id: Uuid::new_v4(),
+        zone: "keychain".into(),
+        signer: vault_core::circle::PeerId::from_bytes([7; 32]),
+        counter: 4,
+        token: Token { epoch: 1, seq: 4 },
+        circle_pos: 0,
+        root: [9; 32],
+        count: 1,
+        signature: [1; 64],
+    };
+    t.put_manifest("keychain", &signed).unwrap();
+    assert!(matches!(
+        t.put_manifest("keychain", &signed),
+        Err(TransportError::Malformed("the answer is not JSON"))
+    ));
+}
+
+#[test]
+fn a_stop_abandons_the_request_in_flight() {
+    // Accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let rt = crate::background_runtime().unwrap();
+    let server = Server::new(&url, &Default::default()).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let mut t =
+        HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4()).with_stop(stop_rx);
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stop.send(true).unwrap();
+    });
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        t.manifest("keychain", false),
+        Err(TransportError::Unreachable(_))
+    ));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(listener);
+}
