@@ -1,5 +1,7 @@
 //! The circle inside the vault file: identity, founding, joining, removal,
 //! new epochs and key shares, each persisted (or refused) atomically.
+//! (Over 500 lines: one story, the circle in the vault file, whose tests
+//! share its fixtures; this change only widened calls for `ServerTrust`.)
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -2,6 +2,8 @@
 //! on 127.0.0.1 with its own database, and devices that each have their own
 //! vault, password file and agent directory, driven through the built
 //! `vault` binary.
+//! (Over 500 lines: the one harness every end-to-end test file includes
+//! as a module; servers, devices, invites and sync helpers read together.)
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read};

@@ -109,9 +109,8 @@ fn json_answers_decode_with_vault_proto() {
     };
     let manifest = serde_json::to_string(&ManifestResponse::from(&m)).unwrap();
     let uuid = Uuid::new_v4();
-    let push = format!(
-        r#"{{"token":"3.17","results":[{{"status":"saved","uuid":"{uuid}","seq":17}}]}}"#
-    );
+    let push =
+        format!(r#"{{"token":"3.17","results":[{{"status":"saved","uuid":"{uuid}","seq":17}}]}}"#);
     let url = canned(vec![
         (200, manifest.leak()),
         (200, r#"{"token":"1.5","count":2}"#),
@@ -163,8 +162,7 @@ fn a_stop_abandons_the_request_in_flight() {
     let rt = crate::background_runtime().unwrap();
     let server = Server::new(&url, &Default::default()).unwrap();
     let (stop, stop_rx) = watch::channel(false);
-    let mut t =
-        HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4()).with_stop(stop_rx);
+    let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4()).with_stop(stop_rx);
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(200));
         stop.send(true).unwrap();
