@@ -175,3 +175,53 @@ fn a_stop_abandons_the_request_in_flight() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     drop(listener);
 }
+
+#[test]
+fn progress_reaches_the_observer_with_bytes_and_an_estimate() {
+    // One changes page of 10 bytes (it does not decode; its bytes count).
+    let url = canned(vec![(200, "0123456789")]);
+    let rt = crate::background_runtime().unwrap();
+    let server = Server::new(&url, &Default::default()).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4())
+        .with_progress(Box::new(move |p| sink.lock().unwrap().push(p)));
+    let since = Token::default();
+    assert!(t.changes("keychain", since, since.seq, 10).is_err());
+    for (phase, done) in [(Phase::Pull, 0), (Phase::Pull, 1), (Phase::Push, 0)] {
+        t.progress(Progress {
+            phase,
+            done,
+            total: 4,
+        });
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        *seen,
+        vec![
+            // Nothing done yet: no estimate.
+            TransferProgress {
+                phase: Phase::Pull,
+                records_done: 0,
+                records_total: 4,
+                bytes_done: 10,
+                bytes_total: None,
+            },
+            TransferProgress {
+                phase: Phase::Pull,
+                records_done: 1,
+                records_total: 4,
+                bytes_done: 10,
+                bytes_total: Some(40),
+            },
+            // Nothing pushed: the push's own bytes.
+            TransferProgress {
+                phase: Phase::Push,
+                records_done: 0,
+                records_total: 4,
+                bytes_done: 0,
+                bytes_total: None,
+            },
+        ]
+    );
+}
