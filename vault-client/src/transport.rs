@@ -19,8 +19,8 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use uuid::Uuid;
 use vault_core::sync::{
-    ChangesPage, Phase, Progress, PushReply, PushResult, ServerManifest, SignedManifest,
-    TaggedRecord, Token, Transport, TransportError, decode_records, encode_records,
+    ChangesPage, Phase, Progress, PushReply, ServerManifest, SignedManifest, TaggedRecord, Token,
+    Transport, TransportError, decode_records, encode_records,
 };
 use vault_proto::manifests::{ManifestResponse, ManifestsResponse, PutManifestRequest};
 use vault_proto::zones::PushResponse;
@@ -169,11 +169,12 @@ impl<'a> HttpTransport<'a> {
             });
             let (status, bytes, retry_after) = match got {
                 Some(Ok(answer)) => answer,
-                // A connection that broke under the request (reset,
-                // closed before the whole answer) is tried once more on
-                // a new one: every route is idempotent (a push whose
+                // A request whose connection failed (reset, closed before
+                // the whole answer, refused; not timed out) is tried once
+                // more on a new one: every route is idempotent (a push whose
                 // records the server already holds comes back as
-                // conflicts carrying those very records, read as saved).
+                // conflicts carrying those very records, which the engine
+                // reads as saved).
                 Some(Err(e)) if !reconnected && broke_mid_request(&e) => {
                     reconnected = true;
                     self.stats.reconnects += 1;
@@ -310,11 +311,9 @@ impl Transport for HttpTransport<'_> {
             RECORDS_BODY_CAP,
         )?;
         const PUSH: &str = "the push answer";
-        let mut reply = json::<PushResponse>(&bytes, PUSH)?
+        json::<PushResponse>(&bytes, PUSH)?
             .decode()
-            .map_err(|_| TransportError::Malformed(PUSH))?;
-        already_saved(records, &mut reply);
-        Ok(reply)
+            .map_err(|_| TransportError::Malformed(PUSH))
     }
 
     fn manifest(&mut self, zone: &str, buckets: bool) -> Result<ServerManifest, TransportError> {
@@ -378,38 +377,14 @@ impl Transport for HttpTransport<'_> {
     }
 }
 
-/// Whether a request failed because its connection broke after it was
-/// made (reset, closed before the whole answer), as opposed to a server
-/// that cannot be reached or does not answer in time.
+/// Whether a failed request is worth one more try on a new connection:
+/// its connection broke (reset, closed before the whole answer, or
+/// refused the moment it was made again, say behind a restarting proxy);
+/// not a server that does not answer in time, whose wait would double.
 fn broke_mid_request(e: &ClientError) -> bool {
     match e {
-        ClientError::Unreachable { source, .. } => {
-            !source.is_connect()
-                && !source.is_timeout()
-                && (source.is_request() || source.is_body())
-        }
+        ClientError::Unreachable { source, .. } => !source.is_timeout(),
         _ => false,
-    }
-}
-
-/// A conflict whose current record is byte for byte the one pushed is the
-/// server holding this very write (a retried batch whose first answer was
-/// lost): it is reported as saved at the record's seq.
-fn already_saved(pushed: &[TaggedRecord], reply: &mut PushReply) {
-    for result in &mut reply.results {
-        if let PushResult::Conflict {
-            uuid,
-            current: Some(current),
-        } = result
-            && pushed
-                .iter()
-                .any(|p| p.record.uuid() == *uuid && p.record == current.record)
-        {
-            *result = PushResult::Saved {
-                uuid: *uuid,
-                seq: current.tag,
-            };
-        }
     }
 }
 

@@ -210,6 +210,26 @@ fn items_created_offline_for_the_same_account_are_kept_and_flagged() {
 }
 
 #[test]
+fn a_batch_sent_again_after_a_lost_answer_counts_as_saved() {
+    let mut c = Circle::new(2);
+    let items: Vec<ItemData> = (0..3)
+        .map(|n| inet(&format!("twice{n}.example"), "u", "p"))
+        .collect();
+    let ids = c.v(0).add_batch(items).unwrap();
+    c.server.borrow_mut().push_twice = true;
+    let r = c.sync(0).unwrap();
+    // The second answer is three conflicts carrying A's own records: they
+    // are A's writes, saved once, not merged or pushed again.
+    assert_eq!((r.pushed, r.conflicts, r.merged), (3, 0, 0), "{r:?}");
+    assert_eq!(c.server.borrow().seq, 3);
+    for id in &ids {
+        assert_eq!(c.server.borrow().records[id].record.gencount(), 1);
+    }
+    assert_eq!(c.sync(1).unwrap().pulled, 3);
+    assert_converged(&mut c);
+}
+
+#[test]
 fn one_change_in_a_large_zone_transfers_one_record() {
     let mut c = Circle::new(2);
     let items: Vec<ItemData> = (0..2000)

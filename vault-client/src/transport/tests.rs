@@ -87,14 +87,15 @@ fn statuses_map_to_transport_errors_and_bytes_are_counted() {
             reconnects: 0,
         }
     );
-    // Nobody listens any more: unreachable.
+    // Nobody listens any more: unreachable, after one more try.
     assert!(matches!(
         t.changes("keychain", since, since.seq, 10),
         Err(TransportError::Unreachable(_))
     ));
+    assert_eq!((t.stats().requests, t.stats().reconnects), (7, 1));
     // No buckets, no request.
     assert!(t.buckets("keychain", &[]).unwrap().is_empty());
-    assert_eq!(t.stats().requests, 6);
+    assert_eq!(t.stats().requests, 7);
 }
 
 #[test]

@@ -294,6 +294,15 @@ impl Round<'_> {
                             r.confirm(conn, &sent.record, *seq)?;
                             saved_seqs.push(*seq);
                         }
+                        // The server already holds this very record: a
+                        // batch sent again after its answer was lost.
+                        PushResult::Conflict {
+                            uuid,
+                            current: Some(rec),
+                        } if *uuid == sent.record.uuid() && rec.record == sent.record => {
+                            r.confirm(conn, &sent.record, rec.tag)?;
+                            saved_seqs.push(rec.tag);
+                        }
                         PushResult::Conflict { uuid, current } if *uuid == sent.record.uuid() => {
                             match current {
                                 Some(rec) if rec.record.uuid() == *uuid => {
