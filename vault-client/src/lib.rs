@@ -7,7 +7,8 @@
 //!   allowed otherwise), TLS as the circle's
 //!   [`ServerTrust`](vault_core::circle::ServerTrust) says ([`tls`]), no
 //!   redirect followed, every answer read up to a cap, 429 and 503 waited
-//!   out as `Retry-After` says.
+//!   out as `Retry-After` says; on the zone routes a request whose
+//!   connection failed (not timed out) is tried once more.
 //! - The circle routes ([`circle`]): registration, authentication, the
 //!   log, key shares; the pairing relay ([`relay`]).
 //! - [`HttpTransport`] ([`transport`]): vault-core's sync
