@@ -189,11 +189,7 @@ fn rm(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         )
         .into());
     }
-    rt.block_on(async {
-        append_with_retry(&mut vault, &server, |v| Ok(v.prepare_remove_peer(&target)?)).await?;
-        new_epoch(&mut vault, &server).await
-    })?;
-    let epoch = vault.key_epoch();
+    let epoch = rt.block_on(remove(&mut vault, &server, &target))?;
     ctx.out.data(&format!(
         "removed {}; the vault key is now epoch {epoch}",
         target.short()
@@ -201,6 +197,18 @@ fn rm(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     ctx.out
         .json(&json!({ "removed": target.to_string(), "key_epoch": epoch }));
     Ok(())
+}
+
+/// Removes `target` from the circle and moves the vault key to a new
+/// epoch the removed device never gets. Returns the new epoch.
+pub(super) async fn remove(
+    vault: &mut UnlockedVault,
+    server: &Server,
+    target: &PeerId,
+) -> anyhow::Result<u32> {
+    append_with_retry(vault, server, |v| Ok(v.prepare_remove_peer(target)?)).await?;
+    new_epoch(vault, server).await?;
+    Ok(vault.key_epoch())
 }
 
 /// A new key epoch shared with every remaining member: the shares are
