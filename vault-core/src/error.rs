@@ -1,7 +1,7 @@
 //! Error enums, one per operation, that callers can match on. None carries
 //! a secret: messages name items by uuid only.
 
-use crate::circle::{ChainError, EntryError, NameError, PeerId, ShareError};
+use crate::circle::{ChainError, CutError, EntryError, NameError, PeerId, ShareError};
 use crate::crypto::DecryptError;
 use crate::item::ItemClass;
 use rusqlite::ErrorCode;
@@ -255,6 +255,12 @@ pub enum CircleError {
     /// An item's key could not be re-wrapped (it is damaged).
     #[error(transparent)]
     Item(#[from] ItemError),
+    /// A removal's cut list is malformed or not the one its entry names.
+    #[error(transparent)]
+    Cut(#[from] CutError),
+    /// No removal entry with a cut sits at that seq of the log.
+    #[error("entry {0} of the log is not a removal with a cut")]
+    NotARemoval(u64),
     /// SQLite failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 use vault_core::circle::{
     Entry, EntryBody, EntryError, EntryHash, EpochCommit, PeerId, PeerKeys, SEALED_NAME_LEN,
-    SealedName, SignedEntry, auth_payload, verify_auth,
+    SealedName, SignedEntry, ZoneCut, auth_payload, verify_auth,
 };
 use vault_core::crypto::{DeviceIdentity, EpochKey, VaultRng};
 
@@ -102,7 +102,45 @@ fn entry_layouts_are_pinned() {
     let epoch = entry(EntryBody::NewEpoch(commit));
     assert_eq!(epoch.to_bytes().unwrap(), want);
 
-    for e in [genesis, add, remove, epoch] {
+    let cut = ZoneCut {
+        zone: "keychain".into(),
+        token_epoch: 2,
+        token_seq: 40,
+        root: [0x33; 32],
+        list_hash: [0x44; 32],
+        count: 3,
+    };
+    let mut want = head(5);
+    want.extend_from_slice(&[0xdd; 32]);
+    want.extend_from_slice(&commit_bytes);
+    want.push(1);
+    want.push(8);
+    want.extend_from_slice(b"keychain");
+    want.extend_from_slice(&2u32.to_be_bytes());
+    want.extend_from_slice(&40u64.to_be_bytes());
+    want.extend_from_slice(&[0x33; 32]);
+    want.extend_from_slice(&[0x44; 32]);
+    want.extend_from_slice(&3u32.to_be_bytes());
+    let removal = entry(EntryBody::Removal {
+        peer: PeerId::from_bytes([0xdd; 32]),
+        epoch: commit,
+        cuts: vec![cut.clone()],
+    });
+    assert_eq!(removal.to_bytes().unwrap(), want);
+    // One cut per zone.
+    let twice = entry(EntryBody::Removal {
+        peer: PeerId::from_bytes([0xdd; 32]),
+        epoch: commit,
+        cuts: vec![cut.clone(), cut],
+    });
+    assert!(matches!(twice.to_bytes(), Err(EntryError::BadCut(_))));
+    let mut dup = want.clone();
+    let n_at = 98 + 32 + 52;
+    dup[n_at] = 2;
+    dup.extend_from_slice(&want[n_at + 1..]);
+    assert!(matches!(Entry::decode(&dup), Err(EntryError::BadCut(_))));
+
+    for e in [genesis, add, remove, epoch, removal] {
         assert_eq!(Entry::decode(&e.to_bytes().unwrap()).unwrap(), e);
     }
 }
@@ -177,7 +215,7 @@ fn every_malformation_is_typed() {
     let mut b = good.clone();
     b[0] = 2;
     assert_eq!(dec(&b), Err(EntryError::UnknownVersion(2)));
-    for kind in [0u8, 5, 255] {
+    for kind in [0u8, 6, 255] {
         let mut b = good.clone();
         b[97] = kind;
         assert_eq!(dec(&b), Err(EntryError::UnknownKind(kind)));

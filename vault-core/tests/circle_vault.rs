@@ -138,6 +138,8 @@ fn a_vault_from_before_the_circle_gets_its_identity_at_first_unlock() {
          DROP TABLE sync_state; DROP TABLE sync_quarantine; DROP TABLE possible_duplicates;
          ALTER TABLE ckmirror DROP COLUMN server_leaf;
          ALTER TABLE ckmirror DROP COLUMN server_tomb;
+         ALTER TABLE ckmirror DROP COLUMN server_writer;
+         DROP TABLE circle_cuts; DROP TABLE circle_cut_rows;
          ALTER TABLE ckmanifest DROP COLUMN counter;
          ALTER TABLE ckmanifest DROP COLUMN body;
          DELETE FROM ckmirror;

@@ -167,6 +167,9 @@ pub struct Removal {
     pub at: i64,
     /// The seq of the removing entry.
     pub seq: u64,
+    /// Whether the entry carries a cut (a removal entry): the peer's
+    /// records are those on the cut's list. A legacy remove-peer has none.
+    pub cut: bool,
 }
 
 impl Member {
@@ -425,39 +428,55 @@ impl CircleState {
                     },
                 );
             }
-            EntryBody::RemovePeer { peer } => {
-                if self.member(peer).is_none() {
-                    return Err(ChainError::NotMember { seq, peer: *peer });
-                }
-                if self.members().count() == 1 {
-                    return Err(ChainError::LastMember { seq });
-                }
-                if let Some(m) = self.peers.get_mut(peer) {
-                    m.removed = Some(Removal {
-                        by: signer,
-                        at: entry.time,
-                        seq,
-                    });
-                }
+            EntryBody::RemovePeer { peer } => self.remove(seq, entry.time, signer, peer, false)?,
+            EntryBody::Removal { peer, epoch, .. } => {
+                self.remove(seq, entry.time, signer, peer, true)?;
+                self.push_epoch(seq, epoch)?;
             }
-            EntryBody::NewEpoch(c) => {
-                let current = self.current_epoch().epoch;
-                if current.checked_add(1) != Some(c.epoch)
-                    || self.epochs.iter().any(|e| e.key_uuid == c.key_uuid)
-                {
-                    return Err(ChainError::EpochOrder {
-                        seq,
-                        current,
-                        found: c.epoch,
-                    });
-                }
-                self.epochs.push(*c);
-                self.epoch_seqs.push(seq);
-            }
+            EntryBody::NewEpoch(c) => self.push_epoch(seq, c)?,
         }
         self.head_seq = seq;
         self.head = e.hash();
         Ok(key)
+    }
+
+    /// Marks `peer` removed by entry `seq`.
+    fn remove(
+        &mut self,
+        seq: u64,
+        at: i64,
+        by: PeerId,
+        peer: &PeerId,
+        cut: bool,
+    ) -> Result<(), ChainError> {
+        if self.member(peer).is_none() {
+            return Err(ChainError::NotMember { seq, peer: *peer });
+        }
+        if self.members().count() == 1 {
+            return Err(ChainError::LastMember { seq });
+        }
+        if let Some(m) = self.peers.get_mut(peer) {
+            m.removed = Some(Removal { by, at, seq, cut });
+        }
+        Ok(())
+    }
+
+    /// Makes `c` the current epoch: it must be the current one plus one,
+    /// with a key uuid no earlier epoch used.
+    fn push_epoch(&mut self, seq: u64, c: &EpochCommit) -> Result<(), ChainError> {
+        let current = self.current_epoch().epoch;
+        if current.checked_add(1) != Some(c.epoch)
+            || self.epochs.iter().any(|e| e.key_uuid == c.key_uuid)
+        {
+            return Err(ChainError::EpochOrder {
+                seq,
+                current,
+                found: c.epoch,
+            });
+        }
+        self.epochs.push(*c);
+        self.epoch_seqs.push(seq);
+        Ok(())
     }
 
     /// The circle's id.

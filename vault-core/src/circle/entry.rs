@@ -9,6 +9,7 @@
 //! kind 2 AddPeer:    signing 32 | agreement 32 | sealed name
 //! kind 3 RemovePeer: peer 32
 //! kind 4 NewEpoch:   epoch commit
+//! kind 5 Removal:    peer 32 | epoch commit | n u8 | n × zone cut (see `cut`)
 //! sealed name:       epoch u32 | len u16 | blob (len = 94)
 //! epoch commit:      epoch u32 | key_uuid 16 | commit 32
 //! ```
@@ -16,6 +17,7 @@
 //! The signature is Ed25519 over `"vault.v1.circle-entry" || entry`; the
 //! hash is SHA-256 of `"vault.v1.circle-hash" || entry || signature`.
 
+use super::cut::{CutError, MAX_CUT_ZONES, ZoneCut};
 use super::ids::{EntryHash, PeerId, PeerKeys};
 use crate::crypto::{DeviceIdentity, EpochKey, Namespace, hash};
 use crate::wire::{ReadError, Reader};
@@ -35,6 +37,7 @@ const KIND_GENESIS: u8 = 1;
 const KIND_ADD_PEER: u8 = 2;
 const KIND_REMOVE_PEER: u8 = 3;
 const KIND_NEW_EPOCH: u8 = 4;
+const KIND_REMOVAL: u8 = 5;
 
 /// Why entry bytes were refused. Decoding is strict: a value that does not
 /// re-encode to the same bytes is not accepted.
@@ -70,6 +73,9 @@ pub enum EntryError {
     /// The keys given are not those of the entry's signer (or the peer named).
     #[error("the keys given are not the signer's")]
     SignerMismatch,
+    /// A removal's zone cuts do not decode, repeat a zone, or are too many.
+    #[error("the removal's cut: {0}")]
+    BadCut(CutError),
 }
 
 /// A commitment to one epoch's vault key: SHA-256 of the
@@ -130,10 +136,22 @@ pub enum EntryBody {
         /// The new member's device name.
         name: SealedName,
     },
-    /// A member leaves (or is removed).
+    /// A member leaves (or is removed), without a cut: the legacy form,
+    /// still verified in old logs. The server takes no new ones.
     RemovePeer {
         /// The member removed.
         peer: PeerId,
+    },
+    /// A member is removed at a cut, and the vault key moves to a new epoch
+    /// the removed member never gets, in one entry.
+    Removal {
+        /// The member removed.
+        peer: PeerId,
+        /// The new epoch (current + 1).
+        epoch: EpochCommit,
+        /// Per zone, the state the remover reached and the hash of the
+        /// removed member's records there.
+        cuts: Vec<ZoneCut>,
     },
     /// A new vault key epoch (current + 1).
     NewEpoch(EpochCommit),
@@ -226,6 +244,16 @@ impl Entry {
                 out.push(KIND_NEW_EPOCH);
                 put_commit(&mut out, c);
             }
+            EntryBody::Removal { peer, epoch, cuts } => {
+                check_cuts(cuts)?;
+                out.push(KIND_REMOVAL);
+                out.extend_from_slice(peer.as_bytes());
+                put_commit(&mut out, epoch);
+                out.push(cuts.len() as u8);
+                for c in cuts {
+                    c.put(&mut out);
+                }
+            }
         }
         Ok(out)
     }
@@ -268,6 +296,16 @@ impl Entry {
                 peer: PeerId::from_bytes(r.array()?),
             },
             KIND_NEW_EPOCH => EntryBody::NewEpoch(read_commit(&mut r)?),
+            KIND_REMOVAL => {
+                let peer = PeerId::from_bytes(r.array()?);
+                let epoch = read_commit(&mut r)?;
+                let n = usize::from(r.u8()?);
+                let cuts = (0..n)
+                    .map(|_| ZoneCut::read(&mut r).map_err(EntryError::BadCut))
+                    .collect::<Result<Vec<_>, _>>()?;
+                check_cuts(&cuts)?;
+                EntryBody::Removal { peer, epoch, cuts }
+            }
             other => return Err(EntryError::UnknownKind(other)),
         };
         r.finish()?;
@@ -316,6 +354,22 @@ fn read_commit(r: &mut Reader<'_>) -> Result<EpochCommit, EntryError> {
         key_uuid: Uuid::from_bytes(r.array()?),
         commit: r.array()?,
     })
+}
+
+/// At most [`MAX_CUT_ZONES`] cuts, each zone once, each name valid.
+fn check_cuts(cuts: &[ZoneCut]) -> Result<(), EntryError> {
+    if cuts.len() > MAX_CUT_ZONES {
+        return Err(EntryError::BadCut(CutError::TooLarge));
+    }
+    for (i, c) in cuts.iter().enumerate() {
+        if c.zone.is_empty() || c.zone.len() > super::cut::MAX_ZONE_LEN {
+            return Err(EntryError::BadCut(CutError::BadZone));
+        }
+        if cuts[..i].iter().any(|d| d.zone == c.zone) {
+            return Err(EntryError::BadCut(CutError::Unsorted));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an Ed25519 key that does not decode or has small order, and an

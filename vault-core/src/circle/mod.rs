@@ -31,6 +31,7 @@
 mod auth;
 pub(crate) mod cache;
 mod chain;
+pub mod cut;
 pub mod entry;
 pub(crate) mod ids;
 mod name;
@@ -42,6 +43,7 @@ mod trust;
 pub use auth::{auth_payload, sign_auth, verify_auth};
 pub(crate) use chain::parallel_map;
 pub use chain::{ChainError, CircleState, Member, Removal};
+pub use cut::{CutError, CutList, CutRow, ZoneCut};
 pub use entry::{
     ENTRY_VERSION, Entry, EntryBody, EntryError, EpochCommit, MAX_EPOCHS, MAX_NAME_LEN, NameError,
     SEALED_NAME_LEN, SealedName, SignedEntry,

@@ -74,11 +74,13 @@ pub enum Namespace {
     ManifestRoot,
     /// Signature prefix of a signed manifest.
     ManifestSignature,
+    /// SHA-256 prefix of a removal's cut list (the removed peer's records).
+    RemovalCut,
 }
 
 impl Namespace {
     /// Every namespace, for tests that check the labels are distinct.
-    pub const ALL: [Namespace; 34] = [
+    pub const ALL: [Namespace; 35] = [
         Namespace::KeyEncryptionKey,
         Namespace::BlindIndex,
         Namespace::KeyCommitment,
@@ -113,6 +115,7 @@ impl Namespace {
         Namespace::ManifestBucket,
         Namespace::ManifestRoot,
         Namespace::ManifestSignature,
+        Namespace::RemovalCut,
     ];
 
     /// The label's bytes. Short enough that a label plus a 32-byte key fits
@@ -153,6 +156,7 @@ impl Namespace {
             Namespace::ManifestBucket => b"vault.v1.mf-bucket",
             Namespace::ManifestRoot => b"vault.v1.mf-root",
             Namespace::ManifestSignature => b"vault.v1.mf-sig",
+            Namespace::RemovalCut => b"vault.v1.removal-cut",
         }
     }
 }
@@ -212,6 +216,7 @@ mod tests {
                 b"vault.v1.mf-bucket",
                 b"vault.v1.mf-root",
                 b"vault.v1.mf-sig",
+                b"vault.v1.removal-cut",
             ]
         );
     }

@@ -30,6 +30,7 @@
 //! tables) sits above the vault file (`tests/layering.rs`).
 
 pub(crate) mod engine;
+pub use engine::PreparedRemoval;
 mod list;
 mod manifest;
 mod record;
@@ -217,6 +218,14 @@ pub enum RecordError {
     /// attested the record after that.
     #[error("written by {0}, which was removed from the circle")]
     RemovedWriter(PeerId),
+    /// The writer was removed at a cut, and this record is not on the
+    /// cut's list: written (or replayed) after the removal. Dropped.
+    #[error("written by {0} after its removal from the circle")]
+    AfterRemoval(PeerId),
+    /// The writer was removed at a cut whose list this device has not
+    /// received yet; re-checked once it has.
+    #[error("written by {0}, removed from the circle; its removal's record list has not arrived")]
+    CutListMissing(PeerId),
     /// The signature does not verify.
     #[error("the record's signature does not verify")]
     BadSignature,
@@ -333,8 +342,11 @@ pub struct SyncReport {
     pub merged: usize,
     /// Fields both sides changed (the losing values are in history).
     pub conflicts: usize,
-    /// Records refused, with the reason.
+    /// Records refused and kept aside, with the reason.
     pub quarantined: Vec<Quarantined>,
+    /// Records refused and dropped for good, reported once: a removed
+    /// peer's records past its removal's cut.
+    pub dropped: Vec<Quarantined>,
     /// Pairs of items that look like duplicates (same server or service
     /// and account, created on two devices).
     pub duplicates: Vec<(Uuid, Uuid)>,

@@ -17,6 +17,7 @@ const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../migrations/vault/0003_sync.sql"),
     include_str!("../../../migrations/vault/0004_stage.sql"),
     include_str!("../../../migrations/vault/0005_server_trust.sql"),
+    include_str!("../../../migrations/vault/0006_removal_cut.sql"),
 ];
 
 /// The newest schema version this library knows (`PRAGMA user_version`).

@@ -44,6 +44,10 @@ pub struct Server {
     /// again (what a client's retry on a new connection does): the engine
     /// gets the second answer.
     pub push_twice: bool,
+    /// Removal cut lists beside the log: (removal seq, zone) → list bytes.
+    pub cuts: BTreeMap<(u64, String), Vec<u8>>,
+    /// Serve no cut lists.
+    pub withhold_cuts: bool,
 }
 
 impl Server {
@@ -322,6 +326,68 @@ impl Circle {
         if !after.is_empty() {
             self.devices[i].vault.apply_log(after).unwrap();
         }
+        let cuts = if self.server.borrow().withhold_cuts {
+            BTreeMap::new()
+        } else {
+            self.server.borrow().cuts.clone()
+        };
+        for (seq, zone) in self.devices[i].vault.missing_cut_lists().unwrap() {
+            if let Some(list) = cuts.get(&(seq, zone)) {
+                self.devices[i].vault.store_cut_list(seq, list).unwrap();
+            }
+        }
+    }
+
+    /// Device `by` removes device `who` at a cut: syncs, prepares the
+    /// removal, and appends it (with its list and the new epoch's shares)
+    /// only while the zone is still at the cut, as the server does.
+    /// Returns the cut's seq, or `None` when the zone moved past it.
+    pub fn remove_at_cut(&mut self, by: usize, who: usize) -> Option<u64> {
+        self.sync(by).unwrap();
+        let peer = self.devices[who].vault.peer_id();
+        let mut conn = self.conn(by);
+        let prepared = self.devices[by]
+            .vault
+            .prepare_removal(&peer, &mut conn)
+            .unwrap();
+        let vault_core::circle::EntryBody::Removal { cuts, .. } = &prepared.entry.entry().body
+        else {
+            panic!("not a removal entry");
+        };
+        let cut_seq = cuts[0].token_seq;
+        if self.server.borrow().seq != cut_seq {
+            return None;
+        }
+        let mut shares = Vec::new();
+        let others: Vec<(usize, PeerId)> = self
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != by && *i != who)
+            .map(|(i, d)| (i, d.vault.peer_id()))
+            .filter(|(_, p)| self.members().contains(p))
+            .collect();
+        for (i, peer) in others {
+            let share = self.devices[by]
+                .vault
+                .seal_share(&peer, ShareEpochs::Pending(&prepared.pending))
+                .unwrap();
+            shares.push((i, share));
+        }
+        let seq = prepared.entry.entry().seq;
+        {
+            let mut s = self.server.borrow_mut();
+            s.log.push(prepared.entry.clone());
+            for (zone, list) in &prepared.lists {
+                s.cuts.insert((seq, zone.clone()), list.clone());
+            }
+        }
+        self.refresh(by);
+        for (i, share) in shares {
+            self.refresh(i);
+            self.devices[i].vault.install_shares(&[share]).unwrap();
+        }
+        Some(cut_seq)
     }
 
     /// A new device with an empty vault, paired into the circle; returns

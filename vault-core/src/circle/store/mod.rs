@@ -3,6 +3,7 @@
 //! Entries are prepared here, posted by the caller, and stored only once
 //! the server's log returns them ([`UnlockedVault::apply_log`]).
 
+pub(crate) mod cuts;
 pub(crate) mod db;
 mod write;
 

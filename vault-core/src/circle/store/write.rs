@@ -113,6 +113,10 @@ impl UnlockedVault {
             match &e.entry().body {
                 EntryBody::AddPeer { peer, .. } => update.added.push(peer.peer_id()),
                 EntryBody::RemovePeer { peer } => update.removed.push(*peer),
+                EntryBody::Removal { peer, epoch, .. } => {
+                    update.removed.push(*peer);
+                    update.new_epochs.push(epoch.epoch);
+                }
                 EntryBody::NewEpoch(c) => update.new_epochs.push(c.epoch),
                 EntryBody::Genesis { .. } => {}
             }

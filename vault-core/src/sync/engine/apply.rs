@@ -4,7 +4,7 @@
 //! (Over 500 lines: each check on a pulled record sits next to the next, in the order they run.)
 
 use super::db::{self as sync_db, SyncState};
-use crate::circle::store::chain_key;
+use crate::circle::store::{chain_key, cuts as cut_db};
 use crate::circle::{CircleState, PeerId};
 use crate::crypto::{ItemContext, SealedItem, VaultRng, open_item_into};
 use crate::item::merge::{Version, merge3};
@@ -97,8 +97,10 @@ impl Ctx<'_> {
                 pos: rec.circle_pos(),
             });
         }
-        if member.removed.is_some() && !allow_removed {
-            return Err(RecordError::RemovedWriter(rec.writer()));
+        match member.removed {
+            Some(r) if r.cut => self.on_cut_list(rec, r.seq)?,
+            Some(_) if !allow_removed => return Err(RecordError::RemovedWriter(rec.writer())),
+            _ => {}
         }
         let signed = match signature_ok {
             Some(ok) => ok,
@@ -127,6 +129,31 @@ impl Ctx<'_> {
             decoded,
             key_uuid: key.key_uuid(),
         })
+    }
+}
+
+impl Ctx<'_> {
+    /// A record of a peer removed by entry `removal` is accepted exactly
+    /// when its cut list names this version (uuid, gencount, content).
+    fn on_cut_list(&self, rec: &SealedRecord, removal: u64) -> Result<(), RecordError> {
+        let missing = || RecordError::CutListMissing(rec.writer());
+        let row =
+            cut_db::cut_row(self.conn, removal, self.zone, rec.uuid()).map_err(|_| missing())?;
+        let content = if rec.tomb() {
+            [0; 32]
+        } else {
+            rec.content_hash()
+        };
+        match row {
+            Some(r) if r.gencount == rec.gencount() && r.content == content => Ok(()),
+            Some(_) => Err(RecordError::AfterRemoval(rec.writer())),
+            None if cut_db::has_cut_list(self.conn, removal, self.zone)
+                .map_err(|_| missing())? =>
+            {
+                Err(RecordError::AfterRemoval(rec.writer()))
+            }
+            None => Err(missing()),
+        }
     }
 }
 
@@ -193,9 +220,12 @@ impl Applier<'_> {
                 sync_db::set_server(
                     conn,
                     rec.uuid(),
-                    rec.gencount(),
-                    tagged.tag,
-                    leaf,
+                    &sync_db::ServerVersion {
+                        gencount: rec.gencount(),
+                        seq: tagged.tag,
+                        writer: Some(rec.writer()),
+                        leaf,
+                    },
                     mirror.pending,
                     mirror.base.as_ref(),
                 )?;
@@ -240,9 +270,12 @@ impl Applier<'_> {
             sync_db::set_server(
                 conn,
                 rec.uuid(),
-                rec.gencount(),
-                tagged.tag,
-                leaf,
+                &sync_db::ServerVersion {
+                    gencount: rec.gencount(),
+                    seq: tagged.tag,
+                    writer: Some(rec.writer()),
+                    leaf,
+                },
                 false,
                 None,
             )?;
@@ -279,21 +312,30 @@ impl Applier<'_> {
                 return Err(ZoneError::TooManyRefused(MAX_REFUSED_PER_ROUND).into());
             }
         }
+        // Past a removal's cut there is nothing to wait for: decided at
+        // once (dropped), reported the first time only.
+        let decided = matches!(reason, RecordError::AfterRemoval(_));
         self.quarantine = true;
-        sync_db::quarantine(
+        let new = sync_db::quarantine(
             self.ctx.conn,
             self.ctx.zone,
             tagged,
             &encode_records(std::slice::from_ref(tagged)),
             &reason.to_string(),
+            decided.then_some("dropped"),
             now_ms(),
         )?;
-        self.report.quarantined.push(Quarantined {
+        let entry = Quarantined {
             uuid: rec.uuid(),
             gencount: rec.gencount(),
             writer: rec.writer(),
             reason,
-        });
+        };
+        match (decided, new) {
+            (false, _) => self.report.quarantined.push(entry),
+            (true, true) => self.report.dropped.push(entry),
+            (true, false) => {}
+        }
         Ok(Outcome::Quarantined)
     }
 
@@ -335,9 +377,12 @@ impl Applier<'_> {
         sync_db::set_server(
             conn,
             rec.uuid(),
-            rec.gencount(),
-            tagged.tag,
-            leaf,
+            &sync_db::ServerVersion {
+                gencount: rec.gencount(),
+                seq: tagged.tag,
+                writer: Some(rec.writer()),
+                leaf,
+            },
             false,
             None,
         )?;
@@ -471,9 +516,12 @@ impl Applier<'_> {
         sync_db::set_server(
             self.ctx.conn,
             rec.uuid(),
-            rec.gencount(),
-            tagged.tag,
-            leaf,
+            &sync_db::ServerVersion {
+                gencount: rec.gencount(),
+                seq: tagged.tag,
+                writer: Some(rec.writer()),
+                leaf,
+            },
             true,
             base.as_ref(),
         )?;

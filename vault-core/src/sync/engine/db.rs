@@ -4,6 +4,7 @@
 //! quarantine and the possible duplicates. `ckmirror` is the vault's
 //! (`vault/outbox.rs`).
 
+use crate::circle::PeerId;
 use crate::sync::{
     BUCKETS, Digest, Leaf, Manifest, SignedManifest, TaggedRecord, Token, bucket_hash,
     decode_records, encode_records,
@@ -17,19 +18,24 @@ use uuid::Uuid;
 pub(crate) fn set_server(
     conn: &Connection,
     uuid: Uuid,
-    gencount: u64,
-    seq: u64,
-    leaf: Option<Digest>,
+    server: &ServerVersion,
     pending: bool,
     base: Option<&Base>,
 ) -> rusqlite::Result<()> {
+    let ServerVersion {
+        gencount,
+        seq,
+        writer,
+        leaf,
+    } = *server;
     conn.prepare_cached(
         "INSERT INTO ckmirror (uuid, server_gencount, change_tag, server_leaf, server_tomb,
-             upload_pending, base_parent_key_uuid, base_wrappedkey, base_encitem)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             upload_pending, base_parent_key_uuid, base_wrappedkey, base_encitem, server_writer)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (uuid) DO UPDATE SET server_gencount = ?2, change_tag = ?3,
              server_leaf = ?4, server_tomb = ?5, upload_pending = ?6,
-             base_parent_key_uuid = ?7, base_wrappedkey = ?8, base_encitem = ?9",
+             base_parent_key_uuid = ?7, base_wrappedkey = ?8, base_encitem = ?9,
+             server_writer = ?10",
     )?
     .execute(params![
         uuid.as_bytes(),
@@ -41,8 +47,22 @@ pub(crate) fn set_server(
         base.map(|b| b.parent_key_uuid.as_bytes().to_vec()),
         base.map(|b| &b.wrappedkey),
         base.map(|b| &b.encitem),
+        writer.map(|w| w.as_bytes().to_vec()),
     ])?;
     Ok(())
+}
+
+/// The server's version of an item, as the mirror keeps it.
+#[derive(Clone, Copy)]
+pub(crate) struct ServerVersion {
+    /// Its gencount.
+    pub gencount: u64,
+    /// Its change tag (the server sequence that saved it).
+    pub seq: u64,
+    /// Who signed it, where known.
+    pub writer: Option<PeerId>,
+    /// Its content hash; `None` for a tombstone.
+    pub leaf: Option<Digest>,
 }
 
 /// Forgets the server version's change tag (the server holds no record
@@ -261,19 +281,32 @@ pub(crate) struct QuarantineRow {
     pub record: Vec<u8>,
 }
 
-/// Keeps a refused record (`record`: its one-record list) with the reason.
+/// Keeps a refused record (`record`: its one-record list) with the reason,
+/// undecided or with its `decision` already made. Returns whether the row
+/// is new (a decided row refused again is not news).
 pub(crate) fn quarantine(
     conn: &Connection,
     zone: &str,
     tagged: &crate::sync::TaggedRecord,
     record: &[u8],
     reason: &str,
+    decision: Option<&str>,
     now_ms: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let (uuid, gencount, seq) = (tagged.record.uuid(), tagged.record.gencount(), tagged.tag);
+    let held: Option<Option<String>> = conn
+        .prepare_cached(
+            "SELECT decision FROM sync_quarantine WHERE zone = ?1 AND uuid = ?2 AND gencount = ?3",
+        )?
+        .query_row(params![zone, uuid.as_bytes(), gencount], |r| r.get(0))
+        .optional()?;
+    if let Some(Some(_)) = held {
+        return Ok(false);
+    }
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO sync_quarantine (zone, uuid, gencount, seq, record, reason, at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR REPLACE INTO sync_quarantine
+             (zone, uuid, gencount, seq, record, reason, at_ms, decision)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         zone,
@@ -282,15 +315,28 @@ pub(crate) fn quarantine(
         seq,
         record,
         reason,
-        now_ms
+        now_ms,
+        decision
     ])?;
-    Ok(())
+    Ok(true)
 }
 
+/// Every quarantined record of `zone`, decided or not, in seq order: what
+/// the zone checks account for.
 pub(crate) fn quarantined(conn: &Connection, zone: &str) -> rusqlite::Result<Vec<QuarantineRow>> {
     conn.prepare_cached("SELECT seq, record FROM sync_quarantine WHERE zone = ?1 ORDER BY seq")?
         .query_map([zone], |r| Ok(QuarantineRow { record: r.get(1)? }))?
         .collect()
+}
+
+/// The records of `zone` still waiting for a decision, in seq order: what
+/// each sync re-checks.
+pub(crate) fn undecided(conn: &Connection, zone: &str) -> rusqlite::Result<Vec<QuarantineRow>> {
+    conn.prepare_cached(
+        "SELECT seq, record FROM sync_quarantine WHERE zone = ?1 AND decision IS NULL ORDER BY seq",
+    )?
+    .query_map([zone], |r| Ok(QuarantineRow { record: r.get(1)? }))?
+    .collect()
 }
 
 /// Drops the quarantined versions of `uuid` up to `gencount`: the item
@@ -308,8 +354,9 @@ pub(crate) fn unquarantine(
     Ok(())
 }
 
+/// Quarantined records waiting for a decision.
 pub(crate) fn quarantine_count(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.prepare_cached("SELECT count(*) FROM sync_quarantine")?
+    conn.prepare_cached("SELECT count(*) FROM sync_quarantine WHERE decision IS NULL")?
         .query_row([], |r| r.get(0))
 }
 

@@ -6,6 +6,7 @@
 mod anchor;
 mod apply;
 pub(crate) mod db;
+mod removal;
 mod stage;
 mod verify;
 
@@ -23,6 +24,7 @@ use crate::vault::outbox;
 use crate::vault::rows::{Row, now_ms};
 use apply::{Applier, Ctx, local_row};
 use db::{self as sync_db, SyncState};
+pub use removal::PreparedRemoval;
 use rusqlite::TransactionBehavior;
 use uuid::Uuid;
 
@@ -237,7 +239,7 @@ impl Round<'_> {
     /// Re-checks quarantined records (a key share or a circle entry may
     /// have arrived since).
     fn retry_quarantine(&mut self) -> Result<(), SyncError> {
-        let rows = sync_db::quarantined(self.conn, &self.zone)?;
+        let rows = sync_db::undecided(self.conn, &self.zone)?;
         let mut records = Vec::new();
         for row in rows {
             if let Ok(mut list) = decode_records(&row.record) {
@@ -365,7 +367,18 @@ impl Round<'_> {
         for &(uuid, tag) in outbox {
             let Some((_, row)) = local_row(self.conn, uuid)? else {
                 // An outbox mark with no item (it never existed here).
-                sync_db::set_server(self.conn, uuid, 0, 0, None, false, None)?;
+                sync_db::set_server(
+                    self.conn,
+                    uuid,
+                    &sync_db::ServerVersion {
+                        gencount: 0,
+                        seq: 0,
+                        writer: None,
+                        leaf: None,
+                    },
+                    false,
+                    None,
+                )?;
                 continue;
             };
             let epoch = self
@@ -407,9 +420,12 @@ impl Round<'_> {
         sync_db::set_server(
             conn,
             sent.uuid(),
-            sent.gencount(),
-            seq,
-            leaf,
+            &sync_db::ServerVersion {
+                gencount: sent.gencount(),
+                seq,
+                writer: Some(self.me),
+                leaf,
+            },
             !unchanged,
             base.as_ref(),
         )?;

@@ -130,9 +130,10 @@ impl Round<'_> {
         Ok(())
     }
 
-    /// Every record in quarantine.
+    /// Every record in quarantine still undecided (a peer holds a record
+    /// this device decided to drop no more than this device does).
     fn quarantined_records(&self) -> Result<Vec<TaggedRecord>, SyncError> {
-        Ok(sync_db::quarantined(self.conn, &self.zone)?
+        Ok(sync_db::undecided(self.conn, &self.zone)?
             .iter()
             .filter_map(|q| decode_records(&q.record).ok())
             .flatten()
@@ -232,12 +233,15 @@ impl Round<'_> {
     /// current member's manifest, signed after the removal at this token,
     /// has exactly the root the zone has with them.
     pub(crate) fn release_attested(&mut self, trusted: &[SignedManifest]) -> Result<(), SyncError> {
-        let rows = sync_db::quarantined(self.conn, &self.zone)?;
+        let rows = sync_db::undecided(self.conn, &self.zone)?;
         let mut candidates: Vec<TaggedRecord> = Vec::new();
         let mut removal = 0;
         for row in &rows {
             for t in decode_records(&row.record).unwrap_or_default() {
-                if let Some(r) = self.circle.peer(&t.record.writer()).and_then(|m| m.removed) {
+                let removed = self.circle.peer(&t.record.writer()).and_then(|m| m.removed);
+                // A removal with a cut decides its peer's records by the
+                // cut's list; attestation is for legacy removals only.
+                if let Some(r) = removed.filter(|r| !r.cut) {
                     removal = removal.max(r.seq);
                     candidates.push(t);
                 }
