@@ -178,6 +178,20 @@ pub struct AppendRequest {
     pub entry: String,
     /// Its signature, base64url.
     pub signature: String,
+    /// A removal entry's cut lists, one per zone it cuts (left out for
+    /// every other entry).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cuts: Vec<CutUpload>,
+}
+
+/// One zone's cut list, posted with the removal entry that names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutUpload {
+    /// The zone.
+    pub zone: String,
+    /// The list's canonical bytes (`vault_core::circle::CutList`), base64url.
+    pub list: String,
 }
 
 impl AppendRequest {
@@ -187,7 +201,35 @@ impl AppendRequest {
             prev_hash: b64(prev.as_bytes()),
             entry: b64(entry.entry_bytes()),
             signature: b64(entry.signature()),
+            cuts: Vec::new(),
         }
+    }
+
+    /// The request appending a removal entry with its cut lists
+    /// (zone, list bytes).
+    pub fn with_cuts(
+        prev: EntryHash,
+        entry: &SignedEntry,
+        lists: &[(String, Vec<u8>)],
+    ) -> AppendRequest {
+        AppendRequest {
+            cuts: lists
+                .iter()
+                .map(|(zone, list)| CutUpload {
+                    zone: zone.clone(),
+                    list: b64(list),
+                })
+                .collect(),
+            ..AppendRequest::new(prev, entry)
+        }
+    }
+
+    /// The cut lists: (zone, list bytes).
+    pub fn cut_lists(&self) -> Result<Vec<(String, Vec<u8>)>, DecodeError> {
+        self.cuts
+            .iter()
+            .map(|c| Ok((c.zone.clone(), unb64("cuts.list", &c.list)?)))
+            .collect()
     }
 
     /// The head's hash, and the entry's bytes and signature.

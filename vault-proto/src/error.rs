@@ -57,6 +57,9 @@ pub enum ErrorCode {
     /// 409: the log's head moved, the thing already exists, or a signed
     /// manifest's counter does not grow.
     Conflict,
+    /// 409: a removal's cut is not the zone's state any more (a push
+    /// landed since): sync, prepare the removal again, retry.
+    ZoneMoved,
     /// 410: the invite expired or was already used.
     Gone,
     /// 410: a change token to resync from the start.
@@ -76,7 +79,7 @@ pub enum ErrorCode {
 }
 
 /// Every known code, for [`ErrorCode::parse`].
-const KNOWN: [ErrorCode; 14] = [
+const KNOWN: [ErrorCode; 15] = [
     ErrorCode::BadJson,
     ErrorCode::Invalid,
     ErrorCode::Unauthorized,
@@ -84,6 +87,7 @@ const KNOWN: [ErrorCode; 14] = [
     ErrorCode::NotFound,
     ErrorCode::MethodNotAllowed,
     ErrorCode::Conflict,
+    ErrorCode::ZoneMoved,
     ErrorCode::Gone,
     ErrorCode::TokenExpired,
     ErrorCode::TooLarge,
@@ -104,6 +108,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::ZoneMoved => "zone_moved",
             ErrorCode::Gone => "gone",
             ErrorCode::TokenExpired => "token_expired",
             ErrorCode::TooLarge => "too_large",

@@ -5,12 +5,13 @@
 //! the append's write transaction.
 
 use crate::error::ApiError;
-use crate::storage::{MemberChange, MemberKeys, NewEntry, PeerBytes};
+use crate::storage::{MemberChange, MemberKeys, NewEntry, PeerBytes, ZoneCutList};
 use std::borrow::Cow;
 use uuid::Uuid;
 use vault_core::circle::{
-    CircleState, EntryBody, EntryError, PeerId, PeerKeys, SignedEntry, verify_auth,
+    CircleState, CutList, EntryBody, EntryError, PeerId, PeerKeys, SignedEntry, verify_auth,
 };
+use vault_core::sync::Token;
 
 fn invalid_entry(e: EntryError) -> ApiError {
     ApiError::Invalid(Cow::Owned(format!("undecodable entry: {e}")))
@@ -86,15 +87,18 @@ pub struct Append {
 
 impl Append {
     /// Decodes an entry posted to `circle_id`'s log by `caller`, with the
-    /// request's `prev_hash`.
+    /// request's `prev_hash` and cut lists (zone, bytes): a removal must
+    /// bring exactly the lists its cuts name, any other entry none.
     pub fn decode(
         circle_id: Uuid,
         caller: &PeerBytes,
         prev_hash: &[u8; 32],
         entry: &[u8],
         signature: &[u8],
+        lists: Vec<(String, Vec<u8>)>,
     ) -> Result<Append, ApiError> {
         let signed = SignedEntry::decode(entry, signature).map_err(invalid_entry)?;
+        let lists_empty = lists.is_empty();
         let e = signed.entry();
         if e.circle_id != circle_id {
             return Err(ApiError::invalid("the entry belongs to another circle"));
@@ -115,11 +119,20 @@ impl Append {
                 peer: *peer.peer_id().as_bytes(),
                 keys: keys_of(peer),
             },
-            EntryBody::RemovePeer { peer } => MemberChange::Remove {
+            EntryBody::RemovePeer { .. } => {
+                return Err(ApiError::invalid(
+                    "a removal must carry its cut (entry kind 5); kind 3 is no longer taken",
+                ));
+            }
+            EntryBody::Removal { peer, cuts, .. } => MemberChange::Remove {
                 peer: *peer.as_bytes(),
+                cuts: cut_lists(cuts, lists)?,
             },
             EntryBody::NewEpoch(_) => MemberChange::None,
         };
+        if !matches!(change, MemberChange::Remove { .. }) && !lists_empty {
+            return Err(ApiError::invalid("only a removal entry carries cut lists"));
+        }
         Ok(Append {
             entry: new_entry(&signed),
             signer: *caller,
@@ -134,6 +147,43 @@ impl Append {
             .verify_signature(&peer_keys(signer))
             .map_err(|e| ApiError::Invalid(Cow::Owned(format!("the entry's signature: {e}"))))
     }
+}
+
+/// Pairs each of a removal's cuts with the posted list it names (zone,
+/// row count, hash); every list must be named once.
+fn cut_lists(
+    cuts: &[vault_core::circle::ZoneCut],
+    mut lists: Vec<(String, Vec<u8>)>,
+) -> Result<Vec<ZoneCutList>, ApiError> {
+    if lists.len() != cuts.len() {
+        return Err(ApiError::invalid(
+            "the removal needs one cut list per zone it cuts",
+        ));
+    }
+    let mut out = Vec::with_capacity(cuts.len());
+    for cut in cuts {
+        let i = lists
+            .iter()
+            .position(|(zone, _)| *zone == cut.zone)
+            .ok_or_else(|| ApiError::invalid("a zone the removal cuts has no list"))?;
+        let (zone, bytes) = lists.swap_remove(i);
+        let list = CutList::decode(&bytes)
+            .map_err(|e| ApiError::Invalid(Cow::Owned(format!("cut list: {e}"))))?;
+        if !cut.names(&bytes, &list) {
+            return Err(ApiError::invalid(
+                "a cut list is not the one the entry names",
+            ));
+        }
+        out.push(ZoneCutList {
+            zone,
+            token: Token {
+                epoch: cut.token_epoch,
+                seq: cut.token_seq,
+            },
+            list: bytes,
+        });
+    }
+    Ok(out)
 }
 
 /// Whether `signature` signs the token request of `peer` (strictly).

@@ -39,6 +39,9 @@ pub enum ApiError {
     /// 409 `conflict`: the log's head moved, or the thing already exists.
     #[error("{0}")]
     Conflict(&'static str),
+    /// 409 `zone_moved`: a removal's cut is not the zone's state any more.
+    #[error("a zone moved past the removal's cut: sync, then remove again")]
+    ZoneMoved,
     /// 410 `gone`: the invite expired or was already used.
     #[error("{0}")]
     Gone(&'static str),
@@ -86,7 +89,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ZoneMoved => StatusCode::CONFLICT,
             ApiError::Gone(_) | ApiError::TokenExpired => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -106,6 +109,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::ZoneMoved => ErrorCode::ZoneMoved,
             ApiError::Gone(_) => ErrorCode::Gone,
             ApiError::TokenExpired => ErrorCode::TokenExpired,
             ApiError::TooLarge(_) => ErrorCode::TooLarge,
@@ -217,6 +221,7 @@ impl From<AppendError> for ApiError {
                 ApiError::invalid("the peer to remove is not a current member")
             }
             AppendError::LastMember => ApiError::invalid("the last member cannot be removed"),
+            AppendError::ZoneMoved => ApiError::ZoneMoved,
             AppendError::Storage(e) => e.into(),
         }
     }

@@ -30,7 +30,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/circles", post(circles::create))
         .route(
             "/v1/circles/{circle_id}/log",
-            get(circles::read_log).post(circles::append),
+            // A removal brings its cut list: the records' limit.
+            get(circles::read_log)
+                .post(circles::append)
+                .layer(DefaultBodyLimit::max(max_records_body)),
+        )
+        .route(
+            "/v1/circles/{circle_id}/cuts/{seq}/{zone}",
+            get(circles::cut_list),
         )
         .route(
             "/v1/circles/{circle_id}/shares",

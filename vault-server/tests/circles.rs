@@ -113,14 +113,23 @@ async fn the_server_refuses_entries_devices_would_refuse() {
         .await
         .assert_error(400, "invalid");
     // Removing a stranger; removing the last member.
-    let remove_stranger = next(EntryBody::RemovePeer { peer: phone.peer() });
-    append(&s, &token, circle, &remove_stranger)
+    let (body, list) = removal(phone.peer(), 2, (1, 0));
+    append_removal(&s, &token, circle, &next(body), &list)
         .await
         .assert_error(400, "invalid");
-    let remove_self = next(EntryBody::RemovePeer {
+    let (body, list) = removal(founder.peer(), 2, (1, 0));
+    append_removal(&s, &token, circle, &next(body), &list)
+        .await
+        .assert_error(400, "invalid");
+    // A removal without its cut (the legacy kind), or without its list.
+    let legacy = next(EntryBody::RemovePeer {
         peer: founder.peer(),
     });
-    append(&s, &token, circle, &remove_self)
+    append(&s, &token, circle, &legacy)
+        .await
+        .assert_error(400, "invalid");
+    let (body, _) = removal(founder.peer(), 2, (1, 0));
+    append(&s, &token, circle, &next(body))
         .await
         .assert_error(400, "invalid");
     // Adding the same peer twice.
@@ -185,14 +194,12 @@ async fn a_removed_device_loses_its_tokens_and_gets_no_new_one() {
         s.get(&log_path, Some(&phone_token)).await.status,
         StatusCode::OK
     );
-    let remove = founder.sign(
-        circle,
-        2,
-        e1.hash(),
-        EntryBody::RemovePeer { peer: phone.peer() },
-    );
+    let (body, list) = removal(phone.peer(), 2, (1, 0));
+    let remove = founder.sign(circle, 2, e1.hash(), body);
     assert_eq!(
-        append(&s, &token, circle, &remove).await.status,
+        append_removal(&s, &token, circle, &remove, &list)
+            .await
+            .status,
         StatusCode::CREATED
     );
     s.get(&log_path, Some(&phone_token))
@@ -339,14 +346,12 @@ async fn websockets_say_hello_pong_and_push_hints() {
     assert!(metrics.contains("vault_websockets_open 2"), "{metrics}");
 
     // Removal closes the phone's socket.
-    let remove = founder.sign(
-        circle,
-        3,
-        e2.hash(),
-        EntryBody::RemovePeer { peer: phone.peer() },
-    );
+    let (body, list) = removal(phone.peer(), 2, (1, 0));
+    let remove = founder.sign(circle, 3, e2.hash(), body);
     assert_eq!(
-        append(&s, &token, circle, &remove).await.status,
+        append_removal(&s, &token, circle, &remove, &list)
+            .await
+            .status,
         StatusCode::CREATED
     );
     match next_frame(&mut ws_phone).await {

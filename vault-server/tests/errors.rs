@@ -399,6 +399,7 @@ impl Storage for Failing {
         member(Uuid, &PeerBytes) -> MemberRow, StorageError;
         append_entry(Uuid, &PeerBytes, &NewEntry, &MemberChange) -> (), AppendError;
         log(Uuid, Option<u64>, u32) -> LogPage, StorageError;
+        cut_list(Uuid, u64, &str) -> Vec<u8>, StorageError;
         put_challenge(Uuid, &PeerBytes, &[u8; 32], i64) -> (), StorageError;
         consume_challenge(Uuid, &PeerBytes, &[u8; 32], i64) -> (), StorageError;
         issue_token(Uuid, &PeerBytes, &[u8; 32], &Hash32, i64, i64) -> (), IssueError;

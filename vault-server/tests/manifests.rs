@@ -396,16 +396,35 @@ async fn tombstones_go_once_every_current_members_manifest_passed_them() {
 
     // C is removed: only A and B count, both at 6. The next manifest
     // collects both tombstones.
-    let remove = p.a.sign(
-        p.circle,
-        3,
-        add_c.hash(),
-        EntryBody::RemovePeer { peer: c.peer() },
-    );
+    // A cut behind the zone's head is refused: the remover must sync.
+    let (body, list) = removal(c.peer(), 2, (1, 5));
+    let behind = p.a.sign(p.circle, 3, add_c.hash(), body);
+    append_removal(&p.s, &p.ta, p.circle, &behind, &list)
+        .await
+        .assert_error(409, "zone_moved");
+    let (body, list) = removal(c.peer(), 2, (1, 6));
+    let remove = p.a.sign(p.circle, 3, add_c.hash(), body);
     assert_eq!(
-        append(&p.s, &p.ta, p.circle, &remove).await.status,
+        append_removal(&p.s, &p.ta, p.circle, &remove, &list)
+            .await
+            .status,
         StatusCode::CREATED
     );
+    // The list is served beside the log, to members.
+    let served =
+        p.s.get(
+            &format!("/v1/circles/{}/cuts/3/{CUT_ZONE}", p.circle),
+            Some(&p.tb),
+        )
+        .await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(served.text.as_bytes(), &list[..]);
+    p.s.get(
+        &format!("/v1/circles/{}/cuts/2/{CUT_ZONE}", p.circle),
+        Some(&p.tb),
+    )
+    .await
+    .assert_error(404, "not_found");
     assert_eq!(
         tags(changes_ok(&p.s, &p.ta, p.circle, "").await),
         [1, 4, 5, 6]

@@ -26,7 +26,7 @@ pub const MAX_ZONE_LEN: usize = 32;
 /// The most zones one removal cuts.
 pub const MAX_CUT_ZONES: usize = 8;
 /// The most records one cut list holds.
-pub const MAX_CUT_RECORDS: usize = 1_000_000;
+pub const MAX_CUT_RECORDS: usize = 200_000;
 /// Bytes of one list row.
 const ROW_LEN: usize = 16 + 8 + 32;
 

@@ -1,5 +1,6 @@
 //! The circle log: `POST /v1/circles` (a genesis), `GET` and `POST
-//! /v1/circles/{circle_id}/log`. Appends are checked here (decoding,
+//! /v1/circles/{circle_id}/log`, and the removals' cut lists (`GET
+//! /v1/circles/{circle_id}/cuts/{seq}/{zone}`). Appends are checked here (decoding,
 //! signer, signature) and again in the storage's write transaction (head,
 //! membership), so concurrent appends serialize and exactly one wins.
 
@@ -10,11 +11,13 @@ use crate::notify::Event;
 use crate::state::{AppState, unix_now};
 use crate::storage::{MemberChange, StorageError};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use vault_proto::circles::{
     AppendRequest, AppendResponse, CreateRequest, CreateResponse, LogEntry, LogQuery, LogResponse,
 };
 use vault_proto::codec::b64;
+use vault_proto::media::CUT_LIST_MEDIA_TYPE;
 
 /// Most entries in one page of the log.
 pub const MAX_LOG_PAGE: u32 = 1000;
@@ -69,6 +72,26 @@ pub async fn read_log(
     }))
 }
 
+/// A removal's cut list, as posted with its entry.
+pub async fn cut_list(
+    State(state): State<AppState>,
+    member: Member,
+    AppPath((circle, seq, zone)): AppPath<(String, u64, String)>,
+) -> Result<Response, ApiError> {
+    let circle_id = member.require_circle(&circle)?;
+    let list = state
+        .db(move |s| {
+            s.cut_list(circle_id, seq, &zone).map_err(|e| match e {
+                StorageError::NotFound => {
+                    ApiError::NotFound("no cut list for that removal and zone")
+                }
+                other => other.into(),
+            })
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, CUT_LIST_MEDIA_TYPE)], list).into_response())
+}
+
 /// Appends an entry signed by the caller.
 pub async fn append(
     State(state): State<AppState>,
@@ -78,6 +101,7 @@ pub async fn append(
 ) -> Result<(StatusCode, AppJson<AppendResponse>), ApiError> {
     let circle_id = member.require_circle(&circle)?;
     let (prev, bytes) = req.decode()?;
+    let lists = req.cut_lists()?;
     let append = state
         .db(move |s| {
             let append = Append::decode(
@@ -86,6 +110,7 @@ pub async fn append(
                 &prev,
                 &bytes.entry,
                 &bytes.signature,
+                lists,
             )?;
             let signer = match s.member(circle_id, &append.signer) {
                 Ok(m) if !m.removed => m,
@@ -102,7 +127,7 @@ pub async fn append(
     let seq = append.entry.seq;
     let notifier = state.notifier();
     // The removed device's sockets close first: it hears nothing more.
-    if let MemberChange::Remove { peer } = append.change {
+    if let MemberChange::Remove { peer, .. } = append.change {
         notifier.publish(circle_id, Event::MemberRemoved { peer });
     }
     notifier.publish(

@@ -80,11 +80,26 @@ pub enum MemberChange {
         /// Its keys.
         keys: MemberKeys,
     },
-    /// A peer's membership ends: it is marked removed and loses its tokens.
+    /// A peer's membership ends at a cut: appended only while each zone
+    /// is still at its cut's token; the peer is marked removed and loses
+    /// its tokens, and the cut lists are stored beside the entry.
     Remove {
         /// The removed peer.
         peer: PeerBytes,
+        /// Per zone, the token the remover reached and the list.
+        cuts: Vec<ZoneCutList>,
     },
+}
+
+/// One zone's cut, checked against the entry by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneCutList {
+    /// The zone.
+    pub zone: String,
+    /// The token the remover reached there.
+    pub token: Token,
+    /// The list's bytes.
+    pub list: Vec<u8>,
 }
 
 /// One stored log entry.
@@ -235,6 +250,9 @@ pub enum AppendError {
     /// A "remove peer" would leave the circle without members.
     #[error("the last member cannot be removed")]
     LastMember,
+    /// A zone is no longer at the removal's cut.
+    #[error("a zone moved past the removal's cut")]
+    ZoneMoved,
     /// The storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -325,6 +343,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Entries with `seq > after` (all when `None`), at most `limit`.
     fn log(&self, circle_id: Uuid, after: Option<u64>, limit: u32)
     -> Result<LogPage, StorageError>;
+
+    /// The cut list of the removal entry `seq` for `zone`; `NotFound` if
+    /// there is none.
+    fn cut_list(&self, circle_id: Uuid, seq: u64, zone: &str) -> Result<Vec<u8>, StorageError>;
 
     /// Stores a fresh challenge for a peer.
     fn put_challenge(

@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use vault_core::circle::{
-    Entry, EntryBody, EntryHash, EpochCommit, PeerId, PeerKeys, SEALED_NAME_LEN, SealedName,
-    SignedEntry,
+    CutList, Entry, EntryBody, EntryHash, EpochCommit, PeerId, PeerKeys, SEALED_NAME_LEN,
+    SealedName, SignedEntry,
 };
 use vault_core::crypto::{BLOB_VERSION, DeviceIdentity, VaultRng};
 use vault_server::{AppState, Config, ServeError, serve};
@@ -230,6 +230,36 @@ pub fn commit(epoch: u32) -> EpochCommit {
         key_uuid: Uuid::new_v4(),
         commit: [epoch as u8; 32],
     }
+}
+
+/// The zone the server tests use.
+pub const CUT_ZONE: &str = "keychain";
+
+/// A removal of `peer` at the zone token `(epoch, seq)`, moving the key to
+/// `epoch_number`, with an empty cut list: the body, and the list to post.
+pub fn removal(peer: PeerId, epoch_number: u32, token: (u32, u64)) -> (EntryBody, Vec<u8>) {
+    let list = CutList::new(CUT_ZONE, Vec::new()).unwrap();
+    let body = EntryBody::Removal {
+        peer,
+        epoch: commit(epoch_number),
+        cuts: vec![list.cut(token.0, token.1, [0; 32])],
+    };
+    (body, list.to_bytes())
+}
+
+/// Appends a removal entry with its cut list.
+pub async fn append_removal(
+    server: &Server,
+    token: &str,
+    circle: Uuid,
+    entry: &SignedEntry,
+    list: &[u8],
+) -> Reply {
+    let mut body = append_json(entry);
+    body["cuts"] = json!([{ "zone": CUT_ZONE, "list": b64(list) }]);
+    server
+        .post(&format!("/v1/circles/{circle}/log"), Some(token), body)
+        .await
 }
 
 pub fn entry_json(e: &SignedEntry) -> Value {

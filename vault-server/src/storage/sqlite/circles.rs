@@ -141,7 +141,32 @@ pub(super) fn append(
             Ok(_) => return Err(AppendError::PeerExists),
             Err(e) => return Err(e.into()),
         },
-        MemberChange::Remove { peer } => {
+        MemberChange::Remove { peer, cuts } => {
+            for cut in cuts {
+                let at: Option<(u32, u64)> = tx
+                    .prepare_cached(
+                        "SELECT epoch, seq FROM zones WHERE circle_id = ?1 AND name = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![id, cut.zone], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                    })
+                    .map_err(db_err)?;
+                let still = match at {
+                    Some((epoch, seq)) => cut.token.epoch == epoch && cut.token.seq == seq,
+                    // A zone nobody wrote yet is at sequence 0.
+                    None => cut.token.seq == 0,
+                };
+                if !still {
+                    return Err(AppendError::ZoneMoved);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO circle_cuts (circle_id, removal_seq, zone, list)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![id, seq, cut.zone, cut.list]))
+                .map_err(db_err)?;
+            }
             let n = tx
                 .prepare_cached(
                     "UPDATE members SET removed = 1
@@ -169,6 +194,24 @@ pub(super) fn append(
         .and_then(|mut s| s.execute(params![id, seq, entry.hash]))
         .map_err(db_err)?;
     Ok(())
+}
+
+pub(super) fn cut_list(
+    c: &Connection,
+    circle_id: Uuid,
+    seq: u64,
+    zone: &str,
+) -> Result<Vec<u8>, StorageError> {
+    let seq = i64::try_from(seq).map_err(|_| StorageError::NotFound)?;
+    c.prepare_cached(
+        "SELECT list FROM circle_cuts WHERE circle_id = ?1 AND removal_seq = ?2 AND zone = ?3",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![circle_id.as_bytes(), seq, zone], |r| r.get(0))
+            .optional()
+    })
+    .map_err(db_err)?
+    .ok_or(StorageError::NotFound)
 }
 
 pub(super) fn log(

@@ -46,6 +46,7 @@ const APPLICATION_ID: i32 = 0x564C_5331;
 const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../../migrations/server/sqlite/0001_init.sql"),
     include_str!("../../../../migrations/server/sqlite/0002_zones.sql"),
+    include_str!("../../../../migrations/server/sqlite/0003_removal_cuts.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -299,6 +300,10 @@ impl Storage for SqliteStorage {
         limit: u32,
     ) -> Result<LogPage, StorageError> {
         self.read(|c| circles::log(c, circle_id, after, limit))
+    }
+
+    fn cut_list(&self, circle_id: Uuid, seq: u64, zone: &str) -> Result<Vec<u8>, StorageError> {
+        self.read(|c| circles::cut_list(c, circle_id, seq, zone))
     }
 
     fn put_challenge(

@@ -129,7 +129,10 @@ fn appends_follow_the_head_and_the_member_rules() {
     s.issue_token(id, &[5; 32], &[1; 32], &[3; 32], 10, 1000)
         .unwrap();
     assert_eq!(s.token(&[3; 32], 10).unwrap().peer, [5; 32]);
-    let remove = MemberChange::Remove { peer: [5; 32] };
+    let remove = MemberChange::Remove {
+        peer: [5; 32],
+        cuts: Vec::new(),
+    };
     s.append_entry(id, &founder, &entry(2, [101; 32], 102), &remove)
         .unwrap();
     assert!(matches!(s.token(&[3; 32], 10), Err(StorageError::NotFound)));
@@ -153,7 +156,10 @@ fn appends_follow_the_head_and_the_member_rules() {
             id,
             &founder,
             &entry(3, [102; 32], 103),
-            &MemberChange::Remove { peer: founder }
+            &MemberChange::Remove {
+                peer: founder,
+                cuts: Vec::new(),
+            }
         ),
         Err(AppendError::LastMember)
     ));
