@@ -350,7 +350,7 @@ fn records_injected_by_the_server_are_quarantined() {
 }
 
 #[test]
-fn records_of_a_removed_peer_are_quarantined_unless_a_member_attested_them() {
+fn a_removed_peers_work_up_to_the_cut_is_kept_and_its_later_writes_dropped() {
     let server = ServerProc::start_unthrottled();
     // The devices talk to the server through a proxy, so that the
     // removed device can be shown a fork of the circle.
@@ -359,24 +359,27 @@ fn records_of_a_removed_peer_are_quarantined_unless_a_member_attested_them() {
     let (a, b, c) = (&devs[0], &devs[1], &devs[2]);
     let c_id = c.peer_id();
 
-    // C writes while a member; A syncs it, B not yet.
+    // C writes while a member; neither A nor B has pulled it when A
+    // removes C (the removal syncs first and lists C's records).
     let early = c.add_inet("early.example", "carol", "e1");
     c.sync();
-    a.sync();
     // The server keeps a fork in which C is still a member.
     let fork = server.fork();
     let removed = a.json(&["peer", "rm", &c_id]);
     assert_eq!(removed["removed"], c_id.as_str());
-    // A syncs after the removal: its manifest attests the zone with
-    // C's record in it.
-    a.sync();
+    assert_eq!(a.ok(&["get", &early]).trim(), "e1");
 
-    // B gets C's record: written before the removal and attested by A.
+    // B gets C's record: on the removal's cut list.
     let r = b.sync();
     assert_eq!(r["quarantined"], 0, "{r}");
     assert_eq!(r["pulled"], 1, "{r}");
     assert_eq!(b.ok(&["get", &early]).trim(), "e1");
-    assert_eq!(b.json(&["status"])["sync"]["quarantined"], 0);
+    // So does a device that joins after the removal.
+    let d = Device::init("delta");
+    pair(a, &d);
+    let r = d.sync();
+    assert_eq!(r["quarantined"], 0, "{r}");
+    assert_eq!(d.ok(&["get", &early]).trim(), "e1");
     // The real server refuses C now.
     let (code, _, err) = c.sync_fails();
     assert_eq!(code, 6, "{err}");
@@ -391,32 +394,37 @@ fn records_of_a_removed_peer_are_quarantined_unless_a_member_attested_them() {
     proxy.set_upstream(&server.url);
     let forged = [rec(&fork, &early), rec(&fork, &late)];
     assert_eq!(forged[0].gencount, 2);
-    let before_b = snapshot(b);
-    let before_a = snapshot(a);
+    let before = [snapshot(a), snapshot(b), snapshot(&d)];
     for r in forged {
         reserve(&server, r);
     }
 
-    let reason = format!("written by {c_id}, which was removed from the circle");
-    for (d, before) in [(b, &before_b), (a, &before_a)] {
-        let q = quarantined(d);
-        assert_eq!(q.len(), 2, "{}: {q:?}", d.name);
-        for e in &q {
-            assert_eq!(e["reason"], reason.as_str(), "{}: {q:?}", d.name);
-            assert_eq!(e["writer"], c_id.as_str());
+    // Every device drops both, once, with a notice, and holds nothing aside.
+    let reason = format!("written by {c_id} after its removal from the circle");
+    for (dev, before) in [a, b, &d].into_iter().zip(&before) {
+        let (code, out, err) = dev.run(&["--json", "sync"]);
+        assert_eq!(code, 0, "{}: {err}", dev.name);
+        let r: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["quarantined"], 0, "{}: {r}", dev.name);
+        let dropped = r["dropped"].as_array().unwrap();
+        assert_eq!(dropped.len(), 2, "{}: {r}", dev.name);
+        for e in dropped {
+            assert_eq!(e["reason"], reason.as_str(), "{}: {r}", dev.name);
         }
-        let mut ids: Vec<_> = q.iter().map(|e| e["uuid"].as_str().unwrap()).collect();
-        ids.sort();
-        let mut want = vec![early.as_str(), late.as_str()];
-        want.sort();
-        assert_eq!(ids, want);
-        assert_eq!(&snapshot(d), before, "{}'s items changed", d.name);
-        assert_eq!(d.ok(&["get", &early]).trim(), "e1");
-        let (code, _) = d.fails(&["get", "late.example"]);
+        assert!(
+            err.contains("notice: dropped record"),
+            "{}: {err}",
+            dev.name
+        );
+        assert_eq!(&snapshot(dev), before, "{}'s items changed", dev.name);
+        assert_eq!(dev.ok(&["get", &early]).trim(), "e1");
+        let (code, _) = dev.fails(&["get", "late.example"]);
         assert_eq!(code, 4);
+        assert_eq!(dev.json(&["status"])["sync"]["quarantined"], 0);
+        // The notice is given once.
+        let again = dev.sync();
+        assert_eq!(again["dropped"].as_array().unwrap().len(), 0, "{again}");
     }
-    // Still refused at the next round.
-    assert_eq!(quarantined(b).len(), 2);
 }
 
 /// A's stored signed manifest: (counter, the whole row's values).

@@ -12,12 +12,19 @@ use vault_proto::circles::{AppendRequest, AppendResponse, CreateRequest, LogResp
 use vault_proto::shares::{ListResponse, OutgoingShare, PostRequest};
 
 /// A log append's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Append {
     /// Stored.
     Stored,
     /// The head moved: re-read the log and retry.
     HeadMoved,
+    /// A zone moved past the removal's cut: sync, prepare it again, retry.
+    ZoneMoved,
 }
+
+/// The longest cut list read (`vault_core::circle::cut::MAX_CUT_RECORDS`
+/// rows of 56 bytes, and its head).
+const CUT_LIST_CAP: usize = 12 << 20;
 
 impl Server {
     /// Registers a circle by its genesis entry.
@@ -98,14 +105,55 @@ impl Server {
         prev: EntryHash,
         entry: &SignedEntry,
     ) -> Result<Append, ClientError> {
-        let body = AppendRequest::new(prev, entry);
+        self.append_request(circle_id, &AppendRequest::new(prev, entry))
+            .await
+    }
+
+    /// Appends a removal entry with its cut lists (zone, bytes).
+    pub async fn append_removal(
+        &self,
+        circle_id: Uuid,
+        prev: EntryHash,
+        entry: &SignedEntry,
+        lists: &[(String, Vec<u8>)],
+    ) -> Result<Append, ClientError> {
+        self.append_request(circle_id, &AppendRequest::with_cuts(prev, entry, lists))
+            .await
+    }
+
+    async fn append_request(
+        &self,
+        circle_id: Uuid,
+        body: &AppendRequest,
+    ) -> Result<Append, ClientError> {
         match self
-            .post(&format!("/v1/circles/{circle_id}/log"), &body, None)
+            .post(&format!("/v1/circles/{circle_id}/log"), body, None)
             .await
         {
             Ok(got) => answer::<AppendResponse>(&got, "the append answer").map(|_| Append::Stored),
             Err(e) if e.code() == Some(ErrorCode::Conflict.as_str()) => Ok(Append::HeadMoved),
+            Err(e) if e.code() == Some(ErrorCode::ZoneMoved.as_str()) => Ok(Append::ZoneMoved),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The cut list of the removal at `seq` for `zone`, unchecked (the
+    /// vault checks it against the entry); `None` if the server has none.
+    pub async fn cut_list(
+        &self,
+        circle_id: Uuid,
+        seq: u64,
+        zone: &str,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let req = self.request(
+            reqwest::Method::GET,
+            &format!("/v1/circles/{circle_id}/cuts/{seq}/{zone}"),
+        );
+        let (status, body, _) = self.send_capped(req, CUT_LIST_CAP).await?;
+        match status {
+            200..=299 => Ok(Some(body)),
+            404 => Ok(None),
+            _ => Err(crate::server::refusal(status, &body)),
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use uuid::Uuid;
+use vault_core::ShareEpochs;
 use vault_core::UnlockedVault;
 use vault_core::circle::{CircleInfo, KeyShare, PeerId, ShareError, SignedEntry};
 use vault_core::error::CircleError;
@@ -113,6 +114,14 @@ pub async fn pull(
     vault
         .check_log_head(head_seq, head_hash)
         .map_err(SessionError::LogDisagrees)?;
+    // Removals' cut lists: a list the server withholds, or one that is not
+    // the one its entry names, is not stored, and the removed peer's
+    // records wait in quarantine (the sync report names them).
+    for (seq, zone) in vault.missing_cut_lists()? {
+        if let Some(list) = server.cut_list(info.circle_id, seq, &zone).await? {
+            let _ = vault.store_cut_list(seq, &list);
+        }
+    }
     let blobs = server.shares(info.circle_id).await?;
     let shares = blobs
         .iter()
@@ -156,7 +165,7 @@ where
                 pull(vault, server).await?;
                 return Ok(());
             }
-            Append::HeadMoved => {
+            Append::HeadMoved | Append::ZoneMoved => {
                 pull(vault, server).await?;
             }
         }
@@ -312,6 +321,61 @@ impl Session {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Removes `peer` from the circle at a cut, with the new key epoch in
+    /// the same entry: a sync round first (so the cut is the zone's head
+    /// and the removed device's records up to it are listed), the new
+    /// epoch's key sealed to every remaining member, then the append,
+    /// which the server takes only while the zone is still at the cut;
+    /// when another device pushed or appended first, all of it again.
+    /// Returns the new key epoch.
+    pub fn remove_peer(
+        &mut self,
+        vault: &mut UnlockedVault,
+        peer: &PeerId,
+    ) -> Result<u32, SessionError> {
+        for _ in 0..APPEND_TRIES {
+            self.round(vault, None)?;
+            let Some(server) = &self.server else {
+                return Err(SessionError::Interrupted);
+            };
+            let mut transport = HttpTransport::new(self.handle.clone(), server, self.circle_id)
+                .with_wait_limit(self.wait_limit);
+            let prepared = vault.prepare_removal(peer, &mut transport);
+            drop(transport);
+            let prepared = prepared?;
+            let info = circle_of(vault)?;
+            let me = vault.device().peer_id();
+            let mut shares = Vec::new();
+            for m in info
+                .members
+                .iter()
+                .filter(|m| m.peer_id != me && m.peer_id != *peer)
+            {
+                let share =
+                    vault.seal_share(&m.peer_id, ShareEpochs::Pending(&prepared.pending))?;
+                shares.push((m.peer_id, share.to_bytes()));
+            }
+            let appended = self.block(async {
+                if !shares.is_empty() {
+                    server.post_shares(info.circle_id, &shares).await?;
+                }
+                Ok(server
+                    .append_removal(
+                        info.circle_id,
+                        info.head.1,
+                        &prepared.entry,
+                        &prepared.lists,
+                    )
+                    .await?)
+            })?;
+            self.block(pull(vault, server))?;
+            if appended == Append::Stored {
+                return Ok(vault.key_epoch());
+            }
+        }
+        Err(SessionError::LogKeptChanging)
     }
 
     /// Runs `fut` to completion on the runtime, or until stopped.

@@ -1,15 +1,13 @@
 //! `vault peer ls|rm|verify`; `invite` and `join` are in `pairing`.
 
 use super::pairing;
-use super::server_session::{append_with_retry, circle_of, connect, pull};
+use super::server_session::{Session, circle_of, connect};
 use super::tls_args::TlsArgs;
 use crate::context::Ctx;
 use crate::error::CliError;
 use crate::output::rfc3339;
 use serde_json::json;
-use vault_client::{Append, Server};
-use vault_core::UnlockedVault;
-use vault_core::circle::{CircleInfo, PeerId, ShareEpochs};
+use vault_core::circle::{CircleInfo, PeerId};
 
 /// `vault peer`'s subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -179,8 +177,9 @@ fn display_name(info: &CircleInfo, peer: &PeerId) -> String {
 
 fn rm(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
-    let rt = vault_client::runtime()?;
-    let server = rt.block_on(connect(&mut vault))?;
+    let rt = vault_client::background_runtime()?;
+    let mut session = Session::new(rt.handle().clone(), circle_of(&vault)?.circle_id);
+    session.connect(&mut vault)?;
     let info = circle_of(&vault)?;
     let target = resolve(&info, query)?;
     if target == vault.device().peer_id() {
@@ -189,7 +188,7 @@ fn rm(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         )
         .into());
     }
-    let epoch = rt.block_on(remove(&mut vault, &server, &target))?;
+    let epoch = session.remove_peer(&mut vault, &target)?;
     ctx.out.data(&format!(
         "removed {}; the vault key is now epoch {epoch}",
         target.short()
@@ -197,48 +196,6 @@ fn rm(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     ctx.out
         .json(&json!({ "removed": target.to_string(), "key_epoch": epoch }));
     Ok(())
-}
-
-/// Removes `target` from the circle and moves the vault key to a new
-/// epoch the removed device never gets. Returns the new epoch.
-pub(super) async fn remove(
-    vault: &mut UnlockedVault,
-    server: &Server,
-    target: &PeerId,
-) -> anyhow::Result<u32> {
-    append_with_retry(vault, server, |v| Ok(v.prepare_remove_peer(target)?)).await?;
-    new_epoch(vault, server).await?;
-    Ok(vault.key_epoch())
-}
-
-/// A new key epoch shared with every remaining member: the shares are
-/// posted first, then the entry that names the key, so no member sees an
-/// epoch it cannot get.
-async fn new_epoch(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<()> {
-    for _ in 0..10 {
-        let info = circle_of(vault)?;
-        let me = vault.device().peer_id();
-        let (entry, pending) = vault.prepare_new_epoch()?;
-        let mut shares = Vec::new();
-        for p in &info.members {
-            if p.peer_id != me {
-                let share = vault.seal_share(&p.peer_id, ShareEpochs::Pending(&pending))?;
-                shares.push((p.peer_id, share.to_bytes()));
-            }
-        }
-        if !shares.is_empty() {
-            server.post_shares(info.circle_id, &shares).await?;
-        }
-        match server.append(info.circle_id, info.head.1, &entry).await? {
-            Append::Stored => {
-                let entries = server.log(info.circle_id, Some(info.head.0)).await?;
-                vault.apply_log(&entries)?;
-                return Ok(());
-            }
-            Append::HeadMoved => pull(vault, server).await?,
-        }
-    }
-    anyhow::bail!("the circle log kept changing; try again")
 }
 
 fn verify(ctx: &Ctx, query: &str) -> anyhow::Result<()> {

@@ -39,14 +39,6 @@ pub async fn connect(vault: &mut UnlockedVault) -> anyhow::Result<Server> {
     Ok(server)
 }
 
-/// New log entries after the local head, then key shares for this device:
-/// each verified by vault-core before anything is stored.
-pub async fn pull(vault: &mut UnlockedVault, server: &Server) -> anyhow::Result<()> {
-    let refresh = session::pull(vault, server).await.map_err(cli_error)?;
-    warn(&refresh);
-    Ok(())
-}
-
 /// Appends an entry made by `make` (from the current head), re-reading
 /// the log and remaking it when another device appended first.
 pub async fn append_with_retry(
@@ -212,6 +204,16 @@ impl Session {
         Ok(())
     }
 
+    /// Removes `peer` at a cut with a new key epoch (a sync round first;
+    /// all again if the zone or the log moved). Returns the new epoch.
+    pub fn remove_peer(
+        &mut self,
+        vault: &mut UnlockedVault,
+        peer: &vault_core::circle::PeerId,
+    ) -> anyhow::Result<u32> {
+        self.inner.remove_peer(vault, peer).map_err(cli_error)
+    }
+
     /// One sync round (again after a 401, once).
     pub fn round(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<Outcome> {
         let bar = self.bar.clone();
@@ -260,6 +262,12 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
         "conflicts": r.conflicts,
         "quarantined": r.quarantined.len(),
         "quarantine": quarantine,
+        "dropped": r.dropped.iter().map(|q| json!({
+            "uuid": q.uuid.to_string(),
+            "gencount": q.gencount,
+            "writer": q.writer.to_string(),
+            "reason": q.reason.to_string(),
+        })).collect::<Vec<_>>(),
         "duplicates": duplicates,
         "token": r.token.to_text(),
         "requests": o.stats.requests,
@@ -274,7 +282,8 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
 }
 
 /// Prints a round: its line (or JSON object), then one warning on stderr
-/// per quarantined record and per possible duplicate.
+/// per quarantined record and per possible duplicate, and a one-time
+/// notice per record dropped past a removal's cut.
 pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
     let r = &o.report;
     out.data(&format!(
@@ -289,6 +298,14 @@ pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
     for q in &r.quarantined {
         eprintln!(
             "vault: warning: quarantined record {} from {}: {}",
+            q.uuid,
+            q.writer.short(),
+            q.reason
+        );
+    }
+    for q in &r.dropped {
+        eprintln!(
+            "vault: notice: dropped record {} from {}: {} (it was written after the removal; nothing to do)",
             q.uuid,
             q.writer.short(),
             q.reason
