@@ -46,6 +46,16 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Replace the database with a backup (the server must be stopped);
+    /// every sync zone moves to a new epoch, so devices heal it.
+    Restore {
+        /// A file made by `vault-server backup`.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Print what was done as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Cli {

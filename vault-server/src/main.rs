@@ -1,5 +1,5 @@
-//! The `vault-server` binary: `serve` (the default), `config`, `backup`.
-//! Errors become one line on stderr and exit status 1.
+//! The `vault-server` binary: `serve` (the default), `config`, `backup`,
+//! `restore`. Errors become one line on stderr and exit status 1.
 
 mod cli;
 
@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
 use std::io::{IsTerminal, Write};
-use vault_server::storage::sqlite_backup;
+use vault_server::storage::{Replaced, RestoreReport, sqlite_backup, sqlite_restore};
 use vault_server::{AppState, Config, serve, serve_on};
 
 fn main() -> std::process::ExitCode {
@@ -48,7 +48,97 @@ fn run() -> anyhow::Result<()> {
             eprintln!("backed up {} to {}", config.db.display(), output.display());
             Ok(())
         }
+        Command::Restore { from, json } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the system clock is before 1970")?
+                .as_secs();
+            let report = sqlite_restore(&config.db, &from, now).with_context(|| {
+                format!(
+                    "cannot restore {} from {}",
+                    config.db.display(),
+                    from.display()
+                )
+            })?;
+            if json {
+                let mut out = std::io::stdout().lock();
+                serde_json::to_writer_pretty(&mut out, &restore_json(&report))?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+            }
+            eprint!("{}", restore_text(&report, &from));
+            Ok(())
+        }
     }
+}
+
+/// What a restore did, for a person.
+fn restore_text(r: &RestoreReport, from: &std::path::Path) -> String {
+    let mut t = format!("restored {} from {}", r.db.display(), from.display());
+    if r.schema != r.backup_schema {
+        t += &format!(" (schema {} migrated to {})", r.backup_schema, r.schema);
+    }
+    t += &format!("\nmoved {} zone(s) to epoch {}", r.zones.len(), r.epoch);
+    t += if r.zones.is_empty() { "\n" } else { ":\n" };
+    for z in &r.zones {
+        let old = z.old_epoch.map_or("none".to_owned(), |e| e.to_string());
+        t += &format!(
+            "  circle {} zone {}: epoch {old} -> {}, seq {}, {} record(s)\n",
+            z.circle_id, z.zone, r.epoch, z.seq, z.records
+        );
+    }
+    match &r.replaced {
+        Replaced::Absent => t += "there was no database to replace\n",
+        Replaced::Read => {
+            t += "the replaced database's epochs and sequences were taken into account\n"
+        }
+        Replaced::Unreadable(why) => {
+            t += &format!(
+                "warning: the replaced database could not be read ({why}); \
+                 the new epoch rests on the backup and the clock\n"
+            )
+        }
+    }
+    t += &format!(
+        "dropped {} session token(s) and {} pairing invite(s): devices sign in again\n\
+         now start the server: devices read the zones again and re-upload what the \
+         backup lacks on their next sync\n",
+        r.tokens_dropped, r.invites_dropped
+    );
+    t
+}
+
+/// What a restore did, as `--json` prints it.
+fn restore_json(r: &RestoreReport) -> serde_json::Value {
+    let replaced = match &r.replaced {
+        Replaced::Absent => serde_json::json!("absent"),
+        Replaced::Read => serde_json::json!("read"),
+        Replaced::Unreadable(why) => serde_json::json!({ "unreadable": why }),
+    };
+    let zones: Vec<serde_json::Value> = r
+        .zones
+        .iter()
+        .map(|z| {
+            serde_json::json!({
+                "circle_id": z.circle_id.to_string(),
+                "zone": z.zone,
+                "old_epoch": z.old_epoch,
+                "epoch": r.epoch,
+                "seq": z.seq,
+                "records": z.records,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "db": r.db,
+        "backup_schema": r.backup_schema,
+        "schema": r.schema,
+        "epoch": r.epoch,
+        "replaced": replaced,
+        "zones": zones,
+        "tokens_dropped": r.tokens_dropped,
+        "invites_dropped": r.invites_dropped,
+    })
 }
 
 fn run_server(config: Config) -> anyhow::Result<()> {

@@ -16,7 +16,11 @@ pub mod challenges;
 mod sqlite;
 pub mod zone;
 
-pub use sqlite::{SqliteStorage, backup_database as sqlite_backup, migrations};
+pub use sqlite::{
+    DbLock, LockError, Replaced, RestoreError, RestoreReport, RestoredZone, SqliteStorage,
+    backup_database as sqlite_backup, lock_path, migrations, restore_database as sqlite_restore,
+    schema_version,
+};
 pub use zone::{
     ChangesError, ChangesPage, ManifestPutError, ManifestRow, ManifestStored, NewManifest,
     PushError, PushReply, PushResult, ServerManifest, TaggedRecord, ZoneSeq,
@@ -221,6 +225,9 @@ pub enum StorageError {
     /// The database was locked past the busy timeout.
     #[error("the database is busy")]
     Busy,
+    /// The database is locked by another process (see [`DbLock`]).
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// The backend failed.
     #[error("storage backend failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

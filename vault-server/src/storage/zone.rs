@@ -3,17 +3,18 @@
 //! own types: the server stores and serves exactly what devices encode.
 //!
 //! A zone is created by its first write; one never written reads as empty
-//! (epoch 1, seq 0). Each zone has a counter row: `seq` grows by one per
-//! saved record inside the push's write transaction (so sequence order is
-//! commit order), `epoch` starts at 1, and tombstones with `seq <= gc_seq`
-//! may have been collected.
+//! (seq 0, epoch 1, or the last restore's epoch). Each zone has a counter
+//! row: `seq` grows by one per saved record inside the push's write
+//! transaction (so sequence order is commit order), `epoch` starts at 1 and
+//! changes only when `vault-server restore` moves every zone to a new one,
+//! and tombstones with `seq <= gc_seq` may have been collected.
 
 use super::{PeerBytes, StorageError};
 use vault_core::sync::Token;
 
 pub use vault_core::sync::{ChangesPage, PushReply, PushResult, ServerManifest, TaggedRecord};
 
-/// A zone's epoch when it is created.
+/// A zone's epoch when it is created in a database never restored.
 pub const FIRST_EPOCH: u32 = 1;
 
 /// A signed manifest to store: decoded and verified by the caller.

@@ -17,11 +17,15 @@ mod auth;
 mod backup;
 mod checkpoint;
 mod circles;
+mod lock;
 mod manifests;
 mod relay;
+mod restore;
 mod zones;
 
 pub use backup::backup_database;
+pub use lock::{DbLock, LockError, lock_path};
+pub use restore::{Replaced, RestoreError, RestoreReport, RestoredZone, restore_database};
 
 use super::challenges::MemoryChallenges;
 use super::{
@@ -46,11 +50,17 @@ const APPLICATION_ID: i32 = 0x564C_5331;
 const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../../migrations/server/sqlite/0001_init.sql"),
     include_str!("../../../../migrations/server/sqlite/0002_zones.sql"),
-    include_str!("../../../../migrations/server/sqlite/0003_removal_cuts.sql"),
+    include_str!("../../../../migrations/server/sqlite/0003_restores.sql"),
+    include_str!("../../../../migrations/server/sqlite/0004_removal_cuts.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
     LazyLock::new(|| Migrations::new(MIGRATION_FILES.iter().map(|sql| M::up(sql)).collect()));
+
+/// The schema version (`user_version`) this binary migrates databases to.
+pub fn schema_version() -> u32 {
+    MIGRATION_FILES.len() as u32
+}
 
 /// The embedded server migrations (for validation in tests).
 pub fn migrations() -> &'static Migrations<'static> {
@@ -85,6 +95,8 @@ pub struct SqliteStorage {
     next_reader: AtomicUsize,
     challenges: MemoryChallenges,
     _checkpointer: checkpoint::Checkpointer,
+    /// Dropped last: no other process opens the file while this lives.
+    _lock: DbLock,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -144,7 +156,10 @@ fn check_application_id(conn: &Connection) -> Result<(), StorageError> {
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Holds the database's lock (see [`DbLock`]) until dropped:
+    /// [`StorageError::Lock`] if another process holds it.
     pub fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
+        let lock = DbLock::acquire(path)?;
         let mut conn = Connection::open_with_flags(path, flags() | OpenFlags::SQLITE_OPEN_CREATE)
             .map_err(db_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
@@ -174,6 +189,7 @@ impl SqliteStorage {
             next_reader: AtomicUsize::new(0),
             challenges: MemoryChallenges::default(),
             _checkpointer: checkpoint::Checkpointer::start(path)?,
+            _lock: lock,
         })
     }
 

@@ -15,7 +15,8 @@ use uuid::Uuid;
 use vault_core::circle::PeerId;
 use vault_core::sync::{BUCKETS, RecordParts, SealedRecord, Token};
 
-/// A zone's counter row; [`ZoneRow::EMPTY`] for a zone never written.
+/// A zone's counter row; [`ZoneRow::EMPTY`] (at [`new_zone_epoch`]) for a
+/// zone never written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ZoneRow {
     /// Its id, `None` if the zone has no row yet.
@@ -28,7 +29,7 @@ pub(super) struct ZoneRow {
 }
 
 impl ZoneRow {
-    /// How a zone never written reads.
+    /// How a zone never written reads, before any restore.
     pub const EMPTY: ZoneRow = ZoneRow {
         id: None,
         epoch: FIRST_EPOCH,
@@ -71,7 +72,22 @@ pub(super) fn zone_row(
             .optional()
         })
         .map_err(db_err)?;
-    Ok(row.unwrap_or(ZoneRow::EMPTY))
+    match row {
+        Some(row) => Ok(row),
+        None => Ok(ZoneRow {
+            epoch: new_zone_epoch(c)?,
+            ..ZoneRow::EMPTY
+        }),
+    }
+}
+
+/// The epoch a zone without a row reads as and is created at:
+/// [`FIRST_EPOCH`], or after a restore the restore's epoch (a zone the
+/// backup did not know may have had epochs since, which devices still hold).
+pub(super) fn new_zone_epoch(c: &Connection) -> Result<u32, StorageError> {
+    c.prepare_cached("SELECT coalesce(max(epoch), ?1) FROM restores")
+        .and_then(|mut s| s.query_row([FIRST_EPOCH], |r| r.get(0)))
+        .map_err(db_err)
 }
 
 /// The zone's row, created if needed; returns it with its id.
@@ -81,7 +97,8 @@ pub(super) fn ensure_zone(
     zone: &str,
 ) -> Result<(i64, ZoneRow), StorageError> {
     tx.prepare_cached(
-        "INSERT INTO zones (circle_id, name, epoch) VALUES (?1, ?2, ?3)
+        "INSERT INTO zones (circle_id, name, epoch)
+         SELECT ?1, ?2, coalesce(max(epoch), ?3) FROM restores WHERE true
          ON CONFLICT (circle_id, name) DO NOTHING",
     )
     .and_then(|mut s| s.execute(params![circle_id.as_bytes(), zone, FIRST_EPOCH]))

@@ -1,4 +1,4 @@
--- 0003: removal cut lists. A removal entry names, per zone, the state the
+-- 0004: removal cut lists. A removal entry names, per zone, the state the
 -- remover reached and the hash of the removed peer's records there; the
 -- list itself is stored here, beside the log, in the append's transaction,
 -- and served to every device that verifies the removal.
