@@ -365,6 +365,7 @@ mod tests {
             prev_hash: b64(&[1; 32]),
             entry: "AQ".into(),
             signature: "!".into(),
+            cuts: Vec::new(),
         };
         assert_eq!(
             req.decode().unwrap_err().to_string(),
@@ -382,11 +383,22 @@ mod tests {
             prev_hash: b64(&[1; 32]),
             entry: "AQ".into(),
             signature: "Ag".into(),
+            cuts: vec![CutUpload {
+                zone: "keychain".into(),
+                list: "Aw".into(),
+            }],
         };
         let (prev, bytes) = ok.decode().unwrap();
         assert_eq!(prev, [1; 32]);
         assert_eq!(bytes.entry, vec![1]);
         assert_eq!(bytes.signature, vec![2]);
+        assert_eq!(ok.cut_lists().unwrap(), [("keychain".to_owned(), vec![3])]);
+        // Left out of the JSON of an entry that cuts nothing.
+        let plain = AppendRequest {
+            cuts: Vec::new(),
+            ..ok
+        };
+        assert!(!serde_json::to_string(&plain).unwrap().contains("cuts"));
         let answer: AppendResponse =
             serde_json::from_str(&format!(r#"{{"seq":3,"hash":"{}"}}"#, b64(&[5; 32]))).unwrap();
         assert_eq!(answer.hash().unwrap(), EntryHash([5; 32]));

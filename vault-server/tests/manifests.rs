@@ -12,7 +12,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
-use vault_core::circle::EntryBody;
 use vault_core::sync::{
     Leaf, Manifest, SealedRecord, SignedManifest, TaggedRecord, content_hash, decode_records,
 };
