@@ -258,6 +258,18 @@ pub enum RecordError {
     },
 }
 
+/// A restored zone, as the round that read it anew found it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// The zone epoch this device had synced at.
+    pub from_epoch: u32,
+    /// The zone's new epoch.
+    pub to_epoch: u32,
+    /// This device's versions the server lacked or held older, uploaded
+    /// again.
+    pub reuploaded: usize,
+}
+
 /// A record the engine refused, kept aside and reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quarantined {
@@ -347,6 +359,13 @@ pub struct SyncReport {
     /// Records refused and dropped for good, reported once: a removed
     /// peer's records past its removal's cut.
     pub dropped: Vec<Quarantined>,
+    /// The zone was restored (its epoch changed since this device's last
+    /// sync): what this round did about it.
+    pub restored: Option<Restored>,
+    /// Versions a restored server served older than this device's
+    /// ([`RecordError::Rollback`]): refused, and this device's version
+    /// uploaded again.
+    pub rolled_back: Vec<Quarantined>,
     /// Pairs of items that look like duplicates (same server or service
     /// and account, created on two devices).
     pub duplicates: Vec<(Uuid, Uuid)>,

@@ -19,6 +19,7 @@ use crate::vault::rows::{
     self, Blind, NewRow, Row, blind_of, find_row, now_ms, open_row, push_history, put_row,
 };
 use rusqlite::Connection;
+use std::collections::HashSet;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -55,6 +56,9 @@ pub(crate) enum Outcome {
     Merged,
     /// Refused and kept aside.
     Quarantined,
+    /// Older than what this device holds, on a restored server: this
+    /// device's version goes back up.
+    Reuploaded,
 }
 
 impl Ctx<'_> {
@@ -199,6 +203,11 @@ pub(crate) struct Applier<'a> {
     pub report: &'a mut SyncReport,
     /// Whether the quarantine may hold versions to supersede.
     pub quarantine: bool,
+    /// In the settle that reads a restored zone anew: the items the server
+    /// served (it lacks every other version this device holds), and a
+    /// version it holds older than this device's goes back up instead of
+    /// being refused.
+    pub restoring: Option<&'a mut HashSet<Uuid>>,
 }
 
 impl Applier<'_> {
@@ -213,6 +222,9 @@ impl Applier<'_> {
     ) -> Result<Outcome, SyncError> {
         let rec = &tagged.record;
         let conn = self.ctx.conn;
+        if let Some(seen) = self.restoring.as_mut() {
+            seen.insert(rec.uuid());
+        }
         let mirror = outbox::mirror(conn, rec.uuid())?.unwrap_or_default();
         let leaf = (!rec.tomb()).then(|| rec.content_hash());
         if mirror.server_gencount == Some(rec.gencount()) && mirror.server_leaf == leaf {
@@ -235,6 +247,9 @@ impl Applier<'_> {
         if let Some(held) = mirror.server_gencount
             && rec.gencount() <= held
         {
+            if self.restoring.is_some() && rec.gencount() < held {
+                return self.reupload(tagged, &mirror, held);
+            }
             return self.refuse(
                 tagged,
                 RecordError::Rollback {
@@ -292,6 +307,42 @@ impl Applier<'_> {
         };
         self.report.pulled += 1;
         Ok(outcome)
+    }
+
+    /// A restored server holds an older version than this device: the
+    /// mirror takes the server's version as it is (so the push goes on its
+    /// change tag), and the item this device holds waits to go back up.
+    /// The older version is refused, and reported as a rollback.
+    fn reupload(
+        &mut self,
+        tagged: &TaggedRecord,
+        mirror: &Mirror,
+        held: u64,
+    ) -> Result<Outcome, SyncError> {
+        let rec = &tagged.record;
+        sync_db::set_server(
+            self.ctx.conn,
+            rec.uuid(),
+            &sync_db::ServerVersion {
+                gencount: rec.gencount(),
+                seq: tagged.tag,
+                writer: Some(rec.writer()),
+                leaf: (!rec.tomb()).then(|| rec.content_hash()),
+            },
+            true,
+            mirror.base.as_ref(),
+        )?;
+        self.state.mark(rec.bucket());
+        self.report.rolled_back.push(Quarantined {
+            uuid: rec.uuid(),
+            gencount: rec.gencount(),
+            writer: rec.writer(),
+            reason: RecordError::Rollback {
+                held,
+                got: rec.gencount(),
+            },
+        });
+        Ok(Outcome::Reuploaded)
     }
 
     fn refuse(&mut self, tagged: &TaggedRecord, reason: RecordError) -> Result<Outcome, SyncError> {

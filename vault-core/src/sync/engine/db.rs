@@ -65,6 +65,16 @@ pub(crate) struct ServerVersion {
     pub leaf: Option<Digest>,
 }
 
+/// The items whose server version (as last seen) is live.
+pub(crate) fn live_server_versions(conn: &Connection) -> rusqlite::Result<Vec<Uuid>> {
+    conn.prepare_cached(
+        "SELECT uuid FROM ckmirror
+         WHERE change_tag > 0 AND server_gencount > 0 AND server_tomb = 0",
+    )?
+    .query_map([], |r| Ok(Uuid::from_bytes(r.get(0)?)))?
+    .collect()
+}
+
 /// Forgets the server version's change tag (the server holds no record
 /// for the item any more): the next push sends it as new.
 pub(crate) fn clear_change_tag(conn: &Connection, uuid: Uuid) -> rusqlite::Result<()> {

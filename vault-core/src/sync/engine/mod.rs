@@ -15,8 +15,8 @@ use crate::circle::{CircleState, PeerId};
 use crate::crypto::{DeviceIdentity, VaultRng};
 use crate::error::ItemError;
 use crate::sync::{
-    Phase, Progress, PushResult, SealedRecord, SyncError, SyncReport, SyncStatus, TaggedRecord,
-    Token, Transport, TransportError, UnsignedRecord, content_hash, decode_records,
+    Phase, Progress, PushResult, Restored, SealedRecord, SyncError, SyncReport, SyncStatus,
+    TaggedRecord, Token, Transport, TransportError, UnsignedRecord, content_hash, decode_records,
 };
 use crate::vault::UnlockedVault;
 use crate::vault::keyring::Keyring;
@@ -26,6 +26,7 @@ use apply::{Applier, Ctx, local_row};
 use db::{self as sync_db, SyncState};
 pub use removal::PreparedRemoval;
 use rusqlite::TransactionBehavior;
+use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Records per page of the changes feed.
@@ -51,6 +52,8 @@ pub(crate) struct Round<'a> {
     /// The zone's head as the server last announced it (its manifest, or
     /// a push's answer): no changes page may run past it.
     pub(crate) head: Token,
+    /// While reading a restored zone anew: the items the server served.
+    pub(crate) restoring: Option<HashSet<Uuid>>,
 }
 
 impl UnlockedVault {
@@ -82,6 +85,7 @@ impl UnlockedVault {
             state,
             report: SyncReport::default(),
             head: Token::default(),
+            restoring: None,
         };
         let mut result = round.run();
         // A round the server lied to drops what it staged, so the next
@@ -145,7 +149,16 @@ impl Round<'_> {
         }
         if check.token.epoch != self.state.token.epoch || check.token.seq < self.state.token.seq {
             // A restored or rolled-back zone: read it whole again. Versions
-            // below what is held are refused record by record.
+            // below what is held are refused record by record; on a zone
+            // restored to a new epoch, this device's versions go back up.
+            if self.state.token != Token::default() && check.token.epoch != self.state.token.epoch {
+                self.restoring = Some(HashSet::new());
+                self.report.restored = Some(Restored {
+                    from_epoch: self.state.token.epoch,
+                    to_epoch: check.token.epoch,
+                    reuploaded: 0,
+                });
+            }
             self.state.token = Token {
                 epoch: check.token.epoch,
                 seq: 0,
@@ -226,6 +239,7 @@ impl Round<'_> {
                 state: &mut r.state,
                 report: &mut r.report,
                 quarantine: sync_db::quarantine_count(conn)? > 0,
+                restoring: r.restoring.as_mut(),
             };
             let signatures = applier.ctx.signatures(records);
             for (rec, ok) in records.iter().zip(signatures) {

@@ -137,11 +137,47 @@ impl Round<'_> {
             self.apply_all(&records, false)?;
             self.state.token = stage.token;
             sync_db::clear_stage(self.conn, &self.zone)?;
+            if let Some(seen) = self.restoring.take() {
+                self.reupload_lacking(&seen)?;
+            }
         }
         self.release_attested(trusted)?;
         let own = sync_db::own_manifest(self.conn, &self.zone, &mut self.state)?;
         self.compare(trusted, &own)?;
         sync_db::put_state(self.conn, &self.zone, &self.state)?;
+        Ok(())
+    }
+
+    /// After reading a restored zone whole: every live version this device
+    /// holds that the server did not serve goes back up as new (the
+    /// mirror forgets the server's version), and the count is reported.
+    fn reupload_lacking(
+        &mut self,
+        seen: &std::collections::HashSet<uuid::Uuid>,
+    ) -> Result<(), SyncError> {
+        let held = sync_db::live_server_versions(self.conn)?;
+        let mut lacking = 0;
+        for uuid in held.into_iter().filter(|u| !seen.contains(u)) {
+            let base = crate::vault::outbox::mirror(self.conn, uuid)?.and_then(|m| m.base);
+            sync_db::set_server(
+                self.conn,
+                uuid,
+                &sync_db::ServerVersion {
+                    gencount: 0,
+                    seq: 0,
+                    writer: None,
+                    leaf: None,
+                },
+                true,
+                base.as_ref(),
+            )?;
+            self.state.mark(uuid.as_bytes()[0]);
+            lacking += 1;
+        }
+        let refused = self.report.rolled_back.len();
+        if let Some(r) = self.report.restored.as_mut() {
+            r.reuploaded = lacking + refused;
+        }
         Ok(())
     }
 

@@ -183,6 +183,14 @@ impl Round<'_> {
             if m.circle_id != circle_id || m.zone != self.zone || m.verify(&member.keys).is_err() {
                 return Err(ZoneError::BadManifest(m.signer).into());
             }
+            // Signed at an older zone epoch than the server's: it predates a
+            // restore (the backup's copy), so it neither counts against the
+            // server nor vouches for the zone. Its signer's next manifest
+            // continues from its own counter.
+            if m.token.epoch < self.head.epoch {
+                served.insert(m.signer);
+                continue;
+            }
             let seen = sync_db::seen_counter(conn, &self.zone, m.signer.as_bytes())?.unwrap_or(0);
             let seen = if m.signer == self.me {
                 seen.max(self.state.counter)
@@ -217,7 +225,10 @@ impl Round<'_> {
             } else {
                 seen
             };
-            if seen > 0 {
+            // One last seen at an older epoch may have gone with a restore.
+            let seen_epoch = sync_db::stored_manifest(conn, &self.zone, peer.as_bytes())?
+                .map_or(0, |m| m.token.epoch);
+            if seen > 0 && seen_epoch >= self.head.epoch {
                 return Err(ZoneError::StaleManifest {
                     signer: *peer,
                     served: 0,
