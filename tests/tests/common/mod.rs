@@ -398,6 +398,7 @@ pub fn pair(a: &Device, b: &Device) -> (serde_json::Value, serde_json::Value) {
 // Sync helpers (the sync_* end-to-end tests).
 
 pub mod proxy;
+pub mod restore;
 pub mod testca;
 
 impl Device {

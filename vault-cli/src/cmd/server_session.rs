@@ -269,6 +269,17 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
             "reason": q.reason.to_string(),
         })).collect::<Vec<_>>(),
         "duplicates": duplicates,
+        "restored": r.restored.map(|x| json!({
+            "from_epoch": x.from_epoch,
+            "to_epoch": x.to_epoch,
+            "reuploaded": x.reuploaded,
+        })),
+        "rolled_back": r.rolled_back.iter().map(|q| json!({
+            "uuid": q.uuid.to_string(),
+            "gencount": q.gencount,
+            "writer": q.writer.to_string(),
+            "reason": q.reason.to_string(),
+        })).collect::<Vec<_>>(),
         "token": r.token.to_text(),
         "requests": o.stats.requests,
         "records_received": r.records_received,
@@ -282,8 +293,9 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
 }
 
 /// Prints a round: its line (or JSON object), then one warning on stderr
-/// per quarantined record and per possible duplicate, and a one-time
-/// notice per record dropped past a removal's cut.
+/// per quarantined record and per possible duplicate, a one-time notice
+/// per record dropped past a removal's cut, and what a restored server
+/// made this device upload again.
 pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
     let r = &o.report;
     out.data(&format!(
@@ -301,6 +313,18 @@ pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
             q.uuid,
             q.writer.short(),
             q.reason
+        );
+    }
+    if let Some(x) = r.restored {
+        eprintln!(
+            "vault: the server was restored from a backup (zone epoch {} -> {}): this device uploaded again the {} version(s) it lacked or held older; nothing was lost",
+            x.from_epoch, x.to_epoch, x.reuploaded
+        );
+    }
+    for q in &r.rolled_back {
+        eprintln!(
+            "vault: warning: the server served an older version of {} ({}); kept this device's and uploaded it again",
+            q.uuid, q.reason
         );
     }
     for q in &r.dropped {
