@@ -178,3 +178,47 @@ fn a_peer_that_signs_during_my_sync_is_not_reported_as_withholding() {
     assert_eq!(b.ok(&["get", "two.example"]).trim(), "2");
     assert_eq!(a.manifest_root(), b.manifest_root());
 }
+
+#[test]
+fn a_removal_racing_the_removed_devices_pushes_loses_nothing_silently() {
+    let server = ServerProc::start_unthrottled();
+    let devs = circle_at(&server.url, &["alpha", "beta", "gamma"]);
+    let (a, b, c) = (&devs[0], &devs[1], &devs[2]);
+    let c_id = c.peer_id();
+    // C adds and syncs in a loop while A removes it: each of C's records
+    // is either before the cut (kept everywhere) or refused by the server.
+    let synced: Vec<(String, bool)> = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut out = Vec::new();
+            for i in 0..40 {
+                let id = c.add_inet(&format!("race{i}.example"), "carol", "r");
+                let (code, _, _) = c.run(&["--json", "sync"]);
+                out.push((id, code == 0));
+                if code != 0 {
+                    break;
+                }
+            }
+            out
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let removed = a.json(&["peer", "rm", &c_id]);
+        assert_eq!(removed["removed"], c_id.as_str());
+        writer.join().unwrap()
+    });
+    assert!(
+        synced.iter().any(|(_, ok)| !ok),
+        "the removed device kept syncing: {synced:?}"
+    );
+    for d in [a, b] {
+        let r = d.sync();
+        assert_eq!(r["quarantined"], 0, "{}: {r}", d.name);
+    }
+    let on = |d: &Device, id: &str| d.run(&["get", id]).0 == 0;
+    for (id, ok) in &synced {
+        assert_eq!(on(a, id), on(b, id), "{id} is on one device only");
+        if *ok {
+            assert!(on(a, id), "{id} was synced before the removal but is lost");
+        }
+    }
+    assert_eq!(b.json(&["status"])["sync"]["quarantined"], 0);
+}
