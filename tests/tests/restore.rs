@@ -136,3 +136,42 @@ fn a_faked_restore_serving_an_older_version_is_refused() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn a_restored_server_gets_the_log_it_lost_back_from_the_devices() {
+    let mut server = ServerProc::start_unthrottled();
+    let devs = circle_at(&server.url, &["alpha", "beta", "gamma"]);
+    let (a, b, c) = (&devs[0], &devs[1], &devs[2]);
+    let early = c.add_inet("early.example", "carol", "e1");
+    settle(&[a, b, c]);
+    let backup = server.backup();
+    // After the backup, the log grows: gamma is removed.
+    let removed = a.json(&["peer", "rm", &c.peer_id()]);
+    let epoch = removed["key_epoch"].as_u64().unwrap();
+    b.add_inet("after.example", "bob", "a1");
+    settle(&[a, b]);
+    let before = a.items();
+
+    server.restore(&backup);
+    for d in [a, b] {
+        let (r, err) = sync(d);
+        assert_eq!(r["quarantined"], 0, "{}: {r} {err}", d.name);
+    }
+    settle(&[a, b]);
+    assert_eq!(a.items(), before);
+    assert_eq!(b.items(), before);
+    // The removal is back on the server: gamma is refused again.
+    let (code, _, err) = c.sync_fails();
+    assert_eq!(code, 6, "{err}");
+    // A device joining afterwards verifies the whole log, gets the epoch
+    // and every item, gamma's early one included.
+    let d = Device::init("delta");
+    pair(a, &d);
+    let ls = d.json(&["peer", "ls"]);
+    assert_eq!(ls["peers"].as_array().unwrap().len(), 3, "{ls}");
+    assert_eq!(ls["key_epoch"].as_u64().unwrap(), epoch);
+    let (r, _) = sync(&d);
+    assert_eq!(r["quarantined"], 0, "{r}");
+    assert_eq!(d.ok(&["get", &early]).trim(), "e1");
+    assert_eq!(d.items(), before);
+}

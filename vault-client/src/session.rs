@@ -16,7 +16,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 use vault_core::ShareEpochs;
 use vault_core::UnlockedVault;
-use vault_core::circle::{CircleInfo, KeyShare, PeerId, ShareError, SignedEntry};
+use vault_core::circle::{
+    ChainError, CircleInfo, EntryHash, KeyShare, PeerId, ShareError, SignedEntry,
+};
 use vault_core::error::CircleError;
 use vault_core::sync::{SyncError, SyncReport};
 
@@ -111,9 +113,16 @@ pub async fn pull(
     }
     // The log never shrinks: a head behind the one verified, or another
     // entry at it, is the server's lie.
-    vault
-        .check_log_head(head_seq, head_hash)
-        .map_err(SessionError::LogDisagrees)?;
+    if let Err(refused) = vault.check_log_head(head_seq, head_hash) {
+        heal_log(
+            vault,
+            server,
+            info.circle_id,
+            (head_seq, head_hash),
+            refused,
+        )
+        .await?;
+    }
     // Removals' cut lists: a list the server withholds, or one that is not
     // the one its entry names, is not stored, and the removed peer's
     // records wait in quarantine (the sync report names them).
@@ -141,6 +150,44 @@ pub async fn pull(
         }
     }
     Ok(refresh)
+}
+
+/// The server's log ends before the one this device verified. If it ends
+/// on an entry of that log (a server restored from a backup lost the
+/// rest), this device posts the entries after it again, removals with
+/// their cut lists, and checks the log once more; any other shorter or
+/// different log is the server's lie ([`SessionError::LogDisagrees`]).
+async fn heal_log(
+    vault: &mut UnlockedVault,
+    server: &Server,
+    circle_id: Uuid,
+    (seq, hash): (u64, EntryHash),
+    refused: CircleError,
+) -> Result<(), SessionError> {
+    if !matches!(refused, CircleError::Chain(ChainError::Truncated { .. })) {
+        return Err(SessionError::LogDisagrees(refused));
+    }
+    let Some(missing) = vault.log_to_repost(seq, hash)? else {
+        return Err(SessionError::LogDisagrees(refused));
+    };
+    let mut prev = hash;
+    for (entry, lists) in &missing {
+        let posted = if lists.is_empty() {
+            server.append(circle_id, prev, entry).await?
+        } else {
+            server.append_removal(circle_id, prev, entry, lists).await?
+        };
+        if posted != Append::Stored {
+            // Another device is posting them too.
+            break;
+        }
+        prev = entry.hash();
+    }
+    let (entries, head) = server.log_with_head(circle_id, Some(seq)).await?;
+    vault.apply_log(&entries).map_err(SessionError::BadLog)?;
+    vault
+        .check_log_head(head.0, head.1)
+        .map_err(SessionError::LogDisagrees)
 }
 
 /// Appends an entry made by `make` (from the current head), re-reading

@@ -104,14 +104,7 @@ pub async fn append(
     let lists = req.cut_lists()?;
     let append = state
         .db(move |s| {
-            let append = Append::decode(
-                circle_id,
-                &member.peer,
-                &prev,
-                &bytes.entry,
-                &bytes.signature,
-                lists,
-            )?;
+            let append = Append::decode(circle_id, &prev, &bytes.entry, &bytes.signature, lists)?;
             let signer = match s.member(circle_id, &append.signer) {
                 Ok(m) if !m.removed => m,
                 Ok(_) | Err(StorageError::NotFound) => {

@@ -33,6 +33,22 @@ pub(crate) fn cut_row(
     .optional()
 }
 
+/// Every row of the stored list of removal `seq` and `zone`.
+pub(crate) fn cut_rows(conn: &Connection, seq: u64, zone: &str) -> rusqlite::Result<Vec<CutRow>> {
+    conn.prepare_cached(
+        "SELECT uuid, gencount, content FROM circle_cut_rows
+         WHERE removal_seq = ?1 AND zone = ?2 ORDER BY uuid",
+    )?
+    .query_map(params![seq, zone], |r| {
+        Ok(CutRow {
+            uuid: Uuid::from_bytes(r.get(0)?),
+            gencount: r.get(1)?,
+            content: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
 /// Whether the list of removal `seq` and `zone` is stored.
 pub(crate) fn has_cut_list(conn: &Connection, seq: u64, zone: &str) -> rusqlite::Result<bool> {
     Ok(conn

@@ -5,8 +5,10 @@
 
 pub(crate) mod cuts;
 pub(crate) mod db;
+mod repost;
 mod write;
 
+pub use repost::Repost;
 pub use write::ShareReport;
 
 use crate::circle::cache::{CircleRow, LogCache};

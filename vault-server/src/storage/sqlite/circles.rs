@@ -153,7 +153,11 @@ pub(super) fn append(
                     })
                     .map_err(db_err)?;
                 let still = match at {
-                    Some((epoch, seq)) => cut.token.epoch == epoch && cut.token.seq == seq,
+                    // A zone restored since the cut was taken (a removal
+                    // posted again to a restored server): its records are
+                    // judged by the list alone.
+                    Some((epoch, _)) if epoch != cut.token.epoch => true,
+                    Some((_, seq)) => cut.token.seq == seq,
                     // A zone nobody wrote yet is at sequence 0.
                     None => cut.token.seq == 0,
                 };
