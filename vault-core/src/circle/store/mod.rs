@@ -382,8 +382,10 @@ impl UnlockedVault {
         self.prepare(&state, body)
     }
 
-    /// A remove-peer entry. Follow it with [`UnlockedVault::prepare_new_epoch`]:
-    /// the removed device still holds the current vault key.
+    /// A legacy remove-peer entry, without a cut: kept to build and verify
+    /// the logs of older versions (servers no longer take it). Remove a
+    /// device with [`UnlockedVault::prepare_removal`], which carries the
+    /// cut and the new epoch in one entry.
     pub fn prepare_remove_peer(&mut self, peer: &PeerId) -> Result<SignedEntry, CircleError> {
         let (_, state) = self.load_circle()?;
         self.prepare(&state, EntryBody::RemovePeer { peer: *peer })
