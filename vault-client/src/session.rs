@@ -95,7 +95,33 @@ pub async fn connect(vault: &mut UnlockedVault) -> Result<(Server, CircleRefresh
             _ => e.into(),
         })?;
     let refresh = pull(vault, &server).await?;
+    finish_removal(vault, &server).await?;
     Ok((server, refresh))
+}
+
+/// A legacy removal its remover did not follow with a new epoch (it
+/// stopped between the two entries) is finished by the next member that
+/// connects: a new epoch, its key sealed to every other member first.
+async fn finish_removal(vault: &mut UnlockedVault, server: &Server) -> Result<(), SessionError> {
+    for _ in 0..APPEND_TRIES {
+        if !vault.removal_lacks_epoch()? {
+            return Ok(());
+        }
+        let info = circle_of(vault)?;
+        let me = vault.device().peer_id();
+        let (entry, pending) = vault.prepare_new_epoch()?;
+        let mut shares = Vec::new();
+        for m in info.members.iter().filter(|m| m.peer_id != me) {
+            let share = vault.seal_share(&m.peer_id, ShareEpochs::Pending(&pending))?;
+            shares.push((m.peer_id, share.to_bytes()));
+        }
+        if !shares.is_empty() {
+            server.post_shares(info.circle_id, &shares).await?;
+        }
+        server.append(info.circle_id, info.head.1, &entry).await?;
+        pull(vault, server).await?;
+    }
+    Err(SessionError::LogKeptChanging)
 }
 
 /// New log entries after the local head, then key shares for this device:

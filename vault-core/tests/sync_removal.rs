@@ -136,3 +136,23 @@ fn a_push_after_the_cut_was_taken_stops_the_removal() {
     assert!(r.quarantined.is_empty() && r.dropped.is_empty());
     assert_eq!(c.v(1).list(None).unwrap().len(), 1);
 }
+
+#[test]
+fn a_legacy_removal_without_its_epoch_is_seen_as_unfinished() {
+    let mut c = Circle::new(3);
+    let peer = c.devices[2].vault.peer_id();
+    assert!(!c.v(1).removal_lacks_epoch().unwrap());
+    // An older client appended a removal without a cut, then stopped.
+    let rm = c.v(0).prepare_remove_peer(&peer).unwrap();
+    c.server.borrow_mut().log.push(rm);
+    c.refresh(1);
+    assert!(c.v(1).removal_lacks_epoch().unwrap());
+    // Any member finishes it with a new epoch.
+    let (entry, _pending) = c.v(1).prepare_new_epoch().unwrap();
+    c.server.borrow_mut().log.push(entry);
+    c.refresh(1);
+    assert!(!c.v(1).removal_lacks_epoch().unwrap());
+    // A removal at a cut carries its epoch: nothing to finish.
+    c.remove_at_cut(0, 1).unwrap();
+    assert!(!c.v(0).removal_lacks_epoch().unwrap());
+}

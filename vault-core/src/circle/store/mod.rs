@@ -382,6 +382,20 @@ impl UnlockedVault {
         self.prepare(&state, body)
     }
 
+    /// Whether a legacy removal (without a cut) is not yet followed by a
+    /// new epoch: the removed device still holds the current vault key
+    /// (its remover stopped between the two entries). Any member finishes
+    /// it with [`UnlockedVault::prepare_new_epoch`].
+    pub fn removal_lacks_epoch(&self) -> Result<bool, CircleError> {
+        let (_, state) = self.load_circle()?;
+        let current = state.current_epoch().epoch;
+        let since = state.epoch_seq(current).unwrap_or(0);
+        Ok(state
+            .removed()
+            .filter_map(|(_, m)| m.removed)
+            .any(|r| !r.cut && r.seq > since))
+    }
+
     /// A legacy remove-peer entry, without a cut: kept to build and verify
     /// the logs of older versions (servers no longer take it). Remove a
     /// device with [`UnlockedVault::prepare_removal`], which carries the
