@@ -1,9 +1,11 @@
 //! A device's session with its circle's server, as front ends drive it:
 //! authentication (again before the token expires, and after a 401),
 //! the circle log and key shares brought up to date and verified by
-//! vault-core ([`connect`], [`pull`]), log appends that start over when
-//! another device appended first ([`append_with_retry`]), and sync rounds
-//! over one authenticated [`Session`].
+//! vault-core ([`connect`], [`pull`]), pairings a killed inviting process
+//! left unconfirmed ([`crate::pending`], at each connection), log appends
+//! that start over when another device appended first
+//! ([`append_with_retry`]), and sync rounds over one authenticated
+//! [`Session`].
 
 use crate::error::ClientError;
 use crate::runtime::stopped;
@@ -71,6 +73,11 @@ pub struct CircleRefresh {
     pub refused_shares: Vec<(PeerId, String)>,
     /// Epochs whose key this device still lacks.
     pub missing_epochs: Vec<u32>,
+    /// Peers this device added whose joiner never confirmed it joined
+    /// (filled at a connection, [`crate::pending`]): remove each (a
+    /// removal and a new key epoch), then
+    /// [`UnlockedVault::clear_pending_add`].
+    pub unconfirmed_adds: Vec<PeerId>,
 }
 
 fn circle_of(vault: &UnlockedVault) -> Result<CircleInfo, SessionError> {
@@ -78,7 +85,8 @@ fn circle_of(vault: &UnlockedVault) -> Result<CircleInfo, SessionError> {
 }
 
 /// Authenticates this device to its circle's server (TLS as the circle's
-/// trust says) and brings the circle up to date.
+/// trust says), brings the circle up to date, and judges the pending adds
+/// past their deadline ([`crate::pending`]).
 pub async fn connect(vault: &mut UnlockedVault) -> Result<(Server, CircleRefresh), SessionError> {
     let info = circle_of(vault)?;
     let mut server = Server::new(&info.server_url, &info.trust)?;
@@ -91,7 +99,8 @@ pub async fn connect(vault: &mut UnlockedVault) -> Result<(Server, CircleRefresh
             Some("forbidden") => SessionError::NotMember,
             _ => e.into(),
         })?;
-    let refresh = pull(vault, &server).await?;
+    let mut refresh = pull(vault, &server).await?;
+    refresh.unconfirmed_adds = crate::pending::unconfirmed_adds(vault, &server).await?;
     Ok((server, refresh))
 }
 
@@ -218,6 +227,12 @@ impl Session {
     /// The session token, when connected (a WebSocket carries it).
     pub fn token(&self) -> Option<&str> {
         self.server.as_ref().and_then(Server::token)
+    }
+
+    /// The connected server, when connected (for the requests a front
+    /// end makes itself, such as removing an unconfirmed peer).
+    pub fn server(&self) -> Option<&Server> {
+        self.server.as_ref()
     }
 
     /// Forgets the token: the next request authenticates again.

@@ -49,6 +49,7 @@ pub use entry::{
 pub use ids::{EntryHash, ParseIdError, PeerId, PeerKeys, safety_number};
 pub use share::{KeyShare, SHARE_VERSION, ShareError};
 pub use store::{
-    CircleInfo, CircleSummary, LogUpdate, MemberInfo, PendingEpoch, ShareEpochs, ShareReport,
+    CircleInfo, CircleSummary, LogUpdate, MemberInfo, PendingAdd, PendingEpoch, PendingVerdict,
+    ShareEpochs, ShareReport,
 };
 pub use trust::ServerTrust;

@@ -74,11 +74,14 @@ pub enum Namespace {
     ManifestRoot,
     /// Signature prefix of a signed manifest.
     ManifestSignature,
+    /// Signature prefix of a joiner's confirmation that it joined (the
+    /// circle id and the hash of the entry that added it).
+    PairJoined,
 }
 
 impl Namespace {
     /// Every namespace, for tests that check the labels are distinct.
-    pub const ALL: [Namespace; 34] = [
+    pub const ALL: [Namespace; 35] = [
         Namespace::KeyEncryptionKey,
         Namespace::BlindIndex,
         Namespace::KeyCommitment,
@@ -113,6 +116,7 @@ impl Namespace {
         Namespace::ManifestBucket,
         Namespace::ManifestRoot,
         Namespace::ManifestSignature,
+        Namespace::PairJoined,
     ];
 
     /// The label's bytes. Short enough that a label plus a 32-byte key fits
@@ -153,6 +157,7 @@ impl Namespace {
             Namespace::ManifestBucket => b"vault.v1.mf-bucket",
             Namespace::ManifestRoot => b"vault.v1.mf-root",
             Namespace::ManifestSignature => b"vault.v1.mf-sig",
+            Namespace::PairJoined => b"vault.v1.pair-joined",
         }
     }
 }
@@ -212,6 +217,7 @@ mod tests {
                 b"vault.v1.mf-bucket",
                 b"vault.v1.mf-root",
                 b"vault.v1.mf-sig",
+                b"vault.v1.pair-joined",
             ]
         );
     }

@@ -17,6 +17,8 @@ const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../migrations/vault/0003_sync.sql"),
     include_str!("../../../migrations/vault/0004_stage.sql"),
     include_str!("../../../migrations/vault/0005_server_trust.sql"),
+    // 0006 is another change's, in flight; this list keeps file order.
+    include_str!("../../../migrations/vault/0007_pending_adds.sql"),
 ];
 
 /// The newest schema version this library knows (`PRAGMA user_version`).
@@ -167,6 +169,7 @@ mod tests {
             "device_identity",
             "circle",
             "pending_epochs",
+            "pending_adds",
         ] {
             let n: i64 = conn
                 .query_row(

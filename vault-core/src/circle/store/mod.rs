@@ -4,8 +4,10 @@
 //! the server's log returns them ([`UnlockedVault::apply_log`]).
 
 pub(crate) mod db;
+mod pending;
 mod write;
 
+pub use pending::{PendingAdd, PendingVerdict};
 pub use write::ShareReport;
 
 use crate::circle::cache::{CircleRow, LogCache};
