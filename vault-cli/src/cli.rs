@@ -17,6 +17,10 @@ failed verification (its records disagree with what this device or another \
 member signed: it withheld, altered or injected records; or its circle log \
 is shorter than, or differs from, the one this device verified).
 
+A pairing that does not complete exits with 2 too: the codes were refused, \
+the invite expired, or the other device stopped answering or did not join \
+(the inviter then removes the device it added again).
+
 The master password comes from the agent (vault unlock), else the first line \
 of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.";
 

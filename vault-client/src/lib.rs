@@ -10,7 +10,8 @@
 //!   out as `Retry-After` says; on the zone routes a request whose
 //!   connection failed (not timed out) is tried once more.
 //! - The circle routes ([`circle`]): registration, authentication, the
-//!   log, key shares; the pairing relay ([`relay`]).
+//!   log, key shares; the pairing relay ([`relay`]); pairings a killed
+//!   inviter left unconfirmed ([`pending`]).
 //! - [`HttpTransport`] ([`transport`]): vault-core's sync
 //!   [`Transport`](vault_core::sync::Transport) over the zone routes.
 //! - The watcher ([`watch`]): the WebSocket's hints as [`Event`]s, with
@@ -29,6 +30,7 @@
 pub mod backoff;
 pub mod circle;
 mod error;
+pub mod pending;
 pub mod relay;
 mod runtime;
 pub mod server;

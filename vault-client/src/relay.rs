@@ -54,6 +54,26 @@ impl Server {
         answer::<PostResponse>(&got, "the message answer").map(|got| got.seq)
     }
 
+    /// Every message of the other side after `after`, as the relay holds
+    /// them now (no waiting).
+    pub async fn messages(
+        &self,
+        invite_id: &str,
+        after: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, ClientError> {
+        const LIST: &str = "the messages list";
+        let got: ReadResponse = self
+            .get(
+                &format!("/v1/invites/{invite_id}/messages?after={after}&wait=0"),
+                LIST,
+            )
+            .await?;
+        got.messages
+            .iter()
+            .map(|m| Ok((m.seq, m.decode().map_err(|_| ClientError::Malformed(LIST))?)))
+            .collect()
+    }
+
     /// The other side's next relay message after `after`, waiting for it
     /// up to `deadline`. `Ok(None)` when none came in time.
     pub async fn receive(

@@ -1,9 +1,11 @@
 //! A device's session with its circle's server, as front ends drive it:
 //! authentication (again before the token expires, and after a 401),
 //! the circle log and key shares brought up to date and verified by
-//! vault-core ([`connect`], [`pull`]), log appends that start over when
-//! another device appended first ([`append_with_retry`]), and sync rounds
-//! over one authenticated [`Session`].
+//! vault-core ([`connect`], [`pull`]), pairings a killed inviting process
+//! left unconfirmed ([`crate::pending`], at each connection), log appends
+//! that start over when another device appended first
+//! ([`append_with_retry`]), and sync rounds over one authenticated
+//! [`Session`].
 
 use crate::error::ClientError;
 use crate::runtime::stopped;
@@ -21,6 +23,7 @@ use vault_core::circle::{
 };
 use vault_core::error::CircleError;
 use vault_core::sync::{SyncError, SyncReport};
+use vault_proto::manifests::ManifestResponse;
 
 /// A token this close to its expiry is renewed before the next request.
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
@@ -74,6 +77,11 @@ pub struct CircleRefresh {
     pub refused_shares: Vec<(PeerId, String)>,
     /// Epochs whose key this device still lacks.
     pub missing_epochs: Vec<u32>,
+    /// Peers this device added whose joiner never confirmed it joined
+    /// (filled at a connection, [`crate::pending`]): remove each (a
+    /// removal and a new key epoch), then
+    /// [`UnlockedVault::clear_pending_add`].
+    pub unconfirmed_adds: Vec<PeerId>,
 }
 
 fn circle_of(vault: &UnlockedVault) -> Result<CircleInfo, SessionError> {
@@ -81,7 +89,8 @@ fn circle_of(vault: &UnlockedVault) -> Result<CircleInfo, SessionError> {
 }
 
 /// Authenticates this device to its circle's server (TLS as the circle's
-/// trust says) and brings the circle up to date.
+/// trust says), brings the circle up to date, and judges the pending adds
+/// past their deadline ([`crate::pending`]).
 pub async fn connect(vault: &mut UnlockedVault) -> Result<(Server, CircleRefresh), SessionError> {
     let info = circle_of(vault)?;
     let mut server = Server::new(&info.server_url, &info.trust)?;
@@ -94,8 +103,9 @@ pub async fn connect(vault: &mut UnlockedVault) -> Result<(Server, CircleRefresh
             Some("forbidden") => SessionError::NotMember,
             _ => e.into(),
         })?;
-    let refresh = pull(vault, &server).await?;
+    let mut refresh = pull(vault, &server).await?;
     finish_removal(vault, &server).await?;
+    refresh.unconfirmed_adds = crate::pending::unconfirmed_adds(vault, &server).await?;
     Ok((server, refresh))
 }
 
@@ -120,6 +130,58 @@ async fn finish_removal(vault: &mut UnlockedVault, server: &Server) -> Result<()
         }
         server.append(info.circle_id, info.head.1, &entry).await?;
         pull(vault, server).await?;
+    }
+    Err(SessionError::LogKeptChanging)
+}
+
+/// Removes `peer`, whose add its joiner never confirmed (it never
+/// joined), with a new key epoch: at the zone's current head with nothing
+/// of it kept, so no sync round is needed and it runs inside a connection.
+/// Starts over when the zone or the log moved. Returns the new epoch.
+pub async fn remove_unjoined(
+    vault: &mut UnlockedVault,
+    server: &Server,
+    peer: &PeerId,
+) -> Result<u32, SessionError> {
+    const MANIFEST: &str = "the manifest answer";
+    for _ in 0..APPEND_TRIES {
+        let info = circle_of(vault)?;
+        let path = format!(
+            "/v1/circles/{}/zones/{}/manifest?buckets=false",
+            info.circle_id,
+            vault.zone()
+        );
+        let got: ManifestResponse = server.get(&path, MANIFEST).await?;
+        let token = got
+            .decode(false)
+            .map_err(|_| ClientError::Malformed(MANIFEST))?
+            .token;
+        let prepared = vault.prepare_unjoined_removal(peer, token)?;
+        let me = vault.device().peer_id();
+        let mut shares = Vec::new();
+        for m in info
+            .members
+            .iter()
+            .filter(|m| m.peer_id != me && m.peer_id != *peer)
+        {
+            let share = vault.seal_share(&m.peer_id, ShareEpochs::Pending(&prepared.pending))?;
+            shares.push((m.peer_id, share.to_bytes()));
+        }
+        if !shares.is_empty() {
+            server.post_shares(info.circle_id, &shares).await?;
+        }
+        let posted = server
+            .append_removal(
+                info.circle_id,
+                info.head.1,
+                &prepared.entry,
+                &prepared.lists,
+            )
+            .await?;
+        pull(vault, server).await?;
+        if posted == Append::Stored {
+            return Ok(vault.key_epoch());
+        }
     }
     Err(SessionError::LogKeptChanging)
 }
@@ -300,6 +362,12 @@ impl Session {
     /// The session token, when connected (a WebSocket carries it).
     pub fn token(&self) -> Option<&str> {
         self.server.as_ref().and_then(Server::token)
+    }
+
+    /// The connected server, when connected (for the requests a front
+    /// end makes itself, such as removing an unconfirmed peer).
+    pub fn server(&self) -> Option<&Server> {
+        self.server.as_ref()
     }
 
     /// Forgets the token: the next request authenticates again.

@@ -5,7 +5,8 @@
 //! bar, and a round prints as a line or JSON ([`print_round`]). Also the
 //! name this device shows the others ([`device_name`]). Shared by
 //! `circle`, `peer`, `pairing`, `sync` and `watch`; it imports no command
-//! module.
+//! module. A connection removes the peers a killed `vault peer invite`
+//! added whose joiner never confirmed (vault-client's `pending`).
 
 use crate::error::CliError;
 use crate::output::Out;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use vault_client::session::{self, CircleRefresh, SessionError};
 use vault_client::{Outcome, Server, TransferProgress};
 use vault_core::UnlockedVault;
-use vault_core::circle::{CircleInfo, SignedEntry};
+use vault_core::circle::{CircleInfo, PeerId, SignedEntry};
 use vault_core::sync::{Phase, SyncError};
 
 /// The vault's circle, or a usage error saying how to make one.
@@ -32,11 +33,59 @@ pub fn no_circle() -> CliError {
     )
 }
 
-/// Authenticates this device to its circle's server and pulls.
+/// Authenticates this device to its circle's server and pulls; removes
+/// the peers whose pairing never finished ([`remove_unconfirmed`]).
 pub async fn connect(vault: &mut UnlockedVault) -> anyhow::Result<Server> {
     let (server, refresh) = session::connect(vault).await.map_err(cli_error)?;
     warn(&refresh);
+    remove_unconfirmed(vault, &server, &refresh.unconfirmed_adds).await?;
     Ok(server)
+}
+
+/// Removes `peer`, whose joiner never confirmed its add, with a new key
+/// epoch (vault-client's `remove_unjoined`). Returns the new epoch.
+pub async fn remove_unjoined(
+    vault: &mut UnlockedVault,
+    server: &Server,
+    peer: &PeerId,
+) -> anyhow::Result<u32> {
+    session::remove_unjoined(vault, server, peer)
+        .await
+        .map_err(cli_error)
+}
+
+/// Removes each peer a connection found added by this device and never
+/// confirmed by its joiner (a `vault peer invite` killed before the
+/// confirmation), with a new key epoch, and forgets its pending add.
+/// A removal that fails is a warning: the next connection tries again.
+async fn remove_unconfirmed(
+    vault: &mut UnlockedVault,
+    server: &Server,
+    peers: &[PeerId],
+) -> anyhow::Result<()> {
+    for target in peers {
+        let name = vault
+            .circle()?
+            .and_then(|c| c.members.into_iter().find(|m| m.peer_id == *target))
+            .and_then(|m| m.name)
+            .unwrap_or_else(|| "a device".into());
+        match remove_unjoined(vault, server, target).await {
+            Ok(epoch) => {
+                vault.clear_pending_add(target)?;
+                eprintln!(
+                    "vault: {name} ({}) did not finish joining; removed it again \
+                     (the vault key is now epoch {epoch})",
+                    target.short()
+                );
+            }
+            Err(e) => eprintln!(
+                "vault: warning: {name} ({}) did not finish joining, and removing it failed: \
+                 {e:#}; the next connection tries again",
+                target.short()
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// Appends an entry made by `make` (from the current head), re-reading
@@ -136,6 +185,8 @@ const BAR_FROM: u64 = 2_000;
 /// warnings, errors and progress bar.
 pub struct Session {
     inner: vault_client::Session,
+    /// The runtime the inner session's requests run on.
+    handle: Handle,
     /// Where a long round's progress is drawn (hidden unless asked for).
     bar: indicatif::ProgressBar,
 }
@@ -145,7 +196,8 @@ impl Session {
     /// worker drives I/O, see [`vault_client::background_runtime`]).
     pub fn new(handle: Handle, circle_id: Uuid) -> Self {
         Self {
-            inner: vault_client::Session::new(handle, circle_id),
+            inner: vault_client::Session::new(handle.clone(), circle_id),
+            handle,
             bar: indicatif::ProgressBar::hidden(),
         }
     }
@@ -192,6 +244,7 @@ impl Session {
     pub fn connect(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<()> {
         if let Some(refresh) = self.inner.connect(vault).map_err(cli_error)? {
             warn(&refresh);
+            self.remove_unconfirmed(vault, &refresh)?;
         }
         Ok(())
     }
@@ -201,7 +254,7 @@ impl Session {
     pub fn refresh_circle(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<()> {
         let refresh = self.inner.refresh_circle(vault).map_err(cli_error)?;
         warn(&refresh);
-        Ok(())
+        self.remove_unconfirmed(vault, &refresh)
     }
 
     /// Removes `peer` at a cut with a new key epoch (a sync round first;
@@ -215,7 +268,24 @@ impl Session {
     }
 
     /// One sync round (again after a 401, once).
+    /// [`remove_unconfirmed`] over this session's connection.
+    fn remove_unconfirmed(
+        &self,
+        vault: &mut UnlockedVault,
+        refresh: &CircleRefresh,
+    ) -> anyhow::Result<()> {
+        match self.inner.server() {
+            Some(server) if !refresh.unconfirmed_adds.is_empty() => self
+                .handle
+                .block_on(remove_unconfirmed(vault, server, &refresh.unconfirmed_adds)),
+            _ => Ok(()),
+        }
+    }
+
+    /// One sync round (again after a 401, once), connected first as
+    /// [`Session::connect`] does.
     pub fn round(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<Outcome> {
+        self.connect(vault)?;
         let bar = self.bar.clone();
         let observer = Box::new(move |p: TransferProgress| {
             if p.records_total < BAR_FROM {

@@ -51,7 +51,7 @@ pub use entry::{
 pub use ids::{EntryHash, ParseIdError, PeerId, PeerKeys, safety_number};
 pub use share::{KeyShare, SHARE_VERSION, ShareError};
 pub use store::{
-    CircleInfo, CircleSummary, LogUpdate, MemberInfo, PendingEpoch, Repost, ShareEpochs,
-    ShareReport,
+    CircleInfo, CircleSummary, LogUpdate, MemberInfo, PendingAdd, PendingEpoch, PendingVerdict,
+    Repost, ShareEpochs, ShareReport,
 };
 pub use trust::ServerTrust;

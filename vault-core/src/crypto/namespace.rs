@@ -76,11 +76,14 @@ pub enum Namespace {
     ManifestSignature,
     /// SHA-256 prefix of a removal's cut list (the removed peer's records).
     RemovalCut,
+    /// Signature prefix of a joiner's confirmation that it joined (the
+    /// circle id and the hash of the entry that added it).
+    PairJoined,
 }
 
 impl Namespace {
     /// Every namespace, for tests that check the labels are distinct.
-    pub const ALL: [Namespace; 35] = [
+    pub const ALL: [Namespace; 36] = [
         Namespace::KeyEncryptionKey,
         Namespace::BlindIndex,
         Namespace::KeyCommitment,
@@ -116,6 +119,7 @@ impl Namespace {
         Namespace::ManifestRoot,
         Namespace::ManifestSignature,
         Namespace::RemovalCut,
+        Namespace::PairJoined,
     ];
 
     /// The label's bytes. Short enough that a label plus a 32-byte key fits
@@ -157,6 +161,7 @@ impl Namespace {
             Namespace::ManifestRoot => b"vault.v1.mf-root",
             Namespace::ManifestSignature => b"vault.v1.mf-sig",
             Namespace::RemovalCut => b"vault.v1.removal-cut",
+            Namespace::PairJoined => b"vault.v1.pair-joined",
         }
     }
 }
@@ -217,6 +222,7 @@ mod tests {
                 b"vault.v1.mf-root",
                 b"vault.v1.mf-sig",
                 b"vault.v1.removal-cut",
+                b"vault.v1.pair-joined",
             ]
         );
     }

@@ -18,6 +18,7 @@ const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../migrations/vault/0004_stage.sql"),
     include_str!("../../../migrations/vault/0005_server_trust.sql"),
     include_str!("../../../migrations/vault/0006_removal_cut.sql"),
+    include_str!("../../../migrations/vault/0007_pending_adds.sql"),
 ];
 
 /// The newest schema version this library knows (`PRAGMA user_version`).
@@ -168,6 +169,7 @@ mod tests {
             "device_identity",
             "circle",
             "pending_epochs",
+            "pending_adds",
         ] {
             let n: i64 = conn
                 .query_row(

@@ -8,7 +8,8 @@
 //! [`UnlockedVault::set_sync_anchor`]: crate::UnlockedVault::set_sync_anchor
 
 use super::{
-    InviterVerified, JoinerAwaitingWelcome, PAIRING_VERSION, PairingError, Welcome, check_header,
+    InviterAwaitingConfirmation, InviterVerified, JoinerAwaitingWelcome, PAIRING_VERSION,
+    PairingError, Welcome, check_header,
 };
 use crate::circle::{EntryHash, KeyShare};
 use zeroize::Zeroizing;
@@ -20,27 +21,31 @@ pub const MAX_ANCHOR_LEN: usize = 4096;
 
 impl InviterVerified {
     /// The welcome ([`InviterVerified::welcome`]), then the anchor
-    /// message carrying `anchor` (empty: none).
+    /// message carrying `anchor` (empty: none), and the state that waits
+    /// for the joiner's confirmation of `add_peer`.
     pub fn welcome_with_anchor(
         mut self,
         share: &KeyShare,
         add_peer: EntryHash,
         anchor: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), PairingError> {
+    ) -> Result<(InviterAwaitingConfirmation, Vec<u8>, Vec<u8>), PairingError> {
         if anchor.len() > MAX_ANCHOR_LEN {
             return Err(PairingError::Malformed("anchor too long"));
         }
         let m4 = self.seal_welcome(share, add_peer)?;
         let m5 = self.session.seal(&[ANCHOR, PAIRING_VERSION], anchor)?;
-        Ok((m4, m5))
+        let next = InviterAwaitingConfirmation::new(self, add_peer);
+        Ok((next, m4, m5))
     }
 }
 
 impl JoinerAwaitingWelcome {
     /// Opens the welcome and then the anchor that follows it: the
     /// [`Welcome`] and the anchor's bytes (empty: the inviter had none).
+    /// The session stays, to end it with a confirmation once joined
+    /// ([`JoinerAwaitingWelcome::confirm`]) or a rejection.
     pub fn receive_welcome_with_anchor(
-        mut self,
+        &mut self,
         m4: &[u8],
         m5: &[u8],
     ) -> Result<(Welcome, Zeroizing<Vec<u8>>), PairingError> {
@@ -50,6 +55,7 @@ impl JoinerAwaitingWelcome {
         if anchor.len() > MAX_ANCHOR_LEN {
             return Err(PairingError::Malformed("anchor too long"));
         }
+        self.welcomed = Some(welcome.add_peer);
         Ok((welcome, anchor))
     }
 }

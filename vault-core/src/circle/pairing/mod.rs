@@ -1,7 +1,6 @@
 //! Pairing a new device: pure state machines, no I/O. Each step consumes
 //! its state and returns the next one and the bytes to relay through the
 //! server, which sees only opaque messages.
-//! (Over 500 lines: both sides' states, read in the protocol's order.)
 //!
 //! ```text
 //! joiner  → inviter  JoinHello     1 | 1 | invite_id 16 | signing 32 | agreement 32 | eph 32 | nonce 32 | mac 32
@@ -18,7 +17,18 @@
 //!                                               anchor: the inviter's newest signed manifest, or nothing)
 //! inviter → joiner   Refusal       6 | 1 | AES-GCM(K_i2j, nonce = counter, aad = "vault.v1.pair-msg" || 6 | 1 || th, empty)
 //!                                  instead of the welcome, when the inviter's person refuses the SAS
+//! joiner  → inviter  Confirmation  7 | 1 | sig 64 | AES-GCM(K_j2i, nonce = counter, aad = "vault.v1.pair-msg" || 7 | 1 | sig || th, empty)
+//!                                  sig = Ed25519(joiner, "vault.v1.pair-joined" || circle_id || add-peer entry hash)
+//!                                  once the joiner verified the log and stored the join
+//! joiner  → inviter  Rejection     8 | 1 | AES-GCM(K_j2i, nonce = counter, aad = "vault.v1.pair-msg" || 8 | 1 || th, reason u8)
+//!                                  instead, when the joiner refuses the circle or cannot finish
 //! ```
+//!
+//! The add-peer entry counts only once the joiner confirms: until then
+//! the inviter keeps a pending add and removes the peer again if no
+//! confirmation comes (`confirm`). The confirmation's signature can be
+//! checked without the session, so an inviter restarted after a crash
+//! can still recognise it on the relay.
 //!
 //! `K_mac = HKDF(secret, "vault.v1.invite-mac")`: the hellos prove both
 //! sides know the invite secret, so the relaying server can neither join
@@ -26,11 +36,15 @@
 //! its MAC or its AEAD (fresh ephemerals, nonce and challenge per session).
 
 mod anchor;
+mod confirm;
+mod error;
 mod invite;
 mod refusal;
 mod session;
 
 pub use anchor::MAX_ANCHOR_LEN;
+pub use confirm::{CONFIRMATION_LEN, InviterAwaitingConfirmation, Rejection, check_confirmation};
+pub use error::PairingError;
 
 pub use invite::{INVITE_SECRET_LEN, InviteCode, InviteSecret};
 
@@ -42,7 +56,7 @@ pub use session::Sas;
 
 use super::entry::{MAX_NAME_LEN, check_keys};
 use super::ids::{EntryHash, PeerId, PeerKeys};
-use super::share::{KeyShare, ShareError};
+use super::share::KeyShare;
 use crate::crypto::{DeviceIdentity, EphemeralSecret, InviteMacKey, Namespace, VaultRng};
 use session::{Role, Session};
 use std::fmt;
@@ -58,54 +72,6 @@ const WELCOME: u8 = 4;
 const JOIN_HELLO_LEN: usize = 2 + 16 + 64 + 32 + 32 + 32;
 const INVITER_HELLO_LEN: usize = 2 + 16 + 32 + 64 + 32 + 32 + 32;
 const MAC_LEN: usize = 32;
-
-/// Why a pairing step failed. The session is over: start again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PairingError {
-    /// The invite code does not parse.
-    #[error("bad invite code: {0}")]
-    BadCode(&'static str),
-    /// A hello's MAC is wrong: the other side does not know the invite
-    /// secret, or the relay altered or replayed the message.
-    #[error("the other side does not know the invite secret, or the message was altered")]
-    BadInviteProof,
-    /// The joiner's signature over the transcript and challenge is wrong.
-    #[error("the joiner's proof of its signing key does not verify")]
-    BadProof,
-    /// An encrypted message did not open (altered, replayed, or another session's).
-    #[error("a pairing message did not decrypt")]
-    Decrypt,
-    /// A message of the wrong length or content.
-    #[error("malformed pairing message: {0}")]
-    Malformed(&'static str),
-    /// A message of another type than the step expects.
-    #[error("expected pairing message type {expected}, got {found}")]
-    UnexpectedMessage {
-        /// The type this step reads.
-        expected: u8,
-        /// The type received.
-        found: u8,
-    },
-    /// A version this library does not speak.
-    #[error("pairing message version {0} is not supported")]
-    UnknownVersion(u8),
-    /// A weak public key, or an ephemeral agreement with no contribution.
-    #[error("the other side sent a weak key")]
-    WeakKey,
-    /// The identity given is not the one the session started with.
-    #[error("the device identity is not the one this pairing started with")]
-    IdentityMismatch,
-    /// The key share is not addressed to the joiner of this session.
-    #[error("the key share is not addressed to the joiner")]
-    WrongRecipient,
-    /// The welcome's key share does not parse.
-    #[error(transparent)]
-    Share(#[from] ShareError),
-    /// The inviter refused this joiner (its person did not confirm the
-    /// short authentication string), in a message of this session.
-    #[error("the inviting device refused this one: the codes were not confirmed there")]
-    Refused,
-}
 
 fn check_header(msg: &[u8], expected: u8) -> Result<(), PairingError> {
     if msg.len() < 2 {
@@ -228,6 +194,7 @@ impl JoinerAwaitingHello {
             genesis,
             inviter,
             me: self.me,
+            welcomed: None,
         };
         Ok((next, m3))
     }
@@ -241,6 +208,8 @@ pub struct JoinerAwaitingWelcome {
     genesis: EntryHash,
     inviter: PeerKeys,
     me: PeerKeys,
+    /// The add-peer entry's hash, once the welcome and anchor opened.
+    welcomed: Option<EntryHash>,
 }
 
 /// What the joiner receives at the end: everything
@@ -419,6 +388,7 @@ impl InviterAwaitingJoin {
             session,
             joiner,
             challenge,
+            circle_id: self.circle_id,
         };
         Ok((next, m2))
     }
@@ -430,6 +400,7 @@ pub struct InviterAwaitingProof {
     session: Session,
     joiner: PeerKeys,
     challenge: [u8; 32],
+    circle_id: Uuid,
 }
 
 impl InviterAwaitingProof {
@@ -483,6 +454,7 @@ impl InviterAwaitingProof {
             InviterVerified {
                 session: self.session,
                 joiner: self.joiner,
+                circle_id: self.circle_id,
             },
             request,
         ))
@@ -495,6 +467,7 @@ impl InviterAwaitingProof {
 pub struct InviterVerified {
     session: Session,
     joiner: PeerKeys,
+    circle_id: Uuid,
 }
 
 impl InviterVerified {

@@ -31,3 +31,30 @@ fn a_proof_signed_by_another_key_is_bad_proof() {
         assert_eq!(inv.receive_proof(&m3).unwrap_err(), PairingError::BadProof);
     }
 }
+
+/// Each reason reads back as itself; a code this version does not know
+/// (a newer joiner's) reads as `Failed`, never as an error.
+#[test]
+fn rejection_codes_round_trip_and_unknown_ones_read_as_failed() {
+    for why in [
+        Rejection::Welcome,
+        Rejection::Log,
+        Rejection::Anchor,
+        Rejection::Failed,
+        Rejection::Late,
+    ] {
+        assert_eq!(Rejection::from_code(why.code()), why);
+    }
+    assert_eq!(
+        [1, 2, 3, 4, 5].map(Rejection::from_code),
+        [
+            Rejection::Welcome,
+            Rejection::Log,
+            Rejection::Anchor,
+            Rejection::Failed,
+            Rejection::Late
+        ]
+    );
+    assert_eq!(Rejection::from_code(0), Rejection::Failed);
+    assert_eq!(Rejection::from_code(200), Rejection::Failed);
+}

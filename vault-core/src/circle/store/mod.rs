@@ -5,9 +5,11 @@
 
 pub(crate) mod cuts;
 pub(crate) mod db;
+mod pending;
 mod repost;
 mod write;
 
+pub use pending::{PendingAdd, PendingVerdict};
 pub use repost::Repost;
 pub use write::ShareReport;
 

@@ -5,7 +5,7 @@
 use super::db as sync_db;
 use crate::circle::store::load as load_circle;
 use crate::circle::{CutList, CutRow, PeerId, PendingEpoch, SignedEntry};
-use crate::sync::{SyncError, Transport};
+use crate::sync::{SyncError, Token, Transport};
 use crate::vault::UnlockedVault;
 use rusqlite::{Connection, params};
 use uuid::Uuid;
@@ -55,6 +55,31 @@ impl UnlockedVault {
             pending,
             lists: vec![(zone, list.to_bytes())],
         })
+    }
+
+    /// Prepares the removal of `peer` whose add its joiner never confirmed
+    /// (it never joined): nothing of it is kept (an empty cut list), at
+    /// the zone's head `token` as the server announced it, so no sync
+    /// round is needed first.
+    pub fn prepare_unjoined_removal(
+        &mut self,
+        peer: &PeerId,
+        token: Token,
+    ) -> Result<PreparedRemoval, SyncError> {
+        let zone = self.zone.clone();
+        let list = CutList::new(&zone, Vec::new()).map_err(crate::error::CircleError::from)?;
+        let cut = list.cut(token.epoch, token.seq, [0; 32]);
+        let (entry, pending) = self.prepare_removal_entry(peer, vec![cut])?;
+        Ok(PreparedRemoval {
+            entry,
+            pending,
+            lists: vec![(zone, list.to_bytes())],
+        })
+    }
+
+    /// The zone this vault syncs.
+    pub fn zone(&self) -> &str {
+        &self.zone
     }
 
     /// Learns who wrote the server versions mirrored without a writer
