@@ -7,7 +7,7 @@ use crate::device::{Device, append_body, commit, decode32, invite_id, name, wire
 use serde_json::json;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-use vault_core::circle::{EntryBody, EntryHash};
+use vault_core::circle::{CutList, EntryBody, EntryHash};
 use vault_core::crypto::VaultRng;
 
 /// The state the circle scenario leaves for the pairing one.
@@ -181,10 +181,13 @@ pub async fn circle_log_and_push(api: &Api<'_>, rng: &mut VaultRng) -> Founded {
     let r = api.get(&format!("{log_path}?after=zero"), a.token()).await;
     assert_eq!(r.status, 400, "a query that is not a number: {}", r.body);
 
-    // An entry B signed is not A's to post.
-    let by_b = b.sign(circle, 3, winner.hash(), EntryBody::NewEpoch(commit(5)));
-    let r = api.post(&log_path, a.token(), append_body(&by_b)).await;
-    assert_error(&r, 403, "forbidden", "an entry signed by another member");
+    // A member may post an entry another member signed (a device puts
+    // back what a restored server lost), never one a non-member signed.
+    let by_outsider = outsider.sign(circle, 3, winner.hash(), EntryBody::NewEpoch(commit(5)));
+    let r = api
+        .post(&log_path, a.token(), append_body(&by_outsider))
+        .await;
+    assert_error(&r, 403, "forbidden", "an entry signed by a non-member");
 
     // Shares, announced on B's socket.
     let shares_path = format!("/v1/circles/{circle}/shares");
@@ -238,14 +241,37 @@ pub async fn circle_log_and_push(api: &Api<'_>, rng: &mut VaultRng) -> Founded {
     // A removes B: B's socket closes, its token stops working, and a
     // challenge it got while a member buys it no new token.
     let b_answer = b.answer(api, circle).await;
-    let remove = a.sign(
+    // Without a cut (the legacy kind) it is refused; at the zone's state
+    // (nothing written yet), with its list, it is appended.
+    let legacy = a.sign(
         circle,
         3,
         winner.hash(),
         EntryBody::RemovePeer { peer: b.peer() },
     );
-    api.post_ok(&log_path, a.token(), append_body(&remove), 201)
-        .await;
+    let r = api.post(&log_path, a.token(), append_body(&legacy)).await;
+    assert_error(&r, 400, "invalid", "a removal without its cut");
+    let list = CutList::new("keychain", Vec::new()).unwrap();
+    let remove = a.sign(
+        circle,
+        3,
+        winner.hash(),
+        EntryBody::Removal {
+            peer: b.peer(),
+            epoch: commit(2),
+            cuts: vec![list.cut(1, 0, [0; 32])],
+        },
+    );
+    let mut body = append_body(&remove);
+    body["cuts"] = json!([{"zone": "keychain", "list": b64(&list.to_bytes())}]);
+    api.post_ok(&log_path, a.token(), body, 201).await;
+    // Its list, beside the log; none for an entry that is no removal.
+    let cuts = format!("/v1/circles/{circle}/cuts");
+    let r = api.get(&format!("{cuts}/3/keychain"), a.token()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.bytes, list.to_bytes());
+    let r = api.get(&format!("{cuts}/2/keychain"), a.token()).await;
+    assert_error(&r, 404, "not_found", "a cut list of no removal");
     loop {
         match ws_b.next().await {
             None => break,
