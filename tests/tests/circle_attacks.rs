@@ -281,20 +281,6 @@ fn a_joiner_without_the_invite_secret_is_refused() {
     assert_eq!(peers_offline(&a), 1);
 }
 
-/// Every row of a table, as the server stores it.
-fn table_rows(c: &rusqlite::Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
-    let mut stmt = c.prepare(sql).unwrap();
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        (0..n)
-            .map(|i| r.get::<_, rusqlite::types::Value>(i))
-            .collect::<rusqlite::Result<Vec<_>>>()
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
-}
-
 #[test]
 fn a_truncated_log_is_refused_unless_it_is_a_prefix_the_device_can_put_back() {
     let server = ServerProc::start();
