@@ -403,3 +403,31 @@ fn a_record_dropped_past_a_removal_s_cut_keeps_nobody_on_the_slow_path() {
     assert_eq!(c.sync(b).unwrap().requests, 1);
     assert_eq!(password(&mut c, b, x), "x1");
 }
+
+#[test]
+fn two_devices_deciding_the_same_record_converge() {
+    let mut c = Circle::new(4);
+    let (a, b, removed, d) = (0, 1, 2, 3);
+    let x = c.v(a).add(inet("x.example", "x1", "")).unwrap();
+    c.settle();
+    c.v(removed)
+        .update(x, inet("x.example", "x-removed", ""))
+        .unwrap();
+    c.sync(removed).unwrap();
+    c.server.borrow_mut().withhold_cuts = true;
+    c.remove_at_cut(a, removed).unwrap();
+    for i in [b, d] {
+        assert_eq!(c.sync(i).unwrap().quarantined.len(), 1);
+        c.v(i).quarantine_accept(x).unwrap();
+    }
+    // D's push meets B's version: merged, nothing left to push twice.
+    c.sync(b).unwrap();
+    let r = c.sync(d).unwrap();
+    assert!(r.quarantined.is_empty(), "{:?}", r.quarantined);
+    settle(&mut c, &[a, b, d]);
+    for i in [a, b, d] {
+        assert_eq!(password(&mut c, i, x), "x-removed");
+        assert_eq!(quarantined(&mut c, i), 0);
+        assert!(signs_at_head(&c, i), "device {i}");
+    }
+}
