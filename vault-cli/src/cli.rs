@@ -4,16 +4,18 @@
 //! a module runs several commands), or a `Command` enum of subcommands.
 
 use crate::cmd::{
-    add, circle, edit, export, get, history, import, init, keys, list, lock, peer, rm, sync, totp,
+    add, circle, edit, export, get, history, import, init, keys, list, lock, peer, quarantine, rm,
+    sync, totp,
 };
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
-Exit codes: 0 ok, 1 error, 2 bad usage, 3 wrong password or no password, \
-4 no such item, peer or vault, 5 the query matches several items or peers, \
-6 the server refuses this device (not a circle member), 7 the sync server \
-failed verification (its records disagree with what this device or another \
+Exit codes: 0 ok, 1 error, 2 bad usage (or a quarantine decision \
+refused), 3 wrong password or no password, 4 no such item, peer, vault or \
+quarantined record, 5 the query matches several items or peers, 6 the \
+server refuses this device (not a circle member), 7 the sync server failed \
+verification (its records disagree with what this device or another \
 member signed: it withheld, altered or injected records; or its circle log \
 is shorter than, or differs from, the one this device verified).
 
@@ -23,6 +25,20 @@ the invite expired, or the other device stopped answering or did not join \
 
 The master password comes from the agent (vault unlock), else the first line \
 of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.";
+
+const QUARANTINE: &str = "\
+Records sync held aside: list them, accept or drop each.
+
+A record is quarantined when a check fails: its signature, its writer's \
+standing in the circle, its ciphertext, or a version older than the one held. \
+It changes nothing here, and while any waits for a decision this device signs \
+no manifest (so the server collects no tombstones). `ls` shows each with its \
+writer, reason and what it would change (secret fields are named, never \
+shown). `accept` makes its content this device's new version (only for a \
+record that decrypts and whose only fault is its writer's standing: removed, \
+or its removal's record list not yet here); `drop` supersedes it with this \
+device's own version, or a tombstone. A decision is local, like an edit: the \
+next `vault sync` pushes it, and the other devices take it from there.";
 
 // The argument structs that can carry item attributes (notes, TOTP seeds,
 // custom fields) deliberately have no `Debug`, so no debug print can leak
@@ -93,6 +109,9 @@ pub enum Command {
     /// Devices of the circle: invite, join, list, remove, verify
     #[command(subcommand)]
     Peer(peer::Command),
+    /// Records sync held aside: list them, accept or drop each
+    #[command(subcommand, long_about = QUARANTINE)]
+    Quarantine(quarantine::Command),
     /// The agent process itself (started by `vault unlock`)
     #[command(name = "__agent", hide = true)]
     Agent {

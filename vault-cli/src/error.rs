@@ -1,7 +1,7 @@
 //! The errors a person can act on, each with its exit code.
 
 use std::path::PathBuf;
-use vault_core::sync::{SyncError, TransportError};
+use vault_core::sync::{QuarantineError, SyncError, TransportError};
 
 /// A failure the CLI explains in one line and maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,19 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(ItemError::NotFound(_)) = cause.downcast_ref::<ItemError>() {
             return 4;
         }
+        if let Some(e) = cause.downcast_ref::<QuarantineError>() {
+            match e {
+                QuarantineError::NotFound(_) => return 4,
+                QuarantineError::Decided { .. } | QuarantineError::NotAcceptable { .. } => {
+                    return 2;
+                }
+                QuarantineError::Sync(e) => {
+                    if let Some(code) = sync_exit_code(e) {
+                        return code;
+                    }
+                }
+            }
+        }
     }
     1
 }
@@ -99,7 +112,26 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vault_core::sync::ZoneError;
+    use vault_core::sync::{Decision, RecordError, ZoneError};
+
+    #[test]
+    fn quarantine_errors_have_their_codes() {
+        let uuid = uuid::Uuid::nil();
+        let code = |e: QuarantineError| exit_code(&e.into());
+        assert_eq!(code(QuarantineError::NotFound(uuid)), 4);
+        let decided = QuarantineError::Decided {
+            uuid,
+            decision: Decision::Dropped,
+        };
+        assert_eq!(code(decided), 2);
+        let refused = QuarantineError::NotAcceptable {
+            uuid,
+            fault: RecordError::BadSignature,
+        };
+        assert_eq!(code(refused), 2);
+        assert_eq!(code(QuarantineError::Sync(SyncError::NotMember)), 6);
+        assert_eq!(code(QuarantineError::Sync(SyncError::Unsettled(1))), 1);
+    }
 
     #[test]
     fn sync_errors_have_their_codes() {

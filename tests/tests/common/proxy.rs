@@ -11,7 +11,7 @@
 //! A WebSocket upgrade turns the connection into a plain copy.
 //!
 //! It can also answer in the server's place ([`Answer`]): a redirect, an
-//! endless body, or a changes feed that never ends.
+//! endless body, a changes feed that never ends, 429 or 404.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -46,6 +46,8 @@ pub enum Answer {
     MoreForever,
     /// `429 Too Many Requests` with `Retry-After` of this many seconds.
     TooMany(u64),
+    /// `404 Not Found` (a server that withholds what it holds).
+    NotFound,
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +229,14 @@ fn give(client: &mut TcpStream, line: &str, answer: Answer) {
                 body.len()
             );
         }
+        Answer::NotFound => {
+            let body = r#"{"error":{"code":"not_found","message":"not found"}}"#;
+            let _ = write!(
+                client,
+                "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
         Answer::Endless(total) => {
             let _ = write!(
                 client,
@@ -373,7 +383,10 @@ fn relay(mut client: TcpStream, server: TcpStream, shared: &Shared) {
         if let Some(answer) = standing(shared, &line) {
             shared.answered.fetch_add(1, Ordering::SeqCst);
             give(&mut client, &line, answer);
-            if matches!(answer, Answer::MoreForever | Answer::TooMany(_)) {
+            if matches!(
+                answer,
+                Answer::MoreForever | Answer::TooMany(_) | Answer::NotFound
+            ) {
                 // Keep the connection: the rest of this request (a GET has
                 // no body) is dropped and the next one read.
                 let rest = pending.split_off(head_end.min(pending.len()));

@@ -15,6 +15,7 @@ pub mod list;
 pub mod lock;
 mod pairing;
 pub mod peer;
+pub mod quarantine;
 pub mod rm;
 mod server_session;
 mod status;
@@ -49,6 +50,7 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Sync(args) => sync::run(ctx, args),
         Command::Circle(args) => circle::run(ctx, args),
         Command::Peer(args) => peer::run(ctx, args),
+        Command::Quarantine(args) => quarantine::run(ctx, args),
         Command::Agent { socket, timeout } => crate::agent::server::run(&socket, timeout),
     }
 }

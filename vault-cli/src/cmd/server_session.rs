@@ -379,7 +379,7 @@ pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
     out.json(&round_json(o, at_ms));
     for q in &r.quarantined {
         eprintln!(
-            "vault: warning: quarantined record {} from {}: {}",
+            "vault: warning: quarantined record {} from {}: {} (decide with `vault quarantine`)",
             q.uuid,
             q.writer.short(),
             q.reason

@@ -1,8 +1,10 @@
 //! The three item classes and their typed attributes: what a front end
 //! reads and writes. Serialization lives in `codec.rs`, the three-way merge
-//! in `merge.rs`. Imports only `crypto`, `wire` and `secret`.
+//! in `merge.rs`, a field diff for people in `diff.rs`. Imports only
+//! `crypto`, `wire` and `secret`.
 
 mod codec;
+pub mod diff;
 pub mod merge;
 
 pub(crate) use codec::{Decoded, decode, encode, summarize};

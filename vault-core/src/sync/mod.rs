@@ -22,7 +22,10 @@
 //!   signed at that token ([`ZoneError`]).
 //!
 //! A record that fails is quarantined and reported; it never overwrites
-//! local data, and the rest of the sync proceeds.
+//! local data, and the rest of the sync proceeds. A person decides on it
+//! ([`UnlockedVault::quarantine_list`](crate::UnlockedVault::quarantine_list),
+//! `quarantine_accept`, `quarantine_drop`): until then the device signs
+//! no manifest.
 //!
 //! The formats here (`record`, `list`, `manifest`, the [`Transport`]
 //! trait and the errors) import `crypto`, `wire`, `item`, `circle` and
@@ -30,7 +33,9 @@
 //! tables) sits above the vault file (`tests/layering.rs`).
 
 pub(crate) mod engine;
-pub use engine::PreparedRemoval;
+pub use engine::{
+    Decided, Decision, Effect, PreparedRemoval, Preview, QuarantineEntry, QuarantineError, waivable,
+};
 mod list;
 mod manifest;
 mod record;

@@ -274,6 +274,11 @@ impl Applier<'_> {
         }
         if self.quarantine {
             sync_db::unquarantine(conn, self.ctx.zone, rec.uuid(), rec.gencount())?;
+            // Superseded in this round: no longer held aside.
+            let (uuid, gencount) = (rec.uuid(), rec.gencount());
+            self.report
+                .quarantined
+                .retain(|q| q.uuid != uuid || q.gencount > gencount);
         }
         self.state.mark(rec.bucket());
         if let Some((_, row)) = &local
@@ -382,17 +387,18 @@ impl Applier<'_> {
             writer: rec.writer(),
             reason,
         };
+        // A record decided on before (re-served) is no news either way.
         match (decided, new) {
-            (false, _) => self.report.quarantined.push(entry),
+            (false, true) => self.report.quarantined.push(entry),
             (true, true) => self.report.dropped.push(entry),
-            (true, false) => {}
+            (_, false) => {}
         }
         Ok(Outcome::Quarantined)
     }
 
     /// Makes the record the item's version (the replaced row goes to the
     /// history), with nothing waiting locally.
-    fn put_remote(
+    pub(crate) fn put_remote(
         &mut self,
         tagged: &TaggedRecord,
         opened: &Opened,
@@ -443,7 +449,7 @@ impl Applier<'_> {
     /// A remote version met a local edit that waits: three-way merge, per
     /// field; a delete racing an edit keeps the edit. Every version that
     /// lost something goes to the history.
-    fn merge(
+    pub(crate) fn merge(
         &mut self,
         tagged: &TaggedRecord,
         opened: &Opened,

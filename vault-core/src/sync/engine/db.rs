@@ -293,7 +293,9 @@ pub(crate) struct QuarantineRow {
 
 /// Keeps a refused record (`record`: its one-record list) with the reason,
 /// undecided or with its `decision` already made. Returns whether the row
-/// is new (a decided row refused again is not news).
+/// is new: the very record decided on before, served again, is not news
+/// (only where the server now serves it is noted, for the zone checks);
+/// another record of that version is.
 pub(crate) fn quarantine(
     conn: &Connection,
     zone: &str,
@@ -304,13 +306,24 @@ pub(crate) fn quarantine(
     now_ms: i64,
 ) -> rusqlite::Result<bool> {
     let (uuid, gencount, seq) = (tagged.record.uuid(), tagged.record.gencount(), tagged.tag);
-    let held: Option<Option<String>> = conn
+    let held: Option<(Option<String>, Vec<u8>)> = conn
         .prepare_cached(
-            "SELECT decision FROM sync_quarantine WHERE zone = ?1 AND uuid = ?2 AND gencount = ?3",
+            "SELECT decision, record FROM sync_quarantine
+             WHERE zone = ?1 AND uuid = ?2 AND gencount = ?3",
         )?
-        .query_row(params![zone, uuid.as_bytes(), gencount], |r| r.get(0))
+        .query_row(params![zone, uuid.as_bytes(), gencount], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
-    if let Some(Some(_)) = held {
+    if let Some((Some(_), stored)) = held
+        && decode_records(&stored)
+            .is_ok_and(|l| l.first().is_some_and(|t| t.record == tagged.record))
+    {
+        conn.prepare_cached(
+            "UPDATE sync_quarantine SET seq = ?4, record = ?5
+             WHERE zone = ?1 AND uuid = ?2 AND gencount = ?3",
+        )?
+        .execute(params![zone, uuid.as_bytes(), gencount, seq, record])?;
         return Ok(false);
     }
     conn.prepare_cached(

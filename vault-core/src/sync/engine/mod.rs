@@ -6,6 +6,8 @@
 mod anchor;
 mod apply;
 pub(crate) mod db;
+mod decide;
+mod quarantine;
 mod removal;
 mod stage;
 mod verify;
@@ -24,6 +26,8 @@ use crate::vault::outbox;
 use crate::vault::rows::{Row, now_ms};
 use apply::{Applier, Ctx, local_row};
 use db::{self as sync_db, SyncState};
+pub use decide::Decided;
+pub use quarantine::{Decision, Effect, Preview, QuarantineEntry, QuarantineError, waivable};
 pub use removal::PreparedRemoval;
 use rusqlite::TransactionBehavior;
 use std::collections::HashSet;
@@ -137,13 +141,16 @@ impl Round<'_> {
         let current = signed
             .is_some_and(|m| m.token == self.state.token && m.circle_pos == self.circle.head().0);
         if check.token == self.state.token && current {
-            if check.root == own.root() && pending == 0 && quarantined == 0 {
+            // Records decided on that the server still holds explain a root
+            // of its that differs from this device's.
+            let same = self.same_root(check.root, &own)?;
+            if same && pending == 0 && quarantined == 0 {
                 // Nothing new, if the peers agree: one round trip.
                 let trusted = self.check_manifests(check.manifests)?;
                 self.compare(&trusted, &own)?;
                 return self.finish();
             }
-            if check.root != own.root() {
+            if !same {
                 self.check_divergence(&own)?;
             }
         }

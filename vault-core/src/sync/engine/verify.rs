@@ -6,7 +6,7 @@
 use super::Round;
 use super::db as sync_db;
 use crate::sync::{
-    Leaf, Manifest, SignedManifest, SyncError, TaggedRecord, TransportError, ZoneError,
+    Digest, Leaf, Manifest, SignedManifest, SyncError, TaggedRecord, TransportError, ZoneError,
     decode_records,
 };
 use std::collections::BTreeMap;
@@ -119,10 +119,10 @@ impl Round<'_> {
                 // A record this device holds aside (its epoch key has not
                 // arrived, its writer is not yet in the log it verified,
                 // or it refuses it) explains the difference if the peer's
-                // root is the zone with it.
-                let mut held_aside = self.quarantined_records()?;
-                held_aside.sort_by_key(|t| t.tag);
-                if held_aside.is_empty() || self.root_with(&held_aside)? != m.root {
+                // root is the zone with it; so does one it decided on that
+                // the server still holds (the peer may have taken what
+                // this device dropped).
+                if !self.explained(m.root)? {
                     return Err(ZoneError::ManifestMismatch { signer: m.signer }.into());
                 }
             }
@@ -130,19 +130,40 @@ impl Round<'_> {
         Ok(())
     }
 
-    /// Every record in quarantine still undecided (a peer holds a record
-    /// this device decided to drop no more than this device does).
-    fn quarantined_records(&self) -> Result<Vec<TaggedRecord>, SyncError> {
-        Ok(sync_db::undecided(self.conn, &self.zone)?
-            .iter()
-            .filter_map(|q| decode_records(&q.record).ok())
-            .flatten()
-            .collect())
+    /// Whether `root` is this device's zone with the records it holds
+    /// aside applied: those undecided, then with them those decided on
+    /// that the server still holds.
+    fn explained(&self, root: Digest) -> Result<bool, SyncError> {
+        let undecided = records_of(&sync_db::undecided(self.conn, &self.zone)?);
+        let mut all = undecided.clone();
+        all.extend(records_of(&super::quarantine::decided_live(
+            self.conn, &self.zone,
+        )?));
+        for mut set in [undecided, all] {
+            set.sort_by_key(|t| t.tag);
+            if !set.is_empty() && self.root_with(&set)? == root {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether the server's `root` is this device's zone, or is it with
+    /// the records this device decided on that the server still holds
+    /// (a removed peer's record past its cut, a record dropped or
+    /// accepted and not yet superseded): a decision keeps no device on
+    /// the slow path.
+    pub(crate) fn same_root(&self, root: Digest, own: &Manifest) -> Result<bool, SyncError> {
+        if root == own.root() {
+            return Ok(true);
+        }
+        let decided = records_of(&super::quarantine::decided_live(self.conn, &self.zone)?);
+        Ok(!decided.is_empty() && self.root_with(&decided)? == root)
     }
 
     /// The root of the server versions held with `records` (in seq order)
     /// applied on top.
-    fn root_with(&self, records: &[TaggedRecord]) -> Result<crate::sync::Digest, SyncError> {
+    fn root_with(&self, records: &[TaggedRecord]) -> Result<Digest, SyncError> {
         let mut leaves: BTreeMap<Uuid, Leaf> = sync_db::all_leaves(self.conn)?
             .into_iter()
             .map(|l| (l.uuid, l))
@@ -276,4 +297,13 @@ impl Round<'_> {
         }
         Ok(())
     }
+}
+
+/// The records of quarantine rows (each a one-record list; a row that no
+/// longer decodes is left out).
+fn records_of(rows: &[sync_db::QuarantineRow]) -> Vec<TaggedRecord> {
+    rows.iter()
+        .filter_map(|q| decode_records(&q.record).ok())
+        .flatten()
+        .collect()
 }
