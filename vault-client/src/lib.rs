@@ -30,6 +30,7 @@
 pub mod backoff;
 pub mod circle;
 mod error;
+mod membership;
 pub mod pending;
 pub mod relay;
 mod runtime;

@@ -8,6 +8,8 @@
 //! [`Session`].
 
 use crate::error::ClientError;
+pub use crate::membership::remove_unjoined;
+use crate::membership::{finish_removal, heal_log, seal_pending};
 use crate::runtime::stopped;
 use crate::server::Server;
 use crate::transport::{HttpTransport, ProgressObserver, Stats};
@@ -16,20 +18,16 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use uuid::Uuid;
-use vault_core::ShareEpochs;
 use vault_core::UnlockedVault;
-use vault_core::circle::{
-    ChainError, CircleInfo, EntryHash, KeyShare, PeerId, ShareError, SignedEntry,
-};
+use vault_core::circle::{CircleInfo, KeyShare, PeerId, ShareError, SignedEntry};
 use vault_core::error::CircleError;
 use vault_core::sync::{SyncError, SyncReport};
-use vault_proto::manifests::ManifestResponse;
 
 /// A token this close to its expiry is renewed before the next request.
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
 
 /// How many times an append starts over on a moved head.
-const APPEND_TRIES: usize = 10;
+pub(crate) const APPEND_TRIES: usize = 10;
 
 /// Why a session's step failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +82,7 @@ pub struct CircleRefresh {
     pub unconfirmed_adds: Vec<PeerId>,
 }
 
-fn circle_of(vault: &UnlockedVault) -> Result<CircleInfo, SessionError> {
+pub(crate) fn circle_of(vault: &UnlockedVault) -> Result<CircleInfo, SessionError> {
     vault.circle()?.ok_or(SessionError::NoCircle)
 }
 
@@ -107,83 +105,6 @@ pub async fn connect(vault: &mut UnlockedVault) -> Result<(Server, CircleRefresh
     finish_removal(vault, &server).await?;
     refresh.unconfirmed_adds = crate::pending::unconfirmed_adds(vault, &server).await?;
     Ok((server, refresh))
-}
-
-/// A legacy removal its remover did not follow with a new epoch (it
-/// stopped between the two entries) is finished by the next member that
-/// connects: a new epoch, its key sealed to every other member first.
-async fn finish_removal(vault: &mut UnlockedVault, server: &Server) -> Result<(), SessionError> {
-    for _ in 0..APPEND_TRIES {
-        if !vault.removal_lacks_epoch()? {
-            return Ok(());
-        }
-        let info = circle_of(vault)?;
-        let me = vault.device().peer_id();
-        let (entry, pending) = vault.prepare_new_epoch()?;
-        let mut shares = Vec::new();
-        for m in info.members.iter().filter(|m| m.peer_id != me) {
-            let share = vault.seal_share(&m.peer_id, ShareEpochs::Pending(&pending))?;
-            shares.push((m.peer_id, share.to_bytes()));
-        }
-        if !shares.is_empty() {
-            server.post_shares(info.circle_id, &shares).await?;
-        }
-        server.append(info.circle_id, info.head.1, &entry).await?;
-        pull(vault, server).await?;
-    }
-    Err(SessionError::LogKeptChanging)
-}
-
-/// Removes `peer`, whose add its joiner never confirmed (it never
-/// joined), with a new key epoch: at the zone's current head with nothing
-/// of it kept, so no sync round is needed and it runs inside a connection.
-/// Starts over when the zone or the log moved. Returns the new epoch.
-pub async fn remove_unjoined(
-    vault: &mut UnlockedVault,
-    server: &Server,
-    peer: &PeerId,
-) -> Result<u32, SessionError> {
-    const MANIFEST: &str = "the manifest answer";
-    for _ in 0..APPEND_TRIES {
-        let info = circle_of(vault)?;
-        let path = format!(
-            "/v1/circles/{}/zones/{}/manifest?buckets=false",
-            info.circle_id,
-            vault.zone()
-        );
-        let got: ManifestResponse = server.get(&path, MANIFEST).await?;
-        let token = got
-            .decode(false)
-            .map_err(|_| ClientError::Malformed(MANIFEST))?
-            .token;
-        let prepared = vault.prepare_unjoined_removal(peer, token)?;
-        let me = vault.device().peer_id();
-        let mut shares = Vec::new();
-        for m in info
-            .members
-            .iter()
-            .filter(|m| m.peer_id != me && m.peer_id != *peer)
-        {
-            let share = vault.seal_share(&m.peer_id, ShareEpochs::Pending(&prepared.pending))?;
-            shares.push((m.peer_id, share.to_bytes()));
-        }
-        if !shares.is_empty() {
-            server.post_shares(info.circle_id, &shares).await?;
-        }
-        let posted = server
-            .append_removal(
-                info.circle_id,
-                info.head.1,
-                &prepared.entry,
-                &prepared.lists,
-            )
-            .await?;
-        pull(vault, server).await?;
-        if posted == Append::Stored {
-            return Ok(vault.key_epoch());
-        }
-    }
-    Err(SessionError::LogKeptChanging)
 }
 
 /// New log entries after the local head, then key shares for this device:
@@ -238,44 +159,6 @@ pub async fn pull(
         }
     }
     Ok(refresh)
-}
-
-/// The server's log ends before the one this device verified. If it ends
-/// on an entry of that log (a server restored from a backup lost the
-/// rest), this device posts the entries after it again, removals with
-/// their cut lists, and checks the log once more; any other shorter or
-/// different log is the server's lie ([`SessionError::LogDisagrees`]).
-async fn heal_log(
-    vault: &mut UnlockedVault,
-    server: &Server,
-    circle_id: Uuid,
-    (seq, hash): (u64, EntryHash),
-    refused: CircleError,
-) -> Result<(), SessionError> {
-    if !matches!(refused, CircleError::Chain(ChainError::Truncated { .. })) {
-        return Err(SessionError::LogDisagrees(refused));
-    }
-    let Some(missing) = vault.log_to_repost(seq, hash)? else {
-        return Err(SessionError::LogDisagrees(refused));
-    };
-    let mut prev = hash;
-    for (entry, lists) in &missing {
-        let posted = if lists.is_empty() {
-            server.append(circle_id, prev, entry).await?
-        } else {
-            server.append_removal(circle_id, prev, entry, lists).await?
-        };
-        if posted != Append::Stored {
-            // Another device is posting them too.
-            break;
-        }
-        prev = entry.hash();
-    }
-    let (entries, head) = server.log_with_head(circle_id, Some(seq)).await?;
-    vault.apply_log(&entries).map_err(SessionError::BadLog)?;
-    vault
-        .check_log_head(head.0, head.1)
-        .map_err(SessionError::LogDisagrees)
 }
 
 /// Appends an entry made by `make` (from the current head), re-reading
@@ -487,17 +370,7 @@ impl Session {
             drop(transport);
             let prepared = prepared?;
             let info = circle_of(vault)?;
-            let me = vault.device().peer_id();
-            let mut shares = Vec::new();
-            for m in info
-                .members
-                .iter()
-                .filter(|m| m.peer_id != me && m.peer_id != *peer)
-            {
-                let share =
-                    vault.seal_share(&m.peer_id, ShareEpochs::Pending(&prepared.pending))?;
-                shares.push((m.peer_id, share.to_bytes()));
-            }
+            let shares = seal_pending(vault, &info, &prepared.pending, Some(peer))?;
             let appended = self.block(async {
                 if !shares.is_empty() {
                     server.post_shares(info.circle_id, &shares).await?;

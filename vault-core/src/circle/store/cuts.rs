@@ -6,9 +6,9 @@
 use super::PendingEpoch;
 use crate::circle::cut::{CutList, CutRow, ZoneCut};
 use crate::circle::{EntryBody, EpochCommit, PeerId, SignedEntry};
-use crate::crypto::{EpochKey, wrap_vault_key};
+use crate::crypto::EpochKey;
 use crate::error::CircleError;
-use crate::vault::{UnlockedVault, wrapped};
+use crate::vault::UnlockedVault;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
@@ -153,12 +153,6 @@ impl UnlockedVault {
             cuts,
         };
         let signed = self.prepare(&state, body)?;
-        let wrapped = wrap_vault_key(&self.keys.kek, &key, state.circle_id(), &mut self.rng);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        wrapped::insert_pending(&tx, &key, &wrapped)?;
-        tx.commit()?;
-        Ok((signed, PendingEpoch { key }))
+        self.keep_pending(&state, key, signed)
     }
 }

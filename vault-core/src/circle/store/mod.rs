@@ -412,9 +412,19 @@ impl UnlockedVault {
     /// the log; seal it to the other members with [`ShareEpochs::Pending`].
     pub fn prepare_new_epoch(&mut self) -> Result<(SignedEntry, PendingEpoch), CircleError> {
         let (_, state) = self.load_circle()?;
-        let number = state.current_epoch().epoch + 1;
-        let key = EpochKey::generate(number, &mut self.rng);
+        let key = EpochKey::generate(state.current_epoch().epoch + 1, &mut self.rng);
         let signed = self.prepare(&state, EntryBody::NewEpoch(EpochCommit::of(&key)))?;
+        self.keep_pending(&state, key, signed)
+    }
+
+    /// Keeps a proposed epoch's key (wrapped) in the vault until its
+    /// entry, `signed`, comes back in the log.
+    pub(crate) fn keep_pending(
+        &mut self,
+        state: &CircleState,
+        key: EpochKey,
+        signed: SignedEntry,
+    ) -> Result<(SignedEntry, PendingEpoch), CircleError> {
         let wrapped = wrap_vault_key(&self.keys.kek, &key, state.circle_id(), &mut self.rng);
         let tx = self
             .conn

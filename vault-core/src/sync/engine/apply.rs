@@ -115,6 +115,13 @@ impl Ctx<'_> {
         if !signed {
             return Err(RecordError::BadSignature);
         }
+        self.open(rec)
+    }
+
+    /// The record's ciphertext opened in its context (zone, uuid,
+    /// gencount) under the key of its epoch, and its tombstone flag
+    /// checked against the sealed one.
+    pub fn open(&self, rec: &SealedRecord) -> Result<Opened, RecordError> {
         let key = chain_key(self.keys, self.circle, rec.epoch())
             .ok_or(RecordError::UnknownEpoch(rec.epoch()))?;
         let ctx = ItemContext {

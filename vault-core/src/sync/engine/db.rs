@@ -65,6 +65,16 @@ pub(crate) struct ServerVersion {
     pub leaf: Option<Digest>,
 }
 
+impl ServerVersion {
+    /// The server holds no version of the item.
+    pub const NONE: ServerVersion = ServerVersion {
+        gencount: 0,
+        seq: 0,
+        writer: None,
+        leaf: None,
+    };
+}
+
 /// The items whose server version (as last seen) is live.
 pub(crate) fn live_server_versions(conn: &Connection) -> rusqlite::Result<Vec<Uuid>> {
     conn.prepare_cached(

@@ -388,18 +388,7 @@ impl Round<'_> {
         for &(uuid, tag) in outbox {
             let Some((_, row)) = local_row(self.conn, uuid)? else {
                 // An outbox mark with no item (it never existed here).
-                sync_db::set_server(
-                    self.conn,
-                    uuid,
-                    &sync_db::ServerVersion {
-                        gencount: 0,
-                        seq: 0,
-                        writer: None,
-                        leaf: None,
-                    },
-                    false,
-                    None,
-                )?;
+                sync_db::set_server(self.conn, uuid, &sync_db::ServerVersion::NONE, false, None)?;
                 continue;
             };
             let epoch = self

@@ -12,18 +12,16 @@
 use super::apply::{Ctx, Opened, local_row};
 use super::db::QuarantineRow;
 use crate::circle::PeerId;
-use crate::circle::store::{chain_key, load as load_circle};
-use crate::crypto::{ItemContext, open_item_into};
+use crate::circle::store::load as load_circle;
 use crate::error::ItemError;
 use crate::item::diff::{FieldChange, changes};
-use crate::item::{self, ItemClass, ItemData};
+use crate::item::{ItemClass, ItemData};
 use crate::sync::{RecordError, SyncError, TaggedRecord, decode_records};
 use crate::vault::UnlockedVault;
 use crate::vault::outbox;
 use crate::vault::rows::open_row;
 use rusqlite::{Connection, params};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 /// A decision on a quarantined record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,28 +333,9 @@ pub(crate) fn assess(ctx: &Ctx<'_>, tagged: &TaggedRecord) -> Result<Assessed, S
     Ok(Assessed { faults, opened })
 }
 
-/// The record's ciphertext opened in its context (zone, uuid, gencount)
-/// under the key of its epoch, and its tombstone flag checked.
+/// The record's ciphertext opened in its context ([`Ctx::open`]).
 pub(crate) fn open(ctx: &Ctx<'_>, tagged: &TaggedRecord) -> Result<Opened, RecordError> {
-    let rec = &tagged.record;
-    let key = chain_key(ctx.keys, ctx.circle, rec.epoch())
-        .ok_or(RecordError::UnknownEpoch(rec.epoch()))?;
-    let context = ItemContext {
-        zone: ctx.zone,
-        uuid: rec.uuid(),
-        gencount: rec.gencount(),
-    };
-    let mut plain = Zeroizing::new(Vec::with_capacity(rec.encitem().len()));
-    open_item_into(key, &context, rec.wrappedkey(), rec.encitem(), &mut plain)
-        .map_err(RecordError::Decrypt)?;
-    let decoded = item::decode(&plain).map_err(RecordError::Decrypt)?;
-    if decoded.tomb != rec.tomb() {
-        return Err(RecordError::TombstoneMismatch);
-    }
-    Ok(Opened {
-        decoded,
-        key_uuid: key.key_uuid(),
-    })
+    ctx.open(&tagged.record)
 }
 
 /// What the opened record would change against the live item held here.

@@ -162,12 +162,7 @@ impl Round<'_> {
             sync_db::set_server(
                 self.conn,
                 uuid,
-                &sync_db::ServerVersion {
-                    gencount: 0,
-                    seq: 0,
-                    writer: None,
-                    leaf: None,
-                },
+                &sync_db::ServerVersion::NONE,
                 true,
                 base.as_ref(),
             )?;
