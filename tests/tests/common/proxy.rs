@@ -406,6 +406,11 @@ fn relay(mut client: TcpStream, server: TcpStream, shared: &Shared) {
             *h = (false, false);
             cut = None;
         }
+        // An answer to lose is dropped from before the request goes out: a
+        // fast server must not get it through first.
+        if cut == Some(Cut::Response) {
+            drop_response.store(true, Ordering::SeqCst);
+        }
         // The whole request (or as much of it as the cut lets through).
         let total = head_end + length;
         let limit = match cut {
@@ -443,7 +448,6 @@ fn relay(mut client: TcpStream, server: TcpStream, shared: &Shared) {
             }
             Some(Cut::Response) => {
                 shared.cuts.fetch_add(1, Ordering::SeqCst);
-                drop_response.store(true, Ordering::SeqCst);
                 // The server→device thread closes both sides when the
                 // answer starts; stop reading requests meanwhile.
                 let _ = client.shutdown(Shutdown::Read);
