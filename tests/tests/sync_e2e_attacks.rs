@@ -7,6 +7,8 @@
 //! error, as a quarantine reason in `vault --json sync` or as exit 7 with
 //! the zone error on stderr, and the victim's item tables stay exactly as
 //! they were.
+//! (Over 500 lines: every attack shares the helpers that edit the server's
+//! database consistently; split by attack, each file would copy them.)
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,6 +1,8 @@
 //! The sync engine against an in-memory server with the real server's
 //! rules: convergence, per-field merge, deletes racing edits, duplicates,
 //! incremental transfer and resuming after lost replies.
+//! (Just over 500 lines: one suite of convergence stories sharing its
+//! helpers; removal, restore and quarantine have files of their own.)
 #![allow(clippy::unwrap_used)]
 
 mod sync_support;

@@ -34,6 +34,9 @@
 //! sides know the invite secret, so the relaying server can neither join
 //! nor sit in the middle. Replaying a message into another session fails
 //! its MAC or its AEAD (fresh ephemerals, nonce and challenge per session).
+//! (Just over 500 lines: the state machines of both sides, read in the
+//! order the messages flow; messages, refusal, anchor and confirmation
+//! already sit in their own files.)
 
 mod anchor;
 mod confirm;

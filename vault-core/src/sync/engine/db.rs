@@ -3,6 +3,8 @@
 //! (this device's buckets and root, peers' signed manifests), the
 //! quarantine and the possible duplicates. `ckmirror` is the vault's
 //! (`vault/outbox.rs`).
+//! (Just over 500 lines: every query on the sync tables in one place, so
+//! no engine file writes SQL of its own.)
 
 use crate::circle::PeerId;
 use crate::sync::{
