@@ -53,6 +53,36 @@ fn the_removed_peers_work_up_to_the_cut_is_kept_everywhere() {
 }
 
 #[test]
+fn a_merge_the_removed_peer_pushed_before_its_removal_survives() {
+    let mut c = Circle::new(3);
+    let (a, b, removed) = (0, 1, 2);
+    let x = c.v(a).add(inet("x.example", "x1")).unwrap();
+    c.settle();
+    // A and the removed device edit different fields; the removed device
+    // syncs last and pushes the merge, which A never pulls before removing.
+    c.v(a).update(x, inet("x-a.example", "x1")).unwrap();
+    c.sync(a).unwrap();
+    c.v(removed).update(x, inet("x.example", "x-removed")).unwrap();
+    let r = c.sync(removed).unwrap();
+    assert_eq!(r.merged, 1, "{r:?}");
+    let merged = c.server.borrow().records[&x].record.writer();
+    assert_eq!(merged, c.devices[removed].vault.peer_id());
+    c.remove_at_cut(a, removed).unwrap();
+    let d = c.add_device();
+    for i in [a, b, d] {
+        let r = c.sync(i).unwrap();
+        assert!(r.quarantined.is_empty() && r.dropped.is_empty(), "{r:?}");
+        match c.v(i).get(x).unwrap().data {
+            ItemData::Inet(item) => {
+                assert_eq!(item.server, "x-a.example", "device {i}");
+                assert_eq!(item.password.expose(), "x-removed", "device {i}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
 fn a_record_past_the_cut_is_dropped_once_and_blocks_nothing() {
     let mut c = Circle::new(3);
     let (a, b, removed) = (0, 1, 2);
