@@ -62,7 +62,9 @@ fn a_merge_the_removed_peer_pushed_before_its_removal_survives() {
     // syncs last and pushes the merge, which A never pulls before removing.
     c.v(a).update(x, inet("x-a.example", "x1")).unwrap();
     c.sync(a).unwrap();
-    c.v(removed).update(x, inet("x.example", "x-removed")).unwrap();
+    c.v(removed)
+        .update(x, inet("x.example", "x-removed"))
+        .unwrap();
     let r = c.sync(removed).unwrap();
     assert_eq!(r.merged, 1, "{r:?}");
     let merged = c.server.borrow().records[&x].record.writer();
