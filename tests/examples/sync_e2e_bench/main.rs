@@ -35,7 +35,11 @@
 //! 1.15 x plain, no-change sync at most 5 ms). `--transport http|https`
 //! runs one.
 //!
-//! `scripts/sync-e2e-bench [--items N] [--runs N] [--checks N] [--transport http|https|both] [--default-limits] [--join-after-push]`
+//! `--wrap "CMD ARGS"` runs the first new device's initial sync under a
+//! profiler, e.g. `--wrap "perf record -g -o /tmp/sync.perf --"` (the
+//! `vault` command line follows the words given).
+//!
+//! `scripts/sync-e2e-bench [--items N] [--runs N] [--checks N] [--transport http|https|both] [--default-limits] [--join-after-push] [--wrap CMD]`
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -66,6 +70,8 @@ struct Args {
     checks: usize,
     default_limits: bool,
     join_after_push: bool,
+    /// A command line the first initial sync runs under (a profiler).
+    wrap: Vec<String>,
     transports: Vec<Transport>,
 }
 
@@ -103,6 +109,7 @@ fn args() -> Args {
         checks: 100,
         default_limits: false,
         join_after_push: false,
+        wrap: Vec::new(),
         transports: vec![Transport::Http, Transport::Https],
     };
     let mut argv = std::env::args().skip(1);
@@ -118,6 +125,7 @@ fn args() -> Args {
                     "--items" => a.items = v.parse().unwrap(),
                     "--runs" => a.runs = v.parse().unwrap(),
                     "--checks" => a.checks = v.parse().unwrap(),
+                    "--wrap" => a.wrap = v.split_whitespace().map(str::to_owned).collect(),
                     "--transport" => {
                         a.transports = match v.as_str() {
                             "http" => vec![Transport::Http],
@@ -316,7 +324,8 @@ fn scenario(
         if a.join_after_push {
             dev.join(&dev_a);
         }
-        let (v, wall) = dev.sync();
+        let wrap: &[String] = if run == 0 { &a.wrap } else { &[] };
+        let (v, wall) = dev.sync_under(wrap);
         assert_eq!(v["pulled"].as_u64(), Some(a.items as u64), "{v}");
         assert_eq!(v["quarantined"].as_u64(), Some(0), "{v}");
         let bytes = f(&v, "bytes_received");

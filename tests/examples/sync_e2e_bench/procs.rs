@@ -91,7 +91,19 @@ impl Device {
     }
 
     fn cmd(&self) -> Command {
-        let mut c = Command::new(&self.bin);
+        self.cmd_under(&[])
+    }
+
+    /// The `vault` command, run by `wrap` when it names a program.
+    fn cmd_under(&self, wrap: &[String]) -> Command {
+        let mut c = match wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         for var in ["VAULT_PASSWORD", "XDG_RUNTIME_DIR", "VAULT_NEW_PASSWORD"] {
             c.env_remove(var);
         }
@@ -105,8 +117,12 @@ impl Device {
 
     /// Runs, asserts success; returns stdout and the process's wall time.
     pub fn timed(&self, args: &[&str]) -> (String, Duration) {
+        self.timed_under(&[], args)
+    }
+
+    fn timed_under(&self, wrap: &[String], args: &[&str]) -> (String, Duration) {
         let started = Instant::now();
-        let out = self.cmd().args(args).output().unwrap();
+        let out = self.cmd_under(wrap).args(args).output().unwrap();
         let took = started.elapsed();
         assert!(
             out.status.success(),
@@ -123,7 +139,12 @@ impl Device {
 
     /// `vault --json sync`: its object and the process's wall time.
     pub fn sync(&self) -> (Value, Duration) {
-        let (out, took) = self.timed(&["--json", "sync"]);
+        self.sync_under(&[])
+    }
+
+    /// [`Device::sync`] run by `wrap` (a profiler), if it names a program.
+    pub fn sync_under(&self, wrap: &[String]) -> (Value, Duration) {
+        let (out, took) = self.timed_under(wrap, &["--json", "sync"]);
         let v: Value = serde_json::from_str(out.trim())
             .unwrap_or_else(|e| panic!("{}: sync printed no JSON ({e}): {out}", self.name));
         assert!(

@@ -260,7 +260,7 @@ impl CircleState {
     /// parallel; reports the first failure in log order, and fills in the
     /// decoded keys of the members the batch added.
     fn finish(&mut self, batch: Batch<'_>) -> Result<(), ChainError> {
-        let decoded = parallel_map(&batch.new_keys, |(_, _, bytes)| {
+        let decoded = parallel_map(&batch.new_keys, PARALLEL_MIN, |(_, _, bytes)| {
             VerifyingKey::decode(bytes).ok()
         });
         let weak = batch
@@ -269,7 +269,7 @@ impl CircleState {
             .zip(&decoded)
             .find(|(_, k)| k.is_none())
             .map(|((seq, _, _), _)| *seq);
-        let bad = parallel_map(&batch.jobs, |(signer, e)| {
+        let bad = parallel_map(&batch.jobs, PARALLEL_MIN, |(signer, e)| {
             let key = match signer {
                 Signer::Known(k) => Some(k),
                 Signer::New(i) => decoded[*i].as_ref(),
@@ -561,12 +561,16 @@ fn verify_one(key: &VerifyingKey, e: &SignedEntry) -> bool {
 }
 
 /// Maps `f` over `items`, split across `available_parallelism()` threads
-/// when there are enough of them to pay for the threads.
-pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// when each gets at least `min_per_thread` items (enough to pay for it).
+pub(crate) fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    min_per_thread: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .min(items.len() / PARALLEL_MIN)
+        .min(items.len() / min_per_thread.max(1))
         .max(1);
     if threads == 1 {
         return items.iter().map(&f).collect();

@@ -155,9 +155,7 @@ pub(crate) fn ed25519_public(
     // Canonical: the y coordinate below p = 2^255 - 19 (an x = 0 point with
     // the sign bit set is the only other non-canonical form, and it has
     // small order, which `is_weak` refuses).
-    let y_at_least_p =
-        bytes[0] >= 0xed && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[31] & 0x7f == 0x7f;
-    if y_at_least_p {
+    if y_at_least_p(bytes) {
         return Err(SignatureFailure);
     }
     let key = ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| SignatureFailure)?;
@@ -165,6 +163,12 @@ pub(crate) fn ed25519_public(
         return Err(SignatureFailure);
     }
     Ok(key)
+}
+
+/// Whether an encoded Edwards point's y coordinate (the sign bit aside) is
+/// at least p = 2^255 - 19: a non-canonical encoding.
+pub(crate) fn y_at_least_p(bytes: &[u8; 32]) -> bool {
+    bytes[0] >= 0xed && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[31] & 0x7f == 0x7f
 }
 
 /// The Ed25519 key of a 32-byte seed (zeroized on drop).

@@ -12,6 +12,7 @@ mod keys;
 mod namespace;
 mod peer;
 mod rng;
+pub(crate) mod sigbatch;
 
 pub use derive::{EphemeralSecret, Hasher, hash};
 pub(crate) use derive::{InviteMacKey, derive_key};

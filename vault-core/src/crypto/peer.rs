@@ -146,6 +146,11 @@ impl VerifyingKey {
         hazmat::ed25519_public(bytes).map(Self).map_err(|_| WeakKey)
     }
 
+    /// The key's 32-byte encoding.
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
     /// Strict verification of a signature over `ns`'s label followed by
     /// `parts` (the form [`DeviceIdentity::sign`](super::DeviceIdentity::sign) signs).
     pub fn verify(

@@ -65,26 +65,6 @@ impl Ctx<'_> {
     /// Every check but the gencount (which needs the mirror) and the class
     /// against a held item. With `allow_removed`, a writer removed since is
     /// accepted (the caller has a current member's attestation).
-    /// Each record's signature checked, on every core, each writer's key
-    /// decoded once: what [`Ctx::verify`] takes as `signature_ok`.
-    pub fn signatures(&self, records: &[TaggedRecord]) -> Vec<bool> {
-        let circle_id = self.circle.circle_id();
-        let mut keys = std::collections::HashMap::new();
-        for t in records {
-            keys.entry(t.record.writer()).or_insert_with(|| {
-                self.circle
-                    .peer(&t.record.writer())
-                    .filter(|m| m.keys.peer_id() == t.record.writer())
-                    .and_then(|m| m.keys.verifying_key().ok())
-            });
-        }
-        crate::circle::parallel_map(records, |t| {
-            keys.get(&t.record.writer())
-                .and_then(Option::as_ref)
-                .is_some_and(|k| t.record.verify_with(circle_id, self.zone, k))
-        })
-    }
-
     pub fn verify(
         &self,
         rec: &SealedRecord,

@@ -483,6 +483,12 @@ pub(crate) fn stage_page(
     Ok(())
 }
 
+/// How many records are staged.
+pub(crate) fn staged_count(conn: &Connection, zone: &str) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT COALESCE(SUM(records), 0) FROM sync_staged_pages WHERE zone = ?1")?
+        .query_row([zone], |r| r.get(0))
+}
+
 /// Every staged record, in sequence order. A page that no longer decodes
 /// (a damaged file) is a conversion error.
 pub(crate) fn staged_records(conn: &Connection, zone: &str) -> rusqlite::Result<Vec<TaggedRecord>> {

@@ -9,6 +9,7 @@ pub(crate) mod db;
 mod decide;
 mod quarantine;
 mod removal;
+mod signers;
 mod stage;
 mod verify;
 
@@ -58,6 +59,9 @@ pub(crate) struct Round<'a> {
     pub(crate) head: Token,
     /// While reading a restored zone anew: the items the server served.
     pub(crate) restoring: Option<HashSet<Uuid>>,
+    /// What this round's pulls staged, kept with its signature verdicts so
+    /// the settle need not read the stage back and check it again.
+    pub(crate) pulled: Option<stage::Pulled>,
 }
 
 impl UnlockedVault {
@@ -90,6 +94,7 @@ impl UnlockedVault {
             report: SyncReport::default(),
             head: Token::default(),
             restoring: None,
+            pulled: None,
         };
         let mut result = round.run();
         // A round the server lied to drops what it staged, so the next
@@ -226,12 +231,22 @@ impl Round<'_> {
         Ok(out)
     }
 
-    /// Applies records in one transaction; returns how many were new.
+    /// Applies records in one transaction, their signatures checked first
+    /// unless `verdicts` (one per record, from [`signers::Signers`]) are given.
     pub(crate) fn apply_all(
         &mut self,
         records: &[TaggedRecord],
+        verdicts: Option<&[Option<bool>]>,
         allow_removed: bool,
     ) -> Result<(), SyncError> {
+        let checked;
+        let verdicts = match verdicts {
+            Some(v) if v.len() == records.len() => v,
+            _ => {
+                checked = signers::Signers::of(&self.circle, &self.zone).verdicts(records);
+                &checked
+            }
+        };
         self.with_tx(|r, conn| {
             let mut applier = Applier {
                 ctx: Ctx {
@@ -248,9 +263,8 @@ impl Round<'_> {
                 quarantine: sync_db::quarantine_count(conn)? > 0,
                 restoring: r.restoring.as_mut(),
             };
-            let signatures = applier.ctx.signatures(records);
-            for (rec, ok) in records.iter().zip(signatures) {
-                applier.apply(rec, allow_removed, Some(ok))?;
+            for (rec, ok) in records.iter().zip(verdicts) {
+                applier.apply(rec, allow_removed, *ok)?;
             }
             sync_db::put_state(conn, &r.zone, &r.state)?;
             Ok(())
@@ -272,7 +286,7 @@ impl Round<'_> {
         }
         // Records that now pass count as pulled; those still refused are
         // reported again by this round.
-        self.apply_all(&records, false)?;
+        self.apply_all(&records, None, false)?;
         Ok(())
     }
 
@@ -374,7 +388,7 @@ impl Round<'_> {
                 self.head = reply.token;
             }
             if !conflicts.is_empty() {
-                self.apply_all(&conflicts, false)?;
+                self.apply_all(&conflicts, None, false)?;
             }
         }
     }

@@ -4,11 +4,20 @@
 //! transaction that commits only if the checks pass.
 
 use super::db::{self as sync_db, Stage};
+use super::signers::{Checked, PageChecker, Signers};
 use super::{PAGE, Round};
 use crate::sync::{
     ChangesPage, Phase, Progress, SignedManifest, SyncError, Token, TransportError, ZoneError,
 };
 use rusqlite::TransactionBehavior;
+
+/// What this round staged on a stage it began empty, page by page, with
+/// each record's signature verdict.
+pub(crate) struct Pulled {
+    /// The stage's base.
+    base: Token,
+    checked: Checked,
+}
 
 impl Round<'_> {
     /// The zone's stage, if it builds on the token this round holds and
@@ -27,6 +36,10 @@ impl Round<'_> {
     /// exhausted. Nothing is applied ([`Round::settle`] does that once the
     /// zone checks pass); each page commits to the stage with its token, so
     /// a pull cut short resumes where it stopped.
+    ///
+    /// Each page's signatures are checked on a worker thread while the
+    /// next page downloads; the records and verdicts stay with the round
+    /// for the settle.
     pub(crate) fn pull(&mut self) -> Result<(), SyncError> {
         // Pages continue the read that began at `since`: a read from seq 0
         // stays valid while tombstones are collected under it.
@@ -35,7 +48,7 @@ impl Round<'_> {
             since: self.state.token,
             token: self.state.token,
         };
-        let mut stage = match sync_db::stage(self.conn, &self.zone)? {
+        let stage = match sync_db::stage(self.conn, &self.zone)? {
             Some(stage) if stage.base == self.state.token => stage,
             // A stage on another token (a round that reset it) is stale.
             Some(_) => {
@@ -44,12 +57,58 @@ impl Round<'_> {
             }
             None => fresh,
         };
+        // The pages held are all of the stage, or none is used.
+        let held = self.pulled.take().filter(|p| {
+            p.base == stage.base
+                && sync_db::staged_count(self.conn, &self.zone)
+                    .is_ok_and(|n| n == p.checked.records.len() as u64)
+        });
+        let mut pulled = match held {
+            Some(p) => Some(p),
+            None if sync_db::staged_count(self.conn, &self.zone)? == 0 => Some(Pulled {
+                base: stage.base,
+                checked: Checked::default(),
+            }),
+            None => None,
+        };
+        let signers = Signers::of(&self.circle, &self.zone);
+        let result = std::thread::scope(|s| {
+            let checker = PageChecker::start(s, &signers);
+            let result = self.pull_pages(stage, &checker);
+            (result, checker.finish())
+        });
+        let (result, mut checked) = result;
+        if let (Ok(restart), Some(p)) = (&result, pulled.as_mut()) {
+            if let Some(before) = *restart {
+                // The stage was cleared and read again from seq 0: only the
+                // pages since.
+                p.checked = Checked::default();
+                checked.records.drain(..before);
+                checked.verdicts.drain(..before);
+            }
+            p.checked.records.append(&mut checked.records);
+            p.checked.verdicts.append(&mut checked.verdicts);
+        }
+        self.pulled = pulled.filter(|_| result.is_ok());
+        result.map(|_| ())
+    }
+
+    /// The loop of [`Round::pull`]: each staged page goes to `checker`.
+    /// When the read restarted from seq 0 (the stage cleared), returns how
+    /// many records were handed over before.
+    fn pull_pages(
+        &mut self,
+        mut stage: Stage,
+        checker: &PageChecker<'_>,
+    ) -> Result<Option<usize>, SyncError> {
         let mut restarted = false;
+        let (mut sent, mut before_restart) = (0, 0);
         loop {
             let (since, after) = (stage.since, stage.token.seq);
             let page: ChangesPage = match self.call(|t, z| t.changes(z, since, after, PAGE)) {
                 Err(SyncError::Transport(TransportError::TokenExpired)) if !restarted => {
                     restarted = true;
+                    before_restart = sent;
                     self.with_tx(|r, conn| Ok(sync_db::clear_stage(conn, &r.zone)?))?;
                     stage.since = Token { epoch: 0, seq: 0 };
                     stage.token = stage.since;
@@ -80,8 +139,12 @@ impl Round<'_> {
                     Ok(sync_db::stage_page(conn, &r.zone, &stage, &page.records)?)
                 })?;
             }
+            sent += page.records.len();
+            if !page.records.is_empty() {
+                checker.check(page.records);
+            }
             if !page.more {
-                return Ok(());
+                return Ok(restarted.then_some(before_restart));
             }
         }
     }
@@ -133,8 +196,22 @@ impl Round<'_> {
     /// The body of [`Round::settle`], inside its transaction.
     fn apply_and_check(&mut self, trusted: &[SignedManifest]) -> Result<(), SyncError> {
         if let Some(stage) = self.staged()? {
-            let records = sync_db::staged_records(self.conn, &self.zone)?;
-            self.apply_all(&records, false)?;
+            // The pages this round pulled, if they are all of the stage;
+            // else the stage read back (a pull an earlier round began).
+            let staged = sync_db::staged_count(self.conn, &self.zone)?;
+            let held = self
+                .pulled
+                .take()
+                .filter(|p| p.base == stage.base && p.checked.records.len() as u64 == staged);
+            let Checked { records, verdicts } = match held {
+                Some(p) => p.checked,
+                None => Checked {
+                    records: sync_db::staged_records(self.conn, &self.zone)?,
+                    verdicts: Vec::new(),
+                },
+            };
+            let verdicts = (!verdicts.is_empty()).then_some(&verdicts[..]);
+            self.apply_all(&records, verdicts, false)?;
             self.state.token = stage.token;
             sync_db::clear_stage(self.conn, &self.zone)?;
             if let Some(seen) = self.restoring.take() {

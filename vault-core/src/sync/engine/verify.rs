@@ -289,7 +289,7 @@ impl Round<'_> {
             .any(|m| m.token == self.state.token && m.circle_pos >= removal && m.root == root);
         if attested {
             let before = self.report.quarantined.len();
-            self.apply_all(&candidates, true)?;
+            self.apply_all(&candidates, None, true)?;
             self.report.quarantined.truncate(before);
             self.report
                 .quarantined
