@@ -76,6 +76,9 @@ pub struct UnsignedRecord {
     circle_pos: u64,
     wrappedkey: Vec<u8>,
     encitem: Vec<u8>,
+    /// [`content_hash`] of the blobs, taken once: a pulled record's is
+    /// read by its signature check, the mirror and the manifest.
+    content: [u8; 32],
 }
 
 impl fmt::Debug for UnsignedRecord {
@@ -106,6 +109,7 @@ impl UnsignedRecord {
             epoch,
             tomb,
             circle_pos,
+            content: content_hash(&wrappedkey, &encitem),
             wrappedkey,
             encitem,
         })
@@ -249,7 +253,7 @@ impl SealedRecord {
 
     /// See [`content_hash`].
     pub fn content_hash(&self) -> [u8; 32] {
-        content_hash(&self.body.wrappedkey, &self.body.encitem)
+        self.body.content
     }
 
     /// What the writer signs: the record label, the circle, the zone, and

@@ -16,10 +16,12 @@ use crate::sync::{
 use crate::vault::keyring::Keyring;
 use crate::vault::outbox::{self, Base, Mirror};
 use crate::vault::rows::{
-    self, Blind, NewRow, Row, blind_of, find_row, now_ms, open_row, push_history, put_row,
+    self, Blind, NewRow, Row, blind_of, now_ms, open_row, push_history, put_row,
 };
 use rusqlite::Connection;
+use rusqlite::OptionalExtension;
 use std::collections::HashSet;
+use std::sync::LazyLock;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -149,16 +151,33 @@ impl Ctx<'_> {
 }
 
 /// The item row a uuid has in any table.
+/// One statement over the three tables: a pulled record is looked up
+/// once per apply.
 pub(crate) fn local_row(
     conn: &Connection,
     uuid: Uuid,
 ) -> rusqlite::Result<Option<(ItemClass, Row)>> {
-    for class in ItemClass::ALL {
-        if let Some(row) = find_row(conn, class, uuid)? {
-            return Ok(Some((class, row)));
-        }
-    }
-    Ok(None)
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let selects: Vec<String> = (ItemClass::ALL.iter().enumerate())
+            .map(|(i, c)| {
+                format!(
+                    "SELECT {}, {i} FROM {} WHERE uuid = ?1",
+                    rows::ROW_COLS,
+                    c.table()
+                )
+            })
+            .collect();
+        selects.join(" UNION ALL ")
+    });
+    conn.prepare_cached(&SQL)?
+        .query_row([uuid.as_bytes()], |r| {
+            let class = ItemClass::ALL
+                .get(r.get::<_, usize>(6)?)
+                .copied()
+                .ok_or(rusqlite::Error::IntegralValueOutOfRange(6, 3))?;
+            Ok((class, Row::from_sql(r)?))
+        })
+        .optional()
 }
 
 fn record_row(rec: &SealedRecord, key_uuid: Uuid) -> Row {
@@ -394,17 +413,17 @@ impl Applier<'_> {
         let rec = &tagged.record;
         let conn = self.ctx.conn;
         let class = opened.decoded.class;
-        if let Some(row) = before {
-            push_history(conn, class, row, self.ctx.history_limit)?;
-        } else if !rec.tomb() {
-            self.flag_duplicates(rec.uuid(), &opened.decoded)?;
-        }
-        let sealed = SealedItem::from_parts(rec.wrappedkey().to_vec(), rec.encitem().to_vec());
         let blind = if rec.tomb() {
             Blind::default()
         } else {
             blind_of(self.ctx.keys, &opened.decoded.data)
         };
+        if let Some(row) = before {
+            push_history(conn, class, row, self.ctx.history_limit)?;
+        } else if !rec.tomb() {
+            self.flag_duplicates(rec.uuid(), &opened.decoded, &blind)?;
+        }
+        let sealed = SealedItem::from_parts(rec.wrappedkey().to_vec(), rec.encitem().to_vec());
         put_row(
             conn,
             class,
@@ -575,8 +594,7 @@ impl Applier<'_> {
     /// A new item that has the same name (server, service or relying
     /// party) and account as a live item here: both are kept and the pair
     /// is flagged.
-    fn flag_duplicates(&mut self, uuid: Uuid, d: &Decoded) -> Result<(), SyncError> {
-        let blind = blind_of(self.ctx.keys, &d.data);
+    fn flag_duplicates(&mut self, uuid: Uuid, d: &Decoded, blind: &Blind) -> Result<(), SyncError> {
         let (Some(name), Some(account)) = (blind.name, blind.account) else {
             return Ok(());
         };

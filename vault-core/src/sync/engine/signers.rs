@@ -1,16 +1,20 @@
 //! Record signatures checked ahead of the apply: each writer's key decoded
 //! once, records checked in batches on every core, and a pull's pages
-//! checked on a worker thread while the next page downloads. A verdict is
-//! only the signature's: membership, cut lists and the rest are judged
-//! when the record is applied.
+//! checked on a worker thread while the next page downloads and the
+//! settle applies the pages already checked. A verdict is only the
+//! signature's: membership, cut lists and the rest are judged when the
+//! record is applied.
 
 use crate::circle::{CircleState, PeerId, parallel_map};
 use crate::crypto::VerifyingKey;
 use crate::sync::TaggedRecord;
 use crate::sync::record::verify_records;
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use uuid::Uuid;
+
+/// One verdict per record: `None` when its writer is no peer of the circle.
+pub(crate) type Verdicts = Vec<Option<bool>>;
 
 /// Records per signature batch: enough to share the work, few enough that
 /// a batch spoilt by one bad record costs little to redo one by one.
@@ -42,7 +46,7 @@ impl Signers {
     /// Each record's signature: `None` when its writer is no peer of the
     /// circle (it is judged, and refused, when applied). Split across the
     /// cores when there are several batches.
-    pub(crate) fn verdicts(&self, records: &[TaggedRecord]) -> Vec<Option<bool>> {
+    pub(crate) fn verdicts(&self, records: &[TaggedRecord]) -> Verdicts {
         let chunks: Vec<&[TaggedRecord]> = records.chunks(BATCH).collect();
         parallel_map(&chunks, 1, |c| self.batch(c))
             .into_iter()
@@ -51,7 +55,7 @@ impl Signers {
     }
 
     /// One batch's verdicts.
-    fn batch(&self, records: &[TaggedRecord]) -> Vec<Option<bool>> {
+    fn batch(&self, records: &[TaggedRecord]) -> Verdicts {
         let known: Vec<_> = records
             .iter()
             .filter_map(|t| Some((&t.record, self.keys.get(&t.record.writer())?)))
@@ -68,50 +72,39 @@ impl Signers {
     }
 }
 
-/// A pull's pages, in the order they were staged, with their verdicts.
-#[derive(Default)]
-pub(crate) struct Checked {
-    pub records: Vec<TaggedRecord>,
-    pub verdicts: Vec<Option<bool>>,
+/// Checks pages on a worker thread, in the order they are handed over,
+/// while the pull downloads the next and the settle applies the last.
+pub(crate) struct PageChecker {
+    pages: mpsc::Sender<Arc<[TaggedRecord]>>,
+    verdicts: mpsc::Receiver<Verdicts>,
 }
 
-/// Checks pages on a worker thread of `scope` as the pull hands them over.
-pub(crate) struct PageChecker<'scope> {
-    pages: mpsc::Sender<Vec<TaggedRecord>>,
-    worker: std::thread::ScopedJoinHandle<'scope, Checked>,
-}
-
-impl<'scope> PageChecker<'scope> {
-    pub(crate) fn start<'env>(
-        scope: &'scope std::thread::Scope<'scope, 'env>,
-        signers: &'scope Signers,
-    ) -> Self {
-        let (pages, inbox) = mpsc::channel::<Vec<TaggedRecord>>();
-        let worker = scope.spawn(move || {
-            let mut done = Checked::default();
+impl PageChecker {
+    /// The worker stops once the checker is dropped and its queue is done.
+    pub(crate) fn start(signers: Signers) -> Self {
+        let (pages, inbox) = mpsc::channel::<Arc<[TaggedRecord]>>();
+        let (outbox, verdicts) = mpsc::channel();
+        std::thread::spawn(move || {
             for page in inbox {
-                let mut verdicts = page.chunks(BATCH).flat_map(|c| signers.batch(c)).collect();
-                done.verdicts.append(&mut verdicts);
-                done.records.extend(page);
+                let v = page.chunks(BATCH).flat_map(|c| signers.batch(c)).collect();
+                if outbox.send(v).is_err() {
+                    return;
+                }
             }
-            done
         });
-        PageChecker { pages, worker }
+        PageChecker { pages, verdicts }
     }
 
     /// Hands over the next page.
-    pub(crate) fn check(&self, page: Vec<TaggedRecord>) {
-        // The worker only stops when the sender is dropped (or it panicked,
-        // which `finish` reports).
+    pub(crate) fn check(&self, page: Arc<[TaggedRecord]>) {
+        // A worker that is gone shows in `next_verdicts`.
         let _ = self.pages.send(page);
     }
 
-    /// Every page's records and verdicts, once the last is checked.
-    pub(crate) fn finish(self) -> Checked {
-        drop(self.pages);
-        match self.worker.join() {
-            Ok(done) => done,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+    /// The verdicts of the oldest page handed over and not yet answered,
+    /// once they are ready; `None` if the worker is gone (its records are
+    /// then checked when applied).
+    pub(crate) fn next_verdicts(&self) -> Option<Verdicts> {
+        self.verdicts.recv().ok()
     }
 }

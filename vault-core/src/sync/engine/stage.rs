@@ -4,19 +4,70 @@
 //! transaction that commits only if the checks pass.
 
 use super::db::{self as sync_db, Stage};
-use super::signers::{Checked, PageChecker, Signers};
+use super::signers::{PageChecker, Signers, Verdicts};
 use super::{PAGE, Round};
 use crate::sync::{
-    ChangesPage, Phase, Progress, SignedManifest, SyncError, Token, TransportError, ZoneError,
+    ChangesPage, Phase, Progress, SignedManifest, SyncError, TaggedRecord, Token, TransportError,
+    ZoneError,
 };
 use rusqlite::TransactionBehavior;
+use std::collections::VecDeque;
+use std::sync::Arc;
 
-/// What this round staged on a stage it began empty, page by page, with
-/// each record's signature verdict.
+/// The pages this round staged on a stage it began empty, in stage order,
+/// their signatures being checked on a worker: the settle applies them
+/// as their verdicts arrive instead of reading the stage back.
 pub(crate) struct Pulled {
     /// The stage's base.
     base: Token,
-    checked: Checked,
+    pages: VecDeque<Arc<[TaggedRecord]>>,
+    /// Verdicts still to come for pages dropped since (a read restarted).
+    skip: usize,
+    checker: PageChecker,
+}
+
+impl Pulled {
+    fn new(base: Token, signers: Signers) -> Self {
+        Pulled {
+            base,
+            pages: VecDeque::new(),
+            skip: 0,
+            checker: PageChecker::start(signers),
+        }
+    }
+
+    /// Whether these are all the records staged on `base`.
+    fn covers(&self, conn: &rusqlite::Connection, zone: &str, base: Token) -> bool {
+        let held: u64 = self.pages.iter().map(|p| p.len() as u64).sum();
+        self.base == base && sync_db::staged_count(conn, zone).is_ok_and(|n| n == held)
+    }
+
+    fn push(&mut self, records: Vec<TaggedRecord>) {
+        let page: Arc<[TaggedRecord]> = records.into();
+        self.checker.check(Arc::clone(&page));
+        self.pages.push_back(page);
+    }
+
+    /// The stage was cleared: the pages held so far are not in it.
+    fn restart(&mut self) {
+        self.skip += self.pages.len();
+        self.pages.clear();
+    }
+
+    /// The oldest page and its verdicts, once they are ready.
+    fn next_page(&mut self) -> Option<(Arc<[TaggedRecord]>, Verdicts)> {
+        let page = self.pages.pop_front()?;
+        while self.skip > 0 {
+            self.skip -= 1;
+            let _ = self.checker.next_verdicts();
+        }
+        let verdicts = self
+            .checker
+            .next_verdicts()
+            .filter(|v| v.len() == page.len())
+            .unwrap_or_else(|| vec![None; page.len()]);
+        Some((page, verdicts))
+    }
 }
 
 impl Round<'_> {
@@ -38,8 +89,7 @@ impl Round<'_> {
     /// a pull cut short resumes where it stopped.
     ///
     /// Each page's signatures are checked on a worker thread while the
-    /// next page downloads; the records and verdicts stay with the round
-    /// for the settle.
+    /// next page downloads and the settle applies the pages before it.
     pub(crate) fn pull(&mut self) -> Result<(), SyncError> {
         // Pages continue the read that began at `since`: a read from seq 0
         // stays valid while tombstones are collected under it.
@@ -57,59 +107,37 @@ impl Round<'_> {
             }
             None => fresh,
         };
-        // The pages held are all of the stage, or none is used.
-        let held = self.pulled.take().filter(|p| {
-            p.base == stage.base
-                && sync_db::staged_count(self.conn, &self.zone)
-                    .is_ok_and(|n| n == p.checked.records.len() as u64)
-        });
+        // The pages held are all of the stage, or none is kept.
+        let held = (self.pulled.take()).filter(|p| p.covers(self.conn, &self.zone, stage.base));
         let mut pulled = match held {
             Some(p) => Some(p),
-            None if sync_db::staged_count(self.conn, &self.zone)? == 0 => Some(Pulled {
-                base: stage.base,
-                checked: Checked::default(),
-            }),
+            None if sync_db::staged_count(self.conn, &self.zone)? == 0 => Some(Pulled::new(
+                stage.base,
+                Signers::of(&self.circle, &self.zone),
+            )),
             None => None,
         };
-        let signers = Signers::of(&self.circle, &self.zone);
-        let result = std::thread::scope(|s| {
-            let checker = PageChecker::start(s, &signers);
-            let result = self.pull_pages(stage, &checker);
-            (result, checker.finish())
-        });
-        let (result, mut checked) = result;
-        if let (Ok(restart), Some(p)) = (&result, pulled.as_mut()) {
-            if let Some(before) = *restart {
-                // The stage was cleared and read again from seq 0: only the
-                // pages since.
-                p.checked = Checked::default();
-                checked.records.drain(..before);
-                checked.verdicts.drain(..before);
-            }
-            p.checked.records.append(&mut checked.records);
-            p.checked.verdicts.append(&mut checked.verdicts);
-        }
+        let result = self.pull_pages(stage, pulled.as_mut());
         self.pulled = pulled.filter(|_| result.is_ok());
-        result.map(|_| ())
+        result
     }
 
-    /// The loop of [`Round::pull`]: each staged page goes to `checker`.
-    /// When the read restarted from seq 0 (the stage cleared), returns how
-    /// many records were handed over before.
+    /// The loop of [`Round::pull`]: each staged page also goes to `pulled`.
     fn pull_pages(
         &mut self,
         mut stage: Stage,
-        checker: &PageChecker<'_>,
-    ) -> Result<Option<usize>, SyncError> {
+        mut pulled: Option<&mut Pulled>,
+    ) -> Result<(), SyncError> {
         let mut restarted = false;
-        let (mut sent, mut before_restart) = (0, 0);
         loop {
             let (since, after) = (stage.since, stage.token.seq);
             let page: ChangesPage = match self.call(|t, z| t.changes(z, since, after, PAGE)) {
                 Err(SyncError::Transport(TransportError::TokenExpired)) if !restarted => {
                     restarted = true;
-                    before_restart = sent;
                     self.with_tx(|r, conn| Ok(sync_db::clear_stage(conn, &r.zone)?))?;
+                    if let Some(p) = pulled.as_deref_mut() {
+                        p.restart();
+                    }
                     stage.since = Token { epoch: 0, seq: 0 };
                     stage.token = stage.since;
                     continue;
@@ -139,12 +167,13 @@ impl Round<'_> {
                     Ok(sync_db::stage_page(conn, &r.zone, &stage, &page.records)?)
                 })?;
             }
-            sent += page.records.len();
-            if !page.records.is_empty() {
-                checker.check(page.records);
+            if let Some(p) = pulled.as_deref_mut()
+                && !page.records.is_empty()
+            {
+                p.push(page.records);
             }
             if !page.more {
-                return Ok(restarted.then_some(before_restart));
+                return Ok(());
             }
         }
     }
@@ -196,22 +225,18 @@ impl Round<'_> {
     /// The body of [`Round::settle`], inside its transaction.
     fn apply_and_check(&mut self, trusted: &[SignedManifest]) -> Result<(), SyncError> {
         if let Some(stage) = self.staged()? {
-            // The pages this round pulled, if they are all of the stage;
-            // else the stage read back (a pull an earlier round began).
-            let staged = sync_db::staged_count(self.conn, &self.zone)?;
-            let held = self
-                .pulled
-                .take()
-                .filter(|p| p.base == stage.base && p.checked.records.len() as u64 == staged);
-            let Checked { records, verdicts } = match held {
-                Some(p) => p.checked,
-                None => Checked {
-                    records: sync_db::staged_records(self.conn, &self.zone)?,
-                    verdicts: Vec::new(),
-                },
-            };
-            let verdicts = (!verdicts.is_empty()).then_some(&verdicts[..]);
-            self.apply_all(&records, verdicts, false)?;
+            // The pages this round pulled, applied as their verdicts
+            // arrive, if they are all of the stage; else the stage read
+            // back (a pull an earlier round began).
+            let held = (self.pulled.take()).filter(|p| p.covers(self.conn, &self.zone, stage.base));
+            if let Some(mut pulled) = held {
+                while let Some((page, verdicts)) = pulled.next_page() {
+                    self.apply_all(&page, Some(&verdicts), false)?;
+                }
+            } else {
+                let records = sync_db::staged_records(self.conn, &self.zone)?;
+                self.apply_all(&records, None, false)?;
+            }
             self.state.token = stage.token;
             sync_db::clear_stage(self.conn, &self.zone)?;
             if let Some(seen) = self.restoring.take() {
