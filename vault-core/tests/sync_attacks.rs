@@ -137,6 +137,41 @@ fn a_record_injected_by_the_server_is_refused() {
 }
 
 #[test]
+fn each_record_is_judged_by_its_own_signature_when_a_read_restarts() {
+    // Pages are checked on a worker while the pull goes on; the read that
+    // restarts from seq 0 after its first page must not match the dropped
+    // page's verdicts to the new pages' records.
+    let (mut c, _) = setup();
+    let ids = c
+        .v(0)
+        .add_batch((0..2500).map(|i| inet(&format!("h{i}.example"), "pw")))
+        .unwrap();
+    c.sync(0).unwrap();
+    let forged = ids[1700];
+    let mut rec = record(&c, forged);
+    tamper(&mut rec, |p| p.signature[40] ^= 1);
+    c.server.borrow_mut().records.insert(forged, rec);
+    let sent_before = c.server.borrow().records_sent;
+    // Device 1 reads from seq 3; after one page the server collects up to
+    // seq 4, so the next page is refused and the read starts over.
+    c.server.borrow_mut().collect_after_pages = Some((1, 4));
+    let r = c.sync(1).unwrap();
+    let sent = c.server.borrow().records_sent - sent_before;
+    assert!(
+        sent >= 1000 + 2503,
+        "the read restarted: {sent} records sent"
+    );
+    let refused: Vec<_> = r
+        .quarantined
+        .iter()
+        .map(|q| (q.uuid, q.reason.clone()))
+        .collect();
+    assert_eq!(refused, vec![(forged, RecordError::BadSignature)]);
+    assert_eq!(r.pulled, 2499);
+    assert_eq!(c.v(1).list(None).unwrap().len(), 3 + 2499);
+}
+
+#[test]
 fn a_record_deleted_behind_a_devices_back_is_detected() {
     let (mut c, [x, _, _]) = setup();
     let before = items(&mut c, 1);

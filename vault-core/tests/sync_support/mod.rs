@@ -50,6 +50,9 @@ pub struct Server {
     pub cuts: BTreeMap<(u64, String), Vec<u8>>,
     /// Serve no cut lists.
     pub withhold_cuts: bool,
+    /// After this many more changes pages, tombstones are collected up to
+    /// the seq given (a read begun below it then gets `TokenExpired`).
+    pub collect_after_pages: Option<(usize, u64)>,
 }
 
 impl Server {
@@ -169,6 +172,14 @@ impl Transport for Conn {
             },
         };
         s.records_sent += recs.len();
+        s.collect_after_pages = match s.collect_after_pages {
+            Some((n, gc)) if n <= 1 => {
+                s.gc_seq = s.gc_seq.max(gc);
+                None
+            }
+            Some((n, gc)) => Some((n - 1, gc)),
+            None => None,
+        };
         if lose {
             return Err(dropped());
         }

@@ -75,19 +75,19 @@ impl Signers {
 /// Checks pages on a worker thread, in the order they are handed over,
 /// while the pull downloads the next and the settle applies the last.
 pub(crate) struct PageChecker {
-    pages: mpsc::Sender<Arc<[TaggedRecord]>>,
-    verdicts: mpsc::Receiver<Verdicts>,
+    pages: mpsc::Sender<(u64, Arc<[TaggedRecord]>)>,
+    verdicts: mpsc::Receiver<(u64, Verdicts)>,
 }
 
 impl PageChecker {
     /// The worker stops once the checker is dropped and its queue is done.
     pub(crate) fn start(signers: Signers) -> Self {
-        let (pages, inbox) = mpsc::channel::<Arc<[TaggedRecord]>>();
+        let (pages, inbox) = mpsc::channel::<(u64, Arc<[TaggedRecord]>)>();
         let (outbox, verdicts) = mpsc::channel();
         std::thread::spawn(move || {
-            for page in inbox {
+            for (id, page) in inbox {
                 let v = page.chunks(BATCH).flat_map(|c| signers.batch(c)).collect();
-                if outbox.send(v).is_err() {
+                if outbox.send((id, v)).is_err() {
                     return;
                 }
             }
@@ -95,16 +95,24 @@ impl PageChecker {
         PageChecker { pages, verdicts }
     }
 
-    /// Hands over the next page.
-    pub(crate) fn check(&self, page: Arc<[TaggedRecord]>) {
-        // A worker that is gone shows in `next_verdicts`.
-        let _ = self.pages.send(page);
+    /// Hands over a page, under an id that grows with each page.
+    pub(crate) fn check(&self, id: u64, page: Arc<[TaggedRecord]>) {
+        // A worker that is gone shows in `verdicts_of`.
+        let _ = self.pages.send((id, page));
     }
 
-    /// The verdicts of the oldest page handed over and not yet answered,
-    /// once they are ready; `None` if the worker is gone (its records are
-    /// then checked when applied).
-    pub(crate) fn next_verdicts(&self) -> Option<Verdicts> {
-        self.verdicts.recv().ok()
+    /// The verdicts of page `id`, once they are ready (those of pages
+    /// before it are passed over); `None` if the worker is gone (its
+    /// records are then checked when applied).
+    pub(crate) fn verdicts_of(&self, id: u64) -> Option<Verdicts> {
+        loop {
+            let (got, verdicts) = self.verdicts.recv().ok()?;
+            if got == id {
+                return Some(verdicts);
+            }
+            if got > id {
+                return None;
+            }
+        }
     }
 }

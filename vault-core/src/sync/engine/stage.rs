@@ -20,9 +20,9 @@ use std::sync::Arc;
 pub(crate) struct Pulled {
     /// The stage's base.
     base: Token,
-    pages: VecDeque<Arc<[TaggedRecord]>>,
-    /// Verdicts still to come for pages dropped since (a read restarted).
-    skip: usize,
+    /// Each page with the id it was handed to the checker under.
+    pages: VecDeque<(u64, Arc<[TaggedRecord]>)>,
+    next_id: u64,
     checker: PageChecker,
 }
 
@@ -31,39 +31,33 @@ impl Pulled {
         Pulled {
             base,
             pages: VecDeque::new(),
-            skip: 0,
+            next_id: 0,
             checker: PageChecker::start(signers),
         }
     }
 
     /// Whether these are all the records staged on `base`.
     fn covers(&self, conn: &rusqlite::Connection, zone: &str, base: Token) -> bool {
-        let held: u64 = self.pages.iter().map(|p| p.len() as u64).sum();
+        let held: u64 = self.pages.iter().map(|(_, p)| p.len() as u64).sum();
         self.base == base && sync_db::staged_count(conn, zone).is_ok_and(|n| n == held)
     }
 
     fn push(&mut self, records: Vec<TaggedRecord>) {
         let page: Arc<[TaggedRecord]> = records.into();
-        self.checker.check(Arc::clone(&page));
-        self.pages.push_back(page);
+        self.checker.check(self.next_id, Arc::clone(&page));
+        self.pages.push_back((self.next_id, page));
+        self.next_id += 1;
     }
 
     /// The stage was cleared: the pages held so far are not in it.
     fn restart(&mut self) {
-        self.skip += self.pages.len();
         self.pages.clear();
     }
 
     /// The oldest page and its verdicts, once they are ready.
     fn next_page(&mut self) -> Option<(Arc<[TaggedRecord]>, Verdicts)> {
-        let page = self.pages.pop_front()?;
-        while self.skip > 0 {
-            self.skip -= 1;
-            let _ = self.checker.next_verdicts();
-        }
-        let verdicts = self
-            .checker
-            .next_verdicts()
+        let (id, page) = self.pages.pop_front()?;
+        let verdicts = (self.checker.verdicts_of(id))
             .filter(|v| v.len() == page.len())
             .unwrap_or_else(|| vec![None; page.len()]);
         Some((page, verdicts))
