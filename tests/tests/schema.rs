@@ -152,6 +152,7 @@ async fn rate_limited(api: &Api<'_>) {
 struct Server {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), vault_server::ServeError>>,
+    db: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -162,15 +163,16 @@ impl Server {
     }
 }
 
-async fn start(tune: impl FnOnce(&mut vault_server::Limits)) -> (String, Server) {
+async fn start(tune: impl FnOnce(&mut vault_server::Config)) -> (String, Server) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = vault_server::Config {
         db: dir.path().join("server.db"),
         ..vault_server::Config::default()
     };
+    config.registration = vault_server::Registration::Open;
     config.limits.per_ip_per_sec = 0;
     config.limits.per_device_per_sec = 0;
-    tune(&mut config.limits);
+    tune(&mut config);
     let state = vault_server::AppState::new(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -181,9 +183,58 @@ async fn start(tune: impl FnOnce(&mut vault_server::Limits)) -> (String, Server)
     let server = Server {
         stop,
         task,
+        db: config.db.clone(),
         _dir: dir,
     };
     (base, server)
+}
+
+/// `registration = "token"`: a genesis without a token, or with one the
+/// server does not know, is 403 `registration_refused`; one issued by the
+/// admin command's storage registers the circle once.
+async fn registration_policy(api: &Api<'_>, server: &Server, rng: &mut VaultRng) {
+    let d = device::Device::new(rng);
+    let circle = Uuid::new_v4();
+    let genesis = d.sign(
+        circle,
+        0,
+        EntryHash::ZERO,
+        vault_core::circle::EntryBody::Genesis {
+            founder: d.id.public(),
+            name: device::name(),
+            epochs: vec![device::commit(1)],
+        },
+    );
+    let r = api.post("/v1/circles", None, device::wire(&genesis)).await;
+    assert_error(&r, 403, "registration_refused", "a genesis without a token");
+    let mut body = device::wire(&genesis);
+    body["registration_token"] = json!("vreg_unknown");
+    let r = api.post("/v1/circles", None, body.clone()).await;
+    assert_error(
+        &r,
+        403,
+        "registration_refused",
+        "a token the server never issued",
+    );
+    let token = "vreg_contract-test-token";
+    let hash = vault_server::extract::token_hash(token.as_bytes());
+    let mut admin = vault_server::storage::AdminDb::open(&server.db).unwrap();
+    admin.create_token(&hash, None, 1, None).unwrap();
+    body["registration_token"] = json!(token);
+    api.post_ok("/v1/circles", None, body.clone(), 201).await;
+    let mut again = device::wire(&d.sign(
+        Uuid::new_v4(),
+        0,
+        EntryHash::ZERO,
+        vault_core::circle::EntryBody::Genesis {
+            founder: d.id.public(),
+            name: device::name(),
+            epochs: vec![device::commit(1)],
+        },
+    ));
+    again["registration_token"] = json!(token);
+    let r = api.post("/v1/circles", None, again).await;
+    assert_error(&r, 403, "registration_refused", "a used token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,9 +255,9 @@ async fn every_route_answers_as_documented() {
     zones::sync_zones(&api, &mut rng).await;
     server.stop().await;
 
-    let (base, server) = start(|l| {
-        l.per_ip_per_sec = 1;
-        l.per_ip_burst = 2;
+    let (base, server) = start(|c| {
+        c.limits.per_ip_per_sec = 1;
+        c.limits.per_ip_burst = 2;
     })
     .await;
     rate_limited(&Api {
@@ -214,6 +265,19 @@ async fn every_route_answers_as_documented() {
         base,
         http: http(),
     })
+    .await;
+    server.stop().await;
+
+    let (base, server) = start(|c| c.registration = vault_server::Registration::Token).await;
+    registration_policy(
+        &Api {
+            c: &contract,
+            base,
+            http: http(),
+        },
+        &server,
+        &mut rng,
+    )
     .await;
     server.stop().await;
 

@@ -27,11 +27,17 @@ pub enum Append {
 const CUT_LIST_CAP: usize = 12 << 20;
 
 impl Server {
-    /// Registers a circle by its genesis entry.
-    pub async fn register_circle(&self, genesis: &SignedEntry) -> Result<(), ClientError> {
+    /// Registers a circle by its genesis entry, with the registration
+    /// token the server's admin issued when its policy asks for one (a
+    /// refusal is [`ClientError::Refused`] with code `registration_refused`).
+    pub async fn register_circle(
+        &self,
+        genesis: &SignedEntry,
+        registration_token: Option<&str>,
+    ) -> Result<(), ClientError> {
         // The answer (the circle's id and the genesis hash) tells the
         // device nothing it does not know: it is not read.
-        let body = CreateRequest::new(genesis);
+        let body = CreateRequest::new(genesis, registration_token.map(str::to_owned));
         self.post("/v1/circles", &body, None).await.map(drop)
     }
 

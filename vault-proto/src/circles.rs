@@ -39,14 +39,19 @@ pub struct CreateRequest {
     pub entry: String,
     /// Its signature, base64url.
     pub signature: String,
+    /// A registration token from the server's admin, when its policy asks
+    /// for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_token: Option<String>,
 }
 
 impl CreateRequest {
-    /// The request registering `genesis`.
-    pub fn new(genesis: &SignedEntry) -> CreateRequest {
+    /// The request registering `genesis`, with `registration_token` if given.
+    pub fn new(genesis: &SignedEntry, registration_token: Option<String>) -> CreateRequest {
         CreateRequest {
             entry: b64(genesis.entry_bytes()),
             signature: b64(genesis.signature()),
+            registration_token,
         }
     }
 
@@ -327,7 +332,7 @@ mod tests {
         let back = e.decode().unwrap();
         assert_eq!(back.entry_bytes(), signed.entry_bytes());
         assert_eq!(back.hash(), signed.hash());
-        let create = CreateRequest::new(&signed);
+        let create = CreateRequest::new(&signed, None);
         assert_eq!(
             create.decode().unwrap().signed().unwrap().hash(),
             signed.hash()

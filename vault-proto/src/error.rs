@@ -50,6 +50,10 @@ pub enum ErrorCode {
     Unauthorized,
     /// 403: authenticated, but not allowed.
     Forbidden,
+    /// 403: this server does not let the caller create a circle: its
+    /// registration is closed, or it needs a registration token and got
+    /// none, or one that is unknown, used, expired or revoked.
+    RegistrationRefused,
     /// 404: unknown route, circle, invite or zone.
     NotFound,
     /// 405: known route, wrong method.
@@ -79,11 +83,12 @@ pub enum ErrorCode {
 }
 
 /// Every known code, for [`ErrorCode::parse`].
-const KNOWN: [ErrorCode; 15] = [
+const KNOWN: [ErrorCode; 16] = [
     ErrorCode::BadJson,
     ErrorCode::Invalid,
     ErrorCode::Unauthorized,
     ErrorCode::Forbidden,
+    ErrorCode::RegistrationRefused,
     ErrorCode::NotFound,
     ErrorCode::MethodNotAllowed,
     ErrorCode::Conflict,
@@ -105,6 +110,7 @@ impl ErrorCode {
             ErrorCode::Invalid => "invalid",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RegistrationRefused => "registration_refused",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",

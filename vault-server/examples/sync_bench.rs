@@ -274,6 +274,7 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = Config {
         db: dir.path().join("bench.db"),
+        registration: vault_server::Registration::Open,
         ..Config::default()
     };
     config.limits.per_ip_per_sec = 0;

@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use vault_server::Overrides;
+use vault_server::{Overrides, Registration};
 
 /// The Vault sync server.
 #[derive(Debug, Parser)]
@@ -28,6 +28,9 @@ pub struct Cli {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, global = true, value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
+    /// Who may create a circle: open, token (the default) or closed.
+    #[arg(long, global = true, value_name = "POLICY")]
+    pub registration: Option<Registration>,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -46,6 +49,10 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Administer the database (a running server's too): registration
+    /// tokens and the admin log.
+    #[command(subcommand)]
+    Admin(crate::admin_cmd::Admin),
     /// Replace the database with a backup (the server must be stopped);
     /// every sync zone moves to a new epoch, so devices heal it.
     Restore {
@@ -67,6 +74,7 @@ impl Cli {
             log_level: self.log_level.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
+            registration: self.registration,
         }
     }
 }

@@ -27,10 +27,40 @@ pub struct Config {
     /// per-IP rate limit and the logs); from any other peer the header is
     /// ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Who may create a circle: `open` (anyone who reaches the server),
+    /// `token` (whoever holds a registration token from `vault-server
+    /// admin token create`) or `closed` (no one).
+    pub registration: Registration,
     /// Sizes and rates.
     pub limits: Limits,
     /// TLS, on when a certificate and a key are given.
     pub tls: Tls,
+}
+
+/// Who may create a circle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone who reaches the server.
+    Open,
+    /// Whoever holds an unused registration token (the default: a fresh
+    /// server on a public address is no open relay).
+    Token,
+    /// No one: only the circles that exist.
+    Closed,
+}
+
+impl FromStr for Registration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(Registration::Open),
+            "token" => Ok(Registration::Token),
+            "closed" => Ok(Registration::Closed),
+            other => Err(format!("{other:?} is not open, token or closed")),
+        }
+    }
 }
 
 /// TLS settings: off unless both `cert` and `key` are set.
@@ -114,6 +144,7 @@ impl Default for Config {
             invite_ttl_secs: 600,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
+            registration: Registration::Token,
             limits: Limits::default(),
             tls: Tls::default(),
         }
@@ -154,6 +185,8 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`.
     pub tls_key: Option<PathBuf>,
+    /// `--registration`.
+    pub registration: Option<Registration>,
 }
 
 /// Why the configuration could not be loaded.
@@ -249,6 +282,9 @@ impl Config {
         if let Some(key) = &flags.tls_key {
             config.tls.key = Some(key.clone());
         }
+        if let Some(r) = flags.registration {
+            config.registration = r;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -267,6 +303,7 @@ impl Config {
         take!("VAULT_SERVER_TOKEN_TTL_SECS" => self.token_ttl_secs);
         take!("VAULT_SERVER_INVITE_TTL_SECS" => self.invite_ttl_secs);
         take!("VAULT_SERVER_LOG_LEVEL" => self.log_level);
+        take!("VAULT_SERVER_REGISTRATION" => self.registration);
         if let Some(raw) = env("VAULT_SERVER_TRUSTED_PROXIES") {
             self.trusted_proxies = raw
                 .split(',')

@@ -30,6 +30,10 @@ pub enum ApiError {
     /// 403 `forbidden`: authenticated but not allowed.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 `registration_refused`: this server does not let the caller
+    /// create a circle (closed, no token, or a token it refuses).
+    #[error("{0}")]
+    RegistrationRefused(Cow<'static, str>),
     /// 404 `not_found`: unknown route, circle or invite.
     #[error("{0}")]
     NotFound(&'static str),
@@ -86,7 +90,7 @@ impl ApiError {
         match self {
             ApiError::BadJson(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::RegistrationRefused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::ZoneMoved => StatusCode::CONFLICT,
@@ -106,6 +110,7 @@ impl ApiError {
             ApiError::Invalid(_) => ErrorCode::Invalid,
             ApiError::Unauthorized => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::RegistrationRefused(_) => ErrorCode::RegistrationRefused,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Conflict(_) => ErrorCode::Conflict,

@@ -45,7 +45,7 @@ pub mod state;
 pub mod storage;
 pub mod tls;
 
-pub use config::{Config, ConfigError, Limits, Overrides, Tls};
+pub use config::{Config, ConfigError, Limits, Overrides, Registration, Tls};
 pub use error::ApiError;
 pub use state::{AppState, StateError};
 pub use storage::{SqliteStorage, Storage, StorageError};

@@ -1,6 +1,7 @@
 //! The `vault-server` binary: `serve` (the default), `config`, `backup`,
-//! `restore`. Errors become one line on stderr and exit status 1.
+//! `restore`, `admin`. Errors become one line on stderr and exit status 1.
 
+mod admin_cmd;
 mod cli;
 
 use anyhow::Context;
@@ -48,6 +49,7 @@ fn run() -> anyhow::Result<()> {
             eprintln!("backed up {} to {}", config.db.display(), output.display());
             Ok(())
         }
+        Command::Admin(cmd) => admin_cmd::run(&config.db, cmd),
         Command::Restore { from, json } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

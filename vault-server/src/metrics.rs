@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests by matched route, method and status, open
-//! WebSockets, records saved and push conflicts, and the circle and device
-//! gauges (read from the database at each scrape).
+//! WebSockets, records saved and push conflicts, refused registrations,
+//! and the circle and device gauges (read from the database at each
+//! scrape).
 
 use crate::storage::Counts;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -29,6 +30,7 @@ pub struct Metrics {
     websockets: Gauge,
     records_saved: Counter,
     record_conflicts: Counter,
+    registration_refusals: Counter,
     circles: Gauge,
     devices: Gauge,
 }
@@ -47,6 +49,7 @@ impl Metrics {
         let websockets = Gauge::default();
         let records_saved = Counter::default();
         let record_conflicts = Counter::default();
+        let registration_refusals = Counter::default();
         let circles = Gauge::default();
         let devices = Gauge::default();
         // The text encoder appends `_total` to a counter's name.
@@ -70,6 +73,11 @@ impl Metrics {
             "Pushed sync records refused as conflicts",
             record_conflicts.clone(),
         );
+        registry.register(
+            "vault_registration_refusals",
+            "Circle registrations refused by the registration policy",
+            registration_refusals.clone(),
+        );
         registry.register("vault_circles", "Circles stored", circles.clone());
         registry.register(
             "vault_devices",
@@ -82,6 +90,7 @@ impl Metrics {
             websockets,
             records_saved,
             record_conflicts,
+            registration_refusals,
             circles,
             devices,
         }
@@ -102,6 +111,11 @@ impl Metrics {
     pub fn records_pushed(&self, saved: u64, conflicts: u64) {
         self.records_saved.inc_by(saved);
         self.record_conflicts.inc_by(conflicts);
+    }
+
+    /// A circle registration was refused (closed, no token or a bad one).
+    pub fn registration_refused(&self) {
+        self.registration_refusals.inc();
     }
 
     /// A WebSocket opened.

@@ -395,6 +395,7 @@ impl Storage for Failing {
         ping() -> (), StorageError;
         counts() -> Counts, StorageError;
         create_circle(Uuid, &NewEntry, &PeerBytes, &MemberKeys, i64) -> (), StorageError;
+        create_circle_registered(&Hash32, Uuid, &NewEntry, &PeerBytes, &MemberKeys, i64) -> (), RegisterError;
         circle_exists(Uuid) -> bool, StorageError;
         member(Uuid, &PeerBytes) -> MemberRow, StorageError;
         append_entry(Uuid, &PeerBytes, &NewEntry, &MemberChange) -> (), AppendError;
@@ -425,7 +426,10 @@ impl Storage for Failing {
 
 async fn failing_server(error: fn() -> StorageError) -> (String, tokio::sync::oneshot::Sender<()>) {
     let state = AppState::with_parts(
-        &Config::default(),
+        &Config {
+            registration: vault_server::Registration::Open,
+            ..Config::default()
+        },
         Arc::new(Failing(error)),
         Arc::new(vault_server::notify::LocalNotifier::new()),
     );

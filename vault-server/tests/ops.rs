@@ -176,6 +176,8 @@ fn spawn_server(db: &std::path::Path) -> (Child, String) {
             db.to_str().unwrap(),
             "--log-level",
             "warn",
+            "--registration",
+            "open",
         ],
     )
 }

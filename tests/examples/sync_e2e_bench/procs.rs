@@ -26,6 +26,7 @@ impl Server {
         cmd.args(["--listen", "127.0.0.1:0", "--log-level", "warn", "--db"])
             .arg(db)
             .env_remove("VAULT_SERVER_CONFIG")
+            .env("VAULT_SERVER_REGISTRATION", "open")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some((cert, key)) = tls {

@@ -174,6 +174,9 @@ fn spawn(db: &Path, listen: &str, extra: &[String]) -> (Child, String) {
         .env_remove("VAULT_SERVER_CONFIG")
         .env_remove("VAULT_SERVER_LISTEN")
         .env_remove("VAULT_SERVER_DB")
+        // Circles register freely unless a test asks for a policy
+        // (`--registration`, which wins over the variable).
+        .env("VAULT_SERVER_REGISTRATION", "open")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -397,6 +400,7 @@ pub fn pair(a: &Device, b: &Device) -> (serde_json::Value, serde_json::Value) {
 // ---------------------------------------------------------------------
 // Sync helpers (the sync_* end-to-end tests).
 
+pub mod admin;
 pub mod proxy;
 pub mod restore;
 pub mod testca;

@@ -19,6 +19,15 @@ pub enum Command {
         /// This device's name as the other devices will see it [default: the host name]
         #[arg(long)]
         name: Option<String>,
+        /// The registration token the server's admin gave you (servers that
+        /// register circles by token; see `vault-server admin token create`)
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "VAULT_REGISTRATION_TOKEN",
+            hide_env_values = true
+        )]
+        registration_token: Option<String>,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -44,7 +53,12 @@ pub enum Command {
 
 pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Create { server, name, tls } => create(ctx, &server, name, &tls),
+        Command::Create {
+            server,
+            name,
+            registration_token,
+            tls,
+        } => create(ctx, &server, name, registration_token.as_deref(), &tls),
         Command::Trust {
             ca_file,
             system,
@@ -105,7 +119,13 @@ pub fn trust_summary(trust: &vault_core::circle::ServerTrust) -> String {
     format!("the server is verified against {anchor}{pin}{http}")
 }
 
-fn create(ctx: &Ctx, url: &str, name: Option<String>, tls: &TlsArgs) -> anyhow::Result<()> {
+fn create(
+    ctx: &Ctx,
+    url: &str,
+    name: Option<String>,
+    registration_token: Option<&str>,
+    tls: &TlsArgs,
+) -> anyhow::Result<()> {
     let trust = tls.trust(None)?;
     let server = Server::new(url, &trust).map_err(|e| CliError::Usage(e.to_string()))?;
     let name = device_name(name)?;
@@ -118,7 +138,7 @@ fn create(ctx: &Ctx, url: &str, name: Option<String>, tls: &TlsArgs) -> anyhow::
     }
     let genesis = vault.prepare_genesis(&name)?;
     // The server first: if it refuses, nothing changed locally.
-    vault_client::runtime()?.block_on(server.register_circle(&genesis))?;
+    vault_client::runtime()?.block_on(server.register_circle(&genesis, registration_token))?;
     vault.create_circle(server.url(), &trust, &genesis)?;
     let circle_id = genesis.entry().circle_id;
     let me = vault.device().peer_id();

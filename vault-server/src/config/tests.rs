@@ -31,7 +31,40 @@ fn defaults_match_the_documentation() {
     assert_eq!((c.tls.cert.as_ref(), c.tls.key.as_ref()), (None, None));
     assert!(!c.tls.allow_tls12);
     assert_eq!(c.tls.handshake_timeout_secs, 10);
+    assert_eq!(c.registration, Registration::Token);
     c.validate().unwrap();
+}
+
+#[test]
+fn registration_comes_from_the_file_the_environment_or_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "registration = \"closed\"\n").unwrap();
+    let none = env_of(&[]);
+    let c = Config::load(Some(&path), &none, &Overrides::default()).unwrap();
+    assert_eq!(c.registration, Registration::Closed);
+    let env = env_of(&[("VAULT_SERVER_REGISTRATION", "open")]);
+    let c = Config::load(Some(&path), &env, &Overrides::default()).unwrap();
+    assert_eq!(c.registration, Registration::Open);
+    let flags = Overrides {
+        registration: Some(Registration::Token),
+        ..Overrides::default()
+    };
+    let c = Config::load(Some(&path), &env, &flags).unwrap();
+    assert_eq!(c.registration, Registration::Token);
+    let bad = env_of(&[("VAULT_SERVER_REGISTRATION", "maybe")]);
+    assert!(matches!(
+        Config::load(None, &bad, &Overrides::default()),
+        Err(ConfigError::Env {
+            var: "VAULT_SERVER_REGISTRATION",
+            ..
+        })
+    ));
+    std::fs::write(&path, "registration = \"sometimes\"\n").unwrap();
+    assert!(matches!(
+        Config::load(Some(&path), &none, &Overrides::default()),
+        Err(ConfigError::Parse { .. })
+    ));
 }
 
 #[test]

@@ -5,11 +5,13 @@
 //! membership), so concurrent appends serialize and exactly one wins.
 
 use crate::circle::{Append, check_genesis};
+use crate::config::Registration;
 use crate::error::ApiError;
+use crate::extract::token_hash;
 use crate::extract::{AppJson, AppPath, AppQuery, Member};
 use crate::notify::Event;
 use crate::state::{AppState, unix_now};
-use crate::storage::{MemberChange, StorageError};
+use crate::storage::{MemberChange, RegisterError, StorageError};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -29,16 +31,55 @@ pub async fn create(
 ) -> Result<(StatusCode, AppJson<CreateResponse>), ApiError> {
     let bytes = req.decode()?;
     let now = unix_now();
+    // Who may register: checked before anything is decoded further, and
+    // the token consumed in the transaction that creates the circle.
+    let token = match (state.config().registration, &req.registration_token) {
+        (Registration::Open, _) => None,
+        (Registration::Closed, _) => {
+            state.metrics().registration_refused();
+            return Err(ApiError::RegistrationRefused(
+                "this server registers no new circles".into(),
+            ));
+        }
+        (Registration::Token, None) => {
+            state.metrics().registration_refused();
+            return Err(ApiError::RegistrationRefused(
+                "this server registers circles with a registration token from its admin \
+                 (vault circle create --registration-token TOKEN)"
+                    .into(),
+            ));
+        }
+        (Registration::Token, Some(t)) => Some(token_hash(t.as_bytes())),
+    };
     let genesis = state
         .db(move |s| {
             let g = check_genesis(&bytes.entry, &bytes.signature)?;
-            match s.create_circle(g.circle_id, &g.entry, &g.founder, &g.keys, now) {
+            let created = match &token {
+                None => s
+                    .create_circle(g.circle_id, &g.entry, &g.founder, &g.keys, now)
+                    .map_err(|e| match e {
+                        StorageError::Conflict => RegisterError::Exists,
+                        e => e.into(),
+                    }),
+                Some(t) => {
+                    s.create_circle_registered(t, g.circle_id, &g.entry, &g.founder, &g.keys, now)
+                }
+            };
+            match created {
                 Ok(()) => Ok(g),
-                Err(StorageError::Conflict) => Err(ApiError::Conflict("the circle already exists")),
-                Err(e) => Err(e.into()),
+                Err(RegisterError::Exists) => Err(ApiError::Conflict("the circle already exists")),
+                Err(RegisterError::Refused(why)) => {
+                    Err(ApiError::RegistrationRefused(why.to_string().into()))
+                }
+                Err(RegisterError::Storage(e)) => Err(e.into()),
             }
         })
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if matches!(e, ApiError::RegistrationRefused(_)) {
+                state.metrics().registration_refused();
+            }
+        })?;
     Ok((
         StatusCode::CREATED,
         AppJson(CreateResponse {

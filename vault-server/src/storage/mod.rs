@@ -15,13 +15,15 @@
 //! backends and splits this interface with them.)
 
 pub mod challenges;
+pub mod registration;
 mod sqlite;
 pub mod zone;
 
+pub use registration::{AdminLogRow, RegisterError, TokenInfo, TokenRefusal, token_id};
 pub use sqlite::{
-    DbLock, LockError, Replaced, RestoreError, RestoreReport, RestoredZone, SqliteStorage,
-    backup_database as sqlite_backup, lock_path, migrations, restore_database as sqlite_restore,
-    schema_version,
+    AdminDb, AdminError, DbLock, LockError, Replaced, RestoreError, RestoreReport, RestoredZone,
+    SqliteStorage, backup_database as sqlite_backup, lock_path, migrations,
+    restore_database as sqlite_restore, schema_version,
 };
 pub use zone::{
     ChangesError, ChangesPage, ManifestPutError, ManifestRow, ManifestStored, NewManifest,
@@ -331,6 +333,21 @@ pub trait Storage: Send + Sync + 'static {
         keys: &MemberKeys,
         now: i64,
     ) -> Result<(), StorageError>;
+
+    /// In one transaction: consumes the registration token whose hash is
+    /// `token` (unused, unexpired, unrevoked), then creates the circle as
+    /// [`Storage::create_circle`] does. A refusal creates nothing and a
+    /// circle that exists leaves the token unused.
+    #[allow(clippy::too_many_arguments)]
+    fn create_circle_registered(
+        &self,
+        token: &Hash32,
+        circle_id: Uuid,
+        genesis: &NewEntry,
+        founder: &PeerBytes,
+        keys: &MemberKeys,
+        now: i64,
+    ) -> Result<(), RegisterError>;
 
     /// Whether the circle exists.
     fn circle_exists(&self, circle_id: Uuid) -> Result<bool, StorageError>;

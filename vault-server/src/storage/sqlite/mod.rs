@@ -15,6 +15,7 @@
 //! (Over 500 lines until issue 16 splits the backend behind the shared
 //! rules; each table group already has its own file.)
 
+mod admin;
 mod auth;
 mod backup;
 mod checkpoint;
@@ -25,6 +26,7 @@ mod relay;
 mod restore;
 mod zones;
 
+pub use admin::{AdminDb, AdminError};
 pub use backup::backup_database;
 pub use lock::{DbLock, LockError, lock_path};
 pub use restore::{Replaced, RestoreError, RestoreReport, RestoredZone, restore_database};
@@ -33,9 +35,9 @@ use super::challenges::MemoryChallenges;
 use super::{
     AppendError, ChangesError, ChangesPage, Counts, Hash32, InviteError, InviteId, InviteRow,
     IssueError, LogPage, ManifestPutError, ManifestRow, ManifestStored, MemberChange, MemberKeys,
-    MemberRow, NewEntry, NewManifest, PeerBytes, Purged, PushError, PushReply, RelayMessage,
-    ServerManifest, ShareError, ShareRow, Side, Storage, StorageError, TaggedRecord, TokenRow,
-    ZoneSeq,
+    MemberRow, NewEntry, NewManifest, PeerBytes, Purged, PushError, PushReply, RegisterError,
+    RelayMessage, ServerManifest, ShareError, ShareRow, Side, Storage, StorageError, TaggedRecord,
+    TokenRow, ZoneSeq,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
@@ -54,6 +56,7 @@ const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../../migrations/server/sqlite/0002_zones.sql"),
     include_str!("../../../../migrations/server/sqlite/0003_restores.sql"),
     include_str!("../../../../migrations/server/sqlite/0004_removal_cuts.sql"),
+    include_str!("../../../../migrations/server/sqlite/0005_registration.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -288,6 +291,24 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         self.write(Durability::Full, |tx| {
             circles::create(tx, circle_id, genesis, founder, keys, now)
+        })
+    }
+
+    fn create_circle_registered(
+        &self,
+        token: &Hash32,
+        circle_id: Uuid,
+        genesis: &NewEntry,
+        founder: &PeerBytes,
+        keys: &MemberKeys,
+        now: i64,
+    ) -> Result<(), RegisterError> {
+        self.write(Durability::Full, |tx| {
+            admin::consume(tx, token, circle_id, now)??;
+            circles::create(tx, circle_id, genesis, founder, keys, now).map_err(|e| match e {
+                StorageError::Conflict => RegisterError::Exists,
+                e => e.into(),
+            })
         })
     }
 

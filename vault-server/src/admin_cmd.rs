@@ -1,0 +1,162 @@
+//! `vault-server admin`: registration tokens and the admin log, against
+//! the database a running server uses (or the one it will use). Every
+//! action is written to the append-only admin log in its own transaction.
+
+use anyhow::Context;
+use clap::Subcommand;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+use vault_server::storage::{AdminDb, AdminLogRow, TokenInfo};
+
+/// What an admin can do.
+#[derive(Debug, Subcommand)]
+pub enum Admin {
+    /// Registration tokens: who may create a circle when
+    /// `registration = "token"`.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Print the admin log (every admin action, oldest first).
+    Log {
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `admin token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Issue a one-time registration token (printed once; only its hash is
+    /// stored).
+    Create {
+        /// How long it stays valid, e.g. `7d`, `12h` [default: never expires].
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires: Option<Duration>,
+        /// A note for `admin token ls` (who it is for).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Print `{"token": ..., "id": ...}` on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tokens (ids, notes, state; never their text).
+    Ls {
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an unused token by its id.
+    Revoke {
+        /// The id `admin token ls` shows.
+        id: String,
+    },
+}
+
+fn now() -> anyhow::Result<i64> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?
+        .as_secs();
+    i64::try_from(secs).context("the system clock is out of range")
+}
+
+/// Runs one admin command on the database at `db`.
+pub fn run(db: &Path, cmd: Admin) -> anyhow::Result<()> {
+    let mut adb = AdminDb::open(db).with_context(|| format!("cannot open {}", db.display()))?;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Admin::Token(TokenCmd::Create {
+            expires,
+            note,
+            json,
+        }) => {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).context("the system's random source failed")?;
+            let token = format!("vreg_{}", vault_proto::codec::b64(&secret));
+            let hash = vault_server::extract::token_hash(token.as_bytes());
+            let now = now()?;
+            let until =
+                expires.map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+            let id = adb.create_token(&hash, note.as_deref(), now, until)?;
+            if json {
+                serde_json::to_writer(&mut out, &serde_json::json!({"token": token, "id": id}))?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{token}")?;
+                eprintln!(
+                    "registration token {id} issued ({}); it is shown once: \
+                     give it to whoever creates the circle \
+                     (vault circle create --server URL --registration-token TOKEN)",
+                    until.map_or("no expiry".to_owned(), |t| format!("expires at {t}"))
+                );
+            }
+        }
+        Admin::Token(TokenCmd::Ls { json }) => {
+            let tokens = adb.tokens()?;
+            if json {
+                let rows: Vec<_> = tokens.iter().map(token_json).collect();
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+                writeln!(out)?;
+            } else if tokens.is_empty() {
+                writeln!(out, "no registration tokens")?;
+            } else {
+                let now = now()?;
+                for t in &tokens {
+                    writeln!(
+                        out,
+                        "{}  {:<8}  created {}  {}",
+                        t.id,
+                        state(t, now),
+                        t.created,
+                        t.note.as_deref().unwrap_or("")
+                    )?;
+                }
+            }
+        }
+        Admin::Token(TokenCmd::Revoke { id }) => {
+            adb.revoke_token(&id, now()?)?;
+            eprintln!("revoked registration token {id}");
+        }
+        Admin::Log { json } => {
+            let rows = adb.log()?;
+            if json {
+                let rows: Vec<_> = rows.iter().map(log_json).collect();
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+                writeln!(out)?;
+            } else {
+                for r in &rows {
+                    writeln!(out, "{}  {}  {}  {}", r.id, r.at, r.action, r.detail)?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `unused`, `used`, `expired` or `revoked`.
+fn state(t: &TokenInfo, now: i64) -> &'static str {
+    match (t.used, t.revoked, t.expires) {
+        (Some(_), _, _) => "used",
+        (_, Some(_), _) => "revoked",
+        (_, _, Some(e)) if e <= now => "expired",
+        _ => "unused",
+    }
+}
+
+fn token_json(t: &TokenInfo) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id,
+        "note": t.note,
+        "created": t.created,
+        "expires": t.expires,
+        "used": t.used.map(|(at, _)| at),
+        "used_by": t.used.map(|(_, circle)| circle.hyphenated().to_string()),
+        "revoked": t.revoked,
+    })
+}
+
+fn log_json(r: &AdminLogRow) -> serde_json::Value {
+    serde_json::json!({"id": r.id, "at": r.at, "action": r.action, "detail": r.detail})
+}

@@ -1,0 +1,236 @@
+//! What `vault-server admin` reads and writes, beside a running server:
+//! registration tokens and the append-only admin log. [`AdminDb`] opens
+//! the database without the server's lock when a server holds it (SQLite
+//! in WAL mode lets both write), and with the lock, creating and migrating
+//! the file, when none does (an admin may issue the first token before the
+//! first start). The server consumes tokens through [`consume`], inside
+//! the transaction that creates the circle.
+
+use super::{
+    APPLICATION_ID, BUSY_TIMEOUT, DbLock, LockError, MIGRATIONS, check_application_id, db_err,
+    flags, schema_version,
+};
+use crate::storage::registration::{AdminLogRow, TokenInfo, TokenRefusal, token_id};
+use crate::storage::{Hash32, StorageError};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use std::path::Path;
+use uuid::Uuid;
+
+/// Why an admin change to a token did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No token has that id.
+    #[error("no registration token has the id {0}")]
+    NoSuchToken(String),
+    /// The token was used or revoked already.
+    #[error("the registration token {0} was already used or revoked")]
+    TokenSpent(String),
+    /// The database refused.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The database, opened for the admin command.
+pub struct AdminDb {
+    conn: Connection,
+    /// Held when no server was running: nothing starts on the file meanwhile.
+    _lock: Option<DbLock>,
+}
+
+impl AdminDb {
+    /// Opens the database at `path`: beside the server that holds it, or
+    /// (no server running) created and migrated if needed, under its lock.
+    pub fn open(path: &Path) -> Result<AdminDb, StorageError> {
+        let lock = match DbLock::acquire(path) {
+            Ok(lock) => Some(lock),
+            Err(LockError::InUse { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let create = if lock.is_some() {
+            OpenFlags::SQLITE_OPEN_CREATE
+        } else {
+            OpenFlags::empty()
+        };
+        let mut conn = Connection::open_with_flags(path, flags() | create).map_err(db_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+        check_application_id(&conn)?;
+        if lock.is_some() {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(db_err)?;
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(db_err)?;
+            MIGRATIONS
+                .to_latest(&mut conn)
+                .map_err(|e| StorageError::Backend(Box::new(e)))?;
+        } else {
+            let version: u32 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(db_err)?;
+            if version != schema_version() {
+                return Err(StorageError::Backend(
+                    format!(
+                        "the running server's database has schema {version} and this \
+                         vault-server expects {}: run the admin command of the same version",
+                        schema_version()
+                    )
+                    .into(),
+                ));
+            }
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_err)?;
+        Ok(AdminDb { conn, _lock: lock })
+    }
+
+    /// Runs `f` in one write transaction that also logs `action` on
+    /// `detail`.
+    fn act<T>(
+        &mut self,
+        now: i64,
+        action: &str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, String), AdminError>,
+    ) -> Result<T, AdminError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let (out, detail) = f(&tx)?;
+        tx.execute(
+            "INSERT INTO admin_log (at, action, detail) VALUES (?1, ?2, ?3)",
+            params![now, action, detail],
+        )
+        .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    /// Stores a new token by its hash; returns its id.
+    pub fn create_token(
+        &mut self,
+        hash: &Hash32,
+        note: Option<&str>,
+        now: i64,
+        expires: Option<i64>,
+    ) -> Result<String, AdminError> {
+        let id = token_id(hash);
+        self.act(now, "token create", |tx| {
+            tx.execute(
+                "INSERT INTO registration_tokens (token_hash, id, note, created, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&hash[..], id, note, now, expires],
+            )
+            .map_err(db_err)?;
+            let until = expires.map_or("never".to_owned(), |e| e.to_string());
+            Ok((id.clone(), format!("id={id} expires={until}")))
+        })
+    }
+
+    /// Every token, oldest first.
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, StorageError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, note, created, expires, used, used_by, revoked
+                 FROM registration_tokens ORDER BY created, id",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let used: Option<i64> = r.get(4)?;
+                let used_by: Option<Vec<u8>> = r.get(5)?;
+                let by = used_by.and_then(|b| Uuid::from_slice(&b).ok());
+                Ok(TokenInfo {
+                    id: r.get(0)?,
+                    note: r.get(1)?,
+                    created: r.get(2)?,
+                    expires: r.get(3)?,
+                    used: used.zip(by),
+                    revoked: r.get(6)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    /// Revokes an unused token.
+    pub fn revoke_token(&mut self, id: &str, now: i64) -> Result<(), AdminError> {
+        self.act(now, "token revoke", |tx| {
+            let state: Option<(Option<i64>, Option<i64>)> = tx
+                .query_row(
+                    "SELECT used, revoked FROM registration_tokens WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            match state {
+                None => Err(AdminError::NoSuchToken(id.to_owned())),
+                Some((None, None)) => {
+                    tx.execute(
+                        "UPDATE registration_tokens SET revoked = ?2 WHERE id = ?1",
+                        params![id, now],
+                    )
+                    .map_err(db_err)?;
+                    Ok(((), format!("id={id}")))
+                }
+                Some(_) => Err(AdminError::TokenSpent(id.to_owned())),
+            }
+        })
+    }
+
+    /// The admin log, oldest first.
+    pub fn log(&self) -> Result<Vec<AdminLogRow>, StorageError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, at, action, detail FROM admin_log ORDER BY id")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(AdminLogRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    action: r.get(2)?,
+                    detail: r.get(3)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+}
+
+/// Consumes the token with hash `hash` for `circle_id`, in the caller's
+/// transaction (the one that creates the circle).
+pub(super) fn consume(
+    tx: &Transaction<'_>,
+    hash: &Hash32,
+    circle_id: Uuid,
+    now: i64,
+) -> Result<Result<(), TokenRefusal>, StorageError> {
+    let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = tx
+        .prepare_cached(
+            "SELECT expires, used, revoked FROM registration_tokens WHERE token_hash = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(db_err)?;
+    let refusal = match row {
+        None => Some(TokenRefusal::Unknown),
+        Some((_, Some(_), _)) => Some(TokenRefusal::Used),
+        Some((_, _, Some(_))) => Some(TokenRefusal::Revoked),
+        Some((Some(expires), _, _)) if expires <= now => Some(TokenRefusal::Expired),
+        Some(_) => None,
+    };
+    if let Some(r) = refusal {
+        return Ok(Err(r));
+    }
+    tx.prepare_cached(
+        "UPDATE registration_tokens SET used = ?2, used_by = ?3 WHERE token_hash = ?1",
+    )
+    .and_then(|mut s| s.execute(params![&hash[..], now, circle_id.as_bytes()]))
+    .map_err(db_err)?;
+    Ok(Ok(()))
+}
