@@ -50,6 +50,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// 403: authenticated, but not allowed.
     Forbidden,
+    /// 403: the server's admin disabled the circle: its devices are
+    /// refused and their sockets closed until it is enabled again.
+    CircleDisabled,
     /// 403: this server does not let the caller create a circle: its
     /// registration is closed, or it needs a registration token and got
     /// none, or one that is unknown, used, expired or revoked.
@@ -83,12 +86,13 @@ pub enum ErrorCode {
 }
 
 /// Every known code, for [`ErrorCode::parse`].
-const KNOWN: [ErrorCode; 16] = [
+const KNOWN: [ErrorCode; 17] = [
     ErrorCode::BadJson,
     ErrorCode::Invalid,
     ErrorCode::Unauthorized,
     ErrorCode::Forbidden,
     ErrorCode::RegistrationRefused,
+    ErrorCode::CircleDisabled,
     ErrorCode::NotFound,
     ErrorCode::MethodNotAllowed,
     ErrorCode::Conflict,
@@ -111,6 +115,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::RegistrationRefused => "registration_refused",
+            ErrorCode::CircleDisabled => "circle_disabled",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",

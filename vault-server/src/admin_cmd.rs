@@ -1,13 +1,14 @@
-//! `vault-server admin`: registration tokens and the admin log, against
-//! the database a running server uses (or the one it will use). Every
-//! action is written to the append-only admin log in its own transaction.
+//! `vault-server admin`: registration tokens, circles (list, show,
+//! disable, enable) and the admin log, against the database a running
+//! server uses (or the one it will use). Every change is written to the
+//! append-only admin log in its own transaction.
 
 use anyhow::Context;
 use clap::Subcommand;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
-use vault_server::storage::{AdminDb, AdminLogRow, TokenInfo};
+use vault_server::storage::{AdminDb, AdminLogRow, CircleInfo, TokenInfo};
 
 /// What an admin can do.
 #[derive(Debug, Subcommand)]
@@ -16,11 +17,46 @@ pub enum Admin {
     /// `registration = "token"`.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// List the circles: id, created, members, records, ciphertext bytes,
+    /// last activity (counts only: the server holds no readable data).
+    Circles {
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One circle: show it, disable it (its devices are refused with 403
+    /// circle_disabled and their sockets close; nothing is deleted) or
+    /// enable it again.
+    #[command(subcommand)]
+    Circle(CircleCmd),
     /// Print the admin log (every admin action, oldest first).
     Log {
         /// One JSON array on stdout.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `admin circle ...`.
+#[derive(Debug, Subcommand)]
+pub enum CircleCmd {
+    /// A circle's counts and state.
+    Show {
+        /// The circle's id.
+        id: uuid::Uuid,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse the circle's devices until it is enabled again.
+    Disable {
+        /// The circle's id.
+        id: uuid::Uuid,
+    },
+    /// Serve a disabled circle again.
+    Enable {
+        /// The circle's id.
+        id: uuid::Uuid,
     },
 }
 
@@ -118,6 +154,40 @@ pub fn run(db: &Path, cmd: Admin) -> anyhow::Result<()> {
             adb.revoke_token(&id, now()?)?;
             eprintln!("revoked registration token {id}");
         }
+        Admin::Circles { json } => {
+            let circles = adb.circles()?;
+            if json {
+                let rows: Vec<_> = circles.iter().map(circle_json).collect();
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+                writeln!(out)?;
+            } else if circles.is_empty() {
+                writeln!(out, "no circles")?;
+            } else {
+                for c in &circles {
+                    writeln!(out, "{}", circle_line(c))?;
+                }
+            }
+        }
+        Admin::Circle(CircleCmd::Show { id, json }) => {
+            let c = adb.circle(id)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &circle_json(&c))?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{}", circle_line(&c))?;
+            }
+        }
+        Admin::Circle(CircleCmd::Disable { id }) => {
+            adb.set_disabled(id, true, now()?)?;
+            eprintln!(
+                "disabled circle {id}: its devices are refused (403 circle_disabled) and a \
+                 running server closes their sockets within a second; nothing was deleted"
+            );
+        }
+        Admin::Circle(CircleCmd::Enable { id }) => {
+            adb.set_disabled(id, false, now()?)?;
+            eprintln!("enabled circle {id}");
+        }
         Admin::Log { json } => {
             let rows = adb.log()?;
             if json {
@@ -155,6 +225,35 @@ fn token_json(t: &TokenInfo) -> serde_json::Value {
         "used_by": t.used.map(|(_, circle)| circle.hyphenated().to_string()),
         "revoked": t.revoked,
     })
+}
+
+fn circle_json(c: &CircleInfo) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.circle_id.hyphenated().to_string(),
+        "created": c.created,
+        "members": c.members,
+        "records": c.records,
+        "bytes": c.bytes,
+        "last_active": c.last_active,
+        "disabled": c.disabled,
+    })
+}
+
+fn circle_line(c: &CircleInfo) -> String {
+    format!(
+        "{}  created {}  members {}  records {}  bytes {}  last active {}{}",
+        c.circle_id,
+        c.created,
+        c.members,
+        c.records,
+        c.bytes,
+        c.last_active.map_or("never".to_owned(), |t| t.to_string()),
+        if c.disabled.is_some() {
+            "  DISABLED"
+        } else {
+            ""
+        }
+    )
 }
 
 fn log_json(r: &AdminLogRow) -> serde_json::Value {

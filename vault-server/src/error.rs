@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 403 `forbidden`: authenticated but not allowed.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 `circle_disabled`: the server's admin disabled the circle.
+    #[error("the server's admin disabled this circle; nothing of it was deleted: ask the admin")]
+    CircleDisabled,
     /// 403 `registration_refused`: this server does not let the caller
     /// create a circle (closed, no token, or a token it refuses).
     #[error("{0}")]
@@ -90,7 +93,9 @@ impl ApiError {
         match self {
             ApiError::BadJson(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::RegistrationRefused(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_)
+            | ApiError::RegistrationRefused(_)
+            | ApiError::CircleDisabled => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::ZoneMoved => StatusCode::CONFLICT,
@@ -111,6 +116,7 @@ impl ApiError {
             ApiError::Unauthorized => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::RegistrationRefused(_) => ErrorCode::RegistrationRefused,
+            ApiError::CircleDisabled => ErrorCode::CircleDisabled,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Conflict(_) => ErrorCode::Conflict,
@@ -237,6 +243,7 @@ impl From<IssueError> for ApiError {
         match e {
             IssueError::Challenge => ApiError::Unauthorized,
             IssueError::NotMember => ApiError::Forbidden("not a current member"),
+            IssueError::Disabled => ApiError::CircleDisabled,
             IssueError::Storage(e) => e.into(),
         }
     }

@@ -170,6 +170,9 @@ impl Member {
                 })
             })
             .await?;
+        if row.disabled {
+            return Err(ApiError::CircleDisabled);
+        }
         state.limits().check_device(row.circle_id, &row.peer)?;
         Ok(Member {
             circle_id: row.circle_id,

@@ -57,6 +57,10 @@ use std::time::Duration;
 /// How often expired challenges, tokens and invites are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(30);
 
+/// How often the database is read for circles an admin disabled (the admin
+/// command is another process): their sockets close within this.
+const DISABLED_EVERY: Duration = Duration::from_millis(500);
+
 /// How long [`serve`] waits for WebSockets to close after the shutdown.
 const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -95,6 +99,7 @@ where
 {
     let app = router::router(state.clone());
     let purge = tokio::spawn(purge_loop(state.clone()));
+    let disabled = tokio::spawn(disabled_loop(state.clone()));
     let signal_state = state.clone();
     let signal = async move {
         shutdown.await;
@@ -118,8 +123,35 @@ where
         tracing::warn!(open = state.open_sockets(), "WebSockets still open at exit");
     }
     purge.abort();
+    disabled.abort();
     served?;
     Ok(())
+}
+
+/// Closes the sockets of circles an admin disabled since the last look
+/// (requests are refused by the token check itself).
+async fn disabled_loop(state: AppState) {
+    let mut tick = tokio::time::interval(DISABLED_EVERY);
+    let mut known = std::collections::HashSet::new();
+    loop {
+        tick.tick().await;
+        match state.db_raw(|s| s.disabled_circles()).await {
+            Ok(Ok(now)) => {
+                let now: std::collections::HashSet<uuid::Uuid> = now.into_iter().collect();
+                for circle in now.difference(&known) {
+                    tracing::info!(%circle, "circle disabled: closing its sockets");
+                    state
+                        .notifier()
+                        .publish(*circle, notify::Event::CircleDisabled);
+                }
+                known = now;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %error::ErrorChain(&e), "reading disabled circles failed")
+            }
+            Err(e) => tracing::warn!(error = %e, "reading disabled circles failed"),
+        }
+    }
 }
 
 /// Deletes expired rows and forgets idle limiter and channel state.

@@ -42,6 +42,8 @@ pub enum Event {
     },
     /// A push saved records in a zone.
     ZoneChanged(Arc<ZoneChange>),
+    /// An admin disabled the circle: every socket of it closes.
+    CircleDisabled,
 }
 
 /// A zone reached a new seq after a push: told to every socket of the

@@ -399,3 +399,74 @@ async fn websockets_need_a_member_token_and_close_on_shutdown() {
     result.unwrap();
     assert_eq!(s.state.open_sockets(), 0);
 }
+
+#[tokio::test]
+async fn a_disabled_circle_is_refused_and_its_sockets_close_until_enabled() {
+    let s = Server::start().await;
+    let (a, b) = (Device::new(), Device::new());
+    let (circle, _) = create_circle(&s, &a).await;
+    let (other, _) = create_circle(&s, &b).await;
+    let token = login(&s, &a, circle).await;
+    let other_token = login(&s, &b, other).await;
+    let mut ws = connect(&s, &token).await;
+    assert_eq!(next_json(&mut ws).await["type"], "hello");
+    let log = format!("/v1/circles/{circle}/log");
+
+    // The admin command's storage, beside the running server.
+    let mut admin = vault_server::storage::AdminDb::open(&s.config.db).unwrap();
+    let disabled_at = std::time::Instant::now();
+    admin.set_disabled(circle, true, 1).unwrap();
+    match next_frame(&mut ws).await {
+        Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1008, "{f:?}"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert!(
+        disabled_at.elapsed() < Duration::from_millis(1500),
+        "closed after {:?}",
+        disabled_at.elapsed()
+    );
+    s.get(&log, Some(&token))
+        .await
+        .assert_error(403, "circle_disabled");
+    // No new token either; the other circle is untouched.
+    let r = s
+        .post(
+            "/v1/auth/challenge",
+            None,
+            json!({ "circle_id": circle.to_string(), "peer_id": a.peer_hex() }),
+        )
+        .await;
+    let challenge: [u8; 32] = unb64(r.json()["challenge"].as_str().unwrap())
+        .try_into()
+        .unwrap();
+    let signature = vault_core::circle::sign_auth(&a.identity, circle, &challenge);
+    s.post(
+        "/v1/auth/token",
+        None,
+        json!({
+            "circle_id": circle.to_string(),
+            "peer_id": a.peer_hex(),
+            "challenge": b64(&challenge),
+            "signature": b64(&signature),
+        }),
+    )
+    .await
+    .assert_error(403, "circle_disabled");
+    let r = s
+        .get(&format!("/v1/circles/{other}/log"), Some(&other_token))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Enabled again: the same token works, nothing was lost.
+    admin.set_disabled(circle, false, 2).unwrap();
+    let r = s.get(&log, Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["head_seq"], 0);
+    login(&s, &a, circle).await;
+    let actions: Vec<String> = admin.log().unwrap().into_iter().map(|r| r.action).collect();
+    assert_eq!(actions, ["circle disable", "circle enable"]);
+    // Counts, never data: one member, no records yet, a login noted.
+    let info = admin.circle(circle).unwrap();
+    assert_eq!((info.members, info.records, info.bytes), (1, 0, 0));
+    assert!(info.last_active.is_some() && info.disabled.is_none());
+}

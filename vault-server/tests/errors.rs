@@ -397,6 +397,7 @@ impl Storage for Failing {
         create_circle(Uuid, &NewEntry, &PeerBytes, &MemberKeys, i64) -> (), StorageError;
         create_circle_registered(&Hash32, Uuid, &NewEntry, &PeerBytes, &MemberKeys, i64) -> (), RegisterError;
         circle_exists(Uuid) -> bool, StorageError;
+        disabled_circles() -> Vec<Uuid>, StorageError;
         member(Uuid, &PeerBytes) -> MemberRow, StorageError;
         append_entry(Uuid, &PeerBytes, &NewEntry, &MemberChange) -> (), AppendError;
         log(Uuid, Option<u64>, u32) -> LogPage, StorageError;

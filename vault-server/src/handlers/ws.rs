@@ -108,6 +108,10 @@ pub async fn run<S, R, E, F, Fut>(
                     let _ = sink.send(close(close_code::POLICY, "membership ended")).await;
                     break;
                 }
+                Ok(Event::CircleDisabled) => {
+                    let _ = sink.send(close(close_code::POLICY, "circle disabled")).await;
+                    break;
+                }
                 Ok(_) => None,
                 // Missed events may have held this device's removal, and
                 // zone changes.

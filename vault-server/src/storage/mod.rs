@@ -19,7 +19,7 @@ pub mod registration;
 mod sqlite;
 pub mod zone;
 
-pub use registration::{AdminLogRow, RegisterError, TokenInfo, TokenRefusal, token_id};
+pub use registration::{AdminLogRow, CircleInfo, RegisterError, TokenInfo, TokenRefusal, token_id};
 pub use sqlite::{
     AdminDb, AdminError, DbLock, LockError, Replaced, RestoreError, RestoreReport, RestoredZone,
     SqliteStorage, backup_database as sqlite_backup, lock_path, migrations,
@@ -143,6 +143,8 @@ pub struct TokenRow {
     pub peer: PeerBytes,
     /// Its expiry (Unix seconds).
     pub expires: i64,
+    /// Whether an admin disabled the circle.
+    pub disabled: bool,
 }
 
 /// A stored key share.
@@ -278,6 +280,9 @@ pub enum IssueError {
     /// The peer is not a current member.
     #[error("not a current member")]
     NotMember,
+    /// An admin disabled the circle.
+    #[error("the circle is disabled")]
+    Disabled,
     /// The storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -348,6 +353,9 @@ pub trait Storage: Send + Sync + 'static {
         keys: &MemberKeys,
         now: i64,
     ) -> Result<(), RegisterError>;
+
+    /// The circles an admin disabled.
+    fn disabled_circles(&self) -> Result<Vec<Uuid>, StorageError>;
 
     /// Whether the circle exists.
     fn circle_exists(&self, circle_id: Uuid) -> Result<bool, StorageError>;

@@ -1,6 +1,6 @@
-//! Who may register a circle: the registration tokens an admin issues
-//! (stored as hashes, used once) and the admin log, as every backend
-//! stores them.
+//! What an admin manages: who may register a circle (registration tokens,
+//! stored as hashes and used once), the circles themselves as the admin
+//! command lists them, and the admin log, as every backend stores them.
 
 use super::{Hash32, StorageError};
 use uuid::Uuid;
@@ -69,4 +69,23 @@ pub struct AdminLogRow {
 /// A token's public id: hex of its hash's first 6 bytes.
 pub fn token_id(hash: &Hash32) -> String {
     hash[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A circle as `admin circles` lists it: counts only, never data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircleInfo {
+    /// The circle.
+    pub circle_id: Uuid,
+    /// Unix seconds.
+    pub created: i64,
+    /// Current members.
+    pub members: u64,
+    /// Records stored across its zones (tombstones included).
+    pub records: u64,
+    /// Ciphertext bytes stored (`wrappedkey` + `encitem` of every record).
+    pub bytes: u64,
+    /// The last session token issued to one of its devices.
+    pub last_active: Option<i64>,
+    /// When an admin disabled it.
+    pub disabled: Option<i64>,
 }

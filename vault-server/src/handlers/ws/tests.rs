@@ -139,6 +139,15 @@ async fn events_are_filtered_for_this_device() {
 }
 
 #[tokio::test]
+async fn a_disabled_circle_closes_every_socket() {
+    let mut h = start(8, Some(Vec::new()));
+    next_json(&mut h).await;
+    h.events.send(Event::CircleDisabled).unwrap();
+    assert_eq!(next_close_code(&mut h).await, close_code::POLICY);
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
 async fn a_lagging_socket_rechecks_membership() {
     let mut h = start(1, None);
     next_json(&mut h).await;

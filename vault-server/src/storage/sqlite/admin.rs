@@ -10,7 +10,7 @@ use super::{
     APPLICATION_ID, BUSY_TIMEOUT, DbLock, LockError, MIGRATIONS, check_application_id, db_err,
     flags, schema_version,
 };
-use crate::storage::registration::{AdminLogRow, TokenInfo, TokenRefusal, token_id};
+use crate::storage::registration::{AdminLogRow, CircleInfo, TokenInfo, TokenRefusal, token_id};
 use crate::storage::{Hash32, StorageError};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -24,6 +24,9 @@ pub enum AdminError {
     /// No token has that id.
     #[error("no registration token has the id {0}")]
     NoSuchToken(String),
+    /// No circle has that id.
+    #[error("no circle {0} on this server")]
+    NoSuchCircle(Uuid),
     /// The token was used or revoked already.
     #[error("the registration token {0} was already used or revoked")]
     TokenSpent(String),
@@ -177,6 +180,97 @@ impl AdminDb {
                 }
                 Some(_) => Err(AdminError::TokenSpent(id.to_owned())),
             }
+        })
+    }
+
+    /// Every circle, oldest first, with its counts.
+    pub fn circles(&self) -> Result<Vec<CircleInfo>, StorageError> {
+        self.circle_rows(None)
+    }
+
+    /// One circle with its counts.
+    pub fn circle(&self, circle_id: Uuid) -> Result<CircleInfo, AdminError> {
+        self.circle_rows(Some(circle_id))?
+            .pop()
+            .ok_or(AdminError::NoSuchCircle(circle_id))
+    }
+
+    fn circle_rows(&self, only: Option<Uuid>) -> Result<Vec<CircleInfo>, StorageError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.circle_id, c.created, c.last_active, c.disabled,
+                     (SELECT count(*) FROM members m
+                      WHERE m.circle_id = c.circle_id AND m.removed = 0),
+                     (SELECT count(*) FROM records r JOIN zones z ON z.zone_id = r.zone_id
+                      WHERE z.circle_id = c.circle_id),
+                     (SELECT COALESCE(sum(length(r.wrappedkey) + length(r.encitem)), 0)
+                      FROM records r JOIN zones z ON z.zone_id = r.zone_id
+                      WHERE z.circle_id = c.circle_id)
+                 FROM circles c
+                 WHERE ?1 IS NULL OR c.circle_id = ?1
+                 ORDER BY c.created, c.circle_id",
+            )
+            .map_err(db_err)?;
+        let only = only.map(|u| u.as_bytes().to_vec());
+        let rows = stmt
+            .query_map([only], |r| {
+                let id: Vec<u8> = r.get(0)?;
+                Ok((
+                    id,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        rows.into_iter()
+            .map(
+                |(id, created, last_active, disabled, members, records, bytes)| {
+                    Ok(CircleInfo {
+                        circle_id: Uuid::from_slice(&id)
+                            .map_err(|e| StorageError::Backend(Box::new(e)))?,
+                        created,
+                        members: members.try_into().unwrap_or(0),
+                        records: records.try_into().unwrap_or(0),
+                        bytes: bytes.try_into().unwrap_or(0),
+                        last_active,
+                        disabled,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// Disables (its devices get 403 `circle_disabled`, a running server
+    /// closes their sockets within a second) or enables a circle.
+    pub fn set_disabled(
+        &mut self,
+        circle_id: Uuid,
+        disabled: bool,
+        now: i64,
+    ) -> Result<(), AdminError> {
+        let action = if disabled {
+            "circle disable"
+        } else {
+            "circle enable"
+        };
+        self.act(now, action, |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE circles SET disabled = ?2 WHERE circle_id = ?1",
+                    params![circle_id.as_bytes(), disabled.then_some(now)],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(AdminError::NoSuchCircle(circle_id));
+            }
+            Ok(((), format!("circle={circle_id}")))
         })
     }
 

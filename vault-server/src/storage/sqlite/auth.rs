@@ -11,12 +11,23 @@ pub(super) fn issue_token(
     circle_id: Uuid,
     peer: &PeerBytes,
     token_hash: &Hash32,
+    now: i64,
     expires: i64,
 ) -> Result<(), IssueError> {
     match circles::member(tx, circle_id, peer) {
         Ok(m) if !m.removed => {}
         Ok(_) | Err(StorageError::NotFound) => return Err(IssueError::NotMember),
         Err(e) => return Err(e.into()),
+    }
+    // A disabled circle issues no tokens; an enabled one notes the login.
+    let updated = tx
+        .prepare_cached(
+            "UPDATE circles SET last_active = ?2 WHERE circle_id = ?1 AND disabled IS NULL",
+        )
+        .and_then(|mut s| s.execute(params![circle_id.as_bytes(), now]))
+        .map_err(db_err)?;
+    if updated == 0 {
+        return Err(IssueError::Disabled);
     }
     tx.prepare_cached(
         "INSERT INTO tokens (token_hash, circle_id, peer_id, expires) VALUES (?1, ?2, ?3, ?4)",
@@ -31,14 +42,15 @@ pub(super) fn token(
     token_hash: &Hash32,
     now: i64,
 ) -> Result<TokenRow, StorageError> {
-    let (circle, peer, expires): (Vec<u8>, Vec<u8>, i64) = c
+    let (circle, peer, expires, disabled): (Vec<u8>, Vec<u8>, i64, bool) = c
         .prepare_cached(
-            "SELECT circle_id, peer_id, expires FROM tokens
-             WHERE token_hash = ?1 AND expires > ?2",
+            "SELECT t.circle_id, t.peer_id, t.expires, c.disabled IS NOT NULL
+             FROM tokens t JOIN circles c ON c.circle_id = t.circle_id
+             WHERE t.token_hash = ?1 AND t.expires > ?2",
         )
         .and_then(|mut s| {
             s.query_row(params![token_hash, now], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
         })
         .map_err(db_err)?;
@@ -46,5 +58,19 @@ pub(super) fn token(
         circle_id: uuid_of(circle)?,
         peer: blob32(peer)?,
         expires,
+        disabled,
     })
+}
+
+/// The circles an admin disabled.
+pub(super) fn disabled_circles(c: &Connection) -> Result<Vec<Uuid>, StorageError> {
+    let mut stmt = c
+        .prepare_cached("SELECT circle_id FROM circles WHERE disabled IS NOT NULL")
+        .map_err(db_err)?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(db_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_err)?;
+    ids.into_iter().map(uuid_of).collect()
 }

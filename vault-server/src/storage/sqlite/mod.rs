@@ -57,6 +57,7 @@ const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../../migrations/server/sqlite/0003_restores.sql"),
     include_str!("../../../../migrations/server/sqlite/0004_removal_cuts.sql"),
     include_str!("../../../../migrations/server/sqlite/0005_registration.sql"),
+    include_str!("../../../../migrations/server/sqlite/0006_circle_admin.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -312,6 +313,10 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn disabled_circles(&self) -> Result<Vec<Uuid>, StorageError> {
+        self.read(auth::disabled_circles)
+    }
+
     fn circle_exists(&self, circle_id: Uuid) -> Result<bool, StorageError> {
         self.read(|c| circles::exists(c, circle_id))
     }
@@ -384,7 +389,7 @@ impl Storage for SqliteStorage {
             return Err(IssueError::Challenge);
         }
         self.write(Durability::Relaxed, |tx| {
-            auth::issue_token(tx, circle_id, peer, token_hash, expires)
+            auth::issue_token(tx, circle_id, peer, token_hash, now, expires)
         })
     }
 
