@@ -170,6 +170,7 @@ async fn start(tune: impl FnOnce(&mut vault_server::Config)) -> (String, Server)
         ..vault_server::Config::default()
     };
     config.registration = vault_server::Registration::Open;
+    config.metrics_public = true;
     config.limits.per_ip_per_sec = 0;
     config.limits.per_device_per_sec = 0;
     tune(&mut config);

@@ -99,6 +99,8 @@ async fn main() -> anyhow::Result<()> {
         .args(["--listen", "127.0.0.1:0", "--log-level", "warn", "--db"])
         .arg(dir.path().join("ws.db"))
         .env("VAULT_SERVER_REGISTRATION", "open")
+        .env("VAULT_SERVER_METRICS_LISTEN", "off")
+        .env("VAULT_SERVER_METRICS_PUBLIC", "true")
         .env("VAULT_SERVER_PER_IP_PER_SEC", "0")
         .env("VAULT_SERVER_PER_DEVICE_PER_SEC", "0")
         .stdout(Stdio::null())

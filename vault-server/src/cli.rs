@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use vault_server::{Overrides, Registration};
+use vault_server::{MetricsListen, Overrides, Registration};
 
 /// The Vault sync server.
 #[derive(Debug, Parser)]
@@ -28,6 +28,9 @@ pub struct Cli {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, global = true, value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
+    /// Serve /metrics on this address only [default: 127.0.0.1:9625], or `off`.
+    #[arg(long, global = true, value_name = "ADDR|off")]
+    pub metrics_listen: Option<MetricsListen>,
     /// Who may create a circle: open, token (the default) or closed.
     #[arg(long, global = true, value_name = "POLICY")]
     pub registration: Option<Registration>,
@@ -75,6 +78,7 @@ impl Cli {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             registration: self.registration,
+            metrics_listen: self.metrics_listen,
         }
     }
 }

@@ -27,6 +27,11 @@ pub struct Config {
     /// per-IP rate limit and the logs); from any other peer the header is
     /// ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where `/metrics` is served, on a listener of its own (`off`: nowhere
+    /// but the public listener, and there only with `metrics_public`).
+    pub metrics_listen: MetricsListen,
+    /// Also serve `/metrics` on the public listener (404 there otherwise).
+    pub metrics_public: bool,
     /// Who may create a circle: `open` (anyone who reaches the server),
     /// `token` (whoever holds a registration token from `vault-server
     /// admin token create`) or `closed` (no one).
@@ -35,6 +40,47 @@ pub struct Config {
     pub limits: Limits,
     /// TLS, on when a certificate and a key are given.
     pub tls: Tls,
+}
+
+/// The metrics listener's address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum MetricsListen {
+    /// No metrics listener.
+    Off,
+    /// Serve `/metrics` here.
+    At(SocketAddr),
+}
+
+impl FromStr for MetricsListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" => Ok(MetricsListen::Off),
+            addr => addr
+                .parse()
+                .map(MetricsListen::At)
+                .map_err(|_| format!("{addr:?} is not an address (HOST:PORT) or off")),
+        }
+    }
+}
+
+impl TryFrom<String> for MetricsListen {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<MetricsListen> for String {
+    fn from(m: MetricsListen) -> String {
+        match m {
+            MetricsListen::Off => "off".into(),
+            MetricsListen::At(addr) => addr.to_string(),
+        }
+    }
 }
 
 /// Who may create a circle.
@@ -144,6 +190,8 @@ impl Default for Config {
             invite_ttl_secs: 600,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
+            metrics_listen: MetricsListen::At(SocketAddr::from(([127, 0, 0, 1], 9625))),
+            metrics_public: false,
             registration: Registration::Token,
             limits: Limits::default(),
             tls: Tls::default(),
@@ -187,6 +235,8 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     /// `--registration`.
     pub registration: Option<Registration>,
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<MetricsListen>,
 }
 
 /// Why the configuration could not be loaded.
@@ -285,6 +335,9 @@ impl Config {
         if let Some(r) = flags.registration {
             config.registration = r;
         }
+        if let Some(m) = flags.metrics_listen {
+            config.metrics_listen = m;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -304,6 +357,8 @@ impl Config {
         take!("VAULT_SERVER_INVITE_TTL_SECS" => self.invite_ttl_secs);
         take!("VAULT_SERVER_LOG_LEVEL" => self.log_level);
         take!("VAULT_SERVER_REGISTRATION" => self.registration);
+        take!("VAULT_SERVER_METRICS_LISTEN" => self.metrics_listen);
+        take!("VAULT_SERVER_METRICS_PUBLIC" => self.metrics_public);
         if let Some(raw) = env("VAULT_SERVER_TRUSTED_PROXIES") {
             self.trusted_proxies = raw
                 .split(',')

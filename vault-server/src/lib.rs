@@ -45,7 +45,7 @@ pub mod state;
 pub mod storage;
 pub mod tls;
 
-pub use config::{Config, ConfigError, Limits, Overrides, Registration, Tls};
+pub use config::{Config, ConfigError, Limits, MetricsListen, Overrides, Registration, Tls};
 pub use error::ApiError;
 pub use state::{AppState, StateError};
 pub use storage::{SqliteStorage, Storage, StorageError};
@@ -152,6 +152,19 @@ async fn disabled_loop(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "reading disabled circles failed"),
         }
     }
+}
+
+/// Serves `/metrics` alone on `listener` (the private metrics listener)
+/// until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    axum::serve(listener, router::metrics_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
 }
 
 /// Deletes expired rows and forgets idle limiter and channel state.

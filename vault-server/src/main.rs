@@ -9,7 +9,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::io::{IsTerminal, Write};
 use vault_server::storage::{Replaced, RestoreReport, sqlite_backup, sqlite_restore};
-use vault_server::{AppState, Config, serve, serve_on};
+use vault_server::{AppState, Config, MetricsListen, serve, serve_metrics, serve_on};
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -165,11 +165,30 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         );
     }
     runtime.block_on(async {
+        let metrics = match config.metrics_listen {
+            MetricsListen::At(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?,
+            ),
+            MetricsListen::Off => None,
+        };
         let state = AppState::new(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        if let Some(metrics) = metrics {
+            let at = metrics.local_addr()?;
+            // A fixed line too: tests read the metrics port from it.
+            eprintln!("metrics on {at}");
+            let (stop, metrics_state) = (state.stopping(), state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = serve_metrics(metrics, metrics_state, stop).await {
+                    tracing::warn!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
         let scheme = if tls.is_some() { "https" } else { "http" };
         // A fixed line on stderr whatever the log level: scripts and tests
         // read the real port from it (with --listen 127.0.0.1:0).

@@ -24,10 +24,13 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
 pub fn router(state: AppState) -> Router {
     let max_body = state.config().limits.max_body_bytes;
     let max_records_body = state.config().limits.max_records_body_bytes;
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/v1/circles", post(circles::create))
+    let mut app = Router::new().route("/healthz", get(health::healthz));
+    // Metrics go on their own listener (see `metrics_router`); here only
+    // when the admin says so.
+    if state.config().metrics_public {
+        app = app.route("/metrics", get(metrics::metrics));
+    }
+    app.route("/v1/circles", post(circles::create))
         .route(
             "/v1/circles/{circle_id}/log",
             // A removal brings its cut list: the records' limit.
@@ -85,6 +88,16 @@ pub fn router(state: AppState) -> Router {
             limit_ip,
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+/// The metrics listener's application: `GET /metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

@@ -429,6 +429,7 @@ async fn failing_server(error: fn() -> StorageError) -> (String, tokio::sync::on
     let state = AppState::with_parts(
         &Config {
             registration: vault_server::Registration::Open,
+            metrics_public: true,
             ..Config::default()
         },
         Arc::new(Failing(error)),

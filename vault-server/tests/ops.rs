@@ -386,3 +386,70 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_one() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    // The defaults but for the metrics port (0: any free one).
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--db", db.to_str().unwrap()])
+        .args(["--metrics-listen", "127.0.0.1:0", "--registration", "open"])
+        .env_remove("VAULT_SERVER_CONFIG")
+        .env_remove("VAULT_SERVER_METRICS_PUBLIC")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut public, mut private) = (None, None);
+    while public.is_none() || private.is_none() {
+        let line = lines.next().expect("the server's address lines").unwrap();
+        if let Some(rest) = line.split("metrics on ").nth(1) {
+            private = Some(rest.trim().to_owned());
+        }
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            public = Some(rest.trim().to_owned());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let (public, private) = (public.unwrap(), private.unwrap());
+    let http = http();
+    let r = Reply::from(
+        http.get(format!("http://{public}/metrics"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_error(404, "not_found");
+    // A refused registration, counted on the private listener.
+    let r = http
+        .post(format!("http://{public}/v1/circles"))
+        .json(&json!({"entry": "AA", "signature": "AA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = http
+        .get(format!("http://{private}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("vault_http_requests_total"), "{text}");
+    assert!(
+        text.contains("vault_registration_refusals_total 0"),
+        "{text}"
+    );
+    // Only /metrics there.
+    let r = http
+        .get(format!("http://{private}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(terminate(&mut child).success());
+}

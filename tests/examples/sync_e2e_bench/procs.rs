@@ -27,6 +27,7 @@ impl Server {
             .arg(db)
             .env_remove("VAULT_SERVER_CONFIG")
             .env("VAULT_SERVER_REGISTRATION", "open")
+            .env("VAULT_SERVER_METRICS_LISTEN", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some((cert, key)) = tls {

@@ -177,6 +177,10 @@ fn spawn(db: &Path, listen: &str, extra: &[String]) -> (Child, String) {
         // Circles register freely unless a test asks for a policy
         // (`--registration`, which wins over the variable).
         .env("VAULT_SERVER_REGISTRATION", "open")
+        // Servers run side by side: no fixed metrics port; tests read
+        // /metrics on the public listener.
+        .env("VAULT_SERVER_METRICS_LISTEN", "off")
+        .env("VAULT_SERVER_METRICS_PUBLIC", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -32,7 +32,36 @@ fn defaults_match_the_documentation() {
     assert!(!c.tls.allow_tls12);
     assert_eq!(c.tls.handshake_timeout_secs, 10);
     assert_eq!(c.registration, Registration::Token);
+    assert_eq!(
+        c.metrics_listen,
+        MetricsListen::At("127.0.0.1:9625".parse().unwrap())
+    );
+    assert!(!c.metrics_public);
     c.validate().unwrap();
+}
+
+#[test]
+fn metrics_settings_parse_off_or_an_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "metrics_listen = \"off\"\nmetrics_public = true\n").unwrap();
+    let none = env_of(&[]);
+    let c = Config::load(Some(&path), &none, &Overrides::default()).unwrap();
+    assert_eq!(
+        (c.metrics_listen, c.metrics_public),
+        (MetricsListen::Off, true)
+    );
+    let env = env_of(&[("VAULT_SERVER_METRICS_LISTEN", "127.0.0.1:7000")]);
+    let c = Config::load(Some(&path), &env, &Overrides::default()).unwrap();
+    assert_eq!(
+        c.metrics_listen,
+        MetricsListen::At("127.0.0.1:7000".parse().unwrap())
+    );
+    let bad = env_of(&[("VAULT_SERVER_METRICS_LISTEN", "nowhere")]);
+    assert!(Config::load(None, &bad, &Overrides::default()).is_err());
+    // The printed config reads back the same.
+    let back = Config::from_toml(&c.to_toml(), &path).unwrap();
+    assert_eq!(back, c);
 }
 
 #[test]

@@ -47,6 +47,7 @@ impl Server {
             ..Config::default()
         };
         config.registration = vault_server::Registration::Open;
+        config.metrics_public = true;
         config.limits.per_ip_per_sec = 100_000;
         config.limits.per_ip_burst = 100_000;
         config.limits.per_device_per_sec = 100_000;
@@ -355,6 +356,8 @@ pub fn spawn_binary(binary: &str, args: &[&str]) -> (std::process::Child, String
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(binary)
         .args(args)
+        // Binaries run side by side: no fixed metrics port.
+        .env("VAULT_SERVER_METRICS_LISTEN", "off")
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
