@@ -21,6 +21,9 @@ pub struct Config {
     pub token_ttl_secs: u64,
     /// Default lifetime of an invite, in seconds (a request may ask for up to 3600).
     pub invite_ttl_secs: u64,
+    /// How often expired challenges, session tokens, invites (with their
+    /// relay messages) and registration tokens are deleted, in seconds.
+    pub purge_interval_secs: u64,
     /// A `tracing` filter: `info`, `debug`, `vault_server=debug,warn`, ...
     pub log_level: String,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the
@@ -188,6 +191,7 @@ impl Default for Config {
             db: PathBuf::from("./vault-server.db"),
             token_ttl_secs: 15 * 60,
             invite_ttl_secs: 600,
+            purge_interval_secs: 30,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
             metrics_listen: MetricsListen::At(SocketAddr::from(([127, 0, 0, 1], 9625))),
@@ -355,6 +359,7 @@ impl Config {
         take!("VAULT_SERVER_DB" => self.db);
         take!("VAULT_SERVER_TOKEN_TTL_SECS" => self.token_ttl_secs);
         take!("VAULT_SERVER_INVITE_TTL_SECS" => self.invite_ttl_secs);
+        take!("VAULT_SERVER_PURGE_INTERVAL_SECS" => self.purge_interval_secs);
         take!("VAULT_SERVER_LOG_LEVEL" => self.log_level);
         take!("VAULT_SERVER_REGISTRATION" => self.registration);
         take!("VAULT_SERVER_METRICS_LISTEN" => self.metrics_listen);
@@ -396,6 +401,9 @@ impl Config {
         let bad = |key, reason| Err(ConfigError::Invalid { key, reason });
         if self.token_ttl_secs == 0 {
             return bad("token_ttl_secs", "must be at least 1");
+        }
+        if !(1..=86_400).contains(&self.purge_interval_secs) {
+            return bad("purge_interval_secs", "must be between 1 and 86400");
         }
         if !(1..=MAX_INVITE_TTL_SECS).contains(&self.invite_ttl_secs) {
             return bad("invite_ttl_secs", "must be between 1 and 3600");

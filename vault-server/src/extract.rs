@@ -147,6 +147,8 @@ pub struct Member {
     pub circle_id: Uuid,
     /// The device.
     pub peer: PeerBytes,
+    /// When its session token expires (Unix seconds).
+    pub expires: i64,
 }
 
 impl Member {
@@ -177,6 +179,7 @@ impl Member {
         Ok(Member {
             circle_id: row.circle_id,
             peer: row.peer,
+            expires: row.expires,
         })
     }
 }

@@ -54,9 +54,6 @@ use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// How often expired challenges, tokens and invites are deleted.
-const PURGE_EVERY: Duration = Duration::from_secs(30);
-
 /// How often the database is read for circles an admin disabled (the admin
 /// command is another process): their sockets close within this.
 const DISABLED_EVERY: Duration = Duration::from_millis(500);
@@ -169,7 +166,8 @@ pub async fn serve_metrics(
 
 /// Deletes expired rows and forgets idle limiter and channel state.
 async fn purge_loop(state: AppState) {
-    let mut tick = tokio::time::interval(PURGE_EVERY);
+    let every = Duration::from_secs(state.config().purge_interval_secs);
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let now = state::unix_now();
@@ -178,6 +176,7 @@ async fn purge_loop(state: AppState) {
                 challenges = p.challenges,
                 tokens = p.tokens,
                 invites = p.invites,
+                registration_tokens = p.registration_tokens,
                 "purged expired rows"
             ),
             Ok(Err(e)) => tracing::warn!(error = %error::ErrorChain(&e), "purge failed"),

@@ -165,6 +165,11 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         );
     }
     runtime.block_on(async {
+        // Both addresses are bound before the database is created or
+        // migrated: a server that cannot listen changes nothing on disk.
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let metrics = match config.metrics_listen {
             MetricsListen::At(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -174,9 +179,6 @@ fn run_server(config: Config) -> anyhow::Result<()> {
             MetricsListen::Off => None,
         };
         let state = AppState::new(&config)?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         if let Some(metrics) = metrics {
             let at = metrics.local_addr()?;

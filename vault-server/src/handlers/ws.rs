@@ -46,6 +46,9 @@ pub struct Session<F> {
     pub peer: PeerBytes,
     /// The circle's events.
     pub events: broadcast::Receiver<Event>,
+    /// When the session token the socket opened with expires: the socket
+    /// closes then (the device logs in again and reconnects).
+    pub expires: Instant,
     /// Asked after missed events: `None` if the device is no longer a
     /// member (or the check failed: the device reconnects), else every zone
     /// of the circle with its seq.
@@ -82,7 +85,8 @@ pub async fn run<S, R, E, F, Fut>(
     let me = session.peer;
     let mut keepalive = interval_at(Instant::now() + KEEPALIVE, KEEPALIVE);
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    tokio::pin!(stopping);
+    let expired = tokio::time::sleep_until(session.expires);
+    tokio::pin!(stopping, expired);
     loop {
         let out = tokio::select! {
             incoming = stream.next() => match incoming {
@@ -138,6 +142,10 @@ pub async fn run<S, R, E, F, Fut>(
                 Err(RecvError::Closed) => break,
             },
             _ = keepalive.tick() => Some(Message::Ping(Default::default())),
+            () = &mut expired => {
+                let _ = sink.send(close(close_code::POLICY, "session expired")).await;
+                break;
+            }
             () = &mut stopping => {
                 let _ = sink.send(close(close_code::AWAY, "server shutting down")).await;
                 break;
@@ -173,10 +181,12 @@ pub async fn upgrade(
             let _open = state.socket_guard();
             let (sink, stream) = socket.split();
             let check = state.clone();
+            let left = u64::try_from(member.expires - crate::state::unix_now()).unwrap_or(0);
             let session = Session {
                 circle_id: member.circle_id,
                 peer: member.peer,
                 events,
+                expires: Instant::now() + Duration::from_secs(left),
                 catch_up: move || {
                     let state = check.clone();
                     async move {

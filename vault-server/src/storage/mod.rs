@@ -217,6 +217,8 @@ pub struct Purged {
     pub tokens: usize,
     /// Expired invites (their relay messages go with them).
     pub invites: usize,
+    /// Registration tokens that expired unused.
+    pub registration_tokens: usize,
 }
 
 /// A storage failure that is not a rule of the operation.

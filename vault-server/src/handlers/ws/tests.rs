@@ -19,6 +19,11 @@ const OTHER: PeerBytes = [2; 32];
 
 /// A socket whose lag check answers `catch_up` (`None`: removed).
 fn start(capacity: usize, catch_up: Option<Vec<ZoneSeq>>) -> Harness {
+    start_until(capacity, catch_up, Duration::from_secs(3600))
+}
+
+/// [`start`], its session token expiring in `left`.
+fn start_until(capacity: usize, catch_up: Option<Vec<ZoneSeq>>, left: Duration) -> Harness {
     let (to_server, rx) = mpsc::unbounded_channel::<Result<Message, ()>>();
     let (tx, from_server) = mpsc::unbounded_channel::<Message>();
     let sink: Pin<Box<dyn Sink<Message, Error = ()> + Send>> =
@@ -35,6 +40,7 @@ fn start(capacity: usize, catch_up: Option<Vec<ZoneSeq>>) -> Harness {
         circle_id: Uuid::nil(),
         peer: ME,
         events: receiver,
+        expires: Instant::now() + left,
         catch_up: move || {
             let answer = catch_up.clone();
             async move { answer }
@@ -135,6 +141,16 @@ async fn events_are_filtered_for_this_device() {
     );
     h.events.send(Event::MemberRemoved { peer: ME }).unwrap();
     assert_eq!(next_close_code(&mut h).await, close_code::POLICY);
+    h.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_socket_closes_when_its_session_token_expires() {
+    let mut h = start_until(8, Some(Vec::new()), Duration::from_millis(300));
+    next_json(&mut h).await;
+    let t = std::time::Instant::now();
+    assert_eq!(next_close_code(&mut h).await, close_code::POLICY);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     h.task.await.unwrap();
 }
 

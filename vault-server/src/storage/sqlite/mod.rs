@@ -488,6 +488,9 @@ impl Storage for SqliteStorage {
                 challenges,
                 tokens: run("DELETE FROM tokens WHERE expires <= ?1")?,
                 invites: run("DELETE FROM invites WHERE expires <= ?1")?,
+                // Used and revoked ones stay: they say who registered what.
+                registration_tokens: run("DELETE FROM registration_tokens
+                     WHERE expires <= ?1 AND used IS NULL AND revoked IS NULL")?,
             })
         })
     }
