@@ -143,7 +143,26 @@ fn restore_json(r: &RestoreReport) -> serde_json::Value {
     })
 }
 
+/// Raises the open-file soft limit to the hard limit: every socket is a
+/// descriptor, and a low soft limit (often 1024, or 256) would make the
+/// server refuse connections long before the machine runs short.
+fn raise_nofile() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // An unlimited hard limit still needs a number: the kernel's usual cap.
+    let want = limit.maximum.unwrap_or(1 << 20);
+    if limit.current.is_some_and(|c| c < want) {
+        let raised = Rlimit {
+            current: Some(want),
+            maximum: limit.maximum,
+        };
+        setrlimit(Resource::Nofile, raised).ok()?;
+    }
+    getrlimit(Resource::Nofile).current
+}
+
 fn run_server(config: Config) -> anyhow::Result<()> {
+    let nofile = raise_nofile();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level)?)
         .with_writer(std::io::stderr)
@@ -195,7 +214,7 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         // A fixed line on stderr whatever the log level: scripts and tests
         // read the real port from it (with --listen 127.0.0.1:0).
         eprintln!("listening on {addr}");
-        tracing::info!(%addr, db = %config.db.display(), scheme, "serving");
+        tracing::info!(%addr, db = %config.db.display(), scheme, ?nofile, "serving");
         match &tls {
             Some(settings) => {
                 let listener = vault_server::tls::TlsListener::bind(listener, settings)

@@ -16,7 +16,8 @@ pub struct RequestLabels {
     /// The matched route template (`/v1/circles/{circle_id}/log`), or
     /// `unmatched`: never a concrete path, so ids stay out of metrics.
     pub route: String,
-    /// The HTTP method.
+    /// The HTTP method: one of the standard ones, else `other` (a client
+    /// must not grow the label set).
     pub method: String,
     /// The response status.
     pub status: u16,
@@ -101,7 +102,7 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
-                method: method.to_owned(),
+                method: method_label(method).to_owned(),
                 status,
             })
             .inc();
@@ -143,6 +144,15 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(to_prometheus_text(&out))
     }
+}
+
+/// A method as a label: the standard ones as they are, anything else
+/// `other`, so the label set stays fixed whatever clients send.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
 }
 
 /// The content type of what [`Metrics::render`] returns.

@@ -23,7 +23,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| UNMATCHED.to_owned());
-    let method = req.method().clone();
+    let method = crate::metrics::method_label(req.method().as_str());
     let client = client_ip(&req, &state.config().trusted_proxies);
     let span = tracing::info_span!(
         "request",
@@ -34,7 +34,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    state.metrics().request(&route, method.as_str(), status);
+    state.metrics().request(&route, method, status);
     span.in_scope(|| {
         tracing::debug!(status, elapsed_us = started.elapsed().as_micros(), "done");
     });

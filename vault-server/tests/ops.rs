@@ -515,3 +515,67 @@ async fn expired_rows_are_purged_on_the_configured_interval() {
         .unwrap();
     assert_eq!(left, 1);
 }
+
+#[tokio::test]
+async fn unknown_methods_do_not_grow_the_metrics() {
+    let s = Server::start().await;
+    let before = s.get("/metrics", None).await.text.len();
+    for i in 0..1000 {
+        let method =
+            reqwest::Method::from_bytes(format!("M{i:04}{}", "X".repeat(200)).as_bytes()).unwrap();
+        s.call(method, "/healthz", None, None).await;
+    }
+    let after = s.get("/metrics", None).await.text;
+    assert!(
+        after.len() < before + 1024,
+        "/metrics grew from {before} to {} bytes",
+        after.len()
+    );
+    assert!(after.contains("method=\"other\""), "{after}");
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("n.db");
+    // A low soft limit, as some shells and service managers set.
+    let script = format!(
+        "ulimit -Sn 256 && exec {BIN} --listen 127.0.0.1:0 --metrics-listen off --db {}",
+        db.display()
+    );
+    let (mut child, _addr) = {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .env_remove("VAULT_SERVER_CONFIG")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("the server's address").unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        (child, addr)
+    };
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(nums[0], nums[1], "soft = hard: {line}");
+    // The hard limit is this test's own (the shell lowered only the soft one).
+    let own = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let own = own
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(own.split_whitespace().nth(4), Some(nums[1]), "{own}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
