@@ -13,7 +13,7 @@ use crate::runtime::stopped;
 use crate::server::{self, Server};
 use reqwest::Method;
 use serde::Serialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -22,7 +22,9 @@ use vault_core::sync::{
     ChangesPage, Phase, Progress, PushReply, ServerManifest, SignedManifest, TaggedRecord, Token,
     Transport, TransportError, decode_records, encode_records,
 };
-use vault_proto::manifests::{ManifestResponse, ManifestsResponse, PutManifestRequest};
+use vault_proto::manifests::{
+    ManifestResponse, ManifestsResponse, PutManifestRequest, PutManifestResponse,
+};
 use vault_proto::zones::PushResponse;
 use vault_proto::{ErrorCode, JSON_MEDIA_TYPE, RECORDS_MEDIA_TYPE};
 
@@ -42,6 +44,10 @@ pub struct Stats {
     pub bytes_received: u64,
     /// Requests tried again on a new connection after theirs broke.
     pub reconnects: u64,
+    /// The server said another current member signed a different root
+    /// at the same change token as this device (devices disagree about
+    /// the zone).
+    pub divergence: bool,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -49,6 +55,7 @@ impl std::ops::AddAssign for Stats {
         self.requests += other.requests;
         self.bytes_received += other.bytes_received;
         self.reconnects += other.reconnects;
+        self.divergence |= other.divergence;
     }
 }
 
@@ -349,9 +356,11 @@ impl Transport for HttpTransport<'_> {
     ) -> Result<(), TransportError> {
         let path = self.path(zone, &format!("manifests/{}", manifest.signer));
         let body = PutManifestRequest::new(manifest);
-        // Any JSON answer will do (the counter stored is not read).
-        self.call_json::<IgnoredAny>(Method::PUT, &path, Some(&body), "the answer is not JSON")
-            .map(drop)
+        // The counter stored is not read; a divergence is reported.
+        let got: PutManifestResponse =
+            self.call_json(Method::PUT, &path, Some(&body), "the manifest answer")?;
+        self.stats.divergence |= got.divergent;
+        Ok(())
     }
 
     fn progress(&mut self, progress: Progress) {

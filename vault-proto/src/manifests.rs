@@ -153,6 +153,11 @@ impl PutManifestRequest {
 pub struct PutManifestResponse {
     /// The counter stored.
     pub counter: u64,
+    /// Another current member signed a different root at the same change
+    /// token: devices disagree about the zone (a server serving them
+    /// different data, or a bug). The server counts and logs it.
+    #[serde(default)]
+    pub divergent: bool,
 }
 
 /// `GET .../manifests` answer.

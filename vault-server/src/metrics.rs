@@ -32,6 +32,7 @@ pub struct Metrics {
     records_saved: Counter,
     record_conflicts: Counter,
     registration_refusals: Counter,
+    manifest_divergence: Counter,
     circles: Gauge,
     devices: Gauge,
 }
@@ -51,6 +52,7 @@ impl Metrics {
         let records_saved = Counter::default();
         let record_conflicts = Counter::default();
         let registration_refusals = Counter::default();
+        let manifest_divergence = Counter::default();
         let circles = Gauge::default();
         let devices = Gauge::default();
         // The text encoder appends `_total` to a counter's name.
@@ -79,6 +81,11 @@ impl Metrics {
             "Circle registrations refused by the registration policy",
             registration_refusals.clone(),
         );
+        registry.register(
+            "vault_manifest_divergence",
+            "Signed manifests whose root differs from another current member's at the same token",
+            manifest_divergence.clone(),
+        );
         registry.register("vault_circles", "Circles stored", circles.clone());
         registry.register(
             "vault_devices",
@@ -92,6 +99,7 @@ impl Metrics {
             records_saved,
             record_conflicts,
             registration_refusals,
+            manifest_divergence,
             circles,
             devices,
         }
@@ -117,6 +125,11 @@ impl Metrics {
     /// A circle registration was refused (closed, no token or a bad one).
     pub fn registration_refused(&self) {
         self.registration_refusals.inc();
+    }
+
+    /// Two current members signed different roots at the same token.
+    pub fn manifest_divergence(&self) {
+        self.manifest_divergence.inc();
     }
 
     /// A WebSocket opened.

@@ -186,7 +186,7 @@ async fn a_device_publishes_its_own_signed_manifest_with_a_growing_counter() {
     let m1 = signed_manifest(&p.a, p.circle, 1, 0);
     let r = put_manifest(&p.s, &p.ta, p.circle, &a_hex, &m1).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.json(), json!({"counter": 1}));
+    assert_eq!(r.json(), json!({"counter": 1, "divergent": false}));
     // Not greater than the stored counter: 409.
     put_manifest(&p.s, &p.ta, p.circle, &a_hex, &m1)
         .await
@@ -196,7 +196,7 @@ async fn a_device_publishes_its_own_signed_manifest_with_a_growing_counter() {
         put_manifest(&p.s, &p.ta, p.circle, &a_hex, &m5)
             .await
             .json(),
-        json!({"counter": 5})
+        json!({"counter": 5, "divergent": false})
     );
     put_manifest(
         &p.s,
@@ -460,4 +460,32 @@ async fn tombstones_go_once_every_current_members_manifest_passed_them() {
         saved_seqs(&push_ok(&p.s, &p.tb, p.circle, &[again]).await),
         [7]
     );
+}
+
+#[tokio::test]
+async fn two_current_members_with_different_roots_at_one_token_are_a_divergence() {
+    let p = pair().await;
+    let (a_hex, b_hex) = (p.a.peer_hex(), p.b.peer_hex());
+    let token = vault_core::sync::Token { epoch: 1, seq: 0 };
+    let root_a = SignedManifest::sign(&p.a.identity, p.circle, ZONE, 1, token, 1, [0xaa; 32], 3);
+    let r = put_manifest(&p.s, &p.ta, p.circle, &a_hex, &root_a).await;
+    assert_eq!(r.json(), json!({"counter": 1, "divergent": false}));
+    // B agrees: no divergence.
+    let same = SignedManifest::sign(&p.b.identity, p.circle, ZONE, 1, token, 1, [0xaa; 32], 3);
+    let r = put_manifest(&p.s, &p.tb, p.circle, &b_hex, &same).await;
+    assert_eq!(r.json(), json!({"counter": 1, "divergent": false}));
+    // B signs another root at the same token: flagged and counted.
+    let other = SignedManifest::sign(&p.b.identity, p.circle, ZONE, 2, token, 1, [0xbb; 32], 3);
+    let r = put_manifest(&p.s, &p.tb, p.circle, &b_hex, &other).await;
+    assert_eq!(r.json(), json!({"counter": 2, "divergent": true}));
+    let metrics = p.s.get("/metrics", None).await.text;
+    assert!(
+        metrics.contains("vault_manifest_divergence_total 1"),
+        "{metrics}"
+    );
+    // At a later token, another root is no divergence (the zone moved).
+    let later = vault_core::sync::Token { epoch: 1, seq: 1 };
+    let moved = SignedManifest::sign(&p.a.identity, p.circle, ZONE, 2, later, 1, [0xcc; 32], 3);
+    let r = put_manifest(&p.s, &p.ta, p.circle, &a_hex, &moved).await;
+    assert_eq!(r.json(), json!({"counter": 2, "divergent": false}));
 }

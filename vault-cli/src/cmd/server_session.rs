@@ -351,6 +351,7 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
             "reason": q.reason.to_string(),
         })).collect::<Vec<_>>(),
         "token": r.token.to_text(),
+        "divergence": o.stats.divergence,
         "requests": o.stats.requests,
         "records_received": r.records_received,
         "bytes_received": o.stats.bytes_received,
@@ -405,6 +406,14 @@ pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
             q.reason
         );
     }
+    if o.stats.divergence {
+        eprintln!(
+            "vault: warning: the server reports that another device of this circle signed a \
+             different state of the vault at the same point: the devices disagree. Run \
+             `vault sync` on every device; if this stays, the server may be serving devices \
+             different data: tell its admin and compare `vault peer verify` on each device"
+        );
+    }
     for (a, b) in &r.duplicates {
         eprintln!(
             "vault: warning: items {a} and {b} look like duplicates (same account, created on two devices)"
@@ -432,6 +441,7 @@ mod tests {
                 requests: 4,
                 bytes_received: 900,
                 reconnects: 0,
+                divergence: false,
             },
             elapsed: Duration::from_micros(12_345),
         };
@@ -445,6 +455,7 @@ mod tests {
             "quarantine",
             "duplicates",
             "token",
+            "divergence",
             "requests",
             "records_received",
             "bytes_received",
@@ -455,6 +466,7 @@ mod tests {
         }
         assert_eq!(v["token"], "1.9");
         assert_eq!(v["requests"], 4);
+        assert_eq!(v["divergence"], false);
         assert_eq!(v["elapsed_ms"], 12.345);
         assert!(round_json(&o, None).get("at_ms").is_none());
     }

@@ -85,6 +85,7 @@ fn statuses_map_to_transport_errors_and_bytes_are_counted() {
             requests: 5,
             bytes_received: total as u64,
             reconnects: 0,
+            divergence: false,
         }
     );
     // Nobody listens any more: unreachable, after one more try.
@@ -119,6 +120,7 @@ fn json_answers_decode_with_vault_proto() {
         (200, r#"{"token":"3.17","results":[{"status":"what"}]}"#),
         (200, r#"{"manifests":[]}"#),
         (200, r#"{"counter":4}"#),
+        (200, r#"{"counter":5,"divergent":true}"#),
         (200, "not json"),
     ]);
     let rt = crate::background_runtime().unwrap();
@@ -148,10 +150,17 @@ fn json_answers_decode_with_vault_proto() {
         count: 1,
         signature: [1; 64],
     };
+    // An answer without `divergent` (an older server) is no divergence.
     t.put_manifest("keychain", &signed).unwrap();
+    assert!(!t.stats().divergence);
+    t.put_manifest("keychain", &signed).unwrap();
+    assert!(
+        t.stats().divergence,
+        "the server's flag is kept for the round"
+    );
     assert!(matches!(
         t.put_manifest("keychain", &signed),
-        Err(TransportError::Malformed("the answer is not JSON"))
+        Err(TransportError::Malformed("the manifest answer"))
     ));
 }
 

@@ -32,6 +32,7 @@ pub async fn put(
     AppJson(req): AppJson<PutManifestRequest>,
 ) -> Result<AppJson<PutManifestResponse>, ApiError> {
     let (circle_id, zone) = zone_of(&member, &circle, zone)?;
+    let zone_name = zone.clone();
     let peer = parse_peer("peer_id", &peer).map_err(|_| ApiError::NotFound("no such peer"))?;
     if peer != member.peer {
         return Err(ApiError::Forbidden(
@@ -64,6 +65,7 @@ pub async fn put(
             };
             m.verify(&keys)
                 .map_err(|_| ApiError::invalid("the manifest's signature does not verify"))?;
+            let divergent = diverges(s, circle_id, &zone, &m)?;
             let new = NewManifest {
                 peer,
                 counter: m.counter,
@@ -71,9 +73,20 @@ pub async fn put(
                 body,
                 signature: m.signature,
             };
-            Ok(s.put_manifest(circle_id, &zone, &new)?)
+            Ok((s.put_manifest(circle_id, &zone, &new)?, divergent))
         })
         .await?;
+    let (stored, divergent) = stored;
+    if divergent {
+        state.metrics().manifest_divergence();
+        // The circle and zone only: never a root, a peer's data or a token.
+        tracing::warn!(
+            circle = %circle_id,
+            zone = %zone_name,
+            "manifest divergence: two current members signed different roots at the same \
+             change token; the devices disagree about the zone"
+        );
+    }
     if stored.collected > 0 {
         tracing::debug!(
             collected = stored.collected,
@@ -83,7 +96,38 @@ pub async fn put(
     }
     Ok(AppJson(PutManifestResponse {
         counter: stored.counter,
+        divergent,
     }))
+}
+
+/// Whether a current member other than the signer of `m` stored a
+/// manifest of the zone at the same change token with another root.
+fn diverges(
+    s: &dyn crate::storage::Storage,
+    circle_id: uuid::Uuid,
+    zone: &str,
+    m: &SignedManifest,
+) -> Result<bool, ApiError> {
+    for row in s.manifests(circle_id, zone)? {
+        if &row.peer == m.signer.as_bytes() {
+            continue;
+        }
+        let Ok(signature) = <[u8; 64]>::try_from(&row.signature[..]) else {
+            continue;
+        };
+        let Ok(other) = SignedManifest::decode(&row.body, &signature) else {
+            continue;
+        };
+        if other.token != m.token || other.root == m.root {
+            continue;
+        }
+        match s.member(circle_id, &row.peer) {
+            Ok(member) if !member.removed => return Ok(true),
+            Ok(_) | Err(StorageError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
 }
 
 /// Every stored manifest of the zone, current and removed peers'.
