@@ -270,7 +270,12 @@ pub async fn sync_zones(api: &Api<'_>, rng: &mut VaultRng) {
     let r = api
         .call("PUT", &mine, a.token(), Body::Json(manifest_json(&ma)))
         .await;
-    assert_eq!(r.body, json!({"counter": 1}), "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"counter": 1, "divergent": false}),
+        "{}",
+        r.body
+    );
     let r = api
         .call("PUT", &mine, a.token(), Body::Json(manifest_json(&ma)))
         .await;
