@@ -429,29 +429,9 @@ async fn a_disabled_circle_is_refused_and_its_sockets_close_until_enabled() {
         .await
         .assert_error(403, "circle_disabled");
     // No new token either; the other circle is untouched.
-    let r = s
-        .post(
-            "/v1/auth/challenge",
-            None,
-            json!({ "circle_id": circle.to_string(), "peer_id": a.peer_hex() }),
-        )
-        .await;
-    let challenge: [u8; 32] = unb64(r.json()["challenge"].as_str().unwrap())
-        .try_into()
-        .unwrap();
-    let signature = vault_core::circle::sign_auth(&a.identity, circle, &challenge);
-    s.post(
-        "/v1/auth/token",
-        None,
-        json!({
-            "circle_id": circle.to_string(),
-            "peer_id": a.peer_hex(),
-            "challenge": b64(&challenge),
-            "signature": b64(&signature),
-        }),
-    )
-    .await
-    .assert_error(403, "circle_disabled");
+    token_request(&s, &a, circle)
+        .await
+        .assert_error(403, "circle_disabled");
     let r = s
         .get(&format!("/v1/circles/{other}/log"), Some(&other_token))
         .await;

@@ -389,32 +389,20 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
 
 #[tokio::test]
 async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_one() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.db");
     // The defaults but for the metrics port (0: any free one).
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--db", db.to_str().unwrap()])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--listen", "127.0.0.1:0", "--db", db.to_str().unwrap()])
         .args(["--metrics-listen", "127.0.0.1:0", "--registration", "open"])
         .env_remove("VAULT_SERVER_CONFIG")
-        .env_remove("VAULT_SERVER_METRICS_PUBLIC")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut public, mut private) = (None, None);
-    while public.is_none() || private.is_none() {
-        let line = lines.next().expect("the server's address lines").unwrap();
-        if let Some(rest) = line.split("metrics on ").nth(1) {
-            private = Some(rest.trim().to_owned());
-        }
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            public = Some(rest.trim().to_owned());
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let (public, private) = (public.unwrap(), private.unwrap());
+        .env_remove("VAULT_SERVER_METRICS_PUBLIC");
+    let (mut child, public, before) = spawn_command(cmd);
+    let private = before
+        .iter()
+        .find_map(|l| l.split("metrics on ").nth(1))
+        .map(|a| a.trim().to_owned())
+        .expect("a 'metrics on' line before 'listening on'");
     let http = http();
     let r = Reply::from(
         http.get(format!("http://{public}/metrics"))
@@ -543,25 +531,9 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
         "ulimit -Sn 256 && exec {BIN} --listen 127.0.0.1:0 --metrics-listen off --db {}",
         db.display()
     );
-    let (mut child, _addr) = {
-        use std::io::{BufRead, BufReader};
-        let mut child = Command::new("sh")
-            .args(["-c", &script])
-            .env_remove("VAULT_SERVER_CONFIG")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("the server's address").unwrap();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        (child, addr)
-    };
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]).env_remove("VAULT_SERVER_CONFIG");
+    let (mut child, _addr, _) = spawn_command(cmd);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
     let line = limits
         .lines()

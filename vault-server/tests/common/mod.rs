@@ -287,6 +287,13 @@ pub async fn create_circle(server: &Server, founder: &Device) -> (Uuid, SignedEn
 
 /// Challenge + token for a member.
 pub async fn login(server: &Server, device: &Device, circle: Uuid) -> String {
+    let r = token_request(server, device, circle).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+/// A challenge, then the token request it signs: the token answer.
+pub async fn token_request(server: &Server, device: &Device, circle: Uuid) -> Reply {
     let r = server
         .post(
             "/v1/auth/challenge",
@@ -299,7 +306,7 @@ pub async fn login(server: &Server, device: &Device, circle: Uuid) -> String {
         .try_into()
         .unwrap();
     let signature = vault_core::circle::sign_auth(&device.identity, circle, &challenge);
-    let r = server
+    server
         .post(
             "/v1/auth/token",
             None,
@@ -310,9 +317,7 @@ pub async fn login(server: &Server, device: &Device, circle: Uuid) -> String {
                 "signature": b64(&signature),
             }),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.json()["token"].as_str().unwrap().to_owned()
+        .await
 }
 
 /// Appends `entry` to `circle`'s log; returns the reply.
@@ -353,16 +358,25 @@ pub async fn add_peer(
 /// with `args`; returns it and the address it printed on its "listening
 /// on" line. Its stderr is drained afterwards.
 pub fn spawn_binary(binary: &str, args: &[&str]) -> (std::process::Child, String) {
+    let mut cmd = std::process::Command::new(binary);
+    // Binaries run side by side: no fixed metrics port.
+    cmd.args(args).env("VAULT_SERVER_METRICS_LISTEN", "off");
+    let (child, addr, _) = spawn_command(cmd);
+    (child, addr)
+}
+
+/// Starts a server command; returns it, the address of its "listening on"
+/// line and the stderr lines before that one. Its stderr is drained
+/// afterwards.
+pub fn spawn_command(mut cmd: std::process::Command) -> (std::process::Child, String, Vec<String>) {
     use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(binary)
-        .args(args)
-        // Binaries run side by side: no fixed metrics port.
-        .env("VAULT_SERVER_METRICS_LISTEN", "off")
+    let mut child = cmd
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
     let addr = loop {
         let line = lines
             .next()
@@ -371,10 +385,11 @@ pub fn spawn_binary(binary: &str, args: &[&str]) -> (std::process::Child, String
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.trim().to_owned();
         }
+        before.push(line);
     };
     std::thread::spawn(move || for _ in lines {});
     assert!(!addr.ends_with(":0"), "the real port: {addr}");
-    (child, addr)
+    (child, addr, before)
 }
 
 /// An HTTP client for the tests. reqwest is built with TLS in this

@@ -7,14 +7,12 @@
 //! the transaction that creates the circle.
 
 use super::{
-    APPLICATION_ID, BUSY_TIMEOUT, DbLock, LockError, MIGRATIONS, check_application_id, db_err,
-    flags, schema_version,
+    BUSY_TIMEOUT, DbLock, LockError, check_application_id, db_err, flags, open_migrated,
+    schema_version,
 };
 use crate::storage::registration::{AdminLogRow, CircleInfo, TokenInfo, TokenRefusal, token_id};
 use crate::storage::{Hash32, StorageError};
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::Path;
 use uuid::Uuid;
 
@@ -51,23 +49,12 @@ impl AdminDb {
             Err(LockError::InUse { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        let create = if lock.is_some() {
-            OpenFlags::SQLITE_OPEN_CREATE
+        let conn = if lock.is_some() {
+            open_migrated(path)?
         } else {
-            OpenFlags::empty()
-        };
-        let mut conn = Connection::open_with_flags(path, flags() | create).map_err(db_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
-        check_application_id(&conn)?;
-        if lock.is_some() {
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(db_err)?;
-            conn.pragma_update(None, "application_id", APPLICATION_ID)
-                .map_err(db_err)?;
-            MIGRATIONS
-                .to_latest(&mut conn)
-                .map_err(|e| StorageError::Backend(Box::new(e)))?;
-        } else {
+            let conn = Connection::open_with_flags(path, flags()).map_err(db_err)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+            check_application_id(&conn)?;
             let version: u32 = conn
                 .pragma_query_value(None, "user_version", |r| r.get(0))
                 .map_err(db_err)?;
@@ -81,7 +68,8 @@ impl AdminDb {
                     .into(),
                 ));
             }
-        }
+            conn
+        };
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err)?;
         Ok(AdminDb { conn, _lock: lock })

@@ -160,23 +160,30 @@ fn check_application_id(conn: &Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Opens (creating if needed) the database at `path` in WAL mode and
+/// migrates it to this binary's schema; the caller holds its lock.
+fn open_migrated(path: &Path) -> Result<Connection, StorageError> {
+    let mut conn = Connection::open_with_flags(path, flags() | OpenFlags::SQLITE_OPEN_CREATE)
+        .map_err(db_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    check_application_id(&conn)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db_err)?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID)
+        .map_err(db_err)?;
+    MIGRATIONS
+        .to_latest(&mut conn)
+        .map_err(|e| StorageError::Backend(Box::new(e)))?;
+    Ok(conn)
+}
+
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// Holds the database's lock (see [`DbLock`]) until dropped:
     /// [`StorageError::Lock`] if another process holds it.
     pub fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
         let lock = DbLock::acquire(path)?;
-        let mut conn = Connection::open_with_flags(path, flags() | OpenFlags::SQLITE_OPEN_CREATE)
-            .map_err(db_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
-        check_application_id(&conn)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "application_id", APPLICATION_ID)
-            .map_err(db_err)?;
-        MIGRATIONS
-            .to_latest(&mut conn)
-            .map_err(|e| StorageError::Backend(Box::new(e)))?;
+        let conn = open_migrated(path)?;
         configure(&conn)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
