@@ -396,6 +396,25 @@ impl Config {
         Ok(())
     }
 
+    /// The first of `present` (names of `VAULT_SERVER_*` variables set in
+    /// the environment) that names no setting: a typo would otherwise be
+    /// ignored without a word, as an unknown key in the file is not.
+    pub fn unknown_env<'a>(present: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+        // The names `apply_env` reads, asked of an empty environment: the
+        // one list of them.
+        let read = std::cell::RefCell::new(vec!["VAULT_SERVER_CONFIG".to_owned()]);
+        let record = |name: &str| {
+            read.borrow_mut().push(name.to_owned());
+            None
+        };
+        // Reads nothing, so it cannot fail.
+        let _ = Config::default().apply_env(&record);
+        let read = read.into_inner();
+        present
+            .into_iter()
+            .find(|name| name.starts_with("VAULT_SERVER_") && !read.iter().any(|r| r == name))
+    }
+
     /// Checks the ranges the server relies on.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key, reason| Err(ConfigError::Invalid { key, reason });

@@ -23,6 +23,15 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    if let Some(name) = Config::unknown_env(names.iter().map(String::as_str)) {
+        anyhow::bail!(
+            "unknown environment variable {name}: the settings are the config file's keys \
+             in upper case after VAULT_SERVER_ (see `vault-server config`)"
+        );
+    }
     // Files this process creates (database, backups) are its user's only.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let config = Config::load(

@@ -554,3 +554,16 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn an_unknown_server_variable_is_an_error() {
+    let out = Command::new(BIN)
+        .arg("config")
+        .env_remove("VAULT_SERVER_CONFIG")
+        .env("VAULT_SERVER_LISEN", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("VAULT_SERVER_LISEN"), "{err}");
+}

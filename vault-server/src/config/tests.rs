@@ -220,3 +220,26 @@ fn printed_config_parses_back_to_itself() {
     let c = Config::default();
     assert_eq!(Config::from_toml(&c.to_toml(), Path::new("-")).unwrap(), c);
 }
+
+#[test]
+fn unknown_server_variables_are_named() {
+    assert_eq!(
+        Config::unknown_env(["PATH", "VAULT_SERVER_DB", "VAULT_SERVER_CONFIG"]),
+        None
+    );
+    assert_eq!(
+        Config::unknown_env(["VAULT_SERVER_LISTEN", "VAULT_SERVER_LISEN"]),
+        Some("VAULT_SERVER_LISEN")
+    );
+    // Every variable the documentation's pattern gives is known.
+    for name in [
+        "VAULT_SERVER_REGISTRATION",
+        "VAULT_SERVER_METRICS_LISTEN",
+        "VAULT_SERVER_METRICS_PUBLIC",
+        "VAULT_SERVER_PURGE_INTERVAL_SECS",
+        "VAULT_SERVER_PER_DEVICE_PER_SEC",
+        "VAULT_SERVER_TLS_CERT",
+    ] {
+        assert_eq!(Config::unknown_env([name]), None, "{name}");
+    }
+}
