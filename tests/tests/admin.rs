@@ -98,3 +98,97 @@ fn circles_are_counted_disabled_and_enabled_with_nothing_lost() {
     assert_eq!(actions, ["circle disable", "circle enable"]);
     let _ = circle_b;
 }
+
+/// Rows of each table of the server that belong to `circle` (by its id,
+/// or by one of its zones or invites).
+fn rows_of(server: &ServerProc, circle: &str) -> Vec<(&'static str, i64)> {
+    let id = uuid::Uuid::parse_str(circle).unwrap();
+    let zones = "(SELECT zone_id FROM zones WHERE circle_id = ?1)";
+    let invites = "(SELECT invite_id FROM invites WHERE circle_id = ?1)";
+    let by_circle = "WHERE circle_id = ?1";
+    let queries: Vec<(&'static str, String)> = vec![
+        ("circles", by_circle.into()),
+        ("circle_entries", by_circle.into()),
+        ("members", by_circle.into()),
+        ("tokens", by_circle.into()),
+        ("shares", by_circle.into()),
+        ("invites", by_circle.into()),
+        ("circle_cuts", by_circle.into()),
+        ("zones", by_circle.into()),
+        ("records", format!("WHERE zone_id IN {zones}")),
+        ("zone_buckets", format!("WHERE zone_id IN {zones}")),
+        ("zone_manifests", format!("WHERE zone_id IN {zones}")),
+        ("relay_messages", format!("WHERE invite_id IN {invites}")),
+    ];
+    let db = server.sql();
+    queries
+        .into_iter()
+        .map(|(table, filter)| {
+            let n: i64 = db
+                .query_row(
+                    &format!("SELECT count(*) FROM {table} {filter}"),
+                    [id.as_bytes()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            (table, n)
+        })
+        .collect()
+}
+
+#[test]
+fn a_deleted_circle_leaves_no_row_and_the_others_untouched() {
+    let server = ServerProc::start();
+    let (a, b) = (Device::init("a"), Device::init("b"));
+    let circle_a = circle_of(&a, &server);
+    let circle_b = circle_of(&b, &server);
+    let phone = Device::init("phone");
+    common::pair(&a, &phone);
+    for d in [&a, &b] {
+        d.unlock();
+        d.add_inet("x.example", "alice", "pw");
+        d.sync();
+    }
+    phone.sync();
+    let b_before = rows_of(&server, &circle_b);
+    assert!(rows_of(&server, &circle_a).iter().all(|(t, n)| {
+        *n > 0
+            || [
+                "tokens",
+                "invites",
+                "circle_cuts",
+                "relay_messages",
+                "shares",
+            ]
+            .contains(t)
+    }));
+
+    // Not without --yes, and not while it is enabled.
+    assert_ne!(server.admin(&["circle", "delete", &circle_a]).0, 0);
+    let (code, _, err) = server.admin(&["circle", "delete", &circle_a, "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("disable it first"), "{err}");
+    assert!(rows_of(&server, &circle_a).iter().any(|(_, n)| *n > 0));
+
+    server.admin(&["circle", "disable", &circle_a]);
+    let (code, _, err) = server.admin(&["circle", "delete", &circle_a, "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let left: Vec<_> = rows_of(&server, &circle_a)
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(left.is_empty(), "rows left: {left:?}");
+    assert_eq!(
+        rows_of(&server, &circle_b),
+        b_before,
+        "the other circle is untouched"
+    );
+    b.sync();
+    assert_ne!(
+        a.run(&["sync"]).0,
+        0,
+        "a deleted circle's device is refused"
+    );
+    let (_, out, _) = server.admin(&["log", "--json"]);
+    assert!(out.contains("circle delete"), "{out}");
+}

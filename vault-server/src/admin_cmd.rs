@@ -25,8 +25,8 @@ pub enum Admin {
         json: bool,
     },
     /// One circle: show it, disable it (its devices are refused with 403
-    /// circle_disabled and their sockets close; nothing is deleted) or
-    /// enable it again.
+    /// circle_disabled and their sockets close; nothing is deleted), enable
+    /// it again, or delete a disabled one (--yes).
     #[command(subcommand)]
     Circle(CircleCmd),
     /// Print the admin log (every admin action, oldest first).
@@ -57,6 +57,14 @@ pub enum CircleCmd {
     Enable {
         /// The circle's id.
         id: uuid::Uuid,
+    },
+    /// Delete a disabled circle and everything the server holds of it.
+    Delete {
+        /// The circle's id.
+        id: uuid::Uuid,
+        /// Yes, delete it (nothing of it can be recovered but from a backup).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -183,6 +191,16 @@ pub fn run(db: &Path, cmd: Admin) -> anyhow::Result<()> {
                 "disabled circle {id}: its devices are refused (403 circle_disabled) and a \
                  running server closes their sockets within a second; nothing was deleted"
             );
+        }
+        Admin::Circle(CircleCmd::Delete { id, yes }) => {
+            if !yes {
+                anyhow::bail!(
+                    "deleting circle {id} removes everything the server holds of it; \
+                     run again with --yes"
+                );
+            }
+            let rows = adb.delete_circle(id, now()?)?;
+            eprintln!("deleted circle {id} ({rows} rows)");
         }
         Admin::Circle(CircleCmd::Enable { id }) => {
             adb.set_disabled(id, false, now()?)?;

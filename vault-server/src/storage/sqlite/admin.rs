@@ -25,6 +25,11 @@ pub enum AdminError {
     /// No circle has that id.
     #[error("no circle {0} on this server")]
     NoSuchCircle(Uuid),
+    /// Only a disabled circle is deleted (its devices stopped first).
+    #[error(
+        "circle {0} is not disabled: disable it first (`admin circle disable`), then delete it"
+    )]
+    NotDisabled(Uuid),
     /// The token was used or revoked already.
     #[error("the registration token {0} was already used or revoked")]
     TokenSpent(String),
@@ -259,6 +264,48 @@ impl AdminDb {
                 return Err(AdminError::NoSuchCircle(circle_id));
             }
             Ok(((), format!("circle={circle_id}")))
+        })
+    }
+
+    /// Deletes a disabled circle and every row of it: log, members,
+    /// tokens, shares, invites and their relay messages, zones with their
+    /// records, buckets and manifests, and cut lists. Registration tokens
+    /// keep the id they registered (the record of who registered what).
+    /// Returns the rows deleted.
+    pub fn delete_circle(&mut self, circle_id: Uuid, now: i64) -> Result<usize, AdminError> {
+        self.act(now, "circle delete", |tx| {
+            let disabled: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT disabled FROM circles WHERE circle_id = ?1",
+                    [circle_id.as_bytes()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            match disabled {
+                None => return Err(AdminError::NoSuchCircle(circle_id)),
+                Some(None) => return Err(AdminError::NotDisabled(circle_id)),
+                Some(Some(_)) => {}
+            }
+            let zones = "(SELECT zone_id FROM zones WHERE circle_id = ?1)";
+            let mut deleted = 0;
+            for sql in [
+                format!("DELETE FROM records WHERE zone_id IN {zones}"),
+                format!("DELETE FROM zone_buckets WHERE zone_id IN {zones}"),
+                format!("DELETE FROM zone_manifests WHERE zone_id IN {zones}"),
+                "DELETE FROM zones WHERE circle_id = ?1".into(),
+                "DELETE FROM circle_cuts WHERE circle_id = ?1".into(),
+                // Relay messages go with their invites (ON DELETE CASCADE).
+                "DELETE FROM invites WHERE circle_id = ?1".into(),
+                "DELETE FROM shares WHERE circle_id = ?1".into(),
+                "DELETE FROM tokens WHERE circle_id = ?1".into(),
+                "DELETE FROM members WHERE circle_id = ?1".into(),
+                "DELETE FROM circle_entries WHERE circle_id = ?1".into(),
+                "DELETE FROM circles WHERE circle_id = ?1".into(),
+            ] {
+                deleted += tx.execute(&sql, [circle_id.as_bytes()]).map_err(db_err)?;
+            }
+            Ok((deleted, format!("circle={circle_id} rows={deleted}")))
         })
     }
 
