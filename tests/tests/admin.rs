@@ -192,3 +192,56 @@ fn a_deleted_circle_leaves_no_row_and_the_others_untouched() {
     let (_, out, _) = server.admin(&["log", "--json"]);
     assert!(out.contains("circle delete"), "{out}");
 }
+
+#[test]
+fn check_reports_a_log_entry_edited_in_the_database() {
+    let server = ServerProc::start();
+    let (a, b) = (Device::init("a"), Device::init("b"));
+    let circle_a = circle_of(&a, &server);
+    let circle_b = circle_of(&b, &server);
+    let phone = Device::init("phone");
+    common::pair(&a, &phone);
+    let (code, out, err) = server.admin(&["check", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["circles"].as_array().unwrap().len(), 2);
+
+    // One byte of A's second entry, changed behind the server's back.
+    let id = uuid::Uuid::parse_str(&circle_a).unwrap();
+    let db = server.sql();
+    let mut entry: Vec<u8> = db
+        .query_row(
+            "SELECT entry FROM circle_entries WHERE circle_id = ?1 AND seq = 1",
+            [id.as_bytes()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let last = entry.len() - 1;
+    entry[last] ^= 1;
+    db.execute(
+        "UPDATE circle_entries SET entry = ?2 WHERE circle_id = ?1 AND seq = 1",
+        rusqlite::params![id.as_bytes(), entry],
+    )
+    .unwrap();
+    let (code, out, _) = server.admin(&["check", "--json"]);
+    assert_ne!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    let circles = v["circles"].as_array().unwrap();
+    let broken = circles
+        .iter()
+        .find(|c| c["id"] == circle_a.as_str())
+        .unwrap();
+    assert_eq!(broken["ok"], false, "{broken}");
+    let fine = circles
+        .iter()
+        .find(|c| c["id"] == circle_b.as_str())
+        .unwrap();
+    assert_eq!(fine["ok"], true, "{fine}");
+    let (_, text, _) = server.admin(&["check"]);
+    assert!(
+        text.contains(&format!("circle {circle_a}: BROKEN")),
+        "{text}"
+    );
+}

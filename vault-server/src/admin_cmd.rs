@@ -29,6 +29,13 @@ pub enum Admin {
     /// it again, or delete a disabled one (--yes).
     #[command(subcommand)]
     Circle(CircleCmd),
+    /// Check the database file and every circle's log (decoding, hashes,
+    /// signatures, links; no keys needed); exits 1 if anything is wrong.
+    Check {
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the admin log (every admin action, oldest first).
     Log {
         /// One JSON array on stdout.
@@ -205,6 +212,47 @@ pub fn run(db: &Path, cmd: Admin) -> anyhow::Result<()> {
         Admin::Circle(CircleCmd::Enable { id }) => {
             adb.set_disabled(id, false, now()?)?;
             eprintln!("enabled circle {id}");
+        }
+        Admin::Check { json } => {
+            let report = adb.check(now()?)?;
+            if json {
+                let circles: Vec<_> = report
+                    .circles
+                    .iter()
+                    .map(|(id, r)| match r {
+                        Ok(n) => {
+                            serde_json::json!({"id": id.to_string(), "ok": true, "entries": n})
+                        }
+                        Err(why) => {
+                            serde_json::json!({"id": id.to_string(), "ok": false, "error": why})
+                        }
+                    })
+                    .collect();
+                let v = serde_json::json!({
+                    "ok": report.ok(),
+                    "integrity": report.integrity,
+                    "circles": circles,
+                });
+                serde_json::to_writer_pretty(&mut out, &v)?;
+                writeln!(out)?;
+            } else {
+                if report.integrity.is_empty() {
+                    writeln!(out, "database: ok")?;
+                }
+                for problem in &report.integrity {
+                    writeln!(out, "database: {problem}")?;
+                }
+                for (id, r) in &report.circles {
+                    match r {
+                        Ok(n) => writeln!(out, "circle {id}: ok ({n} entries)")?,
+                        Err(why) => writeln!(out, "circle {id}: BROKEN: {why}")?,
+                    }
+                }
+            }
+            out.flush()?;
+            if !report.ok() {
+                anyhow::bail!("the check found problems (see above)");
+            }
         }
         Admin::Log { json } => {
             let rows = adb.log()?;

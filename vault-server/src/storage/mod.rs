@@ -21,8 +21,8 @@ pub mod zone;
 
 pub use registration::{AdminLogRow, CircleInfo, RegisterError, TokenInfo, TokenRefusal, token_id};
 pub use sqlite::{
-    AdminDb, AdminError, DbLock, LockError, Replaced, RestoreError, RestoreReport, RestoredZone,
-    SqliteStorage, backup_database as sqlite_backup, lock_path, migrations,
+    AdminDb, AdminError, CheckReport, DbLock, LockError, Replaced, RestoreError, RestoreReport,
+    RestoredZone, SqliteStorage, backup_database as sqlite_backup, lock_path, migrations,
     restore_database as sqlite_restore, schema_version,
 };
 pub use zone::{

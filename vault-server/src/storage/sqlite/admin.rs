@@ -15,6 +15,7 @@ use crate::storage::{Hash32, StorageError};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::Path;
 use uuid::Uuid;
+use vault_core::circle::{CircleState, SignedEntry};
 
 /// Why an admin change to a token did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,22 @@ pub enum AdminError {
     /// The database refused.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// What `admin check` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// `PRAGMA integrity_check`'s complaints (none: the file is sound).
+    pub integrity: Vec<String>,
+    /// Each circle: its entries, or what is wrong with its log.
+    pub circles: Vec<(Uuid, Result<u64, String>)>,
+}
+
+impl CheckReport {
+    /// Whether everything checked out.
+    pub fn ok(&self) -> bool {
+        self.integrity.is_empty() && self.circles.iter().all(|(_, r)| r.is_ok())
+    }
 }
 
 /// The database, opened for the admin command.
@@ -307,6 +324,90 @@ impl AdminDb {
             }
             Ok((deleted, format!("circle={circle_id} rows={deleted}")))
         })
+    }
+
+    /// Checks the database file (`PRAGMA integrity_check`) and every
+    /// circle's log, without keys: each entry decodes, its stored hash is
+    /// its own, the chain verifies from its genesis (signatures, links,
+    /// membership) and the circle's head is its last entry. Logged.
+    pub fn check(&mut self, now: i64) -> Result<CheckReport, AdminError> {
+        let integrity: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("PRAGMA integrity_check")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(db_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err)?;
+            rows.into_iter().filter(|r| r != "ok").collect()
+        };
+        let mut circles = Vec::new();
+        for info in self.circles()? {
+            circles.push((info.circle_id, self.check_log(info.circle_id)?));
+        }
+        let broken = circles.iter().filter(|(_, r)| r.is_err()).count();
+        let report = CheckReport { integrity, circles };
+        let detail = format!(
+            "integrity={} circles={} broken={broken}",
+            if report.integrity.is_empty() {
+                "ok"
+            } else {
+                "failed"
+            },
+            report.circles.len()
+        );
+        self.act(now, "check", |_| Ok(((), detail)))?;
+        Ok(report)
+    }
+
+    /// One circle's log: `Ok(entries)` or what is wrong with it.
+    fn check_log(&self, circle_id: Uuid) -> Result<Result<u64, String>, StorageError> {
+        type Row = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+        let rows: Vec<Row> = self
+            .conn
+            .prepare(
+                "SELECT seq, hash, entry, signature FROM circle_entries
+                 WHERE circle_id = ?1 ORDER BY seq",
+            )
+            .and_then(|mut s| {
+                s.query_map([circle_id.as_bytes()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
+            .map_err(db_err)?;
+        let head: (i64, Vec<u8>) = self
+            .conn
+            .query_row(
+                "SELECT head_seq, head_hash FROM circles WHERE circle_id = ?1",
+                [circle_id.as_bytes()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db_err)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for (seq, hash, entry, signature) in rows {
+            let Ok(signed) = SignedEntry::decode(&entry, &signature) else {
+                return Ok(Err(format!("entry {seq} does not decode")));
+            };
+            if signed.hash().as_bytes()[..] != hash[..] {
+                return Ok(Err(format!("entry {seq} does not have its stored hash")));
+            }
+            entries.push(signed);
+        }
+        if let Err(e) = CircleState::verify_chain(None, &entries) {
+            return Ok(Err(format!("the log does not verify: {e}")));
+        }
+        let last = entries.last().map(|e| (e.entry().seq, e.hash()));
+        match last {
+            Some((seq, hash))
+                if i64::try_from(seq).ok() == Some(head.0) && hash.as_bytes()[..] == head.1[..] =>
+            {
+                Ok(Ok(entries.len() as u64))
+            }
+            _ => Ok(Err("the circle's head is not its last entry".into())),
+        }
     }
 
     /// The admin log, oldest first.
