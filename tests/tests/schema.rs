@@ -130,10 +130,12 @@ async fn malformed_requests(api: &Api<'_>) {
     }
 }
 
-/// A server with a low per-IP limit answers 429 with Retry-After.
+/// A server with a low per-IP limit answers 429 with Retry-After (on any
+/// route but `/healthz`, which is never limited).
 async fn rate_limited(api: &Api<'_>) {
     for _ in 0..50 {
-        let r = api.get("/healthz", None).await;
+        assert_eq!(api.get("/healthz", None).await.status, 200);
+        let r = api.get("/metrics", None).await;
         if r.status == 429 {
             assert_error(&r, 429, "rate_limited", "over the per-IP rate");
             assert!(

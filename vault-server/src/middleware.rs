@@ -42,8 +42,11 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
 }
 
 /// Takes one request from the client IP's bucket; 429 when it is empty.
+/// `/healthz` is never limited: a monitor (or a load balancer) behind the
+/// same address as a flooding client must still see the server answer.
 pub async fn limit_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(ip) = client_ip(&req, &state.config().trusted_proxies)
+    if req.uri().path() != "/healthz"
+        && let Some(ip) = client_ip(&req, &state.config().trusted_proxies)
         && let Err(e) = state.limits().check_ip(ip)
     {
         return e.into_response();
