@@ -32,8 +32,9 @@ impl EntryBytes {
     }
 }
 
-/// `POST /v1/circles` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /v1/circles` body. Its `Debug` never shows the registration
+/// token (a one-time secret).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRequest {
     /// The genesis entry, base64url.
     pub entry: String,
@@ -43,6 +44,19 @@ pub struct CreateRequest {
     /// for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_token: Option<String>,
+}
+
+impl std::fmt::Debug for CreateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateRequest")
+            .field("entry", &self.entry)
+            .field("signature", &self.signature)
+            .field(
+                "registration_token",
+                &self.registration_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl CreateRequest {
@@ -336,6 +350,18 @@ mod tests {
         assert_eq!(
             create.decode().unwrap().signed().unwrap().hash(),
             signed.hash()
+        );
+        // The registration token goes on the wire, never into Debug.
+        let with = CreateRequest::new(&signed, Some("vreg_secret".into()));
+        assert!(
+            serde_json::to_string(&with)
+                .unwrap()
+                .contains("vreg_secret")
+        );
+        let shown = format!("{with:?}");
+        assert!(
+            !shown.contains("vreg_secret") && shown.contains("redacted"),
+            "{shown}"
         );
         let append = AppendRequest::new(EntryHash([2; 32]), &signed);
         let (prev, bytes) = append.decode().unwrap();

@@ -8,8 +8,9 @@ use serde_json::json;
 use std::path::PathBuf;
 use vault_client::Server;
 
-/// `vault circle`'s subcommands.
-#[derive(clap::Subcommand, Debug)]
+/// `vault circle`'s subcommands (no `Debug`: `create` carries a
+/// registration token).
+#[derive(clap::Subcommand)]
 pub enum Command {
     /// Start a circle with this device as its first member, on a sync server
     Create {
