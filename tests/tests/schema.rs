@@ -271,6 +271,22 @@ async fn every_route_answers_as_documented() {
     .await;
     server.stop().await;
 
+    let (base, server) = start(|c| {
+        c.quotas.max_devices = 1;
+        c.quotas.max_records = 1;
+    })
+    .await;
+    zones::quotas(
+        &Api {
+            c: &contract,
+            base,
+            http: http(),
+        },
+        &mut rng,
+    )
+    .await;
+    server.stop().await;
+
     let (base, server) = start(|c| c.registration = vault_server::Registration::Token).await;
     registration_policy(
         &Api {

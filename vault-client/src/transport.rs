@@ -223,14 +223,24 @@ impl<'a> HttpTransport<'a> {
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
-        let code = server::refusal(status, &bytes)
-            .code()
-            .unwrap_or_default()
-            .to_owned();
+        let (code, message) = match server::refusal(status, &bytes) {
+            ClientError::Refused { code, message, .. } => (code, message),
+            _ => (String::new(), String::new()),
+        };
         Err(match status {
             401 => {
                 self.unauthorized = true;
                 TransportError::Status { status, code }
+            }
+            // A 403 of the server's policy (quota_exceeded,
+            // circle_disabled) says what to do; `forbidden` (or a body
+            // without a code) means this device is not a member.
+            403 if !code.is_empty() && code != ErrorCode::Forbidden.as_str() => {
+                TransportError::Refused {
+                    status,
+                    code,
+                    message,
+                }
             }
             403 => TransportError::NotMember,
             _ if code == ErrorCode::TokenExpired.as_str() => TransportError::TokenExpired,

@@ -57,6 +57,10 @@ pub enum ErrorCode {
     /// registration is closed, or it needs a registration token and got
     /// none, or one that is unknown, used, expired or revoked.
     RegistrationRefused,
+    /// 403: the change would take the circle past one of its quotas
+    /// (devices, records or bytes; the message names it): nothing of it
+    /// was stored.
+    QuotaExceeded,
     /// 404: unknown route, circle, invite or zone.
     NotFound,
     /// 405: known route, wrong method.
@@ -86,13 +90,14 @@ pub enum ErrorCode {
 }
 
 /// Every known code, for [`ErrorCode::parse`].
-const KNOWN: [ErrorCode; 17] = [
+const KNOWN: [ErrorCode; 18] = [
     ErrorCode::BadJson,
     ErrorCode::Invalid,
     ErrorCode::Unauthorized,
     ErrorCode::Forbidden,
     ErrorCode::RegistrationRefused,
     ErrorCode::CircleDisabled,
+    ErrorCode::QuotaExceeded,
     ErrorCode::NotFound,
     ErrorCode::MethodNotAllowed,
     ErrorCode::Conflict,
@@ -116,6 +121,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::RegistrationRefused => "registration_refused",
             ErrorCode::CircleDisabled => "circle_disabled",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",

@@ -1,5 +1,5 @@
 //! `vault-server admin`: registration tokens, circles (list, show,
-//! disable, enable) and the admin log, against the database a running
+//! disable, enable, delete, quotas) and the admin log, against the database a running
 //! server uses (or the one it will use). Every change is written to the
 //! append-only admin log in its own transaction.
 
@@ -8,7 +8,7 @@ use clap::Subcommand;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
-use vault_server::storage::{AdminDb, AdminLogRow, CircleInfo, TokenInfo};
+use vault_server::storage::{AdminDb, AdminLogRow, CircleInfo, QuotaChange, Quotas, TokenInfo};
 
 /// What an admin can do.
 #[derive(Debug, Subcommand)]
@@ -65,6 +65,25 @@ pub enum CircleCmd {
         /// The circle's id.
         id: uuid::Uuid,
     },
+    /// Set a circle's own quotas (in place of the server's `[quotas]`);
+    /// with no flag, show them. A running server applies them from the
+    /// circle's next push or pairing.
+    Quota {
+        /// The circle's id.
+        id: uuid::Uuid,
+        /// Most current devices: a number (0: no limit) or `default`.
+        #[arg(long, value_name = "N|default", value_parser = quota_value)]
+        max_devices: Option<Limit>,
+        /// Most live records (items): a number (0: no limit) or `default`.
+        #[arg(long, value_name = "N|default", value_parser = quota_value)]
+        max_records: Option<Limit>,
+        /// Most ciphertext bytes: a number (0: no limit) or `default`.
+        #[arg(long, value_name = "N|default", value_parser = quota_value)]
+        max_bytes: Option<Limit>,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a disabled circle and everything the server holds of it.
     Delete {
         /// The circle's id.
@@ -104,6 +123,21 @@ pub enum TokenCmd {
     },
 }
 
+/// A quota as given on the command line: a number, or `None` for the
+/// server's default.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit(Option<u64>);
+
+fn quota_value(s: &str) -> Result<Limit, String> {
+    match s {
+        "default" => Ok(Limit(None)),
+        n => n
+            .parse()
+            .map(|n| Limit(Some(n)))
+            .map_err(|_| format!("{n:?} is neither a whole number nor `default`")),
+    }
+}
+
 fn now() -> anyhow::Result<i64> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -112,8 +146,9 @@ fn now() -> anyhow::Result<i64> {
     i64::try_from(secs).context("the system clock is out of range")
 }
 
-/// Runs one admin command on the database at `db`.
-pub fn run(db: &Path, cmd: Admin) -> anyhow::Result<()> {
+/// Runs one admin command on the database at `db`; `quotas` are the
+/// server's defaults (its config's `[quotas]`).
+pub fn run(db: &Path, quotas: &Quotas, cmd: Admin) -> anyhow::Result<()> {
     let mut adb = AdminDb::open(db).with_context(|| format!("cannot open {}", db.display()))?;
     let mut out = std::io::stdout().lock();
     match cmd {
@@ -172,24 +207,47 @@ pub fn run(db: &Path, cmd: Admin) -> anyhow::Result<()> {
         Admin::Circles { json } => {
             let circles = adb.circles()?;
             if json {
-                let rows: Vec<_> = circles.iter().map(circle_json).collect();
+                let rows: Vec<_> = circles.iter().map(|c| circle_json(c, quotas)).collect();
                 serde_json::to_writer_pretty(&mut out, &rows)?;
                 writeln!(out)?;
             } else if circles.is_empty() {
                 writeln!(out, "no circles")?;
             } else {
                 for c in &circles {
-                    writeln!(out, "{}", circle_line(c))?;
+                    writeln!(out, "{}", circle_line(c, quotas))?;
                 }
             }
         }
         Admin::Circle(CircleCmd::Show { id, json }) => {
             let c = adb.circle(id)?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &circle_json(&c))?;
+                serde_json::to_writer_pretty(&mut out, &circle_json(&c, quotas))?;
                 writeln!(out)?;
             } else {
-                writeln!(out, "{}", circle_line(&c))?;
+                writeln!(out, "{}", circle_line(&c, quotas))?;
+            }
+        }
+        Admin::Circle(CircleCmd::Quota {
+            id,
+            max_devices,
+            max_records,
+            max_bytes,
+            json,
+        }) => {
+            let change = QuotaChange {
+                max_devices: max_devices.map(|l| l.0),
+                max_records: max_records.map(|l| l.0),
+                max_bytes: max_bytes.map(|l| l.0),
+            };
+            if change != QuotaChange::default() {
+                adb.set_quotas(id, &change, now()?)?;
+            }
+            let c = adb.circle(id)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &circle_json(&c, quotas)["quotas"])?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{}", quota_line(&c, quotas))?;
             }
         }
         Admin::Circle(CircleCmd::Disable { id }) => {
@@ -293,7 +351,10 @@ fn token_json(t: &TokenInfo) -> serde_json::Value {
     })
 }
 
-fn circle_json(c: &CircleInfo) -> serde_json::Value {
+fn circle_json(c: &CircleInfo, defaults: &Quotas) -> serde_json::Value {
+    let limits = c.quotas.over(defaults);
+    let quota =
+        |limit: u64, own: Option<u64>| serde_json::json!({"limit": limit, "own": own.is_some()});
     serde_json::json!({
         "id": c.circle_id.hyphenated().to_string(),
         "created": c.created,
@@ -302,23 +363,68 @@ fn circle_json(c: &CircleInfo) -> serde_json::Value {
         "bytes": c.bytes,
         "last_active": c.last_active,
         "disabled": c.disabled,
+        "quotas": {
+            "max_devices": quota(limits.max_devices, c.quotas.max_devices),
+            "max_records": quota(limits.max_records, c.quotas.max_records),
+            "max_bytes": quota(limits.max_bytes, c.quotas.max_bytes),
+        },
     })
 }
 
-fn circle_line(c: &CircleInfo) -> String {
+/// `used/limit` (`used/-` for no limit).
+fn of(used: u64, limit: u64) -> String {
+    if limit == 0 {
+        format!("{used}/-")
+    } else {
+        format!("{used}/{limit}")
+    }
+}
+
+fn circle_line(c: &CircleInfo, defaults: &Quotas) -> String {
+    let limits = c.quotas.over(defaults);
     format!(
         "{}  created {}  members {}  records {}  bytes {}  last active {}{}",
         c.circle_id,
         c.created,
-        c.members,
-        c.records,
-        c.bytes,
+        of(c.members, limits.max_devices),
+        of(c.records, limits.max_records),
+        of(c.bytes, limits.max_bytes),
         c.last_active.map_or("never".to_owned(), |t| t.to_string()),
         if c.disabled.is_some() {
             "  DISABLED"
         } else {
             ""
         }
+    )
+}
+
+fn quota_line(c: &CircleInfo, defaults: &Quotas) -> String {
+    let limits = c.quotas.over(defaults);
+    let one = |name: &str, used: u64, limit: u64, own: Option<u64>| {
+        let whose = if own.is_some() { "own" } else { "default" };
+        let limit = if limit == 0 {
+            "no limit".to_owned()
+        } else {
+            limit.to_string()
+        };
+        format!("{name} {used} of {limit} ({whose})")
+    };
+    format!(
+        "{}  {}  {}  {}",
+        c.circle_id,
+        one(
+            "devices",
+            c.members,
+            limits.max_devices,
+            c.quotas.max_devices
+        ),
+        one(
+            "records",
+            c.records,
+            limits.max_records,
+            c.quotas.max_records
+        ),
+        one("bytes", c.bytes, limits.max_bytes, c.quotas.max_bytes),
     )
 }
 

@@ -41,6 +41,9 @@ pub struct Config {
     pub registration: Registration,
     /// Sizes and rates.
     pub limits: Limits,
+    /// What one circle may hold, unless an admin set its own limits
+    /// (`vault-server admin circle quota`); 0 is no limit.
+    pub quotas: crate::storage::Quotas,
     /// TLS, on when a certificate and a key are given.
     pub tls: Tls,
 }
@@ -198,6 +201,7 @@ impl Default for Config {
             metrics_public: false,
             registration: Registration::Token,
             limits: Limits::default(),
+            quotas: crate::storage::Quotas::default(),
             tls: Tls::default(),
         }
     }
@@ -384,6 +388,10 @@ impl Config {
         take!("VAULT_SERVER_MAX_BATCH_RECORDS" => l.max_batch_records);
         take!("VAULT_SERVER_MAX_RECORDS_BODY_BYTES" => l.max_records_body_bytes);
         take!("VAULT_SERVER_MAX_CHANGES_PAGE" => l.max_changes_page);
+        let q = &mut self.quotas;
+        take!("VAULT_SERVER_QUOTAS_MAX_DEVICES" => q.max_devices);
+        take!("VAULT_SERVER_QUOTAS_MAX_RECORDS" => q.max_records);
+        take!("VAULT_SERVER_QUOTAS_MAX_BYTES" => q.max_bytes);
         let t = &mut self.tls;
         if let Some(raw) = env("VAULT_SERVER_TLS_CERT") {
             t.cert = Some(PathBuf::from(raw.trim()));

@@ -5,8 +5,8 @@
 //! ciphertext).
 
 use crate::storage::{
-    AppendError, ChangesError, InviteError, IssueError, ManifestPutError, PushError, ShareError,
-    StorageError,
+    AppendError, ChangesError, InviteError, IssueError, ManifestPutError, PushError, QuotaExceeded,
+    ShareError, StorageError,
 };
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -33,6 +33,12 @@ pub enum ApiError {
     /// 403 `circle_disabled`: the server's admin disabled the circle.
     #[error("the server's admin disabled this circle; nothing of it was deleted: ask the admin")]
     CircleDisabled,
+    /// 403 `quota_exceeded`: the change would take the circle past a
+    /// quota; nothing of it was stored.
+    #[error(
+        "{0}: nothing of it was stored; delete what is not needed, or ask the server's admin to raise the quota"
+    )]
+    QuotaExceeded(QuotaExceeded),
     /// 403 `registration_refused`: this server does not let the caller
     /// create a circle (closed, no token, or a token it refuses).
     #[error("{0}")]
@@ -95,7 +101,8 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_)
             | ApiError::RegistrationRefused(_)
-            | ApiError::CircleDisabled => StatusCode::FORBIDDEN,
+            | ApiError::CircleDisabled
+            | ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::ZoneMoved => StatusCode::CONFLICT,
@@ -117,6 +124,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::RegistrationRefused(_) => ErrorCode::RegistrationRefused,
             ApiError::CircleDisabled => ErrorCode::CircleDisabled,
+            ApiError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Conflict(_) => ErrorCode::Conflict,
@@ -233,6 +241,7 @@ impl From<AppendError> for ApiError {
             }
             AppendError::LastMember => ApiError::invalid("the last member cannot be removed"),
             AppendError::ZoneMoved => ApiError::ZoneMoved,
+            AppendError::Quota(q) => ApiError::QuotaExceeded(q),
             AppendError::Storage(e) => e.into(),
         }
     }
@@ -288,6 +297,7 @@ impl From<PushError> for ApiError {
             PushError::CirclePos => {
                 ApiError::invalid("a record's circle_pos is past the circle log's head")
             }
+            PushError::Quota(q) => ApiError::QuotaExceeded(q),
             PushError::Storage(e) => e.into(),
         }
     }

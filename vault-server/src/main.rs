@@ -58,7 +58,7 @@ fn run() -> anyhow::Result<()> {
             eprintln!("backed up {} to {}", config.db.display(), output.display());
             Ok(())
         }
-        Command::Admin(cmd) => admin_cmd::run(&config.db, cmd),
+        Command::Admin(cmd) => admin_cmd::run(&config.db, &config.quotas, cmd),
         Command::Restore { from, json } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

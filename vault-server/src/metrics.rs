@@ -1,14 +1,19 @@
-//! Prometheus metrics: requests by matched route, method and status, open
-//! WebSockets, records saved and push conflicts, refused registrations,
-//! and the circle and device gauges (read from the database at each
-//! scrape).
+//! Prometheus metrics: requests by matched route, method and status, their
+//! latency by route, open WebSockets, records saved and push
+//! conflicts, refused registrations and quota refusals, manifest
+//! divergence, refused connections, and the circle, device, record and
+//! byte gauges (read from the database at each scrape). Every label takes
+//! values from a fixed set.
 
-use crate::storage::Counts;
+use crate::error::ApiError;
+use crate::storage::{Counts, QuotaKind};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::time::Duration;
 
 /// The labels of `vault_http_requests_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -23,18 +28,69 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// The label of `vault_http_request_duration_seconds`: the route alone
+/// (one histogram is 19 series; per method and status too would be many).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The matched route template, or `unmatched`.
+    pub route: String,
+}
+
+/// The label of `vault_quota_refusals_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct QuotaLabels {
+    /// `devices`, `records` or `bytes`.
+    pub quota: String,
+}
+
+/// The label of `vault_connections_refused_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `per_ip` (the address has its cap of connections open) or `global`.
+    pub reason: String,
+}
+
+/// Why a connection was refused at accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnRefusal {
+    /// The client's address has `max_connections_per_ip` open.
+    PerIp,
+    /// The server has `max_connections` open.
+    Global,
+}
+
+impl ConnRefusal {
+    fn label(self) -> &'static str {
+        match self {
+            ConnRefusal::PerIp => "per_ip",
+            ConnRefusal::Global => "global",
+        }
+    }
+}
+
+/// A latency histogram: 0.5 ms to about 16 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
 /// The server's metrics and their registry.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     websockets: Gauge,
     records_saved: Counter,
     record_conflicts: Counter,
     registration_refusals: Counter,
     manifest_divergence: Counter,
+    quota_refusals: Family<QuotaLabels, Counter>,
+    connections_refused: Family<RefusalLabels, Counter>,
+    connections: Gauge,
     circles: Gauge,
     devices: Gauge,
+    records: Gauge,
+    bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -53,13 +109,38 @@ impl Metrics {
         let record_conflicts = Counter::default();
         let registration_refusals = Counter::default();
         let manifest_divergence = Counter::default();
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let quota_refusals = Family::<QuotaLabels, Counter>::default();
+        let connections_refused = Family::<RefusalLabels, Counter>::default();
+        let connections = Gauge::default();
         let circles = Gauge::default();
         let devices = Gauge::default();
+        let records = Gauge::default();
+        let bytes = Gauge::default();
+        // Every label value exists from the start: a scrape shows 0, not
+        // nothing, before the first refusal.
+        for kind in QuotaKind::ALL {
+            drop(quota_refusals.get_or_create(&QuotaLabels {
+                quota: kind.as_str().to_owned(),
+            }));
+        }
+        for reason in [ConnRefusal::PerIp, ConnRefusal::Global] {
+            drop(connections_refused.get_or_create(&RefusalLabels {
+                reason: reason.label().to_owned(),
+            }));
+        }
         // The text encoder appends `_total` to a counter's name.
         registry.register(
             "vault_http_requests",
             "HTTP requests by matched route, method and status",
             requests.clone(),
+        );
+        registry.register(
+            "vault_http_request_duration_seconds",
+            "Time from a request's arrival to its response's head, by matched route",
+            latency.clone(),
         );
         registry.register(
             "vault_websockets_open",
@@ -86,11 +167,36 @@ impl Metrics {
             "Signed manifests whose root differs from another current member's at the same token",
             manifest_divergence.clone(),
         );
+        registry.register(
+            "vault_quota_refusals",
+            "Pushes and appends refused because a circle's quota would be exceeded, by quota",
+            quota_refusals.clone(),
+        );
+        registry.register(
+            "vault_connections_refused",
+            "Connections closed at accept because a connection cap was reached",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "vault_connections_open",
+            "HTTP connections open now (WebSockets included)",
+            connections.clone(),
+        );
         registry.register("vault_circles", "Circles stored", circles.clone());
         registry.register(
             "vault_devices",
             "Current members across all circles",
             devices.clone(),
+        );
+        registry.register(
+            "vault_records_stored",
+            "Live records across all circles",
+            records.clone(),
+        );
+        registry.register(
+            "vault_stored_bytes",
+            "Ciphertext bytes of the records stored across all circles",
+            bytes.clone(),
         );
         Metrics {
             registry,
@@ -100,13 +206,19 @@ impl Metrics {
             record_conflicts,
             registration_refusals,
             manifest_divergence,
+            latency,
+            quota_refusals,
+            connections_refused,
+            connections,
             circles,
             devices,
+            records,
+            bytes,
         }
     }
 
-    /// Counts one finished request.
-    pub fn request(&self, route: &str, method: &str, status: u16) {
+    /// Counts one finished request and records its latency.
+    pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
@@ -114,6 +226,40 @@ impl Metrics {
                 status,
             })
             .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a push or append refused by a quota (other errors: nothing).
+    pub fn refused(&self, e: &ApiError) {
+        if let ApiError::QuotaExceeded(q) = e {
+            self.quota_refusals
+                .get_or_create(&QuotaLabels {
+                    quota: q.kind.as_str().to_owned(),
+                })
+                .inc();
+        }
+    }
+
+    /// A connection was closed at accept.
+    pub fn connection_refused(&self, why: ConnRefusal) {
+        self.connections_refused
+            .get_or_create(&RefusalLabels {
+                reason: why.label().to_owned(),
+            })
+            .inc();
+    }
+
+    /// A connection was accepted (`true`) or closed (`false`).
+    pub fn connection(&self, opened: bool) {
+        if opened {
+            self.connections.inc();
+        } else {
+            self.connections.dec();
+        }
     }
 
     /// Counts the outcome of one push.
@@ -153,6 +299,10 @@ impl Metrics {
             .set(i64::try_from(counts.circles).unwrap_or(i64::MAX));
         self.devices
             .set(i64::try_from(counts.devices).unwrap_or(i64::MAX));
+        self.records
+            .set(i64::try_from(counts.records).unwrap_or(i64::MAX));
+        self.bytes
+            .set(i64::try_from(counts.bytes).unwrap_or(i64::MAX));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(to_prometheus_text(&out))
@@ -209,13 +359,22 @@ mod tests {
     #[test]
     fn exposition_names_every_metric() {
         let m = Metrics::new();
-        m.request("/healthz", "GET", 200);
+        m.request("/healthz", "GET", 200, Duration::from_millis(3));
         m.socket_opened();
         m.records_pushed(3, 1);
+        m.refused(&ApiError::QuotaExceeded(crate::storage::QuotaExceeded {
+            kind: QuotaKind::Records,
+            limit: 1,
+            would_be: 2,
+        }));
+        m.refused(&ApiError::Unauthorized);
+        m.connection_refused(ConnRefusal::PerIp);
         let text = m
             .render(Counts {
                 circles: 3,
                 devices: 5,
+                records: 7,
+                bytes: 11,
             })
             .unwrap();
         assert!(
@@ -229,6 +388,37 @@ mod tests {
         assert!(text.contains("vault_record_conflicts_total 1"), "{text}");
         assert!(text.contains("vault_circles 3"), "{text}");
         assert!(text.contains("vault_devices 5"), "{text}");
+        assert!(text.contains("vault_records_stored 7"), "{text}");
+        assert!(text.contains("vault_stored_bytes 11"), "{text}");
+        assert!(
+            text.contains("vault_quota_refusals_total{quota=\"records\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vault_quota_refusals_total{quota=\"bytes\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vault_connections_refused_total{reason=\"per_ip\"} 1"),
+            "{text}"
+        );
+        // 3 ms falls in the 4 ms bucket and above, not the 2 ms one.
+        assert!(
+            text.contains(
+                "vault_http_request_duration_seconds_bucket{le=\"0.002\",route=\"/healthz\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "vault_http_request_duration_seconds_bucket{le=\"0.004\",route=\"/healthz\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("vault_http_request_duration_seconds_count{route=\"/healthz\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE vault_http_requests_total counter\n"),
             "{text}"

@@ -34,7 +34,9 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    state.metrics().request(&route, method, status);
+    state
+        .metrics()
+        .request(&route, method, status, started.elapsed());
     span.in_scope(|| {
         tracing::debug!(status, elapsed_us = started.elapsed().as_micros(), "done");
     });

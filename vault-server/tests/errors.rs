@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use uuid::Uuid;
 use vault_core::sync::Token;
+use vault_server::storage::quota::Usage;
 use vault_server::storage::*;
 use vault_server::{AppState, Config, serve};
 
@@ -397,9 +398,10 @@ impl Storage for Failing {
         create_circle(Uuid, &NewEntry, &PeerBytes, &MemberKeys, i64) -> (), StorageError;
         create_circle_registered(&Hash32, Uuid, &NewEntry, &PeerBytes, &MemberKeys, i64) -> (), RegisterError;
         circle_exists(Uuid) -> bool, StorageError;
+        circle_usage(Uuid) -> (Usage, QuotaOverrides), StorageError;
         disabled_circles() -> Vec<Uuid>, StorageError;
         member(Uuid, &PeerBytes) -> MemberRow, StorageError;
-        append_entry(Uuid, &PeerBytes, &NewEntry, &MemberChange) -> (), AppendError;
+        append_entry(Uuid, &PeerBytes, &NewEntry, &MemberChange, &Quotas) -> (), AppendError;
         log(Uuid, Option<u64>, u32) -> LogPage, StorageError;
         cut_list(Uuid, u64, &str) -> Vec<u8>, StorageError;
         put_challenge(Uuid, &PeerBytes, &[u8; 32], i64) -> (), StorageError;
@@ -416,7 +418,7 @@ impl Storage for Failing {
         purge_expired(i64) -> Purged, StorageError;
         backup(&Path) -> (), StorageError;
         changes(Uuid, &str, Option<Token>, Option<u64>, u32, usize) -> ChangesPage, ChangesError;
-        push_records(Uuid, &str, &PeerBytes, &[TaggedRecord]) -> PushReply, PushError;
+        push_records(Uuid, &str, &PeerBytes, &[TaggedRecord], &Quotas) -> PushReply, PushError;
         zone_manifest(Uuid, &str, bool) -> ServerManifest, StorageError;
         bucket_records(Uuid, &str, &[u8]) -> Vec<TaggedRecord>, StorageError;
         put_manifest(Uuid, &str, &NewManifest) -> ManifestStored, ManifestPutError;

@@ -514,6 +514,9 @@ async fn expired_rows_are_purged_on_the_configured_interval() {
 #[tokio::test]
 async fn unknown_methods_do_not_grow_the_metrics() {
     let s = Server::start().await;
+    // Normal traffic first: the routes' latency histograms exist.
+    s.get("/healthz", None).await;
+    s.get("/metrics", None).await;
     let before = s.get("/metrics", None).await.text.len();
     for i in 0..1000 {
         let method =

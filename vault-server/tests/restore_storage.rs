@@ -9,7 +9,8 @@ use uuid::Uuid;
 use vault_core::circle::PeerId;
 use vault_core::sync::{RecordParts, SealedRecord, TaggedRecord, Token};
 use vault_server::storage::{
-    DbLock, MemberKeys, NewEntry, Replaced, RestoreError, Storage, schema_version, sqlite_restore,
+    DbLock, MemberKeys, NewEntry, Quotas, Replaced, RestoreError, Storage, schema_version,
+    sqlite_restore,
 };
 use vault_server::{SqliteStorage, StorageError};
 
@@ -38,7 +39,8 @@ fn push(s: &SqliteStorage, circle: Uuid, zone: &str, records: Vec<(u64, SealedRe
         .into_iter()
         .map(|(tag, record)| TaggedRecord { tag, record })
         .collect();
-    s.push_records(circle, zone, &FOUNDER, &batch).unwrap();
+    s.push_records(circle, zone, &FOUNDER, &batch, &Quotas::default())
+        .unwrap();
 }
 
 /// A live database with one circle and zones `keychain` (3 records, one
@@ -265,6 +267,7 @@ fn every_zone_moves_past_both_databases_and_keeps_its_records() {
                 tag: 0,
                 record: record(u, 1, false),
             }],
+            &Quotas::default(),
         )
         .unwrap();
     assert_eq!(

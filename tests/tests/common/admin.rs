@@ -34,6 +34,16 @@ impl ServerProc {
         )
     }
 
+    /// `GET /metrics` (the harness serves it on the public listener).
+    pub fn metrics(&self) -> String {
+        let r = super::http_blocking()
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().unwrap()
+    }
+
     /// Circles stored in the server's database.
     pub fn circle_count(&self) -> i64 {
         self.sql()

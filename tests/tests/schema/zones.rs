@@ -4,7 +4,7 @@
 //! another device's socket, and tombstone collection.
 
 use crate::contract::{Api, Body, assert_error, b64};
-use crate::device::{Device, append_body, commit, name, wire};
+use crate::device::{Device, append_body, commit, invite_id, name, wire};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
@@ -342,4 +342,59 @@ pub async fn sync_zones(api: &Api<'_>, rng: &mut VaultRng) {
     );
     let m = api.get_ok(&format!("{zone}/manifest"), a.token()).await;
     assert_eq!(m["manifests"].as_array().unwrap().len(), 2, "{m}");
+}
+
+/// A circle at its quotas (one device, one record): an invite, an added
+/// device and a push past them are 403 `quota_exceeded`, and nothing of
+/// them is stored.
+pub async fn quotas(api: &Api<'_>, rng: &mut VaultRng) {
+    let (mut a, b) = (Device::new(rng), Device::new(rng));
+    let circle = Uuid::new_v4();
+    let genesis = a.sign(
+        circle,
+        0,
+        EntryHash::ZERO,
+        EntryBody::Genesis {
+            founder: a.id.public(),
+            name: name(),
+            epochs: vec![commit(1)],
+        },
+    );
+    api.post_ok("/v1/circles", None, wire(&genesis), 201).await;
+    a.login(api, circle).await;
+
+    let invites = format!("/v1/circles/{circle}/invites");
+    let r = api
+        .post(&invites, a.token(), json!({"invite_id": invite_id()}))
+        .await;
+    assert_error(&r, 403, "quota_exceeded", "an invite past max_devices");
+    let add = a.sign(
+        circle,
+        1,
+        genesis.hash(),
+        EntryBody::AddPeer {
+            peer: b.id.public(),
+            name: name(),
+        },
+    );
+    let log = format!("/v1/circles/{circle}/log");
+    let r = api.post(&log, a.token(), append_body(&add)).await;
+    assert_error(&r, 403, "quota_exceeded", "a device added past max_devices");
+
+    let records = format!("/v1/circles/{circle}/zones/keychain/records");
+    // At circle position 0: the log holds the genesis alone.
+    let two: Vec<TaggedRecord> = (0..2)
+        .map(|n| {
+            let r = record(&a, uuid_in(n, n), 1, false, 10);
+            let parts = RecordParts {
+                circle_pos: 0,
+                ..r.into_parts()
+            };
+            tagged(0, SealedRecord::from_parts(parts).unwrap())
+        })
+        .collect();
+    let r = push(api, &records, a.token(), &two).await;
+    assert_error(&r, 403, "quota_exceeded", "a push past max_records");
+    let r = push(api, &records, a.token(), &two[..1]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

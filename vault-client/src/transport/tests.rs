@@ -235,3 +235,32 @@ fn progress_reaches_the_observer_with_bytes_and_an_estimate() {
         ]
     );
 }
+
+#[test]
+fn a_policy_refusal_keeps_the_servers_words_and_forbidden_means_not_a_member() {
+    let url = canned(vec![
+        (
+            403,
+            r#"{"error":{"code":"quota_exceeded","message":"the circle's records quota is 100\u0007"}}"#,
+        ),
+        (403, error("forbidden")),
+        (403, "not json"),
+    ]);
+    let rt = crate::background_runtime().unwrap();
+    let server = Server::new(&url, &Default::default()).unwrap();
+    let mut t = HttpTransport::new(rt.handle().clone(), &server, Uuid::new_v4());
+    let since = Token::default();
+    match t.changes("keychain", since, since.seq, 10) {
+        Err(e @ TransportError::Refused { status: 403, .. }) => assert_eq!(
+            e.to_string(),
+            "the server refused (quota_exceeded): the circle's records quota is 100"
+        ),
+        other => panic!("{other:?}"),
+    }
+    for _ in 0..2 {
+        assert!(matches!(
+            t.changes("keychain", since, since.seq, 10),
+            Err(TransportError::NotMember)
+        ));
+    }
+}

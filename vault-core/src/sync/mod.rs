@@ -180,6 +180,18 @@ pub enum TransportError {
     /// The server was not reached, or the connection dropped.
     #[error("the server could not be reached")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server refused by its own policy (a quota, a circle its admin
+    /// disabled), in its words: changes nothing here, and retrying as is
+    /// will not help.
+    #[error("the server refused ({code}): {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The error code from the body.
+        code: String,
+        /// The server's message (control characters removed, shortened).
+        message: String,
+    },
     /// The server answered with an error.
     #[error("the server answered {status} {code}")]
     Status {

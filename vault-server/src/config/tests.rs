@@ -37,6 +37,14 @@ fn defaults_match_the_documentation() {
         MetricsListen::At("127.0.0.1:9625".parse().unwrap())
     );
     assert!(!c.metrics_public);
+    assert_eq!(
+        (
+            c.quotas.max_devices,
+            c.quotas.max_records,
+            c.quotas.max_bytes
+        ),
+        (64, 1_000_000, 4 << 30)
+    );
     c.validate().unwrap();
 }
 
@@ -242,4 +250,28 @@ fn unknown_server_variables_are_named() {
     ] {
         assert_eq!(Config::unknown_env([name]), None, "{name}");
     }
+}
+
+#[test]
+fn quotas_come_from_the_file_or_the_environment_and_unknown_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[quotas]\nmax_records = 100\n").unwrap();
+    let env = env_of(&[("VAULT_SERVER_QUOTAS_MAX_BYTES", "5000")]);
+    let c = Config::load(Some(&path), &env, &Overrides::default()).unwrap();
+    assert_eq!(
+        (
+            c.quotas.max_devices,
+            c.quotas.max_records,
+            c.quotas.max_bytes
+        ),
+        (64, 100, 5000)
+    );
+    std::fs::write(&path, "[quotas]\nmax_items = 100\n").unwrap();
+    assert!(matches!(
+        Config::load(Some(&path), &env_of(&[]), &Overrides::default()),
+        Err(ConfigError::Parse { .. })
+    ));
+    let bad = env_of(&[("VAULT_SERVER_QUOTAS_MAX_DEVICES", "many")]);
+    assert!(Config::load(None, &bad, &Overrides::default()).is_err());
 }

@@ -143,6 +143,7 @@ pub async fn append(
     let circle_id = member.require_circle(&circle)?;
     let (prev, bytes) = req.decode()?;
     let lists = req.cut_lists()?;
+    let quotas = state.config().quotas;
     let append = state
         .db(move |s| {
             let append = Append::decode(circle_id, &prev, &bytes.entry, &bytes.signature, lists)?;
@@ -154,10 +155,17 @@ pub async fn append(
                 Err(e) => return Err(e.into()),
             };
             append.verify(&signer.keys)?;
-            s.append_entry(circle_id, &append.signer, &append.entry, &append.change)?;
+            s.append_entry(
+                circle_id,
+                &append.signer,
+                &append.entry,
+                &append.change,
+                &quotas,
+            )?;
             Ok(append)
         })
-        .await?;
+        .await
+        .inspect_err(|e| state.metrics().refused(e))?;
     let seq = append.entry.seq;
     let notifier = state.notifier();
     // The removed device's sockets close first: it hears nothing more.

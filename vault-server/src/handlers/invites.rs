@@ -9,6 +9,7 @@ use crate::config::MAX_INVITE_TTL_SECS;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Bearer, Member, token_hash};
 use crate::state::{AppState, unix_now};
+use crate::storage::quota::check_new_device;
 use crate::storage::{InviteId, Side, StorageError};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -45,9 +46,15 @@ pub async fn create(
     let now = unix_now();
     let expires = now.saturating_add(ttl as i64);
     let inviter = member.peer;
+    let quotas = state.config().quotas;
     let expires_in = state
-        .db(
-            move |s| match s.create_invite(&id, circle_id, &inviter, expires) {
+        .db(move |s| {
+            // A circle with no room for a device gets no invite: the pairing
+            // stops before the new device does anything (the append that
+            // adds it checks again).
+            let (usage, own) = s.circle_usage(circle_id)?;
+            check_new_device(&own.over(&quotas), &usage).map_err(ApiError::QuotaExceeded)?;
+            match s.create_invite(&id, circle_id, &inviter, expires) {
                 Ok(()) => Ok(ttl),
                 Err(StorageError::Conflict) => {
                     // A retry of the same request finds its own open invite.
@@ -63,9 +70,10 @@ pub async fn create(
                     }
                 }
                 Err(e) => Err(e.into()),
-            },
-        )
-        .await?;
+            }
+        })
+        .await
+        .inspect_err(|e| state.metrics().refused(e))?;
     Ok((
         StatusCode::CREATED,
         AppJson(CreateResponse {

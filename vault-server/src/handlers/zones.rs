@@ -113,12 +113,13 @@ pub async fn push(
 ) -> Result<AppJson<PushResponse>, ApiError> {
     let (circle_id, zone) = zone_of(&member, &circle, zone)?;
     let max = state.config().limits.max_batch_records;
+    let quotas = state.config().quotas;
     let me = member.peer;
     let name = zone.clone();
     let (response, seq, saved, conflicts) = state
         .db(move |s| {
             let records = check_batch(&body, &me, max)?;
-            let reply = s.push_records(circle_id, &name, &me, &records)?;
+            let reply = s.push_records(circle_id, &name, &me, &records, &quotas)?;
             let saved = reply
                 .results
                 .iter()
@@ -128,7 +129,8 @@ pub async fn push(
             let response = PushResponse::from(&reply);
             Ok::<_, ApiError>((response, reply.token.seq, saved, conflicts))
         })
-        .await?;
+        .await
+        .inspect_err(|e| state.metrics().refused(e))?;
     state.metrics().records_pushed(saved, conflicts);
     if saved > 0 {
         state

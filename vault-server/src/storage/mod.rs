@@ -15,15 +15,17 @@
 //! backends and splits this interface with them.)
 
 pub mod challenges;
+pub mod quota;
 pub mod registration;
 mod sqlite;
 pub mod zone;
 
+pub use quota::{QuotaExceeded, QuotaKind, QuotaOverrides, Quotas};
 pub use registration::{AdminLogRow, CircleInfo, RegisterError, TokenInfo, TokenRefusal, token_id};
 pub use sqlite::{
-    AdminDb, AdminError, CheckReport, DbLock, LockError, Replaced, RestoreError, RestoreReport,
-    RestoredZone, SqliteStorage, backup_database as sqlite_backup, lock_path, migrations,
-    restore_database as sqlite_restore, schema_version,
+    AdminDb, AdminError, CheckReport, DbLock, LockError, QuotaChange, Replaced, RestoreError,
+    RestoreReport, RestoredZone, SqliteStorage, backup_database as sqlite_backup, lock_path,
+    migrations, restore_database as sqlite_restore, schema_version,
 };
 pub use zone::{
     ChangesError, ChangesPage, ManifestPutError, ManifestRow, ManifestStored, NewManifest,
@@ -206,6 +208,10 @@ pub struct Counts {
     pub circles: u64,
     /// Current members across all circles.
     pub devices: u64,
+    /// Live records across all circles.
+    pub records: u64,
+    /// Ciphertext bytes stored across all circles.
+    pub bytes: u64,
 }
 
 /// Rows removed by a purge of expired data.
@@ -268,6 +274,9 @@ pub enum AppendError {
     /// A zone is no longer at the removal's cut.
     #[error("a zone moved past the removal's cut")]
     ZoneMoved,
+    /// The entry adds a device past the circle's `max_devices`.
+    #[error(transparent)]
+    Quota(#[from] quota::QuotaExceeded),
     /// The storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -362,18 +371,26 @@ pub trait Storage: Send + Sync + 'static {
     /// Whether the circle exists.
     fn circle_exists(&self, circle_id: Uuid) -> Result<bool, StorageError>;
 
+    /// The circle's quantities and its own quota limits (none for an
+    /// unknown circle).
+    fn circle_usage(&self, circle_id: Uuid)
+    -> Result<(quota::Usage, QuotaOverrides), StorageError>;
+
     /// A member of a circle, current or removed; `NotFound` if never listed.
     fn member(&self, circle_id: Uuid, peer: &PeerBytes) -> Result<MemberRow, StorageError>;
 
     /// Appends an entry signed by `signer`, applying its member change, in
     /// one transaction that first checks the signer is a current member and
-    /// that `entry.prev`/`entry.seq` continue the head.
+    /// that `entry.prev`/`entry.seq` continue the head, and that an added
+    /// device stays within the circle's `max_devices` (`quotas`: the
+    /// server's limits, under the circle's own).
     fn append_entry(
         &self,
         circle_id: Uuid,
         signer: &PeerBytes,
         entry: &NewEntry,
         change: &MemberChange,
+        quotas: &Quotas,
     ) -> Result<(), AppendError>;
 
     /// Entries with `seq > after` (all when `None`), at most `limit`.
@@ -510,13 +527,17 @@ pub trait Storage: Send + Sync + 'static {
     /// current record's seq (or 0 and there is none) and its gencount is
     /// greater than the current one's; otherwise it is a conflict, answered
     /// with the current record. [`PushError::CirclePos`] (nothing saved) if
-    /// a record's `circle_pos` is past the circle log's head.
+    /// a record's `circle_pos` is past the circle log's head;
+    /// [`PushError::Quota`] (nothing saved) if the saved records would take
+    /// the circle past its live-record or byte quota (`quotas`: the
+    /// server's limits, under the circle's own).
     fn push_records(
         &self,
         circle_id: Uuid,
         zone: &str,
         writer: &PeerBytes,
         records: &[TaggedRecord],
+        quotas: &Quotas,
     ) -> Result<PushReply, PushError>;
 
     /// The zone's manifest over its live records: the cached root when no

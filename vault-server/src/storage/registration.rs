@@ -80,10 +80,13 @@ pub struct CircleInfo {
     pub created: i64,
     /// Current members.
     pub members: u64,
-    /// Records stored across its zones (tombstones included).
+    /// Live records across its zones (what `max_records` counts).
     pub records: u64,
-    /// Ciphertext bytes stored (`wrappedkey` + `encitem` of every record).
+    /// Ciphertext bytes stored (`wrappedkey` + `encitem` of every record,
+    /// tombstones included: what `max_bytes` counts).
     pub bytes: u64,
+    /// Its own limits, where an admin set them.
+    pub quotas: crate::storage::QuotaOverrides,
     /// The last session token issued to one of its devices.
     pub last_active: Option<i64>,
     /// When an admin disabled it.

@@ -9,6 +9,7 @@
 //! changes only when `vault-server restore` moves every zone to a new one,
 //! and tombstones with `seq <= gc_seq` may have been collected.
 
+use super::quota::QuotaExceeded;
 use super::{PeerBytes, StorageError};
 use vault_core::sync::Token;
 
@@ -84,6 +85,9 @@ pub enum PushError {
     /// A record's circle position is past the circle log's head.
     #[error("a record's circle position is past the log's head")]
     CirclePos,
+    /// The batch would take the circle past a quota.
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
     /// The storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

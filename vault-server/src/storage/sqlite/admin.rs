@@ -11,7 +11,7 @@ use super::{
     schema_version,
 };
 use crate::storage::registration::{AdminLogRow, CircleInfo, TokenInfo, TokenRefusal, token_id};
-use crate::storage::{Hash32, StorageError};
+use crate::storage::{Hash32, QuotaOverrides, StorageError};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::Path;
 use uuid::Uuid;
@@ -53,6 +53,19 @@ impl CheckReport {
     pub fn ok(&self) -> bool {
         self.integrity.is_empty() && self.circles.iter().all(|(_, r)| r.is_ok())
     }
+}
+
+/// What `admin circle quota` changes: per limit, nothing (`None`), back
+/// to the server's default (`Some(None)`), or a value (`Some(Some(n))`, 0
+/// being no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaChange {
+    /// `--max-devices`.
+    pub max_devices: Option<Option<u64>>,
+    /// `--max-records`.
+    pub max_records: Option<Option<u64>>,
+    /// `--max-bytes`.
+    pub max_bytes: Option<Option<u64>>,
 }
 
 /// The database, opened for the admin command.
@@ -206,17 +219,18 @@ impl AdminDb {
     }
 
     fn circle_rows(&self, only: Option<Uuid>) -> Result<Vec<CircleInfo>, StorageError> {
+        // Records and bytes are the counter columns the quota check reads.
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT c.circle_id, c.created, c.last_active, c.disabled,
                      (SELECT count(*) FROM members m
                       WHERE m.circle_id = c.circle_id AND m.removed = 0),
-                     (SELECT count(*) FROM records r JOIN zones z ON z.zone_id = r.zone_id
+                     (SELECT COALESCE(sum(z.live), 0) FROM zones z
                       WHERE z.circle_id = c.circle_id),
-                     (SELECT COALESCE(sum(length(r.wrappedkey) + length(r.encitem)), 0)
-                      FROM records r JOIN zones z ON z.zone_id = r.zone_id
-                      WHERE z.circle_id = c.circle_id)
+                     (SELECT COALESCE(sum(z.bytes), 0) FROM zones z
+                      WHERE z.circle_id = c.circle_id),
+                     c.max_devices, c.max_records, c.max_bytes
                  FROM circles c
                  WHERE ?1 IS NULL OR c.circle_id = ?1
                  ORDER BY c.created, c.circle_id",
@@ -226,35 +240,64 @@ impl AdminDb {
         let rows = stmt
             .query_map([only], |r| {
                 let id: Vec<u8> = r.get(0)?;
-                Ok((
-                    id,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                ))
+                let info = CircleInfo {
+                    circle_id: Uuid::nil(),
+                    created: r.get(1)?,
+                    last_active: r.get(2)?,
+                    disabled: r.get(3)?,
+                    members: r.get(4)?,
+                    records: r.get(5)?,
+                    bytes: r.get(6)?,
+                    quotas: QuotaOverrides {
+                        max_devices: r.get(7)?,
+                        max_records: r.get(8)?,
+                        max_bytes: r.get(9)?,
+                    },
+                };
+                Ok((id, info))
             })
             .map_err(db_err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db_err)?;
         rows.into_iter()
-            .map(
-                |(id, created, last_active, disabled, members, records, bytes)| {
-                    Ok(CircleInfo {
-                        circle_id: Uuid::from_slice(&id)
-                            .map_err(|e| StorageError::Backend(Box::new(e)))?,
-                        created,
-                        members: members.try_into().unwrap_or(0),
-                        records: records.try_into().unwrap_or(0),
-                        bytes: bytes.try_into().unwrap_or(0),
-                        last_active,
-                        disabled,
-                    })
-                },
-            )
+            .map(|(id, info)| {
+                Ok(CircleInfo {
+                    circle_id: Uuid::from_slice(&id)
+                        .map_err(|e| StorageError::Backend(Box::new(e)))?,
+                    ..info
+                })
+            })
             .collect()
+    }
+
+    /// Sets a circle's own limits: each `Some` replaces that limit (`Some(None)`
+    /// returns it to the server's `[quotas]`), each `None` leaves it. A
+    /// running server applies them from its next push or append.
+    pub fn set_quotas(
+        &mut self,
+        circle_id: Uuid,
+        change: &QuotaChange,
+        now: i64,
+    ) -> Result<(), AdminError> {
+        self.act(now, "circle quota", |tx| {
+            if !super::circles::exists(tx, circle_id)? {
+                return Err(AdminError::NoSuchCircle(circle_id));
+            }
+            let mut detail = format!("circle={circle_id}");
+            for (column, value) in [
+                ("max_devices", change.max_devices),
+                ("max_records", change.max_records),
+                ("max_bytes", change.max_bytes),
+            ] {
+                let Some(value) = value else { continue };
+                let sql = format!("UPDATE circles SET {column} = ?2 WHERE circle_id = ?1");
+                tx.execute(&sql, params![circle_id.as_bytes(), value])
+                    .map_err(db_err)?;
+                let shown = value.map_or("default".to_owned(), |v| v.to_string());
+                detail.push_str(&format!(" {column}={shown}"));
+            }
+            Ok(((), detail))
+        })
     }
 
     /// Disables (its devices get 403 `circle_disabled`, a running server

@@ -2,6 +2,7 @@
 //! head and the signer inside the caller's write transaction.
 
 use super::{blob32, db_err, seq_of, seq_to_sql};
+use crate::storage::quota::{self, QuotaOverrides, Quotas, Usage};
 use crate::storage::{
     AppendError, LogPage, MemberChange, MemberKeys, MemberRow, NewEntry, PeerBytes, StorageError,
     StoredEntry,
@@ -36,6 +37,47 @@ pub(super) fn create(
 pub(super) fn exists(c: &Connection, circle_id: Uuid) -> Result<bool, StorageError> {
     c.prepare_cached("SELECT 1 FROM circles WHERE circle_id = ?1")
         .and_then(|mut s| s.exists([circle_id.as_bytes()]))
+        .map_err(db_err)
+}
+
+/// The circle's current members, live records and ciphertext bytes.
+pub(super) fn usage(c: &Connection, circle_id: Uuid) -> Result<Usage, StorageError> {
+    let id = circle_id.as_bytes();
+    let devices: u64 = c
+        .prepare_cached("SELECT count(*) FROM members WHERE circle_id = ?1 AND removed = 0")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+        .map_err(db_err)?;
+    let (records, bytes): (u64, u64) = c
+        .prepare_cached(
+            "SELECT COALESCE(sum(live), 0), COALESCE(sum(bytes), 0) FROM zones
+             WHERE circle_id = ?1",
+        )
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(db_err)?;
+    Ok(Usage {
+        devices,
+        records,
+        bytes,
+    })
+}
+
+/// The circle's own limits (none set for an unknown circle).
+pub(super) fn quota_overrides(
+    c: &Connection,
+    circle_id: Uuid,
+) -> Result<QuotaOverrides, StorageError> {
+    c.prepare_cached("SELECT max_devices, max_records, max_bytes FROM circles WHERE circle_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([circle_id.as_bytes()], |r| {
+                Ok(QuotaOverrides {
+                    max_devices: r.get(0)?,
+                    max_records: r.get(1)?,
+                    max_bytes: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .map(Option::unwrap_or_default)
         .map_err(db_err)
 }
 
@@ -113,6 +155,7 @@ pub(super) fn append(
     signer: &PeerBytes,
     entry: &NewEntry,
     change: &MemberChange,
+    quotas: &Quotas,
 ) -> Result<(), AppendError> {
     let id = circle_id.as_bytes();
     let head: Option<(i64, Vec<u8>)> = tx
@@ -137,7 +180,11 @@ pub(super) fn append(
     match change {
         MemberChange::None => {}
         MemberChange::Add { peer, keys } => match member(tx, circle_id, peer) {
-            Err(StorageError::NotFound) => insert_member(tx, circle_id, peer, keys, seq)?,
+            Err(StorageError::NotFound) => {
+                let limits = quota_overrides(tx, circle_id)?.over(quotas);
+                quota::check_new_device(&limits, &usage(tx, circle_id)?)?;
+                insert_member(tx, circle_id, peer, keys, seq)?
+            }
             Ok(_) => return Err(AppendError::PeerExists),
             Err(e) => return Err(e.into()),
         },

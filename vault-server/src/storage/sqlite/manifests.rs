@@ -254,17 +254,24 @@ fn collect(
     if upto <= row.gc_seq {
         return Ok((row.gc_seq, 0));
     }
-    // Tombstones at or below the old gc_seq are gone already.
-    let collected = tx
+    // Tombstones at or below the old gc_seq are gone already; the bytes
+    // they held leave the zone's count.
+    let (collected, freed): (usize, i64) = tx
         .prepare_cached(
             "DELETE FROM records
-             WHERE zone_id = ?1 AND tomb = 1 AND seq > ?2 AND seq <= ?3",
+             WHERE zone_id = ?1 AND tomb = 1 AND seq > ?2 AND seq <= ?3
+             RETURNING length(wrappedkey) + length(encitem)",
         )
-        .and_then(|mut s| s.execute(params![zone_id, row.gc_seq, upto]))
+        .and_then(|mut s| {
+            s.query_map(params![zone_id, row.gc_seq, upto], |r| r.get::<_, i64>(0))?
+                .try_fold((0, 0), |(n, b), len| Ok((n + 1, b + len?)))
+        })
         .map_err(db_err)?;
-    tx.prepare_cached("UPDATE zones SET gc_seq = ?2 WHERE zone_id = ?1")
-        .and_then(|mut s| s.execute(params![zone_id, upto]))
-        .map_err(db_err)?;
+    tx.prepare_cached(
+        "UPDATE zones SET gc_seq = ?2, bytes = max(bytes - ?3, 0) WHERE zone_id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![zone_id, upto, freed]))
+    .map_err(db_err)?;
     Ok((upto, collected))
 }
 

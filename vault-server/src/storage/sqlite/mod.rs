@@ -26,7 +26,7 @@ mod relay;
 mod restore;
 mod zones;
 
-pub use admin::{AdminDb, AdminError, CheckReport};
+pub use admin::{AdminDb, AdminError, CheckReport, QuotaChange};
 pub use backup::backup_database;
 pub use lock::{DbLock, LockError, lock_path};
 pub use restore::{Replaced, RestoreError, RestoreReport, RestoredZone, restore_database};
@@ -35,9 +35,9 @@ use super::challenges::MemoryChallenges;
 use super::{
     AppendError, ChangesError, ChangesPage, Counts, Hash32, InviteError, InviteId, InviteRow,
     IssueError, LogPage, ManifestPutError, ManifestRow, ManifestStored, MemberChange, MemberKeys,
-    MemberRow, NewEntry, NewManifest, PeerBytes, Purged, PushError, PushReply, RegisterError,
-    RelayMessage, ServerManifest, ShareError, ShareRow, Side, Storage, StorageError, TaggedRecord,
-    TokenRow, ZoneSeq,
+    MemberRow, NewEntry, NewManifest, PeerBytes, Purged, PushError, PushReply, Quotas,
+    RegisterError, RelayMessage, ServerManifest, ShareError, ShareRow, Side, Storage, StorageError,
+    TaggedRecord, TokenRow, ZoneSeq,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
@@ -58,6 +58,7 @@ const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../../migrations/server/sqlite/0004_removal_cuts.sql"),
     include_str!("../../../../migrations/server/sqlite/0005_registration.sql"),
     include_str!("../../../../migrations/server/sqlite/0006_circle_admin.sql"),
+    include_str!("../../../../migrations/server/sqlite/0007_quotas.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -275,16 +276,22 @@ impl Storage for SqliteStorage {
 
     fn counts(&self) -> Result<Counts, StorageError> {
         self.read(|c| {
-            let (circles, devices): (i64, i64) = c
+            let (circles, devices, records, bytes): (i64, i64, i64, i64) = c
                 .prepare_cached(
                     "SELECT (SELECT count(*) FROM circles),
-                            (SELECT count(*) FROM members WHERE removed = 0)",
+                            (SELECT count(*) FROM members WHERE removed = 0),
+                            (SELECT COALESCE(sum(live), 0) FROM zones),
+                            (SELECT COALESCE(sum(bytes), 0) FROM zones)",
                 )
-                .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+                .and_then(|mut s| {
+                    s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                })
                 .map_err(db_err)?;
             Ok(Counts {
                 circles: seq_of(circles)?,
                 devices: seq_of(devices)?,
+                records: seq_of(records)?,
+                bytes: seq_of(bytes)?,
             })
         })
     }
@@ -324,6 +331,18 @@ impl Storage for SqliteStorage {
         self.read(auth::disabled_circles)
     }
 
+    fn circle_usage(
+        &self,
+        circle_id: Uuid,
+    ) -> Result<(super::quota::Usage, super::QuotaOverrides), StorageError> {
+        self.read(|c| {
+            Ok((
+                circles::usage(c, circle_id)?,
+                circles::quota_overrides(c, circle_id)?,
+            ))
+        })
+    }
+
     fn circle_exists(&self, circle_id: Uuid) -> Result<bool, StorageError> {
         self.read(|c| circles::exists(c, circle_id))
     }
@@ -338,9 +357,10 @@ impl Storage for SqliteStorage {
         signer: &PeerBytes,
         entry: &NewEntry,
         change: &MemberChange,
+        quotas: &Quotas,
     ) -> Result<(), AppendError> {
         self.write(Durability::Full, |tx| {
-            circles::append(tx, circle_id, signer, entry, change)
+            circles::append(tx, circle_id, signer, entry, change, quotas)
         })
     }
 
@@ -524,11 +544,12 @@ impl Storage for SqliteStorage {
         zone: &str,
         writer: &PeerBytes,
         records: &[TaggedRecord],
+        quotas: &Quotas,
     ) -> Result<PushReply, PushError> {
         // Hashed before the writer lock is taken.
         let content: Vec<[u8; 32]> = records.iter().map(|r| r.record.content_hash()).collect();
         self.write(Durability::Full, |tx| {
-            zones::push(tx, circle_id, zone, writer, records, &content)
+            zones::push(tx, circle_id, zone, writer, records, &content, quotas)
         })
     }
 

@@ -88,7 +88,9 @@ fn a_circle_exists_once() {
         s.counts().unwrap(),
         Counts {
             circles: 1,
-            devices: 1
+            devices: 1,
+            records: 0,
+            bytes: 0,
         }
     );
 }
@@ -103,25 +105,72 @@ fn appends_follow_the_head_and_the_member_rules() {
         keys: KEYS,
     };
     assert!(matches!(
-        s.append_entry(id, &founder, &entry(1, [0; 32], 101), &add),
+        s.append_entry(
+            id,
+            &founder,
+            &entry(1, [0; 32], 101),
+            &add,
+            &Quotas::default()
+        ),
         Err(AppendError::HeadMoved)
     ));
     assert!(matches!(
-        s.append_entry(id, &founder, &entry(2, [100; 32], 101), &add),
+        s.append_entry(
+            id,
+            &founder,
+            &entry(2, [100; 32], 101),
+            &add,
+            &Quotas::default()
+        ),
         Err(AppendError::BadSeq)
     ));
     assert!(matches!(
-        s.append_entry(id, &[5; 32], &entry(1, [100; 32], 101), &add),
+        s.append_entry(
+            id,
+            &[5; 32],
+            &entry(1, [100; 32], 101),
+            &add,
+            &Quotas::default()
+        ),
         Err(AppendError::SignerNotMember)
     ));
     assert!(matches!(
-        s.append_entry(Uuid::new_v4(), &founder, &entry(1, [100; 32], 101), &add),
+        s.append_entry(
+            Uuid::new_v4(),
+            &founder,
+            &entry(1, [100; 32], 101),
+            &add,
+            &Quotas::default()
+        ),
         Err(AppendError::NoCircle)
     ));
-    s.append_entry(id, &founder, &entry(1, [100; 32], 101), &add)
-        .unwrap();
+    // One device is the quota: the add is refused, the head stays.
+    let one = Quotas {
+        max_devices: 1,
+        ..Quotas::default()
+    };
+    match s.append_entry(id, &founder, &entry(1, [100; 32], 101), &add, &one) {
+        Err(AppendError::Quota(q)) => assert_eq!(q.kind, super::super::QuotaKind::Devices),
+        other => panic!("expected the devices quota, got {other:?}"),
+    }
+    assert_eq!(s.log(id, None, 10).unwrap().entries.len(), 1);
+    assert!(s.member(id, &[5; 32]).is_err());
+    s.append_entry(
+        id,
+        &founder,
+        &entry(1, [100; 32], 101),
+        &add,
+        &Quotas::default(),
+    )
+    .unwrap();
     assert!(matches!(
-        s.append_entry(id, &founder, &entry(2, [101; 32], 102), &add),
+        s.append_entry(
+            id,
+            &founder,
+            &entry(2, [101; 32], 102),
+            &add,
+            &Quotas::default()
+        ),
         Err(AppendError::PeerExists)
     ));
     // The new member has a token; removing it deletes the token at once.
@@ -133,21 +182,45 @@ fn appends_follow_the_head_and_the_member_rules() {
         peer: [5; 32],
         cuts: Vec::new(),
     };
-    s.append_entry(id, &founder, &entry(2, [101; 32], 102), &remove)
-        .unwrap();
+    s.append_entry(
+        id,
+        &founder,
+        &entry(2, [101; 32], 102),
+        &remove,
+        &Quotas::default(),
+    )
+    .unwrap();
     assert!(matches!(s.token(&[3; 32], 10), Err(StorageError::NotFound)));
     assert!(s.member(id, &[5; 32]).unwrap().removed);
     // Removed peers cannot be removed again, nor re-added, nor sign.
     assert!(matches!(
-        s.append_entry(id, &founder, &entry(3, [102; 32], 103), &remove),
+        s.append_entry(
+            id,
+            &founder,
+            &entry(3, [102; 32], 103),
+            &remove,
+            &Quotas::default()
+        ),
         Err(AppendError::TargetNotMember)
     ));
     assert!(matches!(
-        s.append_entry(id, &founder, &entry(3, [102; 32], 103), &add),
+        s.append_entry(
+            id,
+            &founder,
+            &entry(3, [102; 32], 103),
+            &add,
+            &Quotas::default()
+        ),
         Err(AppendError::PeerExists)
     ));
     assert!(matches!(
-        s.append_entry(id, &[5; 32], &entry(3, [102; 32], 103), &MemberChange::None),
+        s.append_entry(
+            id,
+            &[5; 32],
+            &entry(3, [102; 32], 103),
+            &MemberChange::None,
+            &Quotas::default()
+        ),
         Err(AppendError::SignerNotMember)
     ));
     // The last member cannot leave.
@@ -159,7 +232,8 @@ fn appends_follow_the_head_and_the_member_rules() {
             &MemberChange::Remove {
                 peer: founder,
                 cuts: Vec::new(),
-            }
+            },
+            &Quotas::default()
         ),
         Err(AppendError::LastMember)
     ));
@@ -182,6 +256,7 @@ fn log_pages() {
             &[9; 32],
             &entry(seq, prev, 100 + seq as u8),
             &MemberChange::None,
+            &Quotas::default(),
         )
         .unwrap();
     }
@@ -216,6 +291,7 @@ fn concurrent_appends_serialize_and_exactly_one_wins() {
                     &[9; 32],
                     &entry(1, [100; 32], 200 + i),
                     &MemberChange::None,
+                    &Quotas::default(),
                 )
                 .is_ok()
             })

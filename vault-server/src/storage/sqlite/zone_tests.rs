@@ -82,7 +82,9 @@ fn concurrent_pushes_take_every_seq_once_in_commit_order() {
                         .collect();
                     // Every batch also claims the shared uuid is new.
                     batch.push(rec(shared, 1, false, 0));
-                    let reply = s.push_records(id, ZONE, &FOUNDER, &batch).unwrap();
+                    let reply = s
+                        .push_records(id, ZONE, &FOUNDER, &batch, &Quotas::default())
+                        .unwrap();
                     assert_eq!(reply.results.len(), 11);
                     seqs.extend(saved(&reply));
                 }
@@ -113,7 +115,13 @@ fn concurrent_pushes_take_every_seq_once_in_commit_order() {
 fn refused_batches_save_nothing() {
     let (_d, s, id) = open();
     assert!(matches!(
-        s.push_records(id, ZONE, &[8; 32], &[rec(uuid(1, 1), 1, false, 0)]),
+        s.push_records(
+            id,
+            ZONE,
+            &[8; 32],
+            &[rec(uuid(1, 1), 1, false, 0)],
+            &Quotas::default()
+        ),
         Err(PushError::NotMember)
     ));
     let mut ahead = rec(uuid(1, 2), 1, false, 0);
@@ -121,7 +129,13 @@ fn refused_batches_save_nothing() {
     parts.circle_pos = 1;
     ahead.record = SealedRecord::from_parts(parts).unwrap();
     assert!(matches!(
-        s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(1, 1), 1, false, 0), ahead]),
+        s.push_records(
+            id,
+            ZONE,
+            &FOUNDER,
+            &[rec(uuid(1, 1), 1, false, 0), ahead],
+            &Quotas::default()
+        ),
         Err(PushError::CirclePos)
     ));
     let page = s.changes(id, ZONE, None, None, 10, usize::MAX).unwrap();
@@ -152,7 +166,8 @@ fn a_push_marks_its_buckets_and_a_read_recomputes_them() {
     let batch: Vec<TaggedRecord> = (0..6)
         .map(|n| rec(uuid(n * 10, n.into()), 1, false, 0))
         .collect();
-    s.push_records(id, ZONE, &FOUNDER, &batch).unwrap();
+    s.push_records(id, ZONE, &FOUNDER, &batch, &Quotas::default())
+        .unwrap();
     assert_eq!(cache(&dir), (false, vec![0, 10, 20, 30, 40, 50]));
     let leaves = |records: &[TaggedRecord]| -> Vec<Leaf> {
         records
@@ -173,7 +188,8 @@ fn a_push_marks_its_buckets_and_a_read_recomputes_them() {
     // One edit: one dirty bucket, recomputed on the next read.
     let mut now = batch.clone();
     now[2] = rec(uuid(20, 2), 2, true, 3);
-    s.push_records(id, ZONE, &FOUNDER, &now[2..3]).unwrap();
+    s.push_records(id, ZONE, &FOUNDER, &now[2..3], &Quotas::default())
+        .unwrap();
     assert_eq!(cache(&dir), (false, vec![20]));
     let m = s.zone_manifest(id, ZONE, false).unwrap();
     assert_eq!(m.root, Manifest::of(&leaves(&now)).root());
@@ -189,9 +205,16 @@ fn a_push_marks_its_buckets_and_a_read_recomputes_them() {
 fn collection_counts_the_zones_epoch_and_caps_at_its_seq() {
     let (_d, s, id) = open();
     let batch = [rec(uuid(1, 1), 1, false, 0), rec(uuid(2, 2), 1, false, 0)];
-    s.push_records(id, ZONE, &FOUNDER, &batch).unwrap();
-    s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(1, 1), 2, true, 1)])
+    s.push_records(id, ZONE, &FOUNDER, &batch, &Quotas::default())
         .unwrap();
+    s.push_records(
+        id,
+        ZONE,
+        &FOUNDER,
+        &[rec(uuid(1, 1), 2, true, 1)],
+        &Quotas::default(),
+    )
+    .unwrap();
     let manifest = |peer: PeerBytes, counter: u64, seq: u64, epoch: u32| NewManifest {
         peer,
         counter,
@@ -227,4 +250,89 @@ fn collection_counts_the_zones_epoch_and_caps_at_its_seq() {
     let page = s.changes(id, ZONE, None, None, 10, usize::MAX).unwrap();
     assert_eq!(page.records.iter().map(|r| r.tag).collect::<Vec<_>>(), [2]);
     assert_eq!(s.manifests(id, ZONE).unwrap().len(), 1);
+}
+
+/// The circle's bytes as the push and collection keep them, and as its
+/// records add up.
+fn stored_bytes(s: &SqliteStorage, id: Uuid) -> (u64, u64) {
+    let kept = s.circle_usage(id).unwrap().0.bytes;
+    let counted: i64 = s
+        .read(|c| {
+            c.query_row(
+                "SELECT COALESCE(sum(length(wrappedkey) + length(encitem)), 0) FROM records",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+        })
+        .unwrap();
+    (kept, u64::try_from(counted).unwrap())
+}
+
+#[test]
+fn a_push_past_a_quota_stores_nothing_and_one_that_shrinks_passes() {
+    use crate::storage::QuotaKind;
+    let (_d, s, id) = open();
+    let q = Quotas {
+        max_devices: 0,
+        max_records: 3,
+        max_bytes: 0,
+    };
+    let two = [rec(uuid(1, 1), 1, false, 0), rec(uuid(1, 2), 1, false, 0)];
+    s.push_records(id, ZONE, &FOUNDER, &two, &q).unwrap();
+    let before = s.zone_seqs(id).unwrap();
+    // Two more would make four: refused whole, the first of them included.
+    let over = [rec(uuid(2, 1), 1, false, 0), rec(uuid(2, 2), 1, false, 0)];
+    match s.push_records(id, ZONE, &FOUNDER, &over, &q) {
+        Err(PushError::Quota(e)) => {
+            assert_eq!((e.kind, e.limit, e.would_be), (QuotaKind::Records, 3, 4))
+        }
+        other => panic!("expected the records quota, got {other:?}"),
+    }
+    assert_eq!(s.zone_seqs(id).unwrap(), before);
+    assert_eq!(s.circle_usage(id).unwrap().0.records, 2);
+    assert_eq!(stored_bytes(&s, id), (48, 48));
+    // An update does not grow the count; under a lowered limit a delete
+    // still goes through.
+    s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(1, 1), 2, false, 1)], &q)
+        .unwrap();
+    let tight = Quotas {
+        max_records: 1,
+        ..q
+    };
+    s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(1, 2), 2, true, 2)], &tight)
+        .unwrap();
+    assert_eq!(s.circle_usage(id).unwrap().0.records, 1);
+    // Bytes: the tombstone still holds its ciphertext; one more record
+    // would pass a limit of 60.
+    assert_eq!(stored_bytes(&s, id), (48, 48));
+    let bytes = Quotas {
+        max_records: 0,
+        max_bytes: 60,
+        ..q
+    };
+    match s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(3, 1), 1, false, 0)], &bytes) {
+        Err(PushError::Quota(e)) => assert_eq!((e.kind, e.would_be), (QuotaKind::Bytes, 72)),
+        other => panic!("expected the bytes quota, got {other:?}"),
+    }
+    // Collection frees the tombstone's bytes, and the record fits.
+    let seq = s.zone_seqs(id).unwrap()[0].seq;
+    let stored = s
+        .put_manifest(
+            id,
+            ZONE,
+            &NewManifest {
+                peer: FOUNDER,
+                counter: 1,
+                token: Token { epoch: 1, seq },
+                body: vec![1],
+                signature: [0; 64],
+            },
+        )
+        .unwrap();
+    assert_eq!(stored.collected, 1);
+    assert_eq!(stored_bytes(&s, id), (24, 24));
+    s.push_records(id, ZONE, &FOUNDER, &[rec(uuid(3, 1), 1, false, 0)], &bytes)
+        .unwrap();
+    assert_eq!(stored_bytes(&s, id), (48, 48));
 }

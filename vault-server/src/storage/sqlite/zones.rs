@@ -5,6 +5,7 @@
 //! dirty once.
 
 use super::{circles, db_err};
+use crate::storage::quota::{self, Quotas, Usage};
 use crate::storage::zone::FIRST_EPOCH;
 use crate::storage::{
     ChangesError, ChangesPage, PeerBytes, PushError, PushReply, PushResult, StorageError,
@@ -169,6 +170,7 @@ pub(super) fn push(
     writer: &PeerBytes,
     records: &[TaggedRecord],
     content: &[[u8; 32]],
+    quotas: &Quotas,
 ) -> Result<PushReply, PushError> {
     match circles::member(tx, circle_id, writer) {
         Ok(m) if !m.removed => {}
@@ -185,10 +187,15 @@ pub(super) fn push(
     let (zone_id, row) = ensure_zone(tx, circle_id, zone)?;
     let mut seq = row.seq;
     let mut live = row.live;
+    // Ciphertext bytes added less bytes replaced.
+    let mut bytes_delta: i64 = 0;
     let mut dirty = [false; BUCKETS];
     let mut results = Vec::with_capacity(records.len());
     let mut current = tx
-        .prepare_cached("SELECT seq, gencount, tomb FROM records WHERE zone_id = ?1 AND uuid = ?2")
+        .prepare_cached(
+            "SELECT seq, gencount, tomb, length(wrappedkey) + length(encitem) FROM records
+             WHERE zone_id = ?1 AND uuid = ?2",
+        )
         .map_err(db_err)?;
     let mut save = tx
         .prepare_cached(
@@ -205,15 +212,15 @@ pub(super) fn push(
     for (r, content) in records.iter().zip(content) {
         let rec = &r.record;
         let uuid = *rec.uuid().as_bytes();
-        let held: Option<(u64, u64, bool)> = current
+        let held: Option<(u64, u64, bool, i64)> = current
             .query_row(params![zone_id, uuid], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })
             .optional()
             .map_err(db_err)?;
         let saves = match held {
             None => r.tag == 0,
-            Some((held_seq, held_gencount, _)) => {
+            Some((held_seq, held_gencount, _, _)) => {
                 r.tag == held_seq && rec.gencount() > held_gencount
             }
         };
@@ -244,7 +251,8 @@ pub(super) fn push(
             content,
         ])
         .map_err(db_err)?;
-        let was_live = matches!(held, Some((_, _, false)));
+        bytes_delta += record_bytes(rec) - held.map_or(0, |h| h.3);
+        let was_live = matches!(held, Some((_, _, false, _)));
         match (was_live, rec.tomb()) {
             (false, false) => live += 1,
             (true, true) => live = live.saturating_sub(1),
@@ -266,9 +274,25 @@ pub(super) fn push(
         for (bucket, _) in dirty.iter().enumerate().filter(|(_, d)| **d) {
             mark.execute(params![zone_id, bucket]).map_err(db_err)?;
         }
-        tx.prepare_cached("UPDATE zones SET seq = ?2, live = ?3, root = NULL WHERE zone_id = ?1")
-            .and_then(|mut s| s.execute(params![zone_id, seq, live]))
-            .map_err(db_err)?;
+        tx.prepare_cached(
+            "UPDATE zones SET seq = ?2, live = ?3, bytes = bytes + ?4, root = NULL
+             WHERE zone_id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![zone_id, seq, live, bytes_delta]))
+        .map_err(db_err)?;
+        // Past a quota the error drops the transaction: nothing is saved.
+        let after = circles::usage(tx, circle_id)?;
+        let before = Usage {
+            records: (i128::from(after.records) - i128::from(live) + i128::from(row.live))
+                .try_into()
+                .unwrap_or(0),
+            bytes: (i128::from(after.bytes) - i128::from(bytes_delta))
+                .try_into()
+                .unwrap_or(0),
+            ..after
+        };
+        let limits = circles::quota_overrides(tx, circle_id)?.over(quotas);
+        quota::check(&limits, &before, &after)?;
     }
     Ok(PushReply {
         token: Token {
@@ -277,6 +301,11 @@ pub(super) fn push(
         },
         results,
     })
+}
+
+/// The ciphertext bytes a record stores (what `max_bytes` counts).
+fn record_bytes(rec: &SealedRecord) -> i64 {
+    i64::try_from(rec.wrappedkey().len() + rec.encitem().len()).unwrap_or(i64::MAX)
 }
 
 /// Whether a device at `since` can go on from there. Seq 0 reads the
