@@ -28,6 +28,32 @@ async fn health_and_metrics(api: &Api<'_>) {
     assert!(m.body.is_string(), "metrics are text");
 }
 
+/// A request target over 8 KiB is 414, a head over 32 KiB (or 100 lines)
+/// 431, a body that stalls past `body_timeout_secs` 408: each with the
+/// JSON envelope.
+async fn oversized_and_slow_requests(api: &Api<'_>) {
+    let long = format!("GET /healthz?pad={} HTTP/1.1", "a".repeat(9 * 1024));
+    let r = api.raw("GET", "/healthz", &long, b"").await;
+    assert_error(&r, 414, "uri_too_long", "a 9 KiB request target");
+    let big = format!("GET /healthz HTTP/1.1\r\nX-Pad: {}", "b".repeat(40 * 1024));
+    let r = api.raw("GET", "/healthz", &big, b"").await;
+    assert_error(&r, 431, "headers_too_large", "a 40 KiB header");
+    let many: String = (0..120).map(|i| format!("\r\nX-H{i}: v")).collect();
+    let r = api
+        .raw(
+            "POST",
+            "/v1/circles",
+            &format!("POST /v1/circles HTTP/1.1{many}"),
+            b"",
+        )
+        .await;
+    assert_error(&r, 431, "headers_too_large", "120 header lines");
+    // Ten bytes of a hundred, then nothing: 408 after the body timeout.
+    let head = "POST /v1/circles HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100";
+    let r = api.raw("POST", "/v1/circles", head, b"{\"entry\": ").await;
+    assert_error(&r, 408, "request_timeout", "a body that stalls");
+}
+
 /// Garbage in, a documented 4xx JSON error out, on routes that need no state.
 async fn malformed_requests(api: &Api<'_>) {
     let json = "application/json";
@@ -274,17 +300,16 @@ async fn every_route_answers_as_documented() {
     let (base, server) = start(|c| {
         c.quotas.max_devices = 1;
         c.quotas.max_records = 1;
+        c.limits.body_timeout_secs = 1;
     })
     .await;
-    zones::quotas(
-        &Api {
-            c: &contract,
-            base,
-            http: http(),
-        },
-        &mut rng,
-    )
-    .await;
+    let api = Api {
+        c: &contract,
+        base,
+        http: http(),
+    };
+    zones::quotas(&api, &mut rng).await;
+    oversized_and_slow_requests(&api).await;
     server.stop().await;
 
     let (base, server) = start(|c| c.registration = vault_server::Registration::Token).await;

@@ -65,6 +65,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: known route, wrong method.
     MethodNotAllowed,
+    /// 408: the request's body did not arrive within the server's time.
+    RequestTimeout,
     /// 409: the log's head moved, the thing already exists, or a signed
     /// manifest's counter does not grow.
     Conflict,
@@ -77,6 +79,10 @@ pub enum ErrorCode {
     TokenExpired,
     /// 413: a body (or part of one) over its limit.
     TooLarge,
+    /// 414: the request target (path and query) is too long.
+    UriTooLong,
+    /// 431: the request's headers are too many or too large.
+    HeadersTooLarge,
     /// 415: a body of another media type than the route's.
     UnsupportedMediaType,
     /// 429: over a rate limit; `Retry-After` gives seconds.
@@ -90,7 +96,7 @@ pub enum ErrorCode {
 }
 
 /// Every known code, for [`ErrorCode::parse`].
-const KNOWN: [ErrorCode; 18] = [
+const KNOWN: [ErrorCode; 21] = [
     ErrorCode::BadJson,
     ErrorCode::Invalid,
     ErrorCode::Unauthorized,
@@ -100,11 +106,14 @@ const KNOWN: [ErrorCode; 18] = [
     ErrorCode::QuotaExceeded,
     ErrorCode::NotFound,
     ErrorCode::MethodNotAllowed,
+    ErrorCode::RequestTimeout,
     ErrorCode::Conflict,
     ErrorCode::ZoneMoved,
     ErrorCode::Gone,
     ErrorCode::TokenExpired,
     ErrorCode::TooLarge,
+    ErrorCode::UriTooLong,
+    ErrorCode::HeadersTooLarge,
     ErrorCode::UnsupportedMediaType,
     ErrorCode::RateLimited,
     ErrorCode::Internal,
@@ -124,11 +133,14 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Conflict => "conflict",
             ErrorCode::ZoneMoved => "zone_moved",
             ErrorCode::Gone => "gone",
             ErrorCode::TokenExpired => "token_expired",
             ErrorCode::TooLarge => "too_large",
+            ErrorCode::UriTooLong => "uri_too_long",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",

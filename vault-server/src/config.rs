@@ -185,6 +185,19 @@ pub struct Limits {
     /// Most records in one page of `GET .../zones/{zone}/changes` (a larger
     /// `limit` is clamped to it).
     pub max_changes_page: u32,
+    /// Seconds a connection has to deliver a request's head once it waits
+    /// for one (so also how long a kept-alive connection may sit idle).
+    pub header_timeout_secs: u64,
+    /// Seconds a request's body has to arrive whole (else 408).
+    pub body_timeout_secs: u64,
+    /// Seconds a connection's bytes may stand still while no handler works
+    /// on its request (a client that stops reading): then it is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections open from one address (0: no cap; trusted proxies are
+    /// held only to `max_connections`).
+    pub max_connections_per_ip: usize,
+    /// Connections open in all (0: no cap).
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -221,6 +234,11 @@ impl Default for Limits {
             max_batch_records: 500,
             max_records_body_bytes: 16 << 20,
             max_changes_page: 5000,
+            header_timeout_secs: 10,
+            body_timeout_secs: 60,
+            idle_timeout_secs: 60,
+            max_connections_per_ip: 256,
+            max_connections: 10_000,
         }
     }
 }
@@ -388,6 +406,11 @@ impl Config {
         take!("VAULT_SERVER_MAX_BATCH_RECORDS" => l.max_batch_records);
         take!("VAULT_SERVER_MAX_RECORDS_BODY_BYTES" => l.max_records_body_bytes);
         take!("VAULT_SERVER_MAX_CHANGES_PAGE" => l.max_changes_page);
+        take!("VAULT_SERVER_HEADER_TIMEOUT_SECS" => l.header_timeout_secs);
+        take!("VAULT_SERVER_BODY_TIMEOUT_SECS" => l.body_timeout_secs);
+        take!("VAULT_SERVER_IDLE_TIMEOUT_SECS" => l.idle_timeout_secs);
+        take!("VAULT_SERVER_MAX_CONNECTIONS_PER_IP" => l.max_connections_per_ip);
+        take!("VAULT_SERVER_MAX_CONNECTIONS" => l.max_connections);
         let q = &mut self.quotas;
         take!("VAULT_SERVER_QUOTAS_MAX_DEVICES" => q.max_devices);
         take!("VAULT_SERVER_QUOTAS_MAX_RECORDS" => q.max_records);
@@ -452,6 +475,18 @@ impl Config {
         }
         if self.limits.max_changes_page == 0 {
             return bad("limits.max_changes_page", "must be at least 1");
+        }
+        for (key, secs) in [
+            (
+                "limits.header_timeout_secs",
+                self.limits.header_timeout_secs,
+            ),
+            ("limits.body_timeout_secs", self.limits.body_timeout_secs),
+            ("limits.idle_timeout_secs", self.limits.idle_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return bad(key, "must be between 1 and 3600");
+            }
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad("tls", "give both tls.cert and tls.key, or neither");

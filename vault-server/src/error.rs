@@ -49,6 +49,10 @@ pub enum ApiError {
     /// 405 `method_not_allowed`: known route, wrong method.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// 408 `request_timeout`: the body did not arrive within
+    /// `body_timeout_secs`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// 409 `conflict`: the log's head moved, or the thing already exists.
     #[error("{0}")]
     Conflict(&'static str),
@@ -65,6 +69,12 @@ pub enum ApiError {
     /// 413 `too_large`: a body (or part of one) over its limit.
     #[error("{0}")]
     TooLarge(&'static str),
+    /// 414 `uri_too_long`: the request target is over 8 KiB.
+    #[error("the request target is over 8 KiB")]
+    UriTooLong,
+    /// 431 `headers_too_large`: over 100 header lines or 32 KiB of them.
+    #[error("the request's headers are over 100 lines or 32 KiB")]
+    HeadersTooLarge,
     /// 415 `unsupported_media_type`: a body of another media type than the
     /// route's (`application/json`, or the one named).
     #[error("expected a body with Content-Type: {0}")]
@@ -105,9 +115,12 @@ impl ApiError {
             | ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) | ApiError::ZoneMoved => StatusCode::CONFLICT,
             ApiError::Gone(_) | ApiError::TokenExpired => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -127,6 +140,9 @@ impl ApiError {
             ApiError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::RequestTimeout => ErrorCode::RequestTimeout,
+            ApiError::UriTooLong => ErrorCode::UriTooLong,
+            ApiError::HeadersTooLarge => ErrorCode::HeadersTooLarge,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::ZoneMoved => ErrorCode::ZoneMoved,
             ApiError::Gone(_) => ErrorCode::Gone,
@@ -178,6 +194,9 @@ impl std::fmt::Display for ErrorChain<'_> {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if crate::middleware::body_timed_out(&r) {
+            return ApiError::RequestTimeout;
+        }
         match r.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the body is over the size limit"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {

@@ -66,6 +66,7 @@ impl<S: Send + Sync> FromRequest<S> for RecordsBody {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r| match r.status() {
+                _ if crate::middleware::body_timed_out(&r) => ApiError::RequestTimeout,
                 StatusCode::PAYLOAD_TOO_LARGE => {
                     ApiError::TooLarge("the body is over the size limit")
                 }

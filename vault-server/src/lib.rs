@@ -31,6 +31,7 @@
 
 pub mod circle;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod frames;
@@ -103,14 +104,7 @@ where
         tracing::info!("shutting down");
         signal_state.begin_shutdown();
     };
-    // A no-op tap makes the listener's remote address the connection info.
-    let listener = listener.tap_io(|_| {});
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await;
+    conn::serve_connections(listener, app, state.clone(), signal).await;
     // Upgraded sockets outlive their HTTP connection: wait for them too.
     state.begin_shutdown();
     if tokio::time::timeout(SOCKET_CLOSE_GRACE, state.sockets_closed())
@@ -121,7 +115,6 @@ where
     }
     purge.abort();
     disabled.abort();
-    served?;
     Ok(())
 }
 

@@ -1,12 +1,14 @@
 //! The `Router`: every route of PROTOCOL.md, JSON fallbacks for unknown
 //! routes (404) and wrong methods (405), the body limits (a push of
-//! records has its own), and the middleware (panic → 500 JSON, span and counter, per-IP rate limit).
+//! records has its own), and the middleware (panic → 500 JSON; span,
+//! counter and latency; the head's limits; the per-IP rate limit; the
+//! body's deadline).
 
 use crate::error::ApiError;
 use crate::handlers::{
     self, auth, circles, health, invites, manifests, metrics, shares, ws, zones,
 };
-use crate::middleware::{limit_ip, observe};
+use crate::middleware::{body_deadline, limit_head, limit_ip, observe};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -85,8 +87,13 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             limit_ip,
         ))
+        .layer(axum::middleware::from_fn(limit_head))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)

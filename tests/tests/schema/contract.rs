@@ -443,6 +443,56 @@ impl Api<'_> {
         }
     }
 
+    /// A request written by hand on a connection of its own (what a
+    /// client library will not send: an oversized head, a body that
+    /// stalls), its answer checked like any other. `head` is the request
+    /// line and headers, without the blank line; the server must close the
+    /// connection within 10 s.
+    pub async fn raw(&self, method: &str, route: &str, head: &str, body: &[u8]) -> Resp {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let addr = self.base.trim_start_matches("http://");
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let mut request =
+            format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
+        request.extend_from_slice(body);
+        tcp.write_all(&request).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {route}: the server kept the connection open"))
+            .unwrap();
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("{method} {route}: no response head"));
+        let head_text = String::from_utf8_lossy(&answer[..split]).into_owned();
+        let bytes = answer[split + 4..].to_vec();
+        let mut lines = head_text.split("\r\n");
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            if let Some((name, value)) = line.split_once(':') {
+                headers.append(
+                    HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+                    HeaderValue::from_str(value.trim()).unwrap(),
+                );
+            }
+        }
+        self.c.check(method, route, status, &headers, &bytes);
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Resp {
+            status,
+            headers,
+            body,
+            bytes,
+        }
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
         self.call("GET", path, token, Body::None).await
     }

@@ -28,6 +28,18 @@ fn defaults_match_the_documentation() {
     assert_eq!(c.limits.max_batch_records, 500);
     assert_eq!(c.limits.max_records_body_bytes, 16 * 1024 * 1024);
     assert_eq!(c.limits.max_changes_page, 5000);
+    assert_eq!(
+        (
+            c.limits.header_timeout_secs,
+            c.limits.body_timeout_secs,
+            c.limits.idle_timeout_secs
+        ),
+        (10, 60, 60)
+    );
+    assert_eq!(
+        (c.limits.max_connections_per_ip, c.limits.max_connections),
+        (256, 10_000)
+    );
     assert_eq!((c.tls.cert.as_ref(), c.tls.key.as_ref()), (None, None));
     assert!(!c.tls.allow_tls12);
     assert_eq!(c.tls.handshake_timeout_secs, 10);
