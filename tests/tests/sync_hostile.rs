@@ -141,3 +141,38 @@ fn a_feed_that_never_ends_stops_at_the_announced_head() {
     assert_eq!(r["quarantined"], 0, "{r}");
     assert_eq!(devs[0].manifest_root(), b.manifest_root());
 }
+
+/// The server reports this device's manifest divergent: `vault sync` says
+/// what it means and what to do, `vault status` goes on saying it (and
+/// `divergence_ms` in its JSON), until a manifest is stored without it.
+#[test]
+fn a_reported_divergence_is_shown_by_sync_and_status_until_cleared() {
+    let server = ServerProc::start();
+    let proxy = Proxy::start(&server.url);
+    let a = &circle_at(&proxy.url, &["alpha"])[0];
+    a.add_inet("one.example", "alice", "pw1");
+    proxy.answer("/manifests/", Answer::Divergent);
+    let (code, out, err) = a.run(&["--json", "sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(proxy.answered() >= 1);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["divergence"], true, "{report}");
+    assert!(
+        err.contains("the devices disagree") && err.contains("vault peer verify"),
+        "{err}"
+    );
+    let (code, _, err) = a.run(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("the devices disagree"), "{err}");
+    assert!(a.json(&["status"])["sync"]["divergence_ms"].is_i64());
+
+    // The server stores the next manifest without the flag: cleared.
+    proxy.clear_answer();
+    a.add_inet("two.example", "alice", "pw2");
+    let (code, _, err) = a.run(&["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("disagree"), "{err}");
+    let (_, _, err) = a.run(&["status"]);
+    assert!(!err.contains("disagree"), "{err}");
+    assert!(a.json(&["status"])["sync"]["divergence_ms"].is_null());
+}

@@ -363,14 +363,14 @@ impl Transport for HttpTransport<'_> {
         &mut self,
         zone: &str,
         manifest: &SignedManifest,
-    ) -> Result<(), TransportError> {
+    ) -> Result<bool, TransportError> {
         let path = self.path(zone, &format!("manifests/{}", manifest.signer));
         let body = PutManifestRequest::new(manifest);
         // The counter stored is not read; a divergence is reported.
         let got: PutManifestResponse =
             self.call_json(Method::PUT, &path, Some(&body), "the manifest answer")?;
         self.stats.divergence |= got.divergent;
-        Ok(())
+        Ok(got.divergent)
     }
 
     fn progress(&mut self, progress: Progress) {

@@ -431,7 +431,7 @@ impl vault_core::sync::Transport for EditDuringPush {
         &mut self,
         z: &str,
         m: &vault_core::sync::SignedManifest,
-    ) -> Result<(), vault_core::sync::TransportError> {
+    ) -> Result<bool, vault_core::sync::TransportError> {
         self.inner.put_manifest(z, m)
     }
 }

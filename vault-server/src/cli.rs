@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use vault_server::{MetricsListen, Overrides, Registration};
+use vault_server::{LogFormat, MetricsListen, Overrides, Registration};
 
 /// The Vault sync server.
 #[derive(Debug, Parser)]
@@ -22,6 +22,9 @@ pub struct Cli {
     /// A tracing filter such as `info` or `vault_server=debug`.
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Log lines as `text` (the default) or `json` (one object per line).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, global = true, value_name = "PATH")]
     pub tls_cert: Option<PathBuf>,
@@ -53,7 +56,7 @@ pub enum Command {
         output: PathBuf,
     },
     /// Administer the database (a running server's too): registration
-    /// tokens and the admin log.
+    /// tokens, circles and their quotas, the check, and the admin log.
     #[command(subcommand)]
     Admin(crate::admin_cmd::Admin),
     /// Replace the database with a backup (the server must be stopped);
@@ -75,6 +78,7 @@ impl Cli {
             listen: self.listen,
             db: self.db.clone(),
             log_level: self.log_level.clone(),
+            log_format: self.log_format,
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             registration: self.registration,

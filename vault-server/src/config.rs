@@ -26,6 +26,9 @@ pub struct Config {
     pub purge_interval_secs: u64,
     /// A `tracing` filter: `info`, `debug`, `vault_server=debug,warn`, ...
     pub log_level: String,
+    /// `text` (one line per event, for people) or `json` (one object per
+    /// line, for log collectors).
+    pub log_format: LogFormat,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the
     /// per-IP rate limit and the logs); from any other peer the header is
     /// ignored.
@@ -85,6 +88,28 @@ impl From<MetricsListen> for String {
         match m {
             MetricsListen::Off => "off".into(),
             MetricsListen::At(addr) => addr.to_string(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not text or json")),
         }
     }
 }
@@ -209,6 +234,7 @@ impl Default for Config {
             invite_ttl_secs: 600,
             purge_interval_secs: 30,
             log_level: "info".into(),
+            log_format: LogFormat::Text,
             trusted_proxies: Vec::new(),
             metrics_listen: MetricsListen::At(SocketAddr::from(([127, 0, 0, 1], 9625))),
             metrics_public: false,
@@ -255,6 +281,8 @@ pub struct Overrides {
     pub db: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
     /// `--tls-cert`.
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`.
@@ -352,6 +380,9 @@ impl Config {
         if let Some(level) = &flags.log_level {
             config.log_level = level.clone();
         }
+        if let Some(format) = flags.log_format {
+            config.log_format = format;
+        }
         if let Some(cert) = &flags.tls_cert {
             config.tls.cert = Some(cert.clone());
         }
@@ -383,6 +414,7 @@ impl Config {
         take!("VAULT_SERVER_INVITE_TTL_SECS" => self.invite_ttl_secs);
         take!("VAULT_SERVER_PURGE_INTERVAL_SECS" => self.purge_interval_secs);
         take!("VAULT_SERVER_LOG_LEVEL" => self.log_level);
+        take!("VAULT_SERVER_LOG_FORMAT" => self.log_format);
         take!("VAULT_SERVER_REGISTRATION" => self.registration);
         take!("VAULT_SERVER_METRICS_LISTEN" => self.metrics_listen);
         take!("VAULT_SERVER_METRICS_PUBLIC" => self.metrics_public);

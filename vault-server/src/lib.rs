@@ -46,7 +46,9 @@ pub mod state;
 pub mod storage;
 pub mod tls;
 
-pub use config::{Config, ConfigError, Limits, MetricsListen, Overrides, Registration, Tls};
+pub use config::{
+    Config, ConfigError, Limits, LogFormat, MetricsListen, Overrides, Registration, Tls,
+};
 pub use error::ApiError;
 pub use state::{AppState, StateError};
 pub use storage::{SqliteStorage, Storage, StorageError};

@@ -9,7 +9,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::io::{IsTerminal, Write};
 use vault_server::storage::{Replaced, RestoreReport, sqlite_backup, sqlite_restore};
-use vault_server::{AppState, Config, MetricsListen, serve, serve_metrics, serve_on};
+use vault_server::{AppState, Config, LogFormat, MetricsListen, serve, serve_metrics, serve_on};
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -172,11 +172,18 @@ fn raise_nofile() -> Option<u64> {
 
 fn run_server(config: Config) -> anyhow::Result<()> {
     let nofile = raise_nofile();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level)?)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line, the request span's fields flattened in.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -31,7 +31,13 @@ pub const MAX_HEADERS: usize = 100;
 /// The label of requests that matched no route.
 pub const UNMATCHED: &str = "unmatched";
 
-/// Opens the request's span, runs it, counts and logs the outcome.
+/// The response header that carries a request's id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Opens the request's span (its id, route, method and client), runs it,
+/// counts it, and logs one line when it is answered: status and duration
+/// added. The id is the server's own (16 hex digits), also sent back in
+/// `X-Request-Id`, so a user's report can be matched to the log.
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -40,21 +46,29 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .unwrap_or_else(|| UNMATCHED.to_owned());
     let method = crate::metrics::method_label(req.method().as_str());
     let client = client_ip(&req, &state.config().trusted_proxies);
+    let id = format!("{:016x}", getrandom::u64().unwrap_or_default());
     let span = tracing::info_span!(
         "request",
+        request_id = %id,
         route = %route,
         method = %method,
         client = %client.map_or_else(|| "-".to_owned(), |ip| ip.to_string())
     );
     let started = Instant::now();
-    let response = next.run(req).instrument(span.clone()).await;
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    state
-        .metrics()
-        .request(&route, method, status, started.elapsed());
+    state.metrics().request(&route, method, status, elapsed);
     span.in_scope(|| {
-        tracing::debug!(status, elapsed_us = started.elapsed().as_micros(), "done");
+        tracing::info!(
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1e3,
+            "answered"
+        );
     });
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
 }
 

@@ -48,6 +48,10 @@ pub enum Answer {
     TooMany(u64),
     /// `404 Not Found` (a server that withholds what it holds).
     NotFound,
+    /// `200` to a signed manifest's upload, reporting it divergent (as a
+    /// server does when another member signed another root at the same
+    /// token); the server stores the manifest, only its answer is replaced.
+    Divergent,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +233,14 @@ fn give(client: &mut TcpStream, line: &str, answer: Answer) {
                 body.len()
             );
         }
+        Answer::Divergent => {
+            let body = r#"{"counter":1,"divergent":true}"#;
+            let _ = write!(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
         Answer::NotFound => {
             let body = r#"{"error":{"code":"not_found","message":"not found"}}"#;
             let _ = write!(
@@ -382,6 +394,25 @@ fn relay(mut client: TcpStream, server: TcpStream, shared: &Shared) {
             .unwrap_or(0);
         if let Some(answer) = standing(shared, &line) {
             shared.answered.fetch_add(1, Ordering::SeqCst);
+            if answer == Answer::Divergent {
+                // The server stores the manifest (on a connection of its
+                // own, closed after it); only its answer is replaced.
+                while pending.len() < head_end + length {
+                    match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break 'requests,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if let Ok(mut s) = to.peer_addr().and_then(TcpStream::connect) {
+                    let mut request = pending[..head_end - 2].to_vec();
+                    request.extend_from_slice(b"Connection: close\r\n\r\n");
+                    request.extend_from_slice(&pending[head_end..head_end + length]);
+                    let mut answer = Vec::new();
+                    let _ = s
+                        .write_all(&request)
+                        .and_then(|()| s.read_to_end(&mut answer));
+                }
+            }
             give(&mut client, &line, answer);
             if matches!(
                 answer,

@@ -18,6 +18,13 @@ use vault_client::session::{self, CircleRefresh, SessionError};
 use vault_client::{Outcome, Server, TransferProgress};
 use vault_core::UnlockedVault;
 use vault_core::circle::{CircleInfo, PeerId, SignedEntry};
+
+/// What `vault sync` and `vault status` say when the server reported that
+/// devices disagree about the zone.
+pub const DIVERGENCE_WARNING: &str = "the server reports that another device of this circle \
+    signed a different state of the vault at the same point: the devices disagree. Run `vault \
+    sync` on every device; if this stays, the server may be serving devices different data: \
+    tell its admin and compare `vault peer verify` on each device";
 use vault_core::sync::{Phase, SyncError};
 
 /// The vault's circle, or a usage error saying how to make one.
@@ -407,12 +414,7 @@ pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
         );
     }
     if o.stats.divergence {
-        eprintln!(
-            "vault: warning: the server reports that another device of this circle signed a \
-             different state of the vault at the same point: the devices disagree. Run \
-             `vault sync` on every device; if this stays, the server may be serving devices \
-             different data: tell its admin and compare `vault peer verify` on each device"
-        );
+        eprintln!("vault: warning: {DIVERGENCE_WARNING}");
     }
     for (a, b) in &r.duplicates {
         eprintln!(

@@ -32,6 +32,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 "last_sync_ms": info.sync.last_sync_ms,
                 "token": info.sync.token.to_text(),
                 "quarantined": info.sync.quarantined,
+                "divergence_ms": info.sync.divergence_ms,
             },
         }));
         return Ok(());
@@ -76,6 +77,13 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         format!("sync:      {}", sync_line(&info.sync)),
     ];
     ctx.out.data(&lines.join("\n"));
+    if let Some(at) = info.sync.divergence_ms {
+        eprintln!(
+            "vault: warning: {} (reported at {}; no sync has cleared it since)",
+            crate::cmd::server_session::DIVERGENCE_WARNING,
+            rfc3339(at)
+        );
+    }
     Ok(())
 }
 

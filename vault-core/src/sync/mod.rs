@@ -90,8 +90,14 @@ pub trait Transport {
     fn peer_manifests(&mut self, zone: &str) -> Result<Vec<SignedManifest>, TransportError>;
 
     /// `PUT …/zones/{zone}/manifests/{peer_id}`: this device's manifest.
-    fn put_manifest(&mut self, zone: &str, manifest: &SignedManifest)
-    -> Result<(), TransportError>;
+    /// `true` when the server reports it divergent: another current
+    /// member's manifest at the same change token has another root (the
+    /// engine keeps the time for [`SyncStatus::divergence_ms`]).
+    fn put_manifest(
+        &mut self,
+        zone: &str,
+        manifest: &SignedManifest,
+    ) -> Result<bool, TransportError>;
 
     /// How far the round's pull or push has come, after each page staged
     /// and each batch answered (for a front end's progress bar). Does
@@ -444,4 +450,9 @@ pub struct SyncStatus {
     pub token: Token,
     /// Records in quarantine.
     pub quarantined: u64,
+    /// When the server last reported that another device signed a
+    /// different state of the zone at the same point (ms since the Unix
+    /// epoch); `None` since this device's last manifest was stored without
+    /// that report.
+    pub divergence_ms: Option<i64>,
 }

@@ -263,7 +263,7 @@ impl Transport for Conn {
         Ok(s.manifests.values().cloned().collect())
     }
 
-    fn put_manifest(&mut self, _: &str, m: &SignedManifest) -> Result<(), TransportError> {
+    fn put_manifest(&mut self, _: &str, m: &SignedManifest) -> Result<bool, TransportError> {
         let mut s = self.server.borrow_mut();
         s.enter()?;
         if s.manifests
@@ -275,10 +275,18 @@ impl Transport for Conn {
                 code: "conflict".into(),
             });
         }
+        // Divergent, as the real server judges it: another current
+        // member's manifest at the same token with another root.
+        let divergent = s.manifests.values().any(|o| {
+            o.signer != m.signer
+                && self.members.contains(&o.signer)
+                && o.token == m.token
+                && o.root != m.root
+        });
         s.manifests.insert(m.signer, m.clone());
         let members = self.members.clone();
         s.collect(&members);
-        Ok(())
+        Ok(divergent)
     }
 
     fn progress(&mut self, progress: Progress) {

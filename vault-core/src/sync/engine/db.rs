@@ -102,6 +102,8 @@ pub(crate) struct SyncState {
     pub counter: u64,
     pub dirty: [u8; 32],
     pub last_sync_ms: Option<i64>,
+    /// When the server last flagged this device's manifest as divergent.
+    pub divergence_ms: Option<i64>,
 }
 
 impl SyncState {
@@ -117,7 +119,7 @@ impl SyncState {
 pub(crate) fn state(conn: &Connection, zone: &str) -> rusqlite::Result<SyncState> {
     Ok(conn
         .prepare_cached(
-            "SELECT token_epoch, token_seq, counter, dirty, last_sync_ms
+            "SELECT token_epoch, token_seq, counter, dirty, last_sync_ms, divergence_ms
              FROM sync_state WHERE zone = ?1",
         )?
         .query_row([zone], |r| {
@@ -132,6 +134,7 @@ pub(crate) fn state(conn: &Connection, zone: &str) -> rusqlite::Result<SyncState
                     .and_then(|d| d.try_into().ok())
                     .unwrap_or_default(),
                 last_sync_ms: r.get(4)?,
+                divergence_ms: r.get(5)?,
             })
         })
         .optional()?
@@ -140,10 +143,11 @@ pub(crate) fn state(conn: &Connection, zone: &str) -> rusqlite::Result<SyncState
 
 pub(crate) fn put_state(conn: &Connection, zone: &str, s: &SyncState) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO sync_state (zone, token_epoch, token_seq, counter, dirty, last_sync_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO sync_state (zone, token_epoch, token_seq, counter, dirty, last_sync_ms,
+                                 divergence_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (zone) DO UPDATE SET token_epoch = ?2, token_seq = ?3, counter = ?4,
-             dirty = ?5, last_sync_ms = ?6",
+             dirty = ?5, last_sync_ms = ?6, divergence_ms = ?7",
     )?
     .execute(params![
         zone,
@@ -151,7 +155,8 @@ pub(crate) fn put_state(conn: &Connection, zone: &str, s: &SyncState) -> rusqlit
         s.token.seq,
         s.counter,
         &s.dirty[..],
-        s.last_sync_ms
+        s.last_sync_ms,
+        s.divergence_ms
     ])?;
     Ok(())
 }

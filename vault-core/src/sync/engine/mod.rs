@@ -129,6 +129,7 @@ pub(crate) fn status(conn: &rusqlite::Connection, zone: &str) -> Result<SyncStat
         last_sync_ms: state.last_sync_ms,
         token: state.token,
         quarantined: sync_db::quarantine_count(conn)?,
+        divergence_ms: state.divergence_ms,
     })
 }
 

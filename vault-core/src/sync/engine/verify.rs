@@ -91,8 +91,9 @@ impl Round<'_> {
             own.root(),
             count,
         );
-        self.call(|t, z| t.put_manifest(z, &signed))?;
+        let divergent = self.call(|t, z| t.put_manifest(z, &signed))?;
         self.state.counter = counter;
+        self.state.divergence_ms = divergent.then(crate::vault::rows::now_ms);
         sync_db::put_peer_manifest(self.conn, false, &signed)?;
         sync_db::put_state(self.conn, &self.zone, &self.state)?;
         Ok(())
