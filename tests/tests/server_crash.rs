@@ -94,7 +94,11 @@ impl Client {
 
 #[test]
 fn kill_9_during_appends_leaves_a_whole_verifiable_log() {
-    let mut server = ServerProc::start_unthrottled();
+    // Hundreds of devices join: no rate limit and no devices quota.
+    let mut server = ServerProc::start_with_config(
+        "[limits]\nper_ip_per_sec = 0\nper_device_per_sec = 0\n\
+         [quotas]\nmax_devices = 0\n",
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut vault = Vault::create(
         dir.path().join("a.vault"),
