@@ -9,24 +9,12 @@ mod common;
 
 use common::{Device, ServerProc};
 
-fn circle_of(d: &Device, server: &ServerProc) -> String {
-    let v = d.json(&[
-        "circle",
-        "create",
-        "--server",
-        &server.url,
-        "--name",
-        &d.name,
-    ]);
-    v["circle_id"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn circles_are_counted_disabled_and_enabled_with_nothing_lost() {
     let server = ServerProc::start();
     let (a, b) = (Device::init("a"), Device::init("b"));
-    let circle_a = circle_of(&a, &server);
-    let circle_b = circle_of(&b, &server);
+    let circle_a = a.create_circle(&server);
+    let circle_b = b.create_circle(&server);
     for i in 0..5 {
         a.add_inet(&format!("a{i}.example"), "alice", "pw");
     }
@@ -147,8 +135,8 @@ struct Two {
 
 fn two_circles(server: &ServerProc) -> Two {
     let (a, b) = (Device::init("a"), Device::init("b"));
-    let circle_a = circle_of(&a, server);
-    let circle_b = circle_of(&b, server);
+    let circle_a = a.create_circle(server);
+    let circle_b = b.create_circle(server);
     let phone = Device::init("phone");
     common::pair(&a, &phone);
     Two {

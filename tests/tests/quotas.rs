@@ -21,23 +21,11 @@ fn stored(server: &ServerProc) -> (i64, i64) {
         .unwrap()
 }
 
-fn create(d: &Device, server: &ServerProc) -> String {
-    let v = d.json(&[
-        "circle",
-        "create",
-        "--server",
-        &server.url,
-        "--name",
-        &d.name,
-    ]);
-    v["circle_id"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn a_push_past_the_records_quota_stores_nothing_until_the_admin_raises_it() {
     let server = ServerProc::start_with_config("[quotas]\nmax_records = 100\n");
     let a = Device::init("a");
-    let circle = create(&a, &server);
+    let circle = a.create_circle(&server);
     a.import_generated("first", 90);
     a.sync();
     assert_eq!(stored(&server).0, 90);
@@ -83,7 +71,7 @@ fn a_push_past_the_records_quota_stores_nothing_until_the_admin_raises_it() {
 fn a_push_past_the_bytes_quota_is_refused_and_default_restores_the_limit() {
     let server = ServerProc::start();
     let a = Device::init("a");
-    let circle = create(&a, &server);
+    let circle = a.create_circle(&server);
     a.import_generated("few", 5);
     a.sync();
     let (_, bytes) = stored(&server);
@@ -109,7 +97,7 @@ fn a_push_past_the_bytes_quota_is_refused_and_default_restores_the_limit() {
 fn a_pairing_past_the_devices_quota_is_refused_before_anything_is_appended() {
     let server = ServerProc::start_with_config("[quotas]\nmax_devices = 1\n");
     let (a, b) = (Device::init("a"), Device::init("b"));
-    let circle = create(&a, &server);
+    let circle = a.create_circle(&server);
     let entries = || -> i64 {
         server
             .sql()

@@ -4,6 +4,22 @@
 use super::{ServerProc, bin};
 use std::process::Command;
 
+impl super::Device {
+    /// `vault circle create` on `server` under the device's name: the
+    /// circle's id.
+    pub fn create_circle(&self, server: &ServerProc) -> String {
+        let v = self.json(&[
+            "circle",
+            "create",
+            "--server",
+            &server.url,
+            "--name",
+            &self.name,
+        ]);
+        v["circle_id"].as_str().unwrap().to_owned()
+    }
+}
+
 impl ServerProc {
     /// `vault-server --db DB admin ARGS`: (exit code, stdout, stderr).
     pub fn admin(&self, args: &[&str]) -> (i32, String, String) {

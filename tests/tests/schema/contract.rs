@@ -432,6 +432,18 @@ impl Api<'_> {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap();
+        self.checked(method, route, status, headers, bytes.to_vec())
+    }
+
+    /// An answer, checked against the document.
+    fn checked(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        headers: HeaderMap,
+        bytes: Vec<u8>,
+    ) -> Resp {
         self.c.check(method, route, status, &headers, &bytes);
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
@@ -439,7 +451,7 @@ impl Api<'_> {
             status,
             headers,
             body,
-            bytes: bytes.to_vec(),
+            bytes,
         }
     }
 
@@ -482,15 +494,7 @@ impl Api<'_> {
                 );
             }
         }
-        self.c.check(method, route, status, &headers, &bytes);
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Resp {
-            status,
-            headers,
-            body,
-            bytes,
-        }
+        self.checked(method, route, status, headers, bytes)
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {

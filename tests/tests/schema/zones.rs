@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use uuid::Uuid;
-use vault_core::circle::{EntryBody, EntryHash};
+use vault_core::circle::{EntryBody, EntryHash, SignedEntry};
 use vault_core::crypto::VaultRng;
 use vault_core::sync::{
     ChangesPage, RecordParts, SealedRecord, SignedManifest, TaggedRecord, Token, decode_records,
@@ -65,8 +65,8 @@ fn unb64(v: &serde_json::Value) -> Vec<u8> {
     URL_SAFE_NO_PAD.decode(v.as_str().unwrap()).unwrap()
 }
 
-/// A circle of `a` and `b`, both logged in.
-async fn two_members(api: &Api<'_>, a: &mut Device, b: &mut Device) -> Uuid {
+/// A circle `a` founds, logged in: its id and genesis entry.
+async fn found(api: &Api<'_>, a: &mut Device) -> (Uuid, SignedEntry) {
     let circle = Uuid::new_v4();
     let genesis = a.sign(
         circle,
@@ -80,6 +80,17 @@ async fn two_members(api: &Api<'_>, a: &mut Device, b: &mut Device) -> Uuid {
     );
     api.post_ok("/v1/circles", None, wire(&genesis), 201).await;
     a.login(api, circle).await;
+    (circle, genesis)
+}
+
+/// `a` appends `b` to the circle right after its genesis.
+async fn add_peer(
+    api: &Api<'_>,
+    a: &Device,
+    circle: Uuid,
+    genesis: &SignedEntry,
+    b: &Device,
+) -> crate::contract::Resp {
     let add = a.sign(
         circle,
         1,
@@ -90,7 +101,14 @@ async fn two_members(api: &Api<'_>, a: &mut Device, b: &mut Device) -> Uuid {
         },
     );
     let log = format!("/v1/circles/{circle}/log");
-    api.post_ok(&log, a.token(), append_body(&add), 201).await;
+    api.post(&log, a.token(), append_body(&add)).await
+}
+
+/// A circle of `a` and `b`, both logged in.
+async fn two_members(api: &Api<'_>, a: &mut Device, b: &mut Device) -> Uuid {
+    let (circle, genesis) = found(api, a).await;
+    let r = add_peer(api, a, circle, &genesis, b).await;
+    assert_eq!(r.status, 201, "{}", r.body);
     b.login(api, circle).await;
     circle
 }
@@ -349,36 +367,14 @@ pub async fn sync_zones(api: &Api<'_>, rng: &mut VaultRng) {
 /// them is stored.
 pub async fn quotas(api: &Api<'_>, rng: &mut VaultRng) {
     let (mut a, b) = (Device::new(rng), Device::new(rng));
-    let circle = Uuid::new_v4();
-    let genesis = a.sign(
-        circle,
-        0,
-        EntryHash::ZERO,
-        EntryBody::Genesis {
-            founder: a.id.public(),
-            name: name(),
-            epochs: vec![commit(1)],
-        },
-    );
-    api.post_ok("/v1/circles", None, wire(&genesis), 201).await;
-    a.login(api, circle).await;
+    let (circle, genesis) = found(api, &mut a).await;
 
     let invites = format!("/v1/circles/{circle}/invites");
     let r = api
         .post(&invites, a.token(), json!({"invite_id": invite_id()}))
         .await;
     assert_error(&r, 403, "quota_exceeded", "an invite past max_devices");
-    let add = a.sign(
-        circle,
-        1,
-        genesis.hash(),
-        EntryBody::AddPeer {
-            peer: b.id.public(),
-            name: name(),
-        },
-    );
-    let log = format!("/v1/circles/{circle}/log");
-    let r = api.post(&log, a.token(), append_body(&add)).await;
+    let r = add_peer(api, &a, circle, &genesis, &b).await;
     assert_error(&r, 403, "quota_exceeded", "a device added past max_devices");
 
     let records = format!("/v1/circles/{circle}/zones/keychain/records");
