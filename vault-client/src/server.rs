@@ -20,6 +20,12 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the TCP connect and TLS handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long an idle pooled connection is kept: well below the server's
+/// header timeout (10 s by default), which also ends idle keep-alive
+/// connections, so a request never races the server closing the one it
+/// reuses.
+const POOL_IDLE: Duration = Duration::from_secs(5);
+
 /// How long one request to the circle routes waits out 429 and 503.
 const WAIT_LIMIT: Duration = Duration::from_secs(120);
 
@@ -90,6 +96,7 @@ impl Server {
         let builder = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE)
             .redirect(reqwest::redirect::Policy::none())
             .referer(false);
         let http = builder

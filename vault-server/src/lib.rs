@@ -7,8 +7,9 @@
 //! [`error`]). The server is built from an
 //! [`AppState`] (config, storage behind the [`storage::Storage`] trait,
 //! metrics, notifier, rate limiters); [`router::router`] turns it into an
-//! axum `Router`, and [`serve`] runs it on a listener until a shutdown
-//! future resolves: it stops accepting, finishes in-flight requests, ends
+//! axum `Router`, and [`serve`] runs it on a listener (through
+//! [`conn`]: connection caps, header-read and idle timeouts) until a
+//! shutdown future resolves: it stops accepting, finishes in-flight requests, ends
 //! long polls, closes WebSockets, and returns. [`serve_on`] does the same
 //! on any listener, such as [`tls::TlsListener`] (rustls, certificates
 //! reloaded from their files, each handshake in its own task).
