@@ -15,6 +15,7 @@
 //! backends and splits this interface with them.)
 
 pub mod challenges;
+pub mod postgres;
 pub mod quota;
 pub mod registration;
 mod sqlite;

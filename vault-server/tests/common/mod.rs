@@ -3,6 +3,7 @@
 //! signed by vault-core, and a small JSON client; [`sync`] for zones.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod pg;
 pub mod sync;
 
 use reqwest::StatusCode;

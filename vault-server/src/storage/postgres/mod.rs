@@ -1,0 +1,195 @@
+//! The PostgreSQL backend, for several `vault-server` instances on one
+//! database (issue 16; in progress): opening a pool on a
+//! `postgres://` URL and migrating the schema with refinery at start. The
+//! rest of the [`Storage`](super::Storage) interface follows as the sync
+//! rules move above the backends, so no server selects this backend yet.
+//!
+//! The storage interface is synchronous (handlers call it on tokio's
+//! blocking pool); this backend runs tokio-postgres on a small runtime of
+//! its own and blocks on it, so it works the same from a handler, an admin
+//! command or a plain test.
+
+use super::StorageError;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::future::Future;
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("../migrations/server/postgres");
+}
+
+/// The advisory lock key under which an instance migrates: instances
+/// starting together migrate one after the other ("VLS1").
+const MIGRATION_LOCK: i64 = 0x564C_5331;
+
+/// Connections one instance keeps at most.
+const POOL_SIZE: usize = 16;
+
+/// Whether a `db` setting names a PostgreSQL database.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// The newest schema version this binary migrates a database to.
+pub fn schema_version() -> u32 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| u32::try_from(m.version()).unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+}
+
+fn pg_err(e: tokio_postgres::Error) -> StorageError {
+    StorageError::Backend(Box::new(e))
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StorageError {
+    StorageError::Backend(Box::new(e))
+}
+
+/// The PostgreSQL storage of one instance.
+pub struct PgStorage {
+    /// Taken only by `drop`, which shuts it down without blocking (the
+    /// storage may be dropped on an async task).
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+}
+
+impl Drop for PgStorage {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: never shown.
+        f.debug_struct("PgStorage").finish_non_exhaustive()
+    }
+}
+
+impl PgStorage {
+    /// Connects to the database at `url` and migrates it to this binary's
+    /// schema (under an advisory lock, so instances starting together take
+    /// turns). A database of a newer schema is refused.
+    pub fn open(url: &str) -> Result<PgStorage, StorageError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StorageError::Backend(Box::new(e)))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("vault-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Backend(Box::new(e)))?;
+        runtime.block_on(migrate(&config))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = runtime.block_on(async {
+            Pool::builder(manager)
+                .max_size(POOL_SIZE)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .build()
+        });
+        let pool = pool.map_err(|e| StorageError::Backend(Box::new(e)))?;
+        Ok(PgStorage {
+            runtime: Some(runtime),
+            pool,
+        })
+    }
+
+    /// Runs `f` to completion on this backend's runtime.
+    fn block<T>(
+        &self,
+        f: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        match &self.runtime {
+            Some(runtime) => runtime.block_on(f),
+            None => Err(StorageError::Backend("the storage is closing".into())),
+        }
+    }
+
+    /// Whether the database answers.
+    pub fn ping(&self) -> Result<(), StorageError> {
+        self.block(async {
+            let client = self.pool.get().await.map_err(pool_err)?;
+            client.simple_query("SELECT 1").await.map_err(pg_err)?;
+            Ok(())
+        })
+    }
+
+    /// Circles, current members, live records and ciphertext bytes stored.
+    pub fn counts(&self) -> Result<super::Counts, StorageError> {
+        self.block(async {
+            let client = self.pool.get().await.map_err(pool_err)?;
+            let row = client
+                .query_one(
+                    "SELECT (SELECT count(*) FROM circles),
+                            (SELECT count(*) FROM members WHERE NOT removed),
+                            (SELECT COALESCE(sum(live), 0)::bigint FROM zones),
+                            (SELECT COALESCE(sum(bytes), 0)::bigint FROM zones)",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?;
+            let n = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+            Ok(super::Counts {
+                circles: n(0),
+                devices: n(1),
+                records: n(2),
+                bytes: n(3),
+            })
+        })
+    }
+
+    /// The schema version the database is at (refinery's history).
+    pub fn database_version(&self) -> Result<u32, StorageError> {
+        self.block(async {
+            let client = self.pool.get().await.map_err(pool_err)?;
+            let row = client
+                .query_one(
+                    "SELECT COALESCE(max(version), 0) FROM refinery_schema_history",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(u32::try_from(row.get::<_, i32>(0)).unwrap_or(0))
+        })
+    }
+}
+
+/// Applies the migrations this binary holds on a connection of its own,
+/// under [`MIGRATION_LOCK`].
+async fn migrate(config: &tokio_postgres::Config) -> Result<(), StorageError> {
+    let (mut client, connection) = config.connect(NoTls).await.map_err(pg_err)?;
+    let driver = tokio::spawn(connection);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg_err)?;
+    let applied = embedded::migrations::runner()
+        .set_abort_divergent(true)
+        .set_abort_missing(true)
+        .run_async(&mut client)
+        .await
+        .map_err(|e| StorageError::Backend(Box::new(e)));
+    // The lock ends with the session anyway; released here so the next
+    // instance need not wait for the connection to close.
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg_err);
+    drop(client);
+    let _ = driver.await;
+    applied?;
+    unlocked?;
+    Ok(())
+}
