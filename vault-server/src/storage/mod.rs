@@ -18,6 +18,7 @@ pub mod challenges;
 pub mod postgres;
 pub mod quota;
 pub mod registration;
+pub mod rules;
 mod sqlite;
 pub mod zone;
 

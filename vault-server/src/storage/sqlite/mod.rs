@@ -32,6 +32,7 @@ pub use lock::{DbLock, LockError, lock_path};
 pub use restore::{Replaced, RestoreError, RestoreReport, RestoredZone, restore_database};
 
 use super::challenges::MemoryChallenges;
+use super::rules;
 use super::{
     AppendError, ChangesError, ChangesPage, Counts, Hash32, InviteError, InviteId, InviteRow,
     IssueError, LogPage, ManifestPutError, ManifestRow, ManifestStored, MemberChange, MemberKeys,
@@ -549,7 +550,16 @@ impl Storage for SqliteStorage {
         // Hashed before the writer lock is taken.
         let content: Vec<[u8; 32]> = records.iter().map(|r| r.record.content_hash()).collect();
         self.write(Durability::Full, |tx| {
-            zones::push(tx, circle_id, zone, writer, records, &content, quotas)
+            let mut backend = zones::SqlitePush(tx);
+            rules::push::push(
+                &mut backend,
+                circle_id,
+                zone,
+                writer,
+                records,
+                &content,
+                quotas,
+            )
         })
     }
 

@@ -1,20 +1,18 @@
-//! Sync zones in SQLite: the counter row, pushes (one write transaction per
-//! batch: each record's conflict is decided and its seq taken in it), the
-//! changes feed, and bucket reads. Statements are prepared once per
-//! connection (`prepare_cached`); a batch marks each bucket it touched
-//! dirty once.
+//! Sync zones in SQLite: the counter row, the push rule's primitives (the
+//! rule, [`crate::storage::rules::push`], runs in one write transaction per
+//! batch), the changes feed, and bucket reads. Statements are prepared once
+//! per connection (`prepare_cached`).
 
 use super::{circles, db_err};
-use crate::storage::quota::{self, Quotas, Usage};
+use crate::storage::quota::{QuotaOverrides, Usage};
+use crate::storage::rules::push::{Held, LockedZone, PushTx, Save};
 use crate::storage::zone::FIRST_EPOCH;
-use crate::storage::{
-    ChangesError, ChangesPage, PeerBytes, PushError, PushReply, PushResult, StorageError,
-    TaggedRecord, ZoneSeq,
-};
+use crate::storage::{ChangesError, ChangesPage, PeerBytes, StorageError, TaggedRecord, ZoneSeq};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use std::collections::HashMap;
 use uuid::Uuid;
 use vault_core::circle::PeerId;
-use vault_core::sync::{BUCKETS, RecordParts, SealedRecord, Token};
+use vault_core::sync::{RecordParts, SealedRecord, Token};
 
 /// A zone's counter row; [`ZoneRow::EMPTY`] (at [`new_zone_epoch`]) for a
 /// zone never written.
@@ -146,166 +144,163 @@ pub(super) fn bucket_range(bucket: u8) -> ([u8; 16], [u8; 16]) {
     (lo, hi)
 }
 
-/// The current record of a uuid, if any.
-fn current_record(
-    tx: &Transaction<'_>,
-    zone_id: i64,
-    uuid: &Uuid,
-) -> Result<Option<TaggedRecord>, StorageError> {
-    let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE zone_id = ?1 AND uuid = ?2");
-    tx.prepare_cached(&sql)
-        .and_then(|mut s| {
-            s.query_row(params![zone_id, uuid.as_bytes()], tagged_of)
-                .optional()
-        })
-        .map_err(db_err)
-}
+/// The push rule's primitives ([`rules::push`]) on a SQLite write
+/// transaction (SQLite's writer lock serializes pushes: the zone row needs
+/// no lock of its own). Statements are prepared once per connection.
+pub(super) struct SqlitePush<'t, 'c>(pub &'t Transaction<'c>);
 
-/// One batch: see [`crate::storage::Storage::push_records`]. `content[i]`
-/// is `records[i]`'s content hash.
-pub(super) fn push(
-    tx: &Transaction<'_>,
-    circle_id: Uuid,
-    zone: &str,
-    writer: &PeerBytes,
-    records: &[TaggedRecord],
-    content: &[[u8; 32]],
-    quotas: &Quotas,
-) -> Result<PushReply, PushError> {
-    match circles::member(tx, circle_id, writer) {
-        Ok(m) if !m.removed => {}
-        Ok(_) | Err(StorageError::NotFound) => return Err(PushError::NotMember),
-        Err(e) => return Err(e.into()),
+impl PushTx for SqlitePush<'_, '_> {
+    fn is_current_member(
+        &mut self,
+        circle_id: Uuid,
+        peer: &PeerBytes,
+    ) -> Result<bool, StorageError> {
+        match circles::member(self.0, circle_id, peer) {
+            Ok(m) => Ok(!m.removed),
+            Err(StorageError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
-    let head: u64 = tx
-        .prepare_cached("SELECT head_seq FROM circles WHERE circle_id = ?1")
-        .and_then(|mut s| s.query_row([circle_id.as_bytes()], |r| r.get(0)))
-        .map_err(db_err)?;
-    if records.iter().any(|r| r.record.circle_pos() > head) {
-        return Err(PushError::CirclePos);
+
+    fn circle_head(&mut self, circle_id: Uuid) -> Result<u64, StorageError> {
+        self.0
+            .prepare_cached("SELECT head_seq FROM circles WHERE circle_id = ?1")
+            .and_then(|mut s| s.query_row([circle_id.as_bytes()], |r| r.get(0)))
+            .map_err(db_err)
     }
-    let (zone_id, row) = ensure_zone(tx, circle_id, zone)?;
-    let mut seq = row.seq;
-    let mut live = row.live;
-    // Ciphertext bytes added less bytes replaced.
-    let mut bytes_delta: i64 = 0;
-    let mut dirty = [false; BUCKETS];
-    let mut results = Vec::with_capacity(records.len());
-    let mut current = tx
-        .prepare_cached(
-            "SELECT seq, gencount, tomb, length(wrappedkey) + length(encitem) FROM records
-             WHERE zone_id = ?1 AND uuid = ?2",
-        )
-        .map_err(db_err)?;
-    let mut save = tx
-        .prepare_cached(
-            "INSERT INTO records (zone_id, uuid, seq, gencount, epoch, tomb, circle_pos, writer,
-                                  wrappedkey, encitem, signature, content)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (zone_id, uuid) DO UPDATE SET
-                seq = excluded.seq, gencount = excluded.gencount, epoch = excluded.epoch,
-                tomb = excluded.tomb, circle_pos = excluded.circle_pos, writer = excluded.writer,
-                wrappedkey = excluded.wrappedkey, encitem = excluded.encitem,
-                signature = excluded.signature, content = excluded.content",
-        )
-        .map_err(db_err)?;
-    for (r, content) in records.iter().zip(content) {
-        let rec = &r.record;
-        let uuid = *rec.uuid().as_bytes();
-        let held: Option<(u64, u64, bool, i64)> = current
-            .query_row(params![zone_id, uuid], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })
-            .optional()
+
+    fn lock_zone(&mut self, circle_id: Uuid, zone: &str) -> Result<LockedZone, StorageError> {
+        let (id, row) = ensure_zone(self.0, circle_id, zone)?;
+        Ok(LockedZone {
+            id,
+            epoch: row.epoch,
+            seq: row.seq,
+            live: row.live,
+        })
+    }
+
+    fn held(&mut self, zone_id: i64, uuids: &[Uuid]) -> Result<HashMap<Uuid, Held>, StorageError> {
+        let mut stmt = self
+            .0
+            .prepare_cached(
+                "SELECT seq, gencount, tomb, length(wrappedkey) + length(encitem) FROM records
+                 WHERE zone_id = ?1 AND uuid = ?2",
+            )
             .map_err(db_err)?;
-        let saves = match held {
-            None => r.tag == 0,
-            Some((held_seq, held_gencount, _, _)) => {
-                r.tag == held_seq && rec.gencount() > held_gencount
+        let mut held = HashMap::new();
+        for uuid in uuids {
+            let row = stmt
+                .query_row(params![zone_id, uuid.as_bytes()], |r| {
+                    Ok(Held {
+                        seq: r.get(0)?,
+                        gencount: r.get(1)?,
+                        tomb: r.get(2)?,
+                        bytes: r.get(3)?,
+                    })
+                })
+                .optional()
+                .map_err(db_err)?;
+            if let Some(h) = row {
+                held.insert(*uuid, h);
             }
-        };
-        if !saves {
-            let current = match held {
-                Some(_) => current_record(tx, zone_id, &rec.uuid())?.map(Box::new),
-                None => None,
-            };
-            results.push(PushResult::Conflict {
-                uuid: rec.uuid(),
-                current,
-            });
-            continue;
         }
-        seq += 1;
-        save.execute(params![
-            zone_id,
-            uuid,
-            seq,
-            rec.gencount(),
-            rec.epoch(),
-            rec.tomb(),
-            rec.circle_pos(),
-            rec.writer().as_bytes(),
-            rec.wrappedkey(),
-            rec.encitem(),
-            rec.signature(),
-            content,
-        ])
-        .map_err(db_err)?;
-        bytes_delta += record_bytes(rec) - held.map_or(0, |h| h.3);
-        let was_live = matches!(held, Some((_, _, false, _)));
-        match (was_live, rec.tomb()) {
-            (false, false) => live += 1,
-            (true, true) => live = live.saturating_sub(1),
-            _ => {}
-        }
-        dirty[usize::from(rec.bucket())] = true;
-        results.push(PushResult::Saved {
-            uuid: rec.uuid(),
-            seq,
-        });
+        Ok(held)
     }
-    if seq != row.seq {
-        let mut mark = tx
+
+    fn current(
+        &mut self,
+        zone_id: i64,
+        uuids: &[Uuid],
+    ) -> Result<HashMap<Uuid, TaggedRecord>, StorageError> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE zone_id = ?1 AND uuid = ?2");
+        let mut stmt = self.0.prepare_cached(&sql).map_err(db_err)?;
+        let mut current = HashMap::new();
+        for uuid in uuids {
+            let record = stmt
+                .query_row(params![zone_id, uuid.as_bytes()], tagged_of)
+                .optional()
+                .map_err(db_err)?;
+            if let Some(r) = record {
+                current.insert(*uuid, r);
+            }
+        }
+        Ok(current)
+    }
+
+    fn save(&mut self, zone_id: i64, rows: &[Save<'_>]) -> Result<(), StorageError> {
+        let mut save = self
+            .0
+            .prepare_cached(
+                "INSERT INTO records (zone_id, uuid, seq, gencount, epoch, tomb, circle_pos, writer,
+                                      wrappedkey, encitem, signature, content)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (zone_id, uuid) DO UPDATE SET
+                    seq = excluded.seq, gencount = excluded.gencount, epoch = excluded.epoch,
+                    tomb = excluded.tomb, circle_pos = excluded.circle_pos,
+                    writer = excluded.writer, wrappedkey = excluded.wrappedkey,
+                    encitem = excluded.encitem, signature = excluded.signature,
+                    content = excluded.content",
+            )
+            .map_err(db_err)?;
+        for row in rows {
+            let rec = row.record;
+            save.execute(params![
+                zone_id,
+                rec.uuid().as_bytes(),
+                row.seq,
+                rec.gencount(),
+                rec.epoch(),
+                rec.tomb(),
+                rec.circle_pos(),
+                rec.writer().as_bytes(),
+                rec.wrappedkey(),
+                rec.encitem(),
+                rec.signature(),
+                row.content,
+            ])
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    fn mark_dirty(&mut self, zone_id: i64, buckets: &[u8]) -> Result<(), StorageError> {
+        let mut mark = self
+            .0
             .prepare_cached(
                 "INSERT INTO zone_buckets (zone_id, bucket, hash) VALUES (?1, ?2, NULL)
                  ON CONFLICT (zone_id, bucket) DO UPDATE SET hash = NULL",
             )
             .map_err(db_err)?;
-        for (bucket, _) in dirty.iter().enumerate().filter(|(_, d)| **d) {
+        for bucket in buckets {
             mark.execute(params![zone_id, bucket]).map_err(db_err)?;
         }
-        tx.prepare_cached(
-            "UPDATE zones SET seq = ?2, live = ?3, bytes = bytes + ?4, root = NULL
-             WHERE zone_id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![zone_id, seq, live, bytes_delta]))
-        .map_err(db_err)?;
-        // Past a quota the error drops the transaction: nothing is saved.
-        let after = circles::usage(tx, circle_id)?;
-        let before = Usage {
-            records: (i128::from(after.records) - i128::from(live) + i128::from(row.live))
-                .try_into()
-                .unwrap_or(0),
-            bytes: (i128::from(after.bytes) - i128::from(bytes_delta))
-                .try_into()
-                .unwrap_or(0),
-            ..after
-        };
-        let limits = circles::quota_overrides(tx, circle_id)?.over(quotas);
-        quota::check(&limits, &before, &after)?;
+        Ok(())
     }
-    Ok(PushReply {
-        token: Token {
-            epoch: row.epoch,
-            seq,
-        },
-        results,
-    })
-}
 
-/// The ciphertext bytes a record stores (what `max_bytes` counts).
-fn record_bytes(rec: &SealedRecord) -> i64 {
-    i64::try_from(rec.wrappedkey().len() + rec.encitem().len()).unwrap_or(i64::MAX)
+    fn set_counters(
+        &mut self,
+        zone_id: i64,
+        seq: u64,
+        live: u64,
+        bytes_delta: i64,
+    ) -> Result<(), StorageError> {
+        self.0
+            .prepare_cached(
+                "UPDATE zones SET seq = ?2, live = ?3, bytes = bytes + ?4, root = NULL
+                 WHERE zone_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![zone_id, seq, live, bytes_delta]))
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn usage(&mut self, circle_id: Uuid) -> Result<Usage, StorageError> {
+        circles::usage(self.0, circle_id)
+    }
+
+    fn quota_overrides(&mut self, circle_id: Uuid) -> Result<QuotaOverrides, StorageError> {
+        circles::quota_overrides(self.0, circle_id)
+    }
 }
 
 /// Whether a device at `since` can go on from there. Seq 0 reads the

@@ -1,0 +1,12 @@
+//! The sync rules, written once above the backends. Each rule is a
+//! function over a small trait of transaction primitives (fetch this,
+//! store that) that a backend implements and runs inside one write
+//! transaction; the backend stores and fetches, the rule decides. So
+//! SQLite and PostgreSQL cannot decide a conflict, number a sequence or
+//! count a quota differently.
+//!
+//! Moved here so far: the push ([`push`]: conflicts, sequence numbers,
+//! quotas). The manifest cache, tombstone collection and the circle log's
+//! membership checks follow (issue 16).
+
+pub mod push;
