@@ -53,3 +53,172 @@ fn a_database_of_a_newer_schema_is_refused() {
     // refinery names the version this binary does not have.
     assert!(format!("{e:?}").contains("999"), "{e:?}");
 }
+
+use std::sync::Arc;
+use vault_core::circle::PeerId;
+use vault_core::sync::{PushResult, RecordParts, SealedRecord};
+use vault_server::storage::{PushError, QuotaKind, Quotas, TaggedRecord};
+
+const FOUNDER: [u8; 32] = [9; 32];
+const ZONE: &str = "keychain";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A circle whose log is at seq 0, with FOUNDER its one member.
+fn circle(db: &TestDb) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    db.execute(&format!(
+        "INSERT INTO circles (circle_id, genesis_hash, head_seq, head_hash, created)
+         VALUES (decode('{id}', 'hex'), decode('{h}', 'hex'), 0, decode('{h}', 'hex'), 1);
+         INSERT INTO members (circle_id, peer_id, signing_key, agreement_key, added_seq)
+         VALUES (decode('{id}', 'hex'), decode('{f}', 'hex'), decode('{k}', 'hex'),
+                 decode('{k}', 'hex'), 0);",
+        id = hex(id.as_bytes()),
+        h = hex(&[100; 32]),
+        f = hex(&FOUNDER),
+        k = hex(&[1; 32]),
+    ));
+    id
+}
+
+fn rec(n: u32, gencount: u64, tag: u64) -> TaggedRecord {
+    let mut b = [0u8; 16];
+    b[0] = (n % 256) as u8;
+    b[12..].copy_from_slice(&n.to_be_bytes());
+    TaggedRecord {
+        tag,
+        record: SealedRecord::from_parts(RecordParts {
+            uuid: uuid::Uuid::from_bytes(b),
+            gencount,
+            epoch: 1,
+            tomb: false,
+            circle_pos: 0,
+            writer: PeerId::from_bytes(FOUNDER),
+            wrappedkey: vec![gencount as u8; 8],
+            encitem: b.to_vec(),
+            signature: [0; 64],
+        })
+        .unwrap(),
+    }
+}
+
+fn saved(results: &[PushResult]) -> Vec<u64> {
+    results
+        .iter()
+        .filter_map(|r| match r {
+            PushResult::Saved { seq, .. } => Some(*seq),
+            PushResult::Conflict { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_push_takes_seqs_and_a_conflict_is_answered_with_the_stored_record() {
+    let Some(db) = TestDb::create("push") else {
+        return;
+    };
+    let s = PgStorage::open(&db.url).unwrap();
+    let id = circle(&db);
+    let q = Quotas::default();
+    let reply = s
+        .push_records(id, ZONE, &FOUNDER, &[rec(1, 1, 0), rec(2, 1, 0)], &q)
+        .unwrap();
+    assert_eq!(saved(&reply.results), [1, 2]);
+    assert_eq!((reply.token.epoch, reply.token.seq), (1, 2));
+    // Based on nothing, but one is stored: a conflict carrying it.
+    let reply = s
+        .push_records(id, ZONE, &FOUNDER, &[rec(1, 2, 0)], &q)
+        .unwrap();
+    match &reply.results[..] {
+        [
+            PushResult::Conflict {
+                current: Some(c), ..
+            },
+        ] => assert_eq!(c.tag, 1),
+        other => panic!("{other:?}"),
+    }
+    // Based on the stored one, with a higher gencount: saved at seq 3.
+    let reply = s
+        .push_records(id, ZONE, &FOUNDER, &[rec(1, 2, 1)], &q)
+        .unwrap();
+    assert_eq!(saved(&reply.results), [3]);
+    assert!(matches!(
+        s.push_records(id, ZONE, &[8; 32], &[rec(5, 1, 0)], &q),
+        Err(PushError::NotMember)
+    ));
+    let mut ahead = rec(6, 1, 0);
+    ahead.record = SealedRecord::from_parts(RecordParts {
+        circle_pos: 1,
+        ..ahead.record.into_parts()
+    })
+    .unwrap();
+    assert!(matches!(
+        s.push_records(id, ZONE, &FOUNDER, &[ahead], &q),
+        Err(PushError::CirclePos)
+    ));
+}
+
+#[test]
+fn concurrent_pushes_take_every_seq_once_in_commit_order() {
+    let Some(db) = TestDb::create("concurrent") else {
+        return;
+    };
+    let s = Arc::new(PgStorage::open(&db.url).unwrap());
+    let id = circle(&db);
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut seqs = Vec::new();
+                for b in 0..20u32 {
+                    let batch: Vec<TaggedRecord> = (0..10u32)
+                        .map(|i| rec(t * 1000 + b * 10 + i, 1, 0))
+                        .collect();
+                    let reply = s
+                        .push_records(id, ZONE, &FOUNDER, &batch, &Quotas::default())
+                        .unwrap();
+                    let got = saved(&reply.results);
+                    assert_eq!(got.len(), 10);
+                    seqs.extend(got);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        let seqs = t.join().unwrap();
+        // One thread's batches commit one after another: its seqs grow.
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=1600).collect::<Vec<u64>>());
+}
+
+#[test]
+fn a_push_past_a_quota_stores_nothing() {
+    let Some(db) = TestDb::create("quota") else {
+        return;
+    };
+    let s = PgStorage::open(&db.url).unwrap();
+    let id = circle(&db);
+    let q = Quotas {
+        max_devices: 0,
+        max_records: 3,
+        max_bytes: 0,
+    };
+    s.push_records(id, ZONE, &FOUNDER, &[rec(1, 1, 0), rec(2, 1, 0)], &q)
+        .unwrap();
+    match s.push_records(id, ZONE, &FOUNDER, &[rec(3, 1, 0), rec(4, 1, 0)], &q) {
+        Err(PushError::Quota(e)) => assert_eq!((e.kind, e.would_be), (QuotaKind::Records, 4)),
+        other => panic!("expected the records quota, got {other:?}"),
+    }
+    assert_eq!(s.counts().unwrap().records, 2);
+    let reply = s
+        .push_records(id, ZONE, &FOUNDER, &[rec(3, 1, 0)], &q)
+        .unwrap();
+    assert_eq!(saved(&reply.results), [3], "the refused batch took no seq");
+}

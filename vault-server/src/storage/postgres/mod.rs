@@ -1,18 +1,23 @@
 //! The PostgreSQL backend, for several `vault-server` instances on one
-//! database (issue 16; in progress): opening a pool on a
-//! `postgres://` URL and migrating the schema with refinery at start. The
-//! rest of the [`Storage`](super::Storage) interface follows as the sync
-//! rules move above the backends, so no server selects this backend yet.
+//! database (issue 16; in progress): opening a pool on a `postgres://` URL,
+//! migrating the schema with refinery at start, and the push, by the rule
+//! both backends share ([`rules::push`]). The rest of the
+//! [`Storage`](super::Storage) interface follows as the other rules move
+//! above the backends, so no server selects this backend yet.
 //!
 //! The storage interface is synchronous (handlers call it on tokio's
 //! blocking pool); this backend runs tokio-postgres on a small runtime of
 //! its own and blocks on it, so it works the same from a handler, an admin
 //! command or a plain test.
 
-use super::StorageError;
+mod push;
+
+use super::quota::Quotas;
+use super::{PeerBytes, PushError, PushReply, StorageError, TaggedRecord, rules};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::future::Future;
 use tokio_postgres::NoTls;
+use uuid::Uuid;
 
 mod embedded {
     refinery::embed_migrations!("../migrations/server/postgres");
@@ -148,6 +153,47 @@ impl PgStorage {
                 bytes: n(3),
             })
         })
+    }
+
+    /// Saves a batch by the push rule (see
+    /// [`Storage::push_records`](super::Storage::push_records)), in one
+    /// transaction that locks the zone's counter row.
+    pub fn push_records(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        writer: &PeerBytes,
+        records: &[TaggedRecord],
+        quotas: &Quotas,
+    ) -> Result<PushReply, PushError> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
+        let content: Vec<[u8; 32]> = records.iter().map(|r| r.record.content_hash()).collect();
+        let mut client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
+        let tx = runtime.block_on(client.transaction()).map_err(pg_err)?;
+        let mut backend = push::PgPush { runtime, tx: &tx };
+        let pushed = rules::push::push(
+            &mut backend,
+            circle_id,
+            zone,
+            writer,
+            records,
+            &content,
+            quotas,
+        );
+        match pushed {
+            Ok(reply) => {
+                runtime.block_on(tx.commit()).map_err(pg_err)?;
+                Ok(reply)
+            }
+            Err(e) => {
+                // Nothing of a refused batch stays.
+                runtime.block_on(tx.rollback()).map_err(pg_err)?;
+                Err(e)
+            }
+        }
     }
 
     /// The schema version the database is at (refinery's history).

@@ -1,0 +1,299 @@
+//! The push rule's primitives ([`rules::push`](crate::storage::rules::push))
+//! on a PostgreSQL transaction: the zone's counter row is locked with
+//! `SELECT ... FOR UPDATE`, so concurrent pushes to one zone, from any
+//! instance, take their seqs in commit order; stored records are fetched
+//! and saved a batch per statement (`= ANY` and `UNNEST` over arrays).
+
+use crate::storage::quota::{QuotaOverrides, Usage};
+use crate::storage::rules::push::{Held, LockedZone, PushTx, Save};
+use crate::storage::{PeerBytes, StorageError, TaggedRecord};
+use std::collections::HashMap;
+use tokio::runtime::Runtime;
+use tokio_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+use vault_core::circle::PeerId;
+use vault_core::sync::{RecordParts, SealedRecord};
+
+fn pg_err(e: tokio_postgres::Error) -> StorageError {
+    StorageError::Backend(Box::new(e))
+}
+
+/// A value out of the range the schema's CHECKs allow.
+fn range_err(what: &'static str) -> StorageError {
+    StorageError::Backend(format!("a stored {what} is out of range").into())
+}
+
+fn unsigned(v: i64, what: &'static str) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| range_err(what))
+}
+
+fn signed(v: u64, what: &'static str) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::Backend(format!("{what} is 2^63 or more").into()))
+}
+
+/// A transaction of the push, each primitive one round trip on
+/// `runtime` (the caller is not on it: the storage is synchronous).
+pub(super) struct PgPush<'t, 'c> {
+    pub runtime: &'t Runtime,
+    pub tx: &'t Transaction<'c>,
+}
+
+impl PgPush<'_, '_> {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StorageError> {
+        self.runtime
+            .block_on(self.tx.query(sql, params))
+            .map_err(pg_err)
+    }
+
+    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StorageError> {
+        self.runtime
+            .block_on(self.tx.execute(sql, params))
+            .map_err(pg_err)
+    }
+}
+
+fn uuid_params(uuids: &[Uuid]) -> Vec<&[u8]> {
+    uuids.iter().map(|u| &u.as_bytes()[..]).collect()
+}
+
+fn uuid_of(bytes: &[u8]) -> Result<Uuid, StorageError> {
+    Uuid::from_slice(bytes).map_err(|_| range_err("uuid"))
+}
+
+impl PushTx for PgPush<'_, '_> {
+    fn is_current_member(
+        &mut self,
+        circle_id: Uuid,
+        peer: &PeerBytes,
+    ) -> Result<bool, StorageError> {
+        let rows = self.query(
+            "SELECT removed FROM members WHERE circle_id = $1 AND peer_id = $2",
+            &[&&circle_id.as_bytes()[..], &&peer[..]],
+        )?;
+        Ok(rows.first().is_some_and(|r| !r.get::<_, bool>(0)))
+    }
+
+    fn circle_head(&mut self, circle_id: Uuid) -> Result<u64, StorageError> {
+        let rows = self.query(
+            "SELECT head_seq FROM circles WHERE circle_id = $1",
+            &[&&circle_id.as_bytes()[..]],
+        )?;
+        let head = rows.first().ok_or(StorageError::NotFound)?.get::<_, i64>(0);
+        unsigned(head, "head seq")
+    }
+
+    fn lock_zone(&mut self, circle_id: Uuid, zone: &str) -> Result<LockedZone, StorageError> {
+        let id = &circle_id.as_bytes()[..];
+        self.execute(
+            "INSERT INTO zones (circle_id, name, epoch)
+             SELECT $1, $2, COALESCE(max(epoch), 1) FROM restores
+             ON CONFLICT (circle_id, name) DO NOTHING",
+            &[&id, &zone],
+        )?;
+        let rows = self.query(
+            "SELECT zone_id, epoch, seq, live FROM zones
+             WHERE circle_id = $1 AND name = $2 FOR UPDATE",
+            &[&id, &zone],
+        )?;
+        let row = rows.first().ok_or(StorageError::NotFound)?;
+        Ok(LockedZone {
+            id: row.get(0),
+            epoch: u32::try_from(row.get::<_, i64>(1)).map_err(|_| range_err("epoch"))?,
+            seq: unsigned(row.get(2), "seq")?,
+            live: unsigned(row.get(3), "live count")?,
+        })
+    }
+
+    fn held(&mut self, zone_id: i64, uuids: &[Uuid]) -> Result<HashMap<Uuid, Held>, StorageError> {
+        let rows = self.query(
+            "SELECT uuid, seq, gencount, tomb, octet_length(wrappedkey) + octet_length(encitem)
+             FROM records WHERE zone_id = $1 AND uuid = ANY($2)",
+            &[&zone_id, &uuid_params(uuids)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    uuid_of(r.get(0))?,
+                    Held {
+                        seq: unsigned(r.get(1), "seq")?,
+                        gencount: unsigned(r.get(2), "gencount")?,
+                        tomb: r.get(3),
+                        bytes: unsigned(i64::from(r.get::<_, i32>(4)), "size")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn current(
+        &mut self,
+        zone_id: i64,
+        uuids: &[Uuid],
+    ) -> Result<HashMap<Uuid, TaggedRecord>, StorageError> {
+        let rows = self.query(
+            "SELECT seq, uuid, gencount, epoch, tomb, circle_pos, writer, wrappedkey, encitem,
+                    signature
+             FROM records WHERE zone_id = $1 AND uuid = ANY($2)",
+            &[&zone_id, &uuid_params(uuids)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let uuid = uuid_of(r.get(1))?;
+                let writer: [u8; 32] = r
+                    .get::<_, &[u8]>(6)
+                    .try_into()
+                    .map_err(|_| range_err("writer"))?;
+                let signature: [u8; 64] = r
+                    .get::<_, &[u8]>(9)
+                    .try_into()
+                    .map_err(|_| range_err("signature"))?;
+                let record = SealedRecord::from_parts(RecordParts {
+                    uuid,
+                    gencount: unsigned(r.get(2), "gencount")?,
+                    epoch: u32::try_from(r.get::<_, i64>(3)).map_err(|_| range_err("epoch"))?,
+                    tomb: r.get(4),
+                    circle_pos: unsigned(r.get(5), "circle position")?,
+                    writer: PeerId::from_bytes(writer),
+                    wrappedkey: r.get(7),
+                    encitem: r.get(8),
+                    signature,
+                })
+                .map_err(|e| StorageError::Backend(Box::new(e)))?;
+                Ok((
+                    uuid,
+                    TaggedRecord {
+                        tag: unsigned(r.get(0), "seq")?,
+                        record,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn save(&mut self, zone_id: i64, rows: &[Save<'_>]) -> Result<(), StorageError> {
+        let mut uuid = Vec::with_capacity(rows.len());
+        let mut seq = Vec::with_capacity(rows.len());
+        let mut gencount = Vec::with_capacity(rows.len());
+        let mut epoch = Vec::with_capacity(rows.len());
+        let mut tomb = Vec::with_capacity(rows.len());
+        let mut circle_pos = Vec::with_capacity(rows.len());
+        let mut writer = Vec::with_capacity(rows.len());
+        let mut wrappedkey = Vec::with_capacity(rows.len());
+        let mut encitem = Vec::with_capacity(rows.len());
+        let mut signature = Vec::with_capacity(rows.len());
+        let mut content = Vec::with_capacity(rows.len());
+        for row in rows {
+            let r = row.record;
+            uuid.push(r.uuid().as_bytes().to_vec());
+            seq.push(signed(row.seq, "a seq")?);
+            gencount.push(signed(r.gencount(), "a gencount")?);
+            epoch.push(i64::from(r.epoch()));
+            tomb.push(r.tomb());
+            circle_pos.push(signed(r.circle_pos(), "a circle position")?);
+            writer.push(r.writer().as_bytes().to_vec());
+            wrappedkey.push(r.wrappedkey());
+            encitem.push(r.encitem());
+            signature.push(&r.signature()[..]);
+            content.push(&row.content[..]);
+        }
+        self.execute(
+            "INSERT INTO records (zone_id, uuid, seq, gencount, epoch, tomb, circle_pos, writer,
+                                  wrappedkey, encitem, signature, content)
+             SELECT $1, * FROM UNNEST($2::bytea[], $3::int8[], $4::int8[], $5::int8[],
+                                      $6::bool[], $7::int8[], $8::bytea[], $9::bytea[],
+                                      $10::bytea[], $11::bytea[], $12::bytea[])
+             ON CONFLICT (zone_id, uuid) DO UPDATE SET
+                seq = excluded.seq, gencount = excluded.gencount, epoch = excluded.epoch,
+                tomb = excluded.tomb, circle_pos = excluded.circle_pos,
+                writer = excluded.writer, wrappedkey = excluded.wrappedkey,
+                encitem = excluded.encitem, signature = excluded.signature,
+                content = excluded.content",
+            &[
+                &zone_id,
+                &uuid,
+                &seq,
+                &gencount,
+                &epoch,
+                &tomb,
+                &circle_pos,
+                &writer,
+                &wrappedkey,
+                &encitem,
+                &signature,
+                &content,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn mark_dirty(&mut self, zone_id: i64, buckets: &[u8]) -> Result<(), StorageError> {
+        let buckets: Vec<i16> = buckets.iter().map(|b| i16::from(*b)).collect();
+        self.execute(
+            "INSERT INTO zone_buckets (zone_id, bucket, hash)
+             SELECT $1, b, NULL FROM UNNEST($2::int2[]) AS b
+             ON CONFLICT (zone_id, bucket) DO UPDATE SET hash = NULL",
+            &[&zone_id, &buckets],
+        )?;
+        Ok(())
+    }
+
+    fn set_counters(
+        &mut self,
+        zone_id: i64,
+        seq: u64,
+        live: u64,
+        bytes_delta: i64,
+    ) -> Result<(), StorageError> {
+        self.execute(
+            "UPDATE zones SET seq = $2, live = $3, bytes = bytes + $4, root = NULL
+             WHERE zone_id = $1",
+            &[
+                &zone_id,
+                &signed(seq, "a seq")?,
+                &signed(live, "a live count")?,
+                &bytes_delta,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn usage(&mut self, circle_id: Uuid) -> Result<Usage, StorageError> {
+        let rows = self.query(
+            "SELECT (SELECT count(*) FROM members WHERE circle_id = $1 AND NOT removed),
+                    (SELECT COALESCE(sum(live), 0)::bigint FROM zones WHERE circle_id = $1),
+                    (SELECT COALESCE(sum(bytes), 0)::bigint FROM zones WHERE circle_id = $1)",
+            &[&&circle_id.as_bytes()[..]],
+        )?;
+        let r = rows.first().ok_or(StorageError::NotFound)?;
+        Ok(Usage {
+            devices: unsigned(r.get(0), "device count")?,
+            records: unsigned(r.get(1), "record count")?,
+            bytes: unsigned(r.get(2), "byte count")?,
+        })
+    }
+
+    fn quota_overrides(&mut self, circle_id: Uuid) -> Result<QuotaOverrides, StorageError> {
+        let rows = self.query(
+            "SELECT max_devices, max_records, max_bytes FROM circles WHERE circle_id = $1",
+            &[&&circle_id.as_bytes()[..]],
+        )?;
+        let Some(r) = rows.first() else {
+            return Ok(QuotaOverrides::default());
+        };
+        let limit = |i: usize| -> Result<Option<u64>, StorageError> {
+            r.get::<_, Option<i64>>(i)
+                .map(|v| unsigned(v, "quota"))
+                .transpose()
+        };
+        Ok(QuotaOverrides {
+            max_devices: limit(0)?,
+            max_records: limit(1)?,
+            max_bytes: limit(2)?,
+        })
+    }
+}
