@@ -6,7 +6,9 @@
 //! count a quota differently.
 //!
 //! Moved here so far: the push ([`push`]: conflicts, sequence numbers,
-//! quotas). The manifest cache, tombstone collection and the circle log's
-//! membership checks follow (issue 16).
+//! quotas) and the circle log's append ([`append`]: the head, membership,
+//! the devices quota, removal cuts). The manifest cache and tombstone
+//! collection follow (issue 16).
 
+pub mod append;
 pub mod push;

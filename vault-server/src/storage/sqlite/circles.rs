@@ -1,14 +1,16 @@
-//! Circles, their logs and their members in SQLite. An append checks the
-//! head and the signer inside the caller's write transaction.
+//! Circles, their logs and their members in SQLite, and the append rule's
+//! primitives (the rule, [`crate::storage::rules::append`], runs inside the
+//! caller's write transaction).
 
 use super::{blob32, db_err, seq_of, seq_to_sql};
-use crate::storage::quota::{self, QuotaOverrides, Quotas, Usage};
+use crate::storage::quota::{QuotaOverrides, Usage};
+use crate::storage::rules::append::{AppendTx, Head};
 use crate::storage::{
-    AppendError, LogPage, MemberChange, MemberKeys, MemberRow, NewEntry, PeerBytes, StorageError,
-    StoredEntry,
+    LogPage, MemberKeys, MemberRow, NewEntry, PeerBytes, StorageError, StoredEntry,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use uuid::Uuid;
+use vault_core::sync::Token;
 
 pub(super) fn create(
     tx: &Transaction<'_>,
@@ -149,102 +151,126 @@ fn insert_member(
     Ok(())
 }
 
-pub(super) fn append(
-    tx: &Transaction<'_>,
-    circle_id: Uuid,
-    signer: &PeerBytes,
-    entry: &NewEntry,
-    change: &MemberChange,
-    quotas: &Quotas,
-) -> Result<(), AppendError> {
-    let id = circle_id.as_bytes();
-    let head: Option<(i64, Vec<u8>)> = tx
-        .prepare_cached("SELECT head_seq, head_hash FROM circles WHERE circle_id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .map_err(db_err)?;
-    let Some((head_seq, head_hash)) = head else {
-        return Err(AppendError::NoCircle);
-    };
-    if head_hash.as_slice() != entry.prev {
-        return Err(AppendError::HeadMoved);
+/// The append rule's primitives ([`rules::append`]) on a SQLite write
+/// transaction (SQLite's writer lock serializes appends and pushes: the
+/// head and zone rows need no lock of their own).
+pub(super) struct SqliteAppend<'t, 'c>(pub &'t Transaction<'c>);
+
+impl AppendTx for SqliteAppend<'_, '_> {
+    fn lock_head(&mut self, circle_id: Uuid) -> Result<Option<Head>, StorageError> {
+        let head: Option<(i64, Vec<u8>)> = self
+            .0
+            .prepare_cached("SELECT head_seq, head_hash FROM circles WHERE circle_id = ?1")
+            .and_then(|mut s| {
+                s.query_row([circle_id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(db_err)?;
+        head.map(|(seq, hash)| {
+            Ok(Head {
+                seq: seq_of(seq)?,
+                hash: blob32(hash)?,
+            })
+        })
+        .transpose()
     }
-    let seq = seq_to_sql(entry.seq)?;
-    if head_seq.checked_add(1) != Some(seq) {
-        return Err(AppendError::BadSeq);
-    }
-    match member(tx, circle_id, signer) {
-        Ok(m) if !m.removed => {}
-        Ok(_) | Err(StorageError::NotFound) => return Err(AppendError::SignerNotMember),
-        Err(e) => return Err(e.into()),
-    }
-    match change {
-        MemberChange::None => {}
-        MemberChange::Add { peer, keys } => match member(tx, circle_id, peer) {
-            Err(StorageError::NotFound) => {
-                let limits = quota_overrides(tx, circle_id)?.over(quotas);
-                quota::check_new_device(&limits, &usage(tx, circle_id)?)?;
-                insert_member(tx, circle_id, peer, keys, seq)?
-            }
-            Ok(_) => return Err(AppendError::PeerExists),
-            Err(e) => return Err(e.into()),
-        },
-        MemberChange::Remove { peer, cuts } => {
-            for cut in cuts {
-                let at: Option<(u32, u64)> = tx
-                    .prepare_cached(
-                        "SELECT epoch, seq FROM zones WHERE circle_id = ?1 AND name = ?2",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(params![id, cut.zone], |r| Ok((r.get(0)?, r.get(1)?)))
-                            .optional()
-                    })
-                    .map_err(db_err)?;
-                let still = match at {
-                    // A zone restored since the cut was taken (a removal
-                    // posted again to a restored server): its records are
-                    // judged by the list alone.
-                    Some((epoch, _)) if epoch != cut.token.epoch => true,
-                    Some((_, seq)) => cut.token.seq == seq,
-                    // A zone nobody wrote yet is at sequence 0.
-                    None => cut.token.seq == 0,
-                };
-                if !still {
-                    return Err(AppendError::ZoneMoved);
-                }
-                tx.prepare_cached(
-                    "INSERT INTO circle_cuts (circle_id, removal_seq, zone, list)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut s| s.execute(params![id, seq, cut.zone, cut.list]))
-                .map_err(db_err)?;
-            }
-            let n = tx
-                .prepare_cached(
-                    "UPDATE members SET removed = 1
-                     WHERE circle_id = ?1 AND peer_id = ?2 AND removed = 0",
-                )
-                .and_then(|mut s| s.execute(params![id, peer]))
-                .map_err(db_err)?;
-            if n != 1 {
-                return Err(AppendError::TargetNotMember);
-            }
-            let left: i64 = tx
-                .prepare_cached("SELECT count(*) FROM members WHERE circle_id = ?1 AND removed = 0")
-                .and_then(|mut s| s.query_row([id], |r| r.get(0)))
-                .map_err(db_err)?;
-            if left == 0 {
-                return Err(AppendError::LastMember);
-            }
-            tx.prepare_cached("DELETE FROM tokens WHERE circle_id = ?1 AND peer_id = ?2")
-                .and_then(|mut s| s.execute(params![id, peer]))
-                .map_err(db_err)?;
+
+    fn member(
+        &mut self,
+        circle_id: Uuid,
+        peer: &PeerBytes,
+    ) -> Result<Option<MemberRow>, StorageError> {
+        match member(self.0, circle_id, peer) {
+            Ok(m) => Ok(Some(m)),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e),
         }
     }
-    insert_entry(tx, circle_id, entry)?;
-    tx.prepare_cached("UPDATE circles SET head_seq = ?2, head_hash = ?3 WHERE circle_id = ?1")
-        .and_then(|mut s| s.execute(params![id, seq, entry.hash]))
-        .map_err(db_err)?;
-    Ok(())
+
+    fn usage(&mut self, circle_id: Uuid) -> Result<Usage, StorageError> {
+        usage(self.0, circle_id)
+    }
+
+    fn quota_overrides(&mut self, circle_id: Uuid) -> Result<QuotaOverrides, StorageError> {
+        quota_overrides(self.0, circle_id)
+    }
+
+    fn add_member(
+        &mut self,
+        circle_id: Uuid,
+        peer: &PeerBytes,
+        keys: &MemberKeys,
+        seq: u64,
+    ) -> Result<(), StorageError> {
+        insert_member(self.0, circle_id, peer, keys, seq_to_sql(seq)?)
+    }
+
+    fn zone_position(
+        &mut self,
+        circle_id: Uuid,
+        zone: &str,
+    ) -> Result<Option<Token>, StorageError> {
+        self.0
+            .prepare_cached("SELECT epoch, seq FROM zones WHERE circle_id = ?1 AND name = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![circle_id.as_bytes(), zone], |r| {
+                    Ok(Token {
+                        epoch: r.get(0)?,
+                        seq: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(db_err)
+    }
+
+    fn save_cut(
+        &mut self,
+        circle_id: Uuid,
+        removal_seq: u64,
+        zone: &str,
+        list: &[u8],
+    ) -> Result<(), StorageError> {
+        let seq = seq_to_sql(removal_seq)?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO circle_cuts (circle_id, removal_seq, zone, list)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![circle_id.as_bytes(), seq, zone, list]))
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn mark_removed(&mut self, circle_id: Uuid, peer: &PeerBytes) -> Result<bool, StorageError> {
+        let n = self
+            .0
+            .prepare_cached(
+                "UPDATE members SET removed = 1
+                 WHERE circle_id = ?1 AND peer_id = ?2 AND removed = 0",
+            )
+            .and_then(|mut s| s.execute(params![circle_id.as_bytes(), peer]))
+            .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    fn drop_tokens(&mut self, circle_id: Uuid, peer: &PeerBytes) -> Result<(), StorageError> {
+        self.0
+            .prepare_cached("DELETE FROM tokens WHERE circle_id = ?1 AND peer_id = ?2")
+            .and_then(|mut s| s.execute(params![circle_id.as_bytes(), peer]))
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn save_entry(&mut self, circle_id: Uuid, entry: &NewEntry) -> Result<(), StorageError> {
+        insert_entry(self.0, circle_id, entry)?;
+        let seq = seq_to_sql(entry.seq)?;
+        self.0
+            .prepare_cached("UPDATE circles SET head_seq = ?2, head_hash = ?3 WHERE circle_id = ?1")
+            .and_then(|mut s| s.execute(params![circle_id.as_bytes(), seq, entry.hash]))
+            .map_err(db_err)?;
+        Ok(())
+    }
 }
 
 pub(super) fn cut_list(

@@ -361,7 +361,8 @@ impl Storage for SqliteStorage {
         quotas: &Quotas,
     ) -> Result<(), AppendError> {
         self.write(Durability::Full, |tx| {
-            circles::append(tx, circle_id, signer, entry, change, quotas)
+            let mut backend = circles::SqliteAppend(tx);
+            rules::append::append(&mut backend, circle_id, signer, entry, change, quotas)
         })
     }
 
