@@ -81,7 +81,7 @@ pub fn append<T: AppendTx + ?Sized>(
     if head.seq.checked_add(1) != Some(entry.seq) {
         return Err(AppendError::BadSeq);
     }
-    if !tx.member(circle_id, signer)?.is_some_and(|m| !m.removed) {
+    if tx.member(circle_id, signer)?.is_none_or(|m| m.removed) {
         return Err(AppendError::SignerNotMember);
     }
     match change {
