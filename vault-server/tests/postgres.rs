@@ -222,3 +222,141 @@ fn a_push_past_a_quota_stores_nothing() {
         .unwrap();
     assert_eq!(saved(&reply.results), [3], "the refused batch took no seq");
 }
+
+use vault_server::storage::{AppendError, MemberChange, MemberKeys, NewEntry, ZoneCutList};
+
+const KEYS: MemberKeys = MemberKeys {
+    signing: [1; 32],
+    agreement: [2; 32],
+};
+
+fn entry(seq: u64, prev: [u8; 32], hash: u8) -> NewEntry {
+    NewEntry {
+        seq,
+        prev,
+        hash: [hash; 32],
+        entry: vec![seq as u8; 10],
+        signature: vec![0; 64],
+    }
+}
+
+/// A circle created through the storage: FOUNDER, genesis hash [100; 32].
+fn founded(s: &PgStorage) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    s.create_circle(id, &entry(0, [0; 32], 100), &FOUNDER, &KEYS, 1)
+        .unwrap();
+    id
+}
+
+#[test]
+fn appends_follow_the_head_the_members_the_quota_and_the_cuts() {
+    let Some(db) = TestDb::create("append") else {
+        return;
+    };
+    let s = PgStorage::open(&db.url).unwrap();
+    let id = founded(&s);
+    assert!(matches!(
+        s.create_circle(id, &entry(0, [0; 32], 100), &FOUNDER, &KEYS, 1),
+        Err(vault_server::StorageError::Conflict)
+    ));
+    let q = Quotas::default();
+    let add = MemberChange::Add {
+        peer: [5; 32],
+        keys: KEYS,
+    };
+    let refused = |e: &NewEntry, signer: &[u8; 32], change: &MemberChange, q: &Quotas| {
+        s.append_entry(id, signer, e, change, q).unwrap_err()
+    };
+    assert!(matches!(
+        refused(&entry(1, [0; 32], 101), &FOUNDER, &add, &q),
+        AppendError::HeadMoved
+    ));
+    assert!(matches!(
+        refused(&entry(2, [100; 32], 101), &FOUNDER, &add, &q),
+        AppendError::BadSeq
+    ));
+    assert!(matches!(
+        refused(&entry(1, [100; 32], 101), &[5; 32], &add, &q),
+        AppendError::SignerNotMember
+    ));
+    let one = Quotas {
+        max_devices: 1,
+        ..Quotas::default()
+    };
+    assert!(matches!(
+        refused(&entry(1, [100; 32], 101), &FOUNDER, &add, &one),
+        AppendError::Quota(_)
+    ));
+    s.append_entry(id, &FOUNDER, &entry(1, [100; 32], 101), &add, &q)
+        .unwrap();
+    assert!(!s.member(id, &[5; 32]).unwrap().removed);
+    assert!(matches!(
+        refused(&entry(2, [101; 32], 102), &FOUNDER, &add, &q),
+        AppendError::PeerExists
+    ));
+
+    // A removal whose cut the zone moved past is refused; at the zone's
+    // position it is taken.
+    s.push_records(id, ZONE, &FOUNDER, &[rec(1, 1, 0)], &q)
+        .unwrap();
+    let remove_at = |seq: u64| MemberChange::Remove {
+        peer: [5; 32],
+        cuts: vec![ZoneCutList {
+            zone: ZONE.into(),
+            token: vault_core::sync::Token { epoch: 1, seq },
+            list: vec![7; 4],
+        }],
+    };
+    assert!(matches!(
+        refused(&entry(2, [101; 32], 102), &FOUNDER, &remove_at(0), &q),
+        AppendError::ZoneMoved
+    ));
+    s.append_entry(id, &FOUNDER, &entry(2, [101; 32], 102), &remove_at(1), &q)
+        .unwrap();
+    assert!(s.member(id, &[5; 32]).unwrap().removed);
+    assert!(matches!(
+        refused(&entry(3, [102; 32], 103), &FOUNDER, &remove_at(1), &q),
+        AppendError::TargetNotMember
+    ));
+    let founder_leaves = MemberChange::Remove {
+        peer: FOUNDER,
+        cuts: Vec::new(),
+    };
+    assert!(matches!(
+        refused(&entry(3, [102; 32], 103), &FOUNDER, &founder_leaves, &q),
+        AppendError::LastMember
+    ));
+    assert_eq!(s.counts().unwrap().devices, 1);
+}
+
+#[test]
+fn concurrent_appends_at_one_head_exactly_one_wins() {
+    let Some(db) = TestDb::create("appendrace") else {
+        return;
+    };
+    let s = Arc::new(PgStorage::open(&db.url).unwrap());
+    let id = founded(&s);
+    let mut head = [100u8; 32];
+    for seq in 1..=10u64 {
+        let threads: Vec<_> = (0..8u8)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let e = entry(seq, head, seq as u8 * 10 + t);
+                    s.append_entry(id, &FOUNDER, &e, &MemberChange::None, &Quotas::default())
+                        .map(|()| e.hash)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in threads {
+            match t.join().unwrap() {
+                Ok(hash) => winners.push(hash),
+                Err(AppendError::HeadMoved) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {seq}");
+        head = winners[0];
+    }
+}

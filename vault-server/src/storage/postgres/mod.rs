@@ -10,13 +10,19 @@
 //! its own and blocks on it, so it works the same from a handler, an admin
 //! command or a plain test.
 
+mod append;
 mod push;
+mod tx;
 
 use super::quota::Quotas;
-use super::{PeerBytes, PushError, PushReply, StorageError, TaggedRecord, rules};
+use super::{
+    AppendError, MemberChange, MemberKeys, MemberRow, NewEntry, PeerBytes, PushError, PushReply,
+    StorageError, TaggedRecord, rules,
+};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::future::Future;
 use tokio_postgres::NoTls;
+use tx::{PgTx, pg_err};
 use uuid::Uuid;
 
 mod embedded {
@@ -43,10 +49,6 @@ pub fn schema_version() -> u32 {
         .map(|m| u32::try_from(m.version()).unwrap_or(0))
         .max()
         .unwrap_or(0)
-}
-
-fn pg_err(e: tokio_postgres::Error) -> StorageError {
-    StorageError::Backend(Box::new(e))
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StorageError {
@@ -155,6 +157,31 @@ impl PgStorage {
         })
     }
 
+    /// Runs `f` in one write transaction: committed if it succeeds,
+    /// rolled back (nothing of it stays) if it fails.
+    fn write<T, E: From<StorageError>>(
+        &self,
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
+        let mut client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
+        let tx = runtime.block_on(client.transaction()).map_err(pg_err)?;
+        let mut backend = PgTx { runtime, tx: &tx };
+        match f(&mut backend) {
+            Ok(out) => {
+                runtime.block_on(tx.commit()).map_err(pg_err)?;
+                Ok(out)
+            }
+            Err(e) => {
+                runtime.block_on(tx.rollback()).map_err(pg_err)?;
+                Err(e)
+            }
+        }
+    }
+
     /// Saves a batch by the push rule (see
     /// [`Storage::push_records`](super::Storage::push_records)), in one
     /// transaction that locks the zone's counter row.
@@ -166,34 +193,58 @@ impl PgStorage {
         records: &[TaggedRecord],
         quotas: &Quotas,
     ) -> Result<PushReply, PushError> {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
         let content: Vec<[u8; 32]> = records.iter().map(|r| r.record.content_hash()).collect();
-        let mut client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
-        let tx = runtime.block_on(client.transaction()).map_err(pg_err)?;
-        let mut backend = push::PgPush { runtime, tx: &tx };
-        let pushed = rules::push::push(
-            &mut backend,
-            circle_id,
-            zone,
-            writer,
-            records,
-            &content,
-            quotas,
-        );
-        match pushed {
-            Ok(reply) => {
-                runtime.block_on(tx.commit()).map_err(pg_err)?;
-                Ok(reply)
+        self.write(|tx| rules::push::push(tx, circle_id, zone, writer, records, &content, quotas))
+    }
+
+    /// Creates a circle from its genesis entry with its founder (see
+    /// [`Storage::create_circle`](super::Storage::create_circle));
+    /// `Conflict` if it exists.
+    pub fn create_circle(
+        &self,
+        circle_id: Uuid,
+        genesis: &NewEntry,
+        founder: &PeerBytes,
+        keys: &MemberKeys,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            let created = tx.execute(
+                "INSERT INTO circles (circle_id, genesis_hash, head_seq, head_hash, created)
+                 VALUES ($1, $2, $3, $2, $4) ON CONFLICT (circle_id) DO NOTHING",
+                &[
+                    &&circle_id.as_bytes()[..],
+                    &&genesis.hash[..],
+                    &tx::signed(genesis.seq, "a seq")?,
+                    &now,
+                ],
+            )?;
+            if created == 0 {
+                return Err(StorageError::Conflict);
             }
-            Err(e) => {
-                // Nothing of a refused batch stays.
-                runtime.block_on(tx.rollback()).map_err(pg_err)?;
-                Err(e)
-            }
-        }
+            tx.insert_entry(circle_id, genesis)?;
+            tx.insert_member(circle_id, founder, keys, genesis.seq)
+        })
+    }
+
+    /// Appends an entry by the append rule (see
+    /// [`Storage::append_entry`](super::Storage::append_entry)), in one
+    /// transaction that locks the circle's row.
+    pub fn append_entry(
+        &self,
+        circle_id: Uuid,
+        signer: &PeerBytes,
+        entry: &NewEntry,
+        change: &MemberChange,
+        quotas: &Quotas,
+    ) -> Result<(), AppendError> {
+        self.write(|tx| rules::append::append(tx, circle_id, signer, entry, change, quotas))
+    }
+
+    /// A member, current or removed; `NotFound` if never listed.
+    pub fn member(&self, circle_id: Uuid, peer: &PeerBytes) -> Result<MemberRow, StorageError> {
+        self.write(|tx| tx.member_row(circle_id, peer))?
+            .ok_or(StorageError::NotFound)
     }
 
     /// The schema version the database is at (refinery's history).

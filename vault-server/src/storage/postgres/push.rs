@@ -4,68 +4,16 @@
 //! instance, take their seqs in commit order; stored records are fetched
 //! and saved a batch per statement (`= ANY` and `UNNEST` over arrays).
 
+use super::tx::{PgTx, range_err, signed, unsigned, uuid_of, uuid_params};
 use crate::storage::quota::{QuotaOverrides, Usage};
 use crate::storage::rules::push::{Held, LockedZone, PushTx, Save};
 use crate::storage::{PeerBytes, StorageError, TaggedRecord};
 use std::collections::HashMap;
-use tokio::runtime::Runtime;
-use tokio_postgres::Transaction;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 use vault_core::circle::PeerId;
 use vault_core::sync::{RecordParts, SealedRecord};
 
-fn pg_err(e: tokio_postgres::Error) -> StorageError {
-    StorageError::Backend(Box::new(e))
-}
-
-/// A value out of the range the schema's CHECKs allow.
-fn range_err(what: &'static str) -> StorageError {
-    StorageError::Backend(format!("a stored {what} is out of range").into())
-}
-
-fn unsigned(v: i64, what: &'static str) -> Result<u64, StorageError> {
-    u64::try_from(v).map_err(|_| range_err(what))
-}
-
-fn signed(v: u64, what: &'static str) -> Result<i64, StorageError> {
-    i64::try_from(v).map_err(|_| StorageError::Backend(format!("{what} is 2^63 or more").into()))
-}
-
-/// A transaction of the push, each primitive one round trip on
-/// `runtime` (the caller is not on it: the storage is synchronous).
-pub(super) struct PgPush<'t, 'c> {
-    pub runtime: &'t Runtime,
-    pub tx: &'t Transaction<'c>,
-}
-
-impl PgPush<'_, '_> {
-    fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<tokio_postgres::Row>, StorageError> {
-        self.runtime
-            .block_on(self.tx.query(sql, params))
-            .map_err(pg_err)
-    }
-
-    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StorageError> {
-        self.runtime
-            .block_on(self.tx.execute(sql, params))
-            .map_err(pg_err)
-    }
-}
-
-fn uuid_params(uuids: &[Uuid]) -> Vec<&[u8]> {
-    uuids.iter().map(|u| &u.as_bytes()[..]).collect()
-}
-
-fn uuid_of(bytes: &[u8]) -> Result<Uuid, StorageError> {
-    Uuid::from_slice(bytes).map_err(|_| range_err("uuid"))
-}
-
-impl PushTx for PgPush<'_, '_> {
+impl PushTx for PgTx<'_, '_> {
     fn is_current_member(
         &mut self,
         circle_id: Uuid,
@@ -263,37 +211,10 @@ impl PushTx for PgPush<'_, '_> {
     }
 
     fn usage(&mut self, circle_id: Uuid) -> Result<Usage, StorageError> {
-        let rows = self.query(
-            "SELECT (SELECT count(*) FROM members WHERE circle_id = $1 AND NOT removed),
-                    (SELECT COALESCE(sum(live), 0)::bigint FROM zones WHERE circle_id = $1),
-                    (SELECT COALESCE(sum(bytes), 0)::bigint FROM zones WHERE circle_id = $1)",
-            &[&&circle_id.as_bytes()[..]],
-        )?;
-        let r = rows.first().ok_or(StorageError::NotFound)?;
-        Ok(Usage {
-            devices: unsigned(r.get(0), "device count")?,
-            records: unsigned(r.get(1), "record count")?,
-            bytes: unsigned(r.get(2), "byte count")?,
-        })
+        self.circle_usage(circle_id)
     }
 
     fn quota_overrides(&mut self, circle_id: Uuid) -> Result<QuotaOverrides, StorageError> {
-        let rows = self.query(
-            "SELECT max_devices, max_records, max_bytes FROM circles WHERE circle_id = $1",
-            &[&&circle_id.as_bytes()[..]],
-        )?;
-        let Some(r) = rows.first() else {
-            return Ok(QuotaOverrides::default());
-        };
-        let limit = |i: usize| -> Result<Option<u64>, StorageError> {
-            r.get::<_, Option<i64>>(i)
-                .map(|v| unsigned(v, "quota"))
-                .transpose()
-        };
-        Ok(QuotaOverrides {
-            max_devices: limit(0)?,
-            max_records: limit(1)?,
-            max_bytes: limit(2)?,
-        })
+        self.circle_quotas(circle_id)
     }
 }
