@@ -6,9 +6,10 @@
 //! count a quota differently.
 //!
 //! Moved here so far: the push ([`push`]: conflicts, sequence numbers,
-//! quotas) and the circle log's append ([`append`]: the head, membership,
-//! the devices quota, removal cuts). The manifest cache and tombstone
-//! collection follow (issue 16).
+//! quotas), the circle log's append ([`append`]: the head, membership, the
+//! devices quota, removal cuts) and the manifests ([`manifest`]: bucket
+//! hashes and the root cache, signed manifests, tombstone collection).
 
 pub mod append;
+pub mod manifest;
 pub mod push;

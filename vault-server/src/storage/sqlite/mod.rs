@@ -570,12 +570,28 @@ impl Storage for SqliteStorage {
         zone: &str,
         buckets: bool,
     ) -> Result<ServerManifest, StorageError> {
-        if let Some(m) = self.read(|c| manifests::cached(c, circle_id, zone, buckets))? {
+        let cached = self.read(|c| {
+            // One read transaction: the row, the buckets and the peers'
+            // manifests are one snapshot.
+            let tx = c.unchecked_transaction().map_err(db_err)?;
+            rules::manifest::cached(
+                &mut manifests::SqliteManifests(&tx),
+                circle_id,
+                zone,
+                buckets,
+            )
+        })?;
+        if let Some(m) = cached {
             return Ok(m);
         }
         // Bucket hashes are derived data: a lost cache is recomputed.
         self.write(Durability::Relaxed, |tx| {
-            manifests::refresh(tx, circle_id, zone, buckets)
+            rules::manifest::refresh(
+                &mut manifests::SqliteManifests(tx),
+                circle_id,
+                zone,
+                buckets,
+            )
         })
     }
 
@@ -595,7 +611,12 @@ impl Storage for SqliteStorage {
         manifest: &NewManifest,
     ) -> Result<ManifestStored, ManifestPutError> {
         self.write(Durability::Full, |tx| {
-            manifests::put(tx, circle_id, zone, manifest)
+            rules::manifest::put(
+                &mut manifests::SqliteManifests(tx),
+                circle_id,
+                zone,
+                manifest,
+            )
         })
     }
 

@@ -5,6 +5,7 @@
 
 use super::{circles, db_err};
 use crate::storage::quota::{QuotaOverrides, Usage};
+use crate::storage::rules::manifest::ZoneState;
 use crate::storage::rules::push::{Held, LockedZone, PushTx, Save};
 use crate::storage::zone::FIRST_EPOCH;
 use crate::storage::{ChangesError, ChangesPage, PeerBytes, StorageError, TaggedRecord, ZoneSeq};
@@ -14,37 +15,8 @@ use uuid::Uuid;
 use vault_core::circle::PeerId;
 use vault_core::sync::{RecordParts, SealedRecord, Token};
 
-/// A zone's counter row; [`ZoneRow::EMPTY`] (at [`new_zone_epoch`]) for a
-/// zone never written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct ZoneRow {
-    /// Its id, `None` if the zone has no row yet.
-    pub id: Option<i64>,
-    pub epoch: u32,
-    pub seq: u64,
-    pub gc_seq: u64,
-    pub live: u64,
-    pub root: Option<[u8; 32]>,
-}
-
-impl ZoneRow {
-    /// How a zone never written reads, before any restore.
-    pub const EMPTY: ZoneRow = ZoneRow {
-        id: None,
-        epoch: FIRST_EPOCH,
-        seq: 0,
-        gc_seq: 0,
-        live: 0,
-        root: None,
-    };
-
-    pub fn token(&self) -> Token {
-        Token {
-            epoch: self.epoch,
-            seq: self.seq,
-        }
-    }
-}
+/// A zone's counter row (the rules' [`ZoneState`]).
+pub(super) type ZoneRow = ZoneState;
 
 /// The zone's row, or [`ZoneRow::EMPTY`].
 pub(super) fn zone_row(
@@ -91,7 +63,7 @@ pub(super) fn new_zone_epoch(c: &Connection) -> Result<u32, StorageError> {
 
 /// The zone's row, created if needed; returns it with its id.
 pub(super) fn ensure_zone(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     circle_id: Uuid,
     zone: &str,
 ) -> Result<(i64, ZoneRow), StorageError> {
