@@ -360,3 +360,76 @@ fn concurrent_appends_at_one_head_exactly_one_wins() {
         head = winners[0];
     }
 }
+
+use vault_server::storage::{ManifestPutError, NewManifest, Storage};
+
+/// `rec`, deleted.
+fn tombstone(n: u32, gencount: u64, tag: u64) -> TaggedRecord {
+    let r = rec(n, gencount, tag);
+    TaggedRecord {
+        tag,
+        record: SealedRecord::from_parts(RecordParts {
+            tomb: true,
+            ..r.record.into_parts()
+        })
+        .unwrap(),
+    }
+}
+
+#[test]
+fn manifests_match_sqlites_and_collection_frees_the_tombstones() {
+    let Some(db) = TestDb::create("manifest") else {
+        return;
+    };
+    let pg = PgStorage::open(&db.url).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lite = vault_server::SqliteStorage::open(&dir.path().join("s.db")).unwrap();
+    let id = founded(&pg);
+    lite.create_circle(id, &entry(0, [0; 32], 100), &FOUNDER, &KEYS, 1)
+        .unwrap();
+    let q = Quotas::default();
+    let first: Vec<TaggedRecord> = (1..=6).map(|n| rec(n * 40, 1, 0)).collect();
+    let deletes = [tombstone(40, 2, 1), tombstone(80, 2, 2)];
+    pg.push_records(id, ZONE, &FOUNDER, &first, &q).unwrap();
+    lite.push_records(id, ZONE, &FOUNDER, &first, &q).unwrap();
+    // A manifest read between pushes caches bucket hashes: the second push
+    // must mark its buckets dirty again on both.
+    assert_eq!(
+        pg.zone_manifest(id, ZONE, true).unwrap(),
+        lite.zone_manifest(id, ZONE, true).unwrap()
+    );
+    pg.push_records(id, ZONE, &FOUNDER, &deletes, &q).unwrap();
+    lite.push_records(id, ZONE, &FOUNDER, &deletes, &q).unwrap();
+    let m = pg.zone_manifest(id, ZONE, true).unwrap();
+    assert_eq!(m, lite.zone_manifest(id, ZONE, true).unwrap());
+    assert_eq!((m.count, m.token.seq), (4, 8));
+    // Cached now: the same answer again.
+    assert_eq!(pg.zone_manifest(id, ZONE, false).unwrap().root, m.root);
+    // A zone never written reads as empty on both.
+    assert_eq!(
+        pg.zone_manifest(id, "notes", true).unwrap(),
+        lite.zone_manifest(id, "notes", true).unwrap()
+    );
+
+    let manifest = |counter: u64, seq: u64, epoch: u32| NewManifest {
+        peer: FOUNDER,
+        counter,
+        token: vault_core::sync::Token { epoch, seq },
+        body: vec![1],
+        signature: [0; 64],
+    };
+    let bytes_before = pg.counts().unwrap().bytes;
+    // Another epoch's manifest does not count.
+    let stored = pg.put_manifest(id, ZONE, &manifest(1, 8, 2)).unwrap();
+    assert_eq!((stored.collected, stored.gc_seq), (0, 0));
+    // Past the zone's seq: capped at it; both tombstones go.
+    let stored = pg.put_manifest(id, ZONE, &manifest(2, 99, 1)).unwrap();
+    assert_eq!((stored.collected, stored.gc_seq), (2, 8));
+    assert!(pg.counts().unwrap().bytes < bytes_before);
+    assert!(matches!(
+        pg.put_manifest(id, ZONE, &manifest(2, 8, 1)),
+        Err(ManifestPutError::StaleCounter)
+    ));
+    // Collection leaves the live records as they were.
+    assert_eq!(pg.counts().unwrap().records, 4);
+}

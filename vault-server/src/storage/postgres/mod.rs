@@ -11,13 +11,15 @@
 //! command or a plain test.
 
 mod append;
+mod manifests;
 mod push;
 mod tx;
 
 use super::quota::Quotas;
 use super::{
-    AppendError, MemberChange, MemberKeys, MemberRow, NewEntry, PeerBytes, PushError, PushReply,
-    StorageError, TaggedRecord, rules,
+    AppendError, ManifestPutError, ManifestStored, MemberChange, MemberKeys, MemberRow, NewEntry,
+    NewManifest, PeerBytes, PushError, PushReply, ServerManifest, StorageError, TaggedRecord,
+    rules,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::future::Future;
@@ -182,6 +184,32 @@ impl PgStorage {
         }
     }
 
+    /// Runs `f` in one read-only transaction that sees one snapshot
+    /// (`REPEATABLE READ`: every statement reads the same committed state).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
+        let mut client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
+        let tx = runtime
+            .block_on(
+                client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start(),
+            )
+            .map_err(pg_err)?;
+        let mut backend = PgTx { runtime, tx: &tx };
+        let out = f(&mut backend)?;
+        runtime.block_on(tx.commit()).map_err(pg_err)?;
+        Ok(out)
+    }
+
     /// Saves a batch by the push rule (see
     /// [`Storage::push_records`](super::Storage::push_records)), in one
     /// transaction that locks the zone's counter row.
@@ -239,6 +267,42 @@ impl PgStorage {
         quotas: &Quotas,
     ) -> Result<(), AppendError> {
         self.write(|tx| rules::append::append(tx, circle_id, signer, entry, change, quotas))
+    }
+
+    /// The zone's manifest (see
+    /// [`Storage::zone_manifest`](super::Storage::zone_manifest)): from the
+    /// caches when no bucket is dirty, else the dirty buckets recomputed
+    /// and cached, in a transaction that locks the zone's row.
+    pub fn zone_manifest(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        buckets: bool,
+    ) -> Result<ServerManifest, StorageError> {
+        if let Some(m) = self.read(|tx| rules::manifest::cached(tx, circle_id, zone, buckets))? {
+            return Ok(m);
+        }
+        self.write(|tx| {
+            // Taken first: a concurrent refresh or push waits for it.
+            if let Some(zone_id) = rules::manifest::ManifestRead::zone(tx, circle_id, zone)?.id {
+                tx.execute(
+                    "SELECT 1 FROM zones WHERE zone_id = $1 FOR UPDATE",
+                    &[&zone_id],
+                )?;
+            }
+            rules::manifest::refresh(tx, circle_id, zone, buckets)
+        })
+    }
+
+    /// Stores a peer's signed manifest and collects tombstones (see
+    /// [`Storage::put_manifest`](super::Storage::put_manifest)).
+    pub fn put_manifest(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+        manifest: &NewManifest,
+    ) -> Result<ManifestStored, ManifestPutError> {
+        self.write(|tx| rules::manifest::put(tx, circle_id, zone, manifest))
     }
 
     /// A member, current or removed; `NotFound` if never listed.

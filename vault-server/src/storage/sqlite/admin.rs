@@ -4,7 +4,10 @@
 //! in WAL mode lets both write), and with the lock, creating and migrating
 //! the file, when none does (an admin may issue the first token before the
 //! first start). The server consumes tokens through [`consume`], inside
-//! the transaction that creates the circle.
+//! the transaction that creates the circle. Also circles (list, disable,
+//! delete, quotas) and `admin check`.
+//! (Just over 500 lines: issue 16 gives the admin commands a PostgreSQL
+//! path and splits this file with it, the check going to its own module.)
 
 use super::{
     BUSY_TIMEOUT, DbLock, LockError, check_application_id, db_err, flags, open_migrated,
