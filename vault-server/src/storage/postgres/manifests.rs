@@ -87,20 +87,7 @@ impl ManifestRead for PgTx<'_, '_> {
 
 impl ManifestWrite for PgTx<'_, '_> {
     fn lock_zone(&mut self, circle_id: Uuid, zone: &str) -> Result<ZoneState, StorageError> {
-        let id = &circle_id.as_bytes()[..];
-        self.execute(
-            "INSERT INTO zones (circle_id, name, epoch)
-             SELECT $1, $2, COALESCE(max(epoch), 1) FROM restores
-             ON CONFLICT (circle_id, name) DO NOTHING",
-            &[&id, &zone],
-        )?;
-        let rows = self.query(
-            &format!(
-                "SELECT {ZONE_COLUMNS} FROM zones WHERE circle_id = $1 AND name = $2 FOR UPDATE"
-            ),
-            &[&id, &zone],
-        )?;
-        state(rows.first().ok_or(StorageError::NotFound)?)
+        self.locked_zone(circle_id, zone)
     }
 
     fn dirty_buckets(&mut self, zone_id: i64) -> Result<Vec<u8>, StorageError> {
@@ -246,5 +233,31 @@ impl ManifestWrite for PgTx<'_, '_> {
             ],
         )?;
         Ok(())
+    }
+}
+
+impl PgTx<'_, '_> {
+    /// The zone's row, created if needed, locked `FOR UPDATE` until the
+    /// transaction ends (what pushes and manifest puts to a zone take in
+    /// turn).
+    pub(super) fn locked_zone(
+        &self,
+        circle_id: Uuid,
+        zone: &str,
+    ) -> Result<ZoneState, StorageError> {
+        let id = &circle_id.as_bytes()[..];
+        self.execute(
+            "INSERT INTO zones (circle_id, name, epoch)
+             SELECT $1, $2, COALESCE(max(epoch), 1) FROM restores
+             ON CONFLICT (circle_id, name) DO NOTHING",
+            &[&id, &zone],
+        )?;
+        let rows = self.query(
+            &format!(
+                "SELECT {ZONE_COLUMNS} FROM zones WHERE circle_id = $1 AND name = $2 FOR UPDATE"
+            ),
+            &[&id, &zone],
+        )?;
+        state(rows.first().ok_or(StorageError::NotFound)?)
     }
 }

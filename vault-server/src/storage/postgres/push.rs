@@ -36,24 +36,12 @@ impl PushTx for PgTx<'_, '_> {
     }
 
     fn lock_zone(&mut self, circle_id: Uuid, zone: &str) -> Result<LockedZone, StorageError> {
-        let id = &circle_id.as_bytes()[..];
-        self.execute(
-            "INSERT INTO zones (circle_id, name, epoch)
-             SELECT $1, $2, COALESCE(max(epoch), 1) FROM restores
-             ON CONFLICT (circle_id, name) DO NOTHING",
-            &[&id, &zone],
-        )?;
-        let rows = self.query(
-            "SELECT zone_id, epoch, seq, live FROM zones
-             WHERE circle_id = $1 AND name = $2 FOR UPDATE",
-            &[&id, &zone],
-        )?;
-        let row = rows.first().ok_or(StorageError::NotFound)?;
+        let row = self.locked_zone(circle_id, zone)?;
         Ok(LockedZone {
-            id: row.get(0),
-            epoch: u32::try_from(row.get::<_, i64>(1)).map_err(|_| range_err("epoch"))?,
-            seq: unsigned(row.get(2), "seq")?,
-            live: unsigned(row.get(3), "live count")?,
+            id: row.id.ok_or(StorageError::NotFound)?,
+            epoch: row.epoch,
+            seq: row.seq,
+            live: row.live,
         })
     }
 
