@@ -1,7 +1,8 @@
 //! Connection hardening: idle and half-open connections from one address
 //! are cut within the header timeout (and those past the address's cap
 //! refused at accept, counted in a metric) while a client elsewhere keeps
-//! being answered promptly; the global cap refuses the connection past it.
+//! being answered promptly; the global cap refuses the connection past it;
+//! unknown methods do not grow `/metrics`; the open-file limit is raised.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -143,4 +144,55 @@ async fn the_connection_past_the_global_cap_is_closed_at_accept() {
         Some(1.0),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn unknown_methods_do_not_grow_the_metrics() {
+    let s = Server::start().await;
+    // Normal traffic first: the routes' latency histograms exist.
+    s.get("/healthz", None).await;
+    s.get("/metrics", None).await;
+    let before = s.get("/metrics", None).await.text.len();
+    for i in 0..1000 {
+        let method =
+            reqwest::Method::from_bytes(format!("M{i:04}{}", "X".repeat(200)).as_bytes()).unwrap();
+        s.call(method, "/healthz", None, None).await;
+    }
+    let after = s.get("/metrics", None).await.text;
+    assert!(
+        after.len() < before + 1024,
+        "/metrics grew from {before} to {} bytes",
+        after.len()
+    );
+    assert!(after.contains("method=\"other\""), "{after}");
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("n.db");
+    // A low soft limit, as some shells and service managers set.
+    let script = format!(
+        "ulimit -Sn 256 && exec {BIN} --listen 127.0.0.1:0 --metrics-listen off --db {}",
+        db.display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]).env_remove("VAULT_SERVER_CONFIG");
+    let (mut child, _addr, _) = spawn_command(cmd);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(nums[0], nums[1], "soft = hard: {line}");
+    // The hard limit is this test's own (the shell lowered only the soft one).
+    let own = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let own = own
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(own.split_whitespace().nth(4), Some(nums[1]), "{own}");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -11,7 +11,10 @@
 //! A WebSocket upgrade turns the connection into a plain copy.
 //!
 //! It can also answer in the server's place ([`Answer`]): a redirect, an
-//! endless body, a changes feed that never ends, 429 or 404.
+//! endless body, a changes feed that never ends, 429 or 404, or a manifest
+//! upload forwarded but reported divergent.
+//! (Just over 500 lines: the parser, the plans and the canned answers share
+//! one relay loop.)
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

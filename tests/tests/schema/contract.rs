@@ -1,6 +1,8 @@
 //! The contract harness: loads `schema/openapi.json` and `schema/ws/*.json`,
 //! and a client whose every answer (HTTP or WebSocket) is checked against
 //! them. Breaches are collected, not panicked on, so one run lists them all.
+//! (Over 500 lines: the document's loader and validator and the client that
+//! feeds every answer to it belong together; the scenarios live beside it.)
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
