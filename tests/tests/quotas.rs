@@ -87,6 +87,26 @@ fn a_push_past_the_bytes_quota_is_refused_and_default_restores_the_limit() {
     );
     assert_eq!(stored(&server), (5, bytes), "nothing of the refused batch");
 
+    // Bad input changes nothing: an unknown circle, a value out of range.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (code, _, err) = server.admin(&["circle", "quota", &unknown, "--max-bytes", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no circle"), "{err}");
+    let (code, _, err) = server.admin(&[
+        "circle",
+        "quota",
+        &circle,
+        "--max-bytes",
+        "9223372036854775808",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("largest quota"), "{err}");
+    let (_, out, _) = server.admin(&["log", "--json"]);
+    assert_eq!(
+        out.matches("circle quota").count(),
+        1,
+        "only the valid change: {out}"
+    );
     let (code, _, err) = server.admin(&["circle", "quota", &circle, "--max-bytes", "default"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(a.sync()["pushed"], 10);

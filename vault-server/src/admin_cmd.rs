@@ -131,10 +131,12 @@ pub struct Limit(Option<u64>);
 fn quota_value(s: &str) -> Result<Limit, String> {
     match s {
         "default" => Ok(Limit(None)),
-        n => n
-            .parse()
-            .map(|n| Limit(Some(n)))
-            .map_err(|_| format!("{n:?} is neither a whole number nor `default`")),
+        n => match n.parse::<u64>() {
+            // The database holds signed 64-bit integers.
+            Ok(v) if i64::try_from(v).is_ok() => Ok(Limit(Some(v))),
+            Ok(_) => Err(format!("{n} is over the largest quota, 2^63 - 1")),
+            Err(_) => Err(format!("{n:?} is neither a whole number nor `default`")),
+        },
     }
 }
 

@@ -1,8 +1,9 @@
 //! The server's storage, behind one synchronous trait. Handlers call it
 //! through [`crate::AppState::db`], which runs each call on tokio's blocking
 //! pool: no database call ever runs on the async runtime or under an async
-//! mutex. [`SqliteStorage`] is the one backend today; a PostgreSQL backend,
-//! for several server processes, is planned behind the same trait.
+//! mutex. [`SqliteStorage`] is the backend servers use today; [`postgres`]
+//! (for several server processes) implements the rules moved so far and
+//! takes the rest of the trait in issue 16.
 //!
 //! The trait enforces what must be decided atomically: an append checks the
 //! head and the signer's membership inside its write transaction (so
@@ -10,8 +11,9 @@
 //! by one conditional update, and a removal deletes the removed peer's
 //! tokens in the same transaction. A push decides every record's conflict
 //! and takes its sequence number inside one write transaction (see
-//! [`zone`]).
-//! (Over 500 lines until issue 16 moves the sync rules above the
+//! [`zone`]). The push, the append and the manifests are decided by
+//! [`rules`], once for every backend.
+//! (Over 500 lines until issue 16 moves the remaining rules above the
 //! backends and splits this interface with them.)
 
 pub mod challenges;
