@@ -240,7 +240,9 @@ impl From<StorageError> for ApiError {
             StorageError::NotFound => ApiError::NotFound("not found"),
             StorageError::Conflict => ApiError::Conflict("already exists"),
             StorageError::Busy => ApiError::Unavailable("the database is busy; retry"),
-            StorageError::Backend(_) | StorageError::Lock(_) => ApiError::internal(e),
+            StorageError::Backend(_) | StorageError::Lock(_) | StorageError::Unsupported(_) => {
+                ApiError::internal(e)
+            }
         }
     }
 }

@@ -246,6 +246,9 @@ pub enum StorageError {
     /// The database is locked by another process (see [`DbLock`]).
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The backend does not do this; the text says what does.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The backend failed.
     #[error("storage backend failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

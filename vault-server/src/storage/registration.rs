@@ -22,6 +22,27 @@ pub enum TokenRefusal {
     Revoked,
 }
 
+impl TokenRefusal {
+    /// Why a stored token cannot register a circle at `now`, if it cannot
+    /// (its expiry, use and revocation times as stored).
+    pub fn of(
+        expires: Option<i64>,
+        used: Option<i64>,
+        revoked: Option<i64>,
+        now: i64,
+    ) -> Option<TokenRefusal> {
+        if used.is_some() {
+            Some(TokenRefusal::Used)
+        } else if revoked.is_some() {
+            Some(TokenRefusal::Revoked)
+        } else if expires.is_some_and(|e| e <= now) {
+            Some(TokenRefusal::Expired)
+        } else {
+            None
+        }
+    }
+}
+
 /// Why a registered circle was not created.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {

@@ -103,3 +103,13 @@ pub enum ManifestPutError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+/// The first and last possible uuid of a bucket (a bucket is a uuid's
+/// first byte).
+pub fn bucket_range(bucket: u8) -> ([u8; 16], [u8; 16]) {
+    let mut lo = [0u8; 16];
+    let mut hi = [0xffu8; 16];
+    lo[0] = bucket;
+    hi[0] = bucket;
+    (lo, hi)
+}

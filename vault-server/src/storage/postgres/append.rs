@@ -3,16 +3,12 @@
 //! are locked with `FOR UPDATE`, so appends to one circle take turns and
 //! no push lands between a removal's check of a zone and its append.
 
-use super::tx::{PgTx, range_err, signed, unsigned};
+use super::tx::{PgTx, bytes32, range_err, signed, unsigned};
 use crate::storage::quota::{QuotaOverrides, Usage};
 use crate::storage::rules::append::{AppendTx, Head};
 use crate::storage::{MemberKeys, MemberRow, NewEntry, PeerBytes, StorageError};
 use uuid::Uuid;
 use vault_core::sync::Token;
-
-fn key32(bytes: &[u8], what: &'static str) -> Result<[u8; 32], StorageError> {
-    bytes.try_into().map_err(|_| range_err(what))
-}
 
 impl AppendTx for PgTx<'_, '_> {
     fn lock_head(&mut self, circle_id: Uuid) -> Result<Option<Head>, StorageError> {
@@ -24,7 +20,7 @@ impl AppendTx for PgTx<'_, '_> {
             .map(|r| {
                 Ok(Head {
                     seq: unsigned(r.get(0), "head seq")?,
-                    hash: key32(r.get(1), "head hash")?,
+                    hash: bytes32(r.get(1), "head hash")?,
                 })
             })
             .transpose()
@@ -141,8 +137,8 @@ impl PgTx<'_, '_> {
             .map(|r| {
                 Ok(MemberRow {
                     keys: MemberKeys {
-                        signing: key32(r.get(0), "signing key")?,
-                        agreement: key32(r.get(1), "agreement key")?,
+                        signing: bytes32(r.get(0), "signing key")?,
+                        agreement: bytes32(r.get(1), "agreement key")?,
                     },
                     removed: r.get(2),
                 })

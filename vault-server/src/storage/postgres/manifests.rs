@@ -4,16 +4,12 @@
 //! with a push's or another put's collection of the same zone), and a
 //! bucket's leaves are read with one range scan.
 
-use super::tx::{PgTx, range_err, signed, unsigned};
+use super::tx::{PgTx, bytes32, range_err, signed, unsigned};
 use crate::storage::rules::manifest::{ManifestRead, ManifestWrite, ZoneState};
 use crate::storage::zone::FIRST_EPOCH;
 use crate::storage::{NewManifest, PeerBytes, StorageError};
 use uuid::Uuid;
 use vault_core::sync::{Leaf, Manifest, SignedManifest};
-
-fn hash32(bytes: &[u8], what: &'static str) -> Result<[u8; 32], StorageError> {
-    bytes.try_into().map_err(|_| range_err(what))
-}
 
 /// A zone row read as the rules' state.
 fn state(r: &tokio_postgres::Row) -> Result<ZoneState, StorageError> {
@@ -25,7 +21,7 @@ fn state(r: &tokio_postgres::Row) -> Result<ZoneState, StorageError> {
         live: unsigned(r.get(4), "live count")?,
         root: r
             .get::<_, Option<&[u8]>>(5)
-            .map(|b| hash32(b, "root"))
+            .map(|b| bytes32(b, "root"))
             .transpose()?,
     })
 }
@@ -63,7 +59,7 @@ impl ManifestRead for PgTx<'_, '_> {
                 Some(hash) => {
                     *m.buckets
                         .get_mut(bucket)
-                        .ok_or_else(|| range_err("bucket"))? = hash32(hash, "bucket hash")?
+                        .ok_or_else(|| range_err("bucket"))? = bytes32(hash, "bucket hash")?
                 }
                 None => return Ok(None),
             }
@@ -114,7 +110,7 @@ impl ManifestWrite for PgTx<'_, '_> {
                 Ok(Leaf {
                     uuid: Uuid::from_slice(r.get(0)).map_err(|_| range_err("uuid"))?,
                     gencount: unsigned(r.get(1), "gencount")?,
-                    content: hash32(r.get(2), "content hash")?,
+                    content: bytes32(r.get(2), "content hash")?,
                 })
             })
             .collect()

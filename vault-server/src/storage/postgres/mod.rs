@@ -10,22 +10,19 @@
 //! its own and blocks on it, so it works the same from a handler, an admin
 //! command or a plain test.
 
+mod access;
 mod append;
 mod manifests;
 mod push;
+mod reads;
+mod storage;
 mod tx;
 
-use super::quota::Quotas;
-use super::{
-    AppendError, ManifestPutError, ManifestStored, MemberChange, MemberKeys, MemberRow, NewEntry,
-    NewManifest, PeerBytes, PushError, PushReply, ServerManifest, StorageError, TaggedRecord,
-    rules,
-};
+use super::StorageError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::future::Future;
 use tokio_postgres::NoTls;
 use tx::{PgTx, pg_err};
-use uuid::Uuid;
 
 mod embedded {
     refinery::embed_migrations!("../migrations/server/postgres");
@@ -126,39 +123,6 @@ impl PgStorage {
         }
     }
 
-    /// Whether the database answers.
-    pub fn ping(&self) -> Result<(), StorageError> {
-        self.block(async {
-            let client = self.pool.get().await.map_err(pool_err)?;
-            client.simple_query("SELECT 1").await.map_err(pg_err)?;
-            Ok(())
-        })
-    }
-
-    /// Circles, current members, live records and ciphertext bytes stored.
-    pub fn counts(&self) -> Result<super::Counts, StorageError> {
-        self.block(async {
-            let client = self.pool.get().await.map_err(pool_err)?;
-            let row = client
-                .query_one(
-                    "SELECT (SELECT count(*) FROM circles),
-                            (SELECT count(*) FROM members WHERE NOT removed),
-                            (SELECT COALESCE(sum(live), 0)::bigint FROM zones),
-                            (SELECT COALESCE(sum(bytes), 0)::bigint FROM zones)",
-                    &[],
-                )
-                .await
-                .map_err(pg_err)?;
-            let n = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
-            Ok(super::Counts {
-                circles: n(0),
-                devices: n(1),
-                records: n(2),
-                bytes: n(3),
-            })
-        })
-    }
-
     /// Runs `f` in one write transaction: committed if it succeeds,
     /// rolled back (nothing of it stays) if it fails.
     fn write<T, E: From<StorageError>>(
@@ -171,7 +135,10 @@ impl PgStorage {
             .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
         let mut client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
         let tx = runtime.block_on(client.transaction()).map_err(pg_err)?;
-        let mut backend = PgTx { runtime, tx: &tx };
+        let mut backend = PgTx {
+            runtime,
+            conn: tx::Conn::Tx(&tx),
+        };
         match f(&mut backend) {
             Ok(out) => {
                 runtime.block_on(tx.commit()).map_err(pg_err)?;
@@ -186,10 +153,10 @@ impl PgStorage {
 
     /// Runs `f` in one read-only transaction that sees one snapshot
     /// (`REPEATABLE READ`: every statement reads the same committed state).
-    fn read<T>(
+    fn read<T, E: From<StorageError>>(
         &self,
-        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let runtime = self
             .runtime
             .as_ref()
@@ -204,111 +171,31 @@ impl PgStorage {
                     .start(),
             )
             .map_err(pg_err)?;
-        let mut backend = PgTx { runtime, tx: &tx };
+        let mut backend = PgTx {
+            runtime,
+            conn: tx::Conn::Tx(&tx),
+        };
         let out = f(&mut backend)?;
         runtime.block_on(tx.commit()).map_err(pg_err)?;
         Ok(out)
     }
 
-    /// Saves a batch by the push rule (see
-    /// [`Storage::push_records`](super::Storage::push_records)), in one
-    /// transaction that locks the zone's counter row.
-    pub fn push_records(
+    /// Runs `f` on a pooled connection outside a transaction: for reads of
+    /// one statement, which see one snapshot anyway.
+    fn single<T, E: From<StorageError>>(
         &self,
-        circle_id: Uuid,
-        zone: &str,
-        writer: &PeerBytes,
-        records: &[TaggedRecord],
-        quotas: &Quotas,
-    ) -> Result<PushReply, PushError> {
-        let content: Vec<[u8; 32]> = records.iter().map(|r| r.record.content_hash()).collect();
-        self.write(|tx| rules::push::push(tx, circle_id, zone, writer, records, &content, quotas))
-    }
-
-    /// Creates a circle from its genesis entry with its founder (see
-    /// [`Storage::create_circle`](super::Storage::create_circle));
-    /// `Conflict` if it exists.
-    pub fn create_circle(
-        &self,
-        circle_id: Uuid,
-        genesis: &NewEntry,
-        founder: &PeerBytes,
-        keys: &MemberKeys,
-        now: i64,
-    ) -> Result<(), StorageError> {
-        self.write(|tx| {
-            let created = tx.execute(
-                "INSERT INTO circles (circle_id, genesis_hash, head_seq, head_hash, created)
-                 VALUES ($1, $2, $3, $2, $4) ON CONFLICT (circle_id) DO NOTHING",
-                &[
-                    &&circle_id.as_bytes()[..],
-                    &&genesis.hash[..],
-                    &tx::signed(genesis.seq, "a seq")?,
-                    &now,
-                ],
-            )?;
-            if created == 0 {
-                return Err(StorageError::Conflict);
-            }
-            tx.insert_entry(circle_id, genesis)?;
-            tx.insert_member(circle_id, founder, keys, genesis.seq)
-        })
-    }
-
-    /// Appends an entry by the append rule (see
-    /// [`Storage::append_entry`](super::Storage::append_entry)), in one
-    /// transaction that locks the circle's row.
-    pub fn append_entry(
-        &self,
-        circle_id: Uuid,
-        signer: &PeerBytes,
-        entry: &NewEntry,
-        change: &MemberChange,
-        quotas: &Quotas,
-    ) -> Result<(), AppendError> {
-        self.write(|tx| rules::append::append(tx, circle_id, signer, entry, change, quotas))
-    }
-
-    /// The zone's manifest (see
-    /// [`Storage::zone_manifest`](super::Storage::zone_manifest)): from the
-    /// caches when no bucket is dirty, else the dirty buckets recomputed
-    /// and cached, in a transaction that locks the zone's row.
-    pub fn zone_manifest(
-        &self,
-        circle_id: Uuid,
-        zone: &str,
-        buckets: bool,
-    ) -> Result<ServerManifest, StorageError> {
-        if let Some(m) = self.read(|tx| rules::manifest::cached(tx, circle_id, zone, buckets))? {
-            return Ok(m);
-        }
-        self.write(|tx| {
-            // Taken first: a concurrent refresh or push waits for it.
-            if let Some(zone_id) = rules::manifest::ManifestRead::zone(tx, circle_id, zone)?.id {
-                tx.execute(
-                    "SELECT 1 FROM zones WHERE zone_id = $1 FOR UPDATE",
-                    &[&zone_id],
-                )?;
-            }
-            rules::manifest::refresh(tx, circle_id, zone, buckets)
-        })
-    }
-
-    /// Stores a peer's signed manifest and collects tombstones (see
-    /// [`Storage::put_manifest`](super::Storage::put_manifest)).
-    pub fn put_manifest(
-        &self,
-        circle_id: Uuid,
-        zone: &str,
-        manifest: &NewManifest,
-    ) -> Result<ManifestStored, ManifestPutError> {
-        self.write(|tx| rules::manifest::put(tx, circle_id, zone, manifest))
-    }
-
-    /// A member, current or removed; `NotFound` if never listed.
-    pub fn member(&self, circle_id: Uuid, peer: &PeerBytes) -> Result<MemberRow, StorageError> {
-        self.write(|tx| tx.member_row(circle_id, peer))?
-            .ok_or(StorageError::NotFound)
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
+        let client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
+        let mut backend = PgTx {
+            runtime,
+            conn: tx::Conn::Client(&client),
+        };
+        f(&mut backend)
     }
 
     /// The schema version the database is at (refinery's history).

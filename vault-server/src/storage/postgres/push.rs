@@ -4,14 +4,12 @@
 //! instance, take their seqs in commit order; stored records are fetched
 //! and saved a batch per statement (`= ANY` and `UNNEST` over arrays).
 
-use super::tx::{PgTx, range_err, signed, unsigned, uuid_of, uuid_params};
+use super::tx::{PgTx, RECORD_COLUMNS, signed, tagged_of, unsigned, uuid_of, uuid_params};
 use crate::storage::quota::{QuotaOverrides, Usage};
 use crate::storage::rules::push::{Held, LockedZone, PushTx, Save};
 use crate::storage::{PeerBytes, StorageError, TaggedRecord};
 use std::collections::HashMap;
 use uuid::Uuid;
-use vault_core::circle::PeerId;
-use vault_core::sync::{RecordParts, SealedRecord};
 
 impl PushTx for PgTx<'_, '_> {
     fn is_current_member(
@@ -72,41 +70,13 @@ impl PushTx for PgTx<'_, '_> {
         uuids: &[Uuid],
     ) -> Result<HashMap<Uuid, TaggedRecord>, StorageError> {
         let rows = self.query(
-            "SELECT seq, uuid, gencount, epoch, tomb, circle_pos, writer, wrappedkey, encitem,
-                    signature
-             FROM records WHERE zone_id = $1 AND uuid = ANY($2)",
+            &format!("SELECT {RECORD_COLUMNS} FROM records WHERE zone_id = $1 AND uuid = ANY($2)"),
             &[&zone_id, &uuid_params(uuids)],
         )?;
         rows.iter()
             .map(|r| {
-                let uuid = uuid_of(r.get(1))?;
-                let writer: [u8; 32] = r
-                    .get::<_, &[u8]>(6)
-                    .try_into()
-                    .map_err(|_| range_err("writer"))?;
-                let signature: [u8; 64] = r
-                    .get::<_, &[u8]>(9)
-                    .try_into()
-                    .map_err(|_| range_err("signature"))?;
-                let record = SealedRecord::from_parts(RecordParts {
-                    uuid,
-                    gencount: unsigned(r.get(2), "gencount")?,
-                    epoch: u32::try_from(r.get::<_, i64>(3)).map_err(|_| range_err("epoch"))?,
-                    tomb: r.get(4),
-                    circle_pos: unsigned(r.get(5), "circle position")?,
-                    writer: PeerId::from_bytes(writer),
-                    wrappedkey: r.get(7),
-                    encitem: r.get(8),
-                    signature,
-                })
-                .map_err(|e| StorageError::Backend(Box::new(e)))?;
-                Ok((
-                    uuid,
-                    TaggedRecord {
-                        tag: unsigned(r.get(0), "seq")?,
-                        record,
-                    },
-                ))
+                let tagged = tagged_of(r)?;
+                Ok((tagged.record.uuid(), tagged))
             })
             .collect()
     }

@@ -3,12 +3,13 @@
 //! not on it: the storage interface is synchronous), and what several
 //! rules' primitives share.
 
-use crate::storage::StorageError;
 use crate::storage::quota::{QuotaOverrides, Usage};
+use crate::storage::{StorageError, TaggedRecord};
 use tokio::runtime::Runtime;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
+use vault_core::circle::PeerId;
+use vault_core::sync::{RecordParts, SealedRecord};
 
 pub(super) fn pg_err(e: tokio_postgres::Error) -> StorageError {
     StorageError::Backend(Box::new(e))
@@ -27,10 +28,20 @@ pub(super) fn signed(v: u64, what: &'static str) -> Result<i64, StorageError> {
     i64::try_from(v).map_err(|_| StorageError::Backend(format!("{what} is 2^63 or more").into()))
 }
 
-/// A write transaction, each primitive one round trip on `runtime`.
+/// Where a [`PgTx`]'s statements run.
+pub(super) enum Conn<'t, 'c> {
+    /// In a transaction.
+    Tx(&'t deadpool_postgres::Transaction<'c>),
+    /// On a pooled connection, each statement on its own (for reads of
+    /// one statement, which see one snapshot anyway).
+    Client(&'t deadpool_postgres::ClientWrapper),
+}
+
+/// A transaction (or a connection) as the rules' backend: each primitive
+/// one statement, prepared once per connection and run on `runtime`.
 pub(super) struct PgTx<'t, 'c> {
     pub runtime: &'t Runtime,
-    pub tx: &'t Transaction<'c>,
+    pub conn: Conn<'t, 'c>,
 }
 
 impl PgTx<'_, '_> {
@@ -40,7 +51,12 @@ impl PgTx<'_, '_> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, StorageError> {
         self.runtime
-            .block_on(self.tx.query(sql, params))
+            .block_on(async {
+                match self.conn {
+                    Conn::Tx(tx) => tx.query(&tx.prepare_cached(sql).await?, params).await,
+                    Conn::Client(c) => c.query(&c.prepare_cached(sql).await?, params).await,
+                }
+            })
             .map_err(pg_err)
     }
 
@@ -50,9 +66,51 @@ impl PgTx<'_, '_> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StorageError> {
         self.runtime
-            .block_on(self.tx.execute(sql, params))
+            .block_on(async {
+                match self.conn {
+                    Conn::Tx(tx) => tx.execute(&tx.prepare_cached(sql).await?, params).await,
+                    Conn::Client(c) => c.execute(&c.prepare_cached(sql).await?, params).await,
+                }
+            })
             .map_err(pg_err)
     }
+}
+
+/// The columns [`tagged_of`] reads, in its order.
+pub(super) const RECORD_COLUMNS: &str =
+    "seq, uuid, gencount, epoch, tomb, circle_pos, writer, wrappedkey, encitem, signature";
+
+/// A stored record, `tag` being its seq.
+pub(super) fn tagged_of(r: &tokio_postgres::Row) -> Result<TaggedRecord, StorageError> {
+    let writer: [u8; 32] = r
+        .get::<_, &[u8]>(6)
+        .try_into()
+        .map_err(|_| range_err("writer"))?;
+    let signature: [u8; 64] = r
+        .get::<_, &[u8]>(9)
+        .try_into()
+        .map_err(|_| range_err("signature"))?;
+    let record = SealedRecord::from_parts(RecordParts {
+        uuid: uuid_of(r.get(1))?,
+        gencount: unsigned(r.get(2), "gencount")?,
+        epoch: u32::try_from(r.get::<_, i64>(3)).map_err(|_| range_err("epoch"))?,
+        tomb: r.get(4),
+        circle_pos: unsigned(r.get(5), "circle position")?,
+        writer: PeerId::from_bytes(writer),
+        wrappedkey: r.get(7),
+        encitem: r.get(8),
+        signature,
+    })
+    .map_err(|e| StorageError::Backend(Box::new(e)))?;
+    Ok(TaggedRecord {
+        tag: unsigned(r.get(0), "seq")?,
+        record,
+    })
+}
+
+/// A 32-byte column.
+pub(super) fn bytes32(bytes: &[u8], what: &'static str) -> Result<[u8; 32], StorageError> {
+    bytes.try_into().map_err(|_| range_err(what))
 }
 
 pub(super) fn uuid_params(uuids: &[Uuid]) -> Vec<&[u8]> {

@@ -7,9 +7,12 @@
 //!
 //! Moved here so far: the push ([`push`]: conflicts, sequence numbers,
 //! quotas), the circle log's append ([`append`]: the head, membership, the
-//! devices quota, removal cuts) and the manifests ([`manifest`]: bucket
-//! hashes and the root cache, signed manifests, tombstone collection).
+//! devices quota, removal cuts), the manifests ([`manifest`]: bucket
+//! hashes and the root cache, signed manifests, tombstone collection) and
+//! the changes feed ([`changes`]: which tokens are still valid, where a
+//! page ends).
 
 pub mod append;
+pub mod changes;
 pub mod manifest;
 pub mod push;

@@ -495,10 +495,7 @@ pub(super) fn consume(
         .map_err(db_err)?;
     let refusal = match row {
         None => Some(TokenRefusal::Unknown),
-        Some((_, Some(_), _)) => Some(TokenRefusal::Used),
-        Some((_, _, Some(_))) => Some(TokenRefusal::Revoked),
-        Some((Some(expires), _, _)) if expires <= now => Some(TokenRefusal::Expired),
-        Some(_) => None,
+        Some((expires, used, revoked)) => TokenRefusal::of(expires, used, revoked, now),
     };
     if let Some(r) = refusal {
         return Ok(Err(r));

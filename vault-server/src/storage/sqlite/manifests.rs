@@ -6,8 +6,9 @@
 //! manifest from the same snapshot.
 
 use super::db_err;
-use super::zones::{bucket_range, ensure_zone, zone_row};
+use super::zones::{ensure_zone, zone_row};
 use crate::storage::rules::manifest::{ManifestRead, ManifestWrite, ZoneState};
+use crate::storage::zone::bucket_range;
 use crate::storage::{ManifestRow, NewManifest, PeerBytes, StorageError};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;

@@ -537,7 +537,20 @@ impl Storage for SqliteStorage {
         limit: u32,
         max_bytes: usize,
     ) -> Result<ChangesPage, ChangesError> {
-        self.read(|c| zones::changes(c, circle_id, zone, since, after, limit, max_bytes))
+        self.read(|c| {
+            // One read transaction: the zone's row and the page are one
+            // snapshot.
+            let tx = c.unchecked_transaction().map_err(db_err)?;
+            rules::changes::page(
+                &mut manifests::SqliteManifests(&tx),
+                circle_id,
+                zone,
+                since,
+                after,
+                limit,
+                max_bytes,
+            )
+        })
     }
 
     fn push_records(

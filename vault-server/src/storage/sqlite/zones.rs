@@ -1,19 +1,21 @@
 //! Sync zones in SQLite: the counter row, the push rule's primitives (the
 //! rule, [`crate::storage::rules::push`], runs in one write transaction per
-//! batch), the changes feed, and bucket reads. Statements are prepared once
+//! batch), the changes rule's fetch, and bucket reads. Statements are prepared once
 //! per connection (`prepare_cached`).
 
+use super::manifests::SqliteManifests;
 use super::{circles, db_err};
 use crate::storage::quota::{QuotaOverrides, Usage};
+use crate::storage::rules::changes::ChangesRead;
 use crate::storage::rules::manifest::ZoneState;
 use crate::storage::rules::push::{Held, LockedZone, PushTx, Save};
-use crate::storage::zone::FIRST_EPOCH;
-use crate::storage::{ChangesError, ChangesPage, PeerBytes, StorageError, TaggedRecord, ZoneSeq};
+use crate::storage::zone::{FIRST_EPOCH, bucket_range};
+use crate::storage::{PeerBytes, StorageError, TaggedRecord, ZoneSeq};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use std::collections::HashMap;
 use uuid::Uuid;
 use vault_core::circle::PeerId;
-use vault_core::sync::{RecordParts, SealedRecord, Token};
+use vault_core::sync::{RecordParts, SealedRecord};
 
 /// A zone's counter row (the rules' [`ZoneState`]).
 pub(super) type ZoneRow = ZoneState;
@@ -105,15 +107,6 @@ pub(super) fn tagged_of(r: &Row<'_>) -> rusqlite::Result<TaggedRecord> {
             rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Blob, Box::new(e))
         })?,
     })
-}
-
-/// The first and last possible uuid of a bucket.
-pub(super) fn bucket_range(bucket: u8) -> ([u8; 16], [u8; 16]) {
-    let mut lo = [0u8; 16];
-    let mut hi = [0xffu8; 16];
-    lo[0] = bucket;
-    hi[0] = bucket;
-    (lo, hi)
 }
 
 /// The push rule's primitives ([`rules::push`]) on a SQLite write
@@ -275,71 +268,37 @@ impl PushTx for SqlitePush<'_, '_> {
     }
 }
 
-/// Whether a device at `since` can go on from there. Seq 0 reads the
-/// zone from its start, whatever the epoch (a device resyncing).
-fn token_valid(row: &ZoneRow, since: Token) -> bool {
-    since.seq == 0 || (since.epoch == row.epoch && since.seq >= row.gc_seq && since.seq <= row.seq)
-}
-
-/// A page of the changes feed: see [`crate::storage::Storage::changes`].
-pub(super) fn changes(
-    c: &Connection,
-    circle_id: Uuid,
-    zone: &str,
-    since: Option<Token>,
-    after: Option<u64>,
-    limit: u32,
-    max_bytes: usize,
-) -> Result<ChangesPage, ChangesError> {
-    // One read transaction: the counter row and the page are one snapshot.
-    let tx = c.unchecked_transaction().map_err(db_err)?;
-    let row = zone_row(&tx, circle_id, zone)?;
-    let since = since.unwrap_or(Token {
-        epoch: row.epoch,
-        seq: 0,
-    });
-    let from = after.unwrap_or(since.seq).max(since.seq);
-    if !token_valid(&row, since) || from > row.seq {
-        return Err(ChangesError::TokenExpired);
-    }
-    let mut records: Vec<TaggedRecord> = Vec::new();
-    let mut more = false;
-    if let Some(zone_id) = row.id {
+/// The changes rule's fetch ([`rules::changes`](crate::storage::rules::changes)),
+/// streamed: it stops at the first record past `max_bytes`.
+impl ChangesRead for SqliteManifests<'_> {
+    fn records_after(
+        &mut self,
+        zone_id: i64,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<TaggedRecord>, StorageError> {
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE zone_id = ?1 AND seq > ?2
              ORDER BY seq LIMIT ?3"
         );
-        let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
+        let mut stmt = self.0.prepare_cached(&sql).map_err(db_err)?;
         let mut rows = stmt
-            .query(params![zone_id, from, i64::from(limit) + 1])
+            .query(params![zone_id, after, i64::from(limit) + 1])
             .map_err(db_err)?;
+        let mut out = Vec::new();
         let mut bytes = 0usize;
         while let Some(r) = rows.next().map_err(db_err)? {
             let rec = tagged_of(r).map_err(db_err)?;
-            let size = rec.record.wrappedkey().len() + rec.record.encitem().len();
-            if records.len() == limit as usize
-                || (!records.is_empty() && bytes.saturating_add(size) > max_bytes)
-            {
-                more = true;
+            bytes =
+                bytes.saturating_add(rec.record.wrappedkey().len() + rec.record.encitem().len());
+            out.push(rec);
+            if bytes > max_bytes {
                 break;
             }
-            bytes += size;
-            records.push(rec);
         }
+        Ok(out)
     }
-    let seq = match (more, records.last()) {
-        (true, Some(last)) => last.tag,
-        _ => row.seq,
-    };
-    drop(tx);
-    Ok(ChangesPage {
-        token: Token {
-            epoch: row.epoch,
-            seq,
-        },
-        more,
-        records,
-    })
 }
 
 /// The live records of `buckets`, in uuid order.
