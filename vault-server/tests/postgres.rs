@@ -1,7 +1,9 @@
-//! The PostgreSQL backend against a real server: each test creates a
-//! database of its own in the cluster `VAULT_TEST_POSTGRES_URL` names
-//! (`scripts/pg-test-cluster start` prints it; `.ci/run` starts one) and
-//! drops it afterwards. Without the variable the tests say they were
+//! What only the PostgreSQL backend has (its migrations, several
+//! instances on one database, the same manifests as SQLite), against a
+//! real server; the rules both backends share are in the conformance
+//! suite. Each test creates a database of its own in the cluster
+//! `VAULT_TEST_POSTGRES_URL` names (`scripts/pg-test-cluster start` prints
+//! it; `.ci/run` starts one) and drops it afterwards. Without the variable the tests say they were
 //! skipped and why, unless `VAULT_TEST_POSTGRES_REQUIRED` is set (as in
 //! CI), where its absence is a failure.
 #![allow(clippy::unwrap_used)]
@@ -54,34 +56,20 @@ fn a_database_of_a_newer_schema_is_refused() {
     assert!(format!("{e:?}").contains("999"), "{e:?}");
 }
 
-use std::sync::Arc;
 use vault_core::circle::PeerId;
-use vault_core::sync::{PushResult, RecordParts, SealedRecord};
-use vault_server::storage::{PushError, QuotaKind, Quotas, TaggedRecord};
+use vault_core::sync::{RecordParts, SealedRecord};
+use vault_server::storage::{
+    ManifestPutError, MemberChange, MemberKeys, NewEntry, NewManifest, Quotas, Side, Storage,
+    TaggedRecord,
+};
 
 const FOUNDER: [u8; 32] = [9; 32];
 const ZONE: &str = "keychain";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A circle whose log is at seq 0, with FOUNDER its one member.
-fn circle(db: &TestDb) -> uuid::Uuid {
-    let id = uuid::Uuid::new_v4();
-    db.execute(&format!(
-        "INSERT INTO circles (circle_id, genesis_hash, head_seq, head_hash, created)
-         VALUES (decode('{id}', 'hex'), decode('{h}', 'hex'), 0, decode('{h}', 'hex'), 1);
-         INSERT INTO members (circle_id, peer_id, signing_key, agreement_key, added_seq)
-         VALUES (decode('{id}', 'hex'), decode('{f}', 'hex'), decode('{k}', 'hex'),
-                 decode('{k}', 'hex'), 0);",
-        id = hex(id.as_bytes()),
-        h = hex(&[100; 32]),
-        f = hex(&FOUNDER),
-        k = hex(&[1; 32]),
-    ));
-    id
-}
+const KEYS: MemberKeys = MemberKeys {
+    signing: [1; 32],
+    agreement: [2; 32],
+};
 
 fn rec(n: u32, gencount: u64, tag: u64) -> TaggedRecord {
     let mut b = [0u8; 16];
@@ -104,132 +92,6 @@ fn rec(n: u32, gencount: u64, tag: u64) -> TaggedRecord {
     }
 }
 
-fn saved(results: &[PushResult]) -> Vec<u64> {
-    results
-        .iter()
-        .filter_map(|r| match r {
-            PushResult::Saved { seq, .. } => Some(*seq),
-            PushResult::Conflict { .. } => None,
-        })
-        .collect()
-}
-
-#[test]
-fn a_push_takes_seqs_and_a_conflict_is_answered_with_the_stored_record() {
-    let Some(db) = TestDb::create("push") else {
-        return;
-    };
-    let s = PgStorage::open(&db.url).unwrap();
-    let id = circle(&db);
-    let q = Quotas::default();
-    let reply = s
-        .push_records(id, ZONE, &FOUNDER, &[rec(1, 1, 0), rec(2, 1, 0)], &q)
-        .unwrap();
-    assert_eq!(saved(&reply.results), [1, 2]);
-    assert_eq!((reply.token.epoch, reply.token.seq), (1, 2));
-    // Based on nothing, but one is stored: a conflict carrying it.
-    let reply = s
-        .push_records(id, ZONE, &FOUNDER, &[rec(1, 2, 0)], &q)
-        .unwrap();
-    match &reply.results[..] {
-        [
-            PushResult::Conflict {
-                current: Some(c), ..
-            },
-        ] => assert_eq!(c.tag, 1),
-        other => panic!("{other:?}"),
-    }
-    // Based on the stored one, with a higher gencount: saved at seq 3.
-    let reply = s
-        .push_records(id, ZONE, &FOUNDER, &[rec(1, 2, 1)], &q)
-        .unwrap();
-    assert_eq!(saved(&reply.results), [3]);
-    assert!(matches!(
-        s.push_records(id, ZONE, &[8; 32], &[rec(5, 1, 0)], &q),
-        Err(PushError::NotMember)
-    ));
-    let mut ahead = rec(6, 1, 0);
-    ahead.record = SealedRecord::from_parts(RecordParts {
-        circle_pos: 1,
-        ..ahead.record.into_parts()
-    })
-    .unwrap();
-    assert!(matches!(
-        s.push_records(id, ZONE, &FOUNDER, &[ahead], &q),
-        Err(PushError::CirclePos)
-    ));
-}
-
-#[test]
-fn concurrent_pushes_take_every_seq_once_in_commit_order() {
-    let Some(db) = TestDb::create("concurrent") else {
-        return;
-    };
-    let s = Arc::new(PgStorage::open(&db.url).unwrap());
-    let id = circle(&db);
-    let threads: Vec<_> = (0..8u32)
-        .map(|t| {
-            let s = s.clone();
-            std::thread::spawn(move || {
-                let mut seqs = Vec::new();
-                for b in 0..20u32 {
-                    let batch: Vec<TaggedRecord> = (0..10u32)
-                        .map(|i| rec(t * 1000 + b * 10 + i, 1, 0))
-                        .collect();
-                    let reply = s
-                        .push_records(id, ZONE, &FOUNDER, &batch, &Quotas::default())
-                        .unwrap();
-                    let got = saved(&reply.results);
-                    assert_eq!(got.len(), 10);
-                    seqs.extend(got);
-                }
-                seqs
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in threads {
-        let seqs = t.join().unwrap();
-        // One thread's batches commit one after another: its seqs grow.
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
-        all.extend(seqs);
-    }
-    all.sort_unstable();
-    assert_eq!(all, (1..=1600).collect::<Vec<u64>>());
-}
-
-#[test]
-fn a_push_past_a_quota_stores_nothing() {
-    let Some(db) = TestDb::create("quota") else {
-        return;
-    };
-    let s = PgStorage::open(&db.url).unwrap();
-    let id = circle(&db);
-    let q = Quotas {
-        max_devices: 0,
-        max_records: 3,
-        max_bytes: 0,
-    };
-    s.push_records(id, ZONE, &FOUNDER, &[rec(1, 1, 0), rec(2, 1, 0)], &q)
-        .unwrap();
-    match s.push_records(id, ZONE, &FOUNDER, &[rec(3, 1, 0), rec(4, 1, 0)], &q) {
-        Err(PushError::Quota(e)) => assert_eq!((e.kind, e.would_be), (QuotaKind::Records, 4)),
-        other => panic!("expected the records quota, got {other:?}"),
-    }
-    assert_eq!(s.counts().unwrap().records, 2);
-    let reply = s
-        .push_records(id, ZONE, &FOUNDER, &[rec(3, 1, 0)], &q)
-        .unwrap();
-    assert_eq!(saved(&reply.results), [3], "the refused batch took no seq");
-}
-
-use vault_server::storage::{AppendError, MemberChange, MemberKeys, NewEntry, ZoneCutList};
-
-const KEYS: MemberKeys = MemberKeys {
-    signing: [1; 32],
-    agreement: [2; 32],
-};
-
 fn entry(seq: u64, prev: [u8; 32], hash: u8) -> NewEntry {
     NewEntry {
         seq,
@@ -249,119 +111,76 @@ fn founded(s: &PgStorage) -> uuid::Uuid {
 }
 
 #[test]
-fn appends_follow_the_head_the_members_the_quota_and_the_cuts() {
-    let Some(db) = TestDb::create("append") else {
+fn two_instances_share_challenges_tokens_invites_and_the_relay() {
+    let Some(db) = TestDb::create("instances") else {
         return;
     };
-    let s = PgStorage::open(&db.url).unwrap();
-    let id = founded(&s);
-    assert!(matches!(
-        s.create_circle(id, &entry(0, [0; 32], 100), &FOUNDER, &KEYS, 1),
-        Err(vault_server::StorageError::Conflict)
-    ));
-    let q = Quotas::default();
+    let one = PgStorage::open(&db.url).unwrap();
+    let two = PgStorage::open(&db.url).unwrap();
+    let id = founded(&one);
+    // A challenge issued by one instance is consumed by the other, once.
+    one.put_challenge(id, &FOUNDER, &[1; 32], 100).unwrap();
+    two.issue_token(id, &FOUNDER, &[1; 32], &[2; 32], 10, 500)
+        .unwrap();
+    assert!(
+        one.issue_token(id, &FOUNDER, &[1; 32], &[3; 32], 10, 500)
+            .is_err()
+    );
+    assert_eq!(one.token(&[2; 32], 10).unwrap().peer, FOUNDER);
+    // An invite made on one is joined on the other; the relay numbers one
+    // sequence whichever instance a side posts to.
+    one.create_invite(&[7; 16], id, &FOUNDER, 100).unwrap();
+    assert_eq!(two.join_invite(&[7; 16], &[4; 32], b"hi", 10).unwrap(), 1);
+    assert_eq!(
+        one.post_relay(&[7; 16], Side::Inviter, b"a", 10, 8)
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        two.post_relay(&[7; 16], Side::Joiner, b"b", 10, 8).unwrap(),
+        3
+    );
+    assert_eq!(
+        two.relay_messages(&[7; 16], Side::Inviter, 0)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        one.relay_messages(&[7; 16], Side::Joiner, 0).unwrap().len(),
+        2
+    );
+    // A removal through one instance ends the member's session on both.
     let add = MemberChange::Add {
         peer: [5; 32],
         keys: KEYS,
     };
-    let refused = |e: &NewEntry, signer: &[u8; 32], change: &MemberChange, q: &Quotas| {
-        s.append_entry(id, signer, e, change, q).unwrap_err()
-    };
-    assert!(matches!(
-        refused(&entry(1, [0; 32], 101), &FOUNDER, &add, &q),
-        AppendError::HeadMoved
-    ));
-    assert!(matches!(
-        refused(&entry(2, [100; 32], 101), &FOUNDER, &add, &q),
-        AppendError::BadSeq
-    ));
-    assert!(matches!(
-        refused(&entry(1, [100; 32], 101), &[5; 32], &add, &q),
-        AppendError::SignerNotMember
-    ));
-    let one = Quotas {
-        max_devices: 1,
-        ..Quotas::default()
-    };
-    assert!(matches!(
-        refused(&entry(1, [100; 32], 101), &FOUNDER, &add, &one),
-        AppendError::Quota(_)
-    ));
-    s.append_entry(id, &FOUNDER, &entry(1, [100; 32], 101), &add, &q)
+    one.append_entry(
+        id,
+        &FOUNDER,
+        &entry(1, [100; 32], 101),
+        &add,
+        &Quotas::default(),
+    )
+    .unwrap();
+    two.put_challenge(id, &[5; 32], &[6; 32], 100).unwrap();
+    one.issue_token(id, &[5; 32], &[6; 32], &[8; 32], 10, 500)
         .unwrap();
-    assert!(!s.member(id, &[5; 32]).unwrap().removed);
-    assert!(matches!(
-        refused(&entry(2, [101; 32], 102), &FOUNDER, &add, &q),
-        AppendError::PeerExists
-    ));
-
-    // A removal whose cut the zone moved past is refused; at the zone's
-    // position it is taken.
-    s.push_records(id, ZONE, &FOUNDER, &[rec(1, 1, 0)], &q)
-        .unwrap();
-    let remove_at = |seq: u64| MemberChange::Remove {
+    let remove = MemberChange::Remove {
         peer: [5; 32],
-        cuts: vec![ZoneCutList {
-            zone: ZONE.into(),
-            token: vault_core::sync::Token { epoch: 1, seq },
-            list: vec![7; 4],
-        }],
-    };
-    assert!(matches!(
-        refused(&entry(2, [101; 32], 102), &FOUNDER, &remove_at(0), &q),
-        AppendError::ZoneMoved
-    ));
-    s.append_entry(id, &FOUNDER, &entry(2, [101; 32], 102), &remove_at(1), &q)
-        .unwrap();
-    assert!(s.member(id, &[5; 32]).unwrap().removed);
-    assert!(matches!(
-        refused(&entry(3, [102; 32], 103), &FOUNDER, &remove_at(1), &q),
-        AppendError::TargetNotMember
-    ));
-    let founder_leaves = MemberChange::Remove {
-        peer: FOUNDER,
         cuts: Vec::new(),
     };
-    assert!(matches!(
-        refused(&entry(3, [102; 32], 103), &FOUNDER, &founder_leaves, &q),
-        AppendError::LastMember
-    ));
-    assert_eq!(s.counts().unwrap().devices, 1);
+    two.append_entry(
+        id,
+        &FOUNDER,
+        &entry(2, [101; 32], 102),
+        &remove,
+        &Quotas::default(),
+    )
+    .unwrap();
+    assert!(one.token(&[8; 32], 10).is_err());
+    assert!(one.member(id, &[5; 32]).unwrap().removed);
 }
-
-#[test]
-fn concurrent_appends_at_one_head_exactly_one_wins() {
-    let Some(db) = TestDb::create("appendrace") else {
-        return;
-    };
-    let s = Arc::new(PgStorage::open(&db.url).unwrap());
-    let id = founded(&s);
-    let mut head = [100u8; 32];
-    for seq in 1..=10u64 {
-        let threads: Vec<_> = (0..8u8)
-            .map(|t| {
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    let e = entry(seq, head, seq as u8 * 10 + t);
-                    s.append_entry(id, &FOUNDER, &e, &MemberChange::None, &Quotas::default())
-                        .map(|()| e.hash)
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for t in threads {
-            match t.join().unwrap() {
-                Ok(hash) => winners.push(hash),
-                Err(AppendError::HeadMoved) => {}
-                Err(e) => panic!("{e:?}"),
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {seq}");
-        head = winners[0];
-    }
-}
-
-use vault_server::storage::{ManifestPutError, NewManifest, Storage};
 
 /// `rec`, deleted.
 fn tombstone(n: u32, gencount: u64, tag: u64) -> TaggedRecord {

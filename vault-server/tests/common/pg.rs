@@ -43,6 +43,7 @@ impl TestDb {
     }
 
     /// Runs SQL in the test's database.
+    #[allow(dead_code, reason = "not every test binary edits the database by hand")]
     pub fn execute(&self, sql: &str) {
         run(&self.url, sql);
     }
@@ -54,6 +55,27 @@ impl Drop for TestDb {
             &self.admin,
             &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
         );
+    }
+}
+
+impl TestDb {
+    /// The first column of each row `sql` returns, as a 64-bit integer.
+    pub fn ints(&self, sql: &str) -> Vec<i64> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            let rows = client
+                .query(sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            drop(client);
+            let _ = driver.await;
+            rows.iter().map(|r| r.get(0)).collect()
+        })
     }
 }
 

@@ -18,16 +18,18 @@ impl ChangesRead for PgTx<'_, '_> {
         limit: u32,
         max_bytes: usize,
     ) -> Result<Vec<TaggedRecord>, StorageError> {
-        // The running total stops the scan one record past `max_bytes`.
+        // The running total drops what lies past the first record past
+        // `max_bytes` (the first two always stay).
         let rows = self.query(
             &format!(
                 "SELECT {RECORD_COLUMNS} FROM (
                     SELECT {RECORD_COLUMNS},
                            sum(octet_length(wrappedkey) + octet_length(encitem))
                                OVER (ORDER BY seq) AS total,
-                           octet_length(wrappedkey) + octet_length(encitem) AS size
+                           octet_length(wrappedkey) + octet_length(encitem) AS size,
+                           row_number() OVER (ORDER BY seq) AS n
                     FROM records WHERE zone_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
-                 ) page WHERE total - size <= $4 ORDER BY seq"
+                 ) page WHERE total - size <= $4 OR n <= 2 ORDER BY seq"
             ),
             &[
                 &zone_id,

@@ -11,9 +11,10 @@ use vault_core::sync::Token;
 /// What reading a changes page needs of a backend, in one snapshot.
 pub trait ChangesRead: ManifestRead {
     /// The zone's records with `seq > after`, in seq order: at most
-    /// `limit + 1`, and the backend may stop after the first record whose
-    /// running total of ciphertext (wrapped key plus item) passes
-    /// `max_bytes`.
+    /// `limit + 1`. The backend may stop early, but only after the first
+    /// record whose running total of ciphertext (wrapped key plus item)
+    /// passes `max_bytes` and after at least two records: the record
+    /// past the page tells the rule that there are more.
     fn records_after(
         &mut self,
         zone_id: i64,

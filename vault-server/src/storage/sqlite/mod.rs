@@ -644,5 +644,3 @@ impl Storage for SqliteStorage {
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod zone_tests;

@@ -269,7 +269,8 @@ impl PushTx for SqlitePush<'_, '_> {
 }
 
 /// The changes rule's fetch ([`rules::changes`](crate::storage::rules::changes)),
-/// streamed: it stops at the first record past `max_bytes`.
+/// streamed: it stops at the first record past `max_bytes` (and the
+/// second record).
 impl ChangesRead for SqliteManifests<'_> {
     fn records_after(
         &mut self,
@@ -293,7 +294,7 @@ impl ChangesRead for SqliteManifests<'_> {
             bytes =
                 bytes.saturating_add(rec.record.wrappedkey().len() + rec.record.encitem().len());
             out.push(rec);
-            if bytes > max_bytes {
+            if bytes > max_bytes && out.len() >= 2 {
                 break;
             }
         }
