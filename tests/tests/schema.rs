@@ -194,7 +194,7 @@ impl Server {
 async fn start(tune: impl FnOnce(&mut vault_server::Config)) -> (String, Server) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = vault_server::Config {
-        db: dir.path().join("server.db"),
+        db: dir.path().join("server.db").into(),
         ..vault_server::Config::default()
     };
     config.registration = vault_server::Registration::Open;
@@ -212,7 +212,7 @@ async fn start(tune: impl FnOnce(&mut vault_server::Config)) -> (String, Server)
     let server = Server {
         stop,
         task,
-        db: config.db.clone(),
+        db: config.db.sqlite_path().unwrap().to_owned(),
         _dir: dir,
     };
     (base, server)

@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let clients = arg("--clients", 64)? as usize;
     let dir = tempfile::tempdir()?;
     let mut config = Config {
-        db: dir.path().join("bench.db"),
+        db: dir.path().join("bench.db").into(),
         registration: vault_server::Registration::Open,
         ..Config::default()
     };

@@ -273,7 +273,7 @@ fn main() -> anyhow::Result<()> {
     let spacing = Duration::from_millis(arg("--spacing-ms", 50)?);
     let dir = tempfile::tempdir()?;
     let mut config = Config {
-        db: dir.path().join("bench.db"),
+        db: dir.path().join("bench.db").into(),
         registration: vault_server::Registration::Open,
         ..Config::default()
     };

@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use vault_server::{LogFormat, MetricsListen, Overrides, Registration};
+use vault_server::{Database, LogFormat, MetricsListen, Overrides, Registration};
 
 /// The Vault sync server.
 #[derive(Debug, Parser)]
@@ -16,9 +16,11 @@ pub struct Cli {
     /// Address to listen on [default: 127.0.0.1:8625].
     #[arg(long, global = true, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// The SQLite database [default: ./vault-server.db].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// A SQLite file, or a postgres:// URL without a password (give one
+    /// in the config file or VAULT_SERVER_DB) [default: ./vault-server.db].
+    /// (Read as text: clap's own errors would repeat the URL.)
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    pub db: Option<String>,
     /// A tracing filter such as `info` or `vault_server=debug`.
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
@@ -72,17 +74,35 @@ pub enum Command {
 }
 
 impl Cli {
-    /// The values the flags override.
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
+    /// The values the flags override. A `--db` URL is refused if it does
+    /// not parse or holds a password (which every user of the machine
+    /// could read in the process list); neither error repeats the URL.
+    pub fn overrides(&self) -> anyhow::Result<Overrides> {
+        let db = match &self.db {
+            None => None,
+            Some(raw) => {
+                let db: Database = raw.parse().map_err(|e| anyhow::anyhow!("--db: {e}"))?;
+                if let Database::Postgres(url) = &db
+                    && url.has_password()
+                {
+                    anyhow::bail!(
+                        "--db: a password on the command line is visible to every user of \
+                         the machine: put the URL in the config file (db = \"postgres://...\") \
+                         or in VAULT_SERVER_DB"
+                    );
+                }
+                Some(db)
+            }
+        };
+        Ok(Overrides {
             listen: self.listen,
-            db: self.db.clone(),
+            db,
             log_level: self.log_level.clone(),
             log_format: self.log_format,
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             registration: self.registration,
             metrics_listen: self.metrics_listen,
-        }
+        })
     }
 }

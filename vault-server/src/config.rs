@@ -1,7 +1,8 @@
 //! The server's configuration: defaults, then an optional TOML file, then
 //! `VAULT_SERVER_*` environment variables, then command-line flags (each
-//! later source wins). Unknown keys in the file are an error. The config
-//! holds no secrets, so `vault-server config` prints it whole.
+//! later source wins). Unknown keys in the file are an error. The only
+//! secret it can hold is a password in a PostgreSQL URL (`db`), which
+//! `vault-server config`, `Debug` and the logs show masked.
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -14,8 +15,9 @@ use std::str::FromStr;
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// The SQLite database file.
-    pub db: PathBuf,
+    /// Where the data lives: a SQLite file's path, or a `postgres://` URL
+    /// (for several instances on one database).
+    pub db: Database,
     /// Lifetime of a session token, in seconds.
     pub token_ttl_secs: u64,
     /// Default lifetime of an invite, in seconds (a request may ask for up to 3600).
@@ -228,7 +230,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8625)),
-            db: PathBuf::from("./vault-server.db"),
+            db: Database::Sqlite(PathBuf::from("./vault-server.db")),
             token_ttl_secs: 15 * 60,
             invite_ttl_secs: 600,
             purge_interval_secs: 30,
@@ -277,7 +279,7 @@ pub struct Overrides {
     /// `--listen`.
     pub listen: Option<SocketAddr>,
     /// `--db`.
-    pub db: Option<PathBuf>,
+    pub db: Option<Database>,
     /// `--log-level`.
     pub log_level: Option<String>,
     /// `--log-format`.
@@ -304,14 +306,16 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The config file is not valid TOML of the expected shape.
-    #[error("invalid config file {}", path.display())]
+    /// The config file is not valid TOML of the expected shape. The
+    /// file's text is not quoted (a line may hold a database password).
+    #[error("invalid config file {}, line {line}: {message}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: toml::de::Error,
+        /// The line the error is on (1-based).
+        line: usize,
+        /// What is wrong.
+        message: String,
     },
     /// An environment variable holds a value of the wrong type.
     #[error("invalid value in environment variable {var}")]
@@ -335,9 +339,13 @@ pub enum ConfigError {
 impl Config {
     /// Parses a TOML document; unknown keys are an error.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|source| ConfigError::Parse {
+        toml::from_str(text).map_err(|e: toml::de::Error| ConfigError::Parse {
             path: path.to_owned(),
-            source,
+            line: e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map_or(1, |before| before.matches('\n').count() + 1),
+            message: e.message().to_owned(),
         })
     }
 
@@ -449,6 +457,9 @@ impl Config {
     }
 }
 
+mod database;
 mod env;
+
+pub use database::{Database, DatabaseError, PgUrl};
 #[cfg(test)]
 mod tests;

@@ -48,7 +48,8 @@ pub mod storage;
 pub mod tls;
 
 pub use config::{
-    Config, ConfigError, Limits, LogFormat, MetricsListen, Overrides, Registration, Tls,
+    Config, ConfigError, Database, DatabaseError, Limits, LogFormat, MetricsListen, Overrides,
+    PgUrl, Registration, Tls,
 };
 pub use error::ApiError;
 pub use state::{AppState, StateError};

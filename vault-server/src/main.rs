@@ -9,7 +9,9 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::io::{IsTerminal, Write};
 use vault_server::storage::{Replaced, RestoreReport, sqlite_backup, sqlite_restore};
-use vault_server::{AppState, Config, LogFormat, MetricsListen, serve, serve_metrics, serve_on};
+use vault_server::{
+    AppState, Config, Database, LogFormat, MetricsListen, serve, serve_metrics, serve_on,
+};
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -37,7 +39,7 @@ fn run() -> anyhow::Result<()> {
     let config = Config::load(
         cli.config.as_deref(),
         &|k| std::env::var(k).ok(),
-        &cli.overrides(),
+        &cli.overrides()?,
     )?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => run_server(config),
@@ -48,28 +50,24 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { output } => {
-            sqlite_backup(&config.db, &output).with_context(|| {
-                format!(
-                    "cannot back up {} to {}",
-                    config.db.display(),
-                    output.display()
-                )
+            let db = sqlite_only(&config.db, "backup")?;
+            sqlite_backup(db, &output).with_context(|| {
+                format!("cannot back up {} to {}", db.display(), output.display())
             })?;
-            eprintln!("backed up {} to {}", config.db.display(), output.display());
+            eprintln!("backed up {} to {}", db.display(), output.display());
             Ok(())
         }
-        Command::Admin(cmd) => admin_cmd::run(&config.db, &config.quotas, cmd),
+        Command::Admin(cmd) => {
+            admin_cmd::run(sqlite_only(&config.db, "admin")?, &config.quotas, cmd)
+        }
         Command::Restore { from, json } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .context("the system clock is before 1970")?
                 .as_secs();
-            let report = sqlite_restore(&config.db, &from, now).with_context(|| {
-                format!(
-                    "cannot restore {} from {}",
-                    config.db.display(),
-                    from.display()
-                )
+            let db = sqlite_only(&config.db, "restore")?;
+            let report = sqlite_restore(db, &from, now).with_context(|| {
+                format!("cannot restore {} from {}", db.display(), from.display())
             })?;
             if json {
                 let mut out = std::io::stdout().lock();
@@ -80,6 +78,24 @@ fn run() -> anyhow::Result<()> {
             eprint!("{}", restore_text(&report, &from));
             Ok(())
         }
+    }
+}
+
+/// The SQLite file a file-level command works on; on PostgreSQL, what
+/// the admin uses instead.
+fn sqlite_only<'a>(db: &'a Database, command: &str) -> anyhow::Result<&'a std::path::Path> {
+    match db {
+        Database::Sqlite(path) => Ok(path),
+        Database::Postgres(_) => match command {
+            "backup" => anyhow::bail!(
+                "a PostgreSQL database is backed up with pg_dump \
+                 (pg_dump --format=custom --file=FILE URL), not `vault-server backup`"
+            ),
+            _ => anyhow::bail!(
+                "`vault-server {command}` works on a SQLite database only for now \
+                 (see README, \"PostgreSQL\")"
+            ),
+        },
     }
 }
 
@@ -230,7 +246,7 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         // A fixed line on stderr whatever the log level: scripts and tests
         // read the real port from it (with --listen 127.0.0.1:0).
         eprintln!("listening on {addr}");
-        tracing::info!(%addr, db = %config.db.display(), scheme, ?nofile, "serving");
+        tracing::info!(%addr, db = %config.db, scheme, ?nofile, "serving");
         match &tls {
             Some(settings) => {
                 let listener = vault_server::tls::TlsListener::bind(listener, settings)

@@ -2,12 +2,13 @@
 //! notifier, relay wake-ups, rate limiters, the shutdown signal). There is
 //! no global state: tests build as many independent servers as they like.
 
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::error::ApiError;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::notify::{LocalNotifier, Notifier};
 use crate::relay::RelayHub;
+use crate::storage::postgres::PgStorage;
 use crate::storage::{SqliteStorage, Storage, StorageError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,10 +27,10 @@ pub fn unix_now() -> i64 {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The database did not open.
-    #[error("cannot open the database {}", path.display())]
+    #[error("cannot open the database {db}")]
     Storage {
-        /// The database file.
-        path: std::path::PathBuf,
+        /// The database: a file's path, or a URL with its password masked.
+        db: String,
         /// Why.
         #[source]
         source: StorageError,
@@ -65,13 +66,17 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Opens the configured SQLite database and builds the state around it.
     pub fn new(config: &Config) -> Result<AppState, StateError> {
-        let storage = SqliteStorage::open(&config.db).map_err(|source| StateError::Storage {
-            path: config.db.clone(),
+        let opened: Result<Arc<dyn Storage>, StorageError> = match &config.db {
+            Database::Sqlite(path) => SqliteStorage::open(path).map(|s| Arc::new(s) as _),
+            Database::Postgres(url) => PgStorage::open(url.expose()).map(|s| Arc::new(s) as _),
+        };
+        let storage = opened.map_err(|source| StateError::Storage {
+            db: config.db.to_string(),
             source,
         })?;
         Ok(AppState::with_parts(
             config,
-            Arc::new(storage),
+            storage,
             Arc::new(LocalNotifier::new()),
         ))
     }

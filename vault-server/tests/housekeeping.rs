@@ -45,11 +45,12 @@ async fn expired_rows_are_purged_on_the_configured_interval() {
     let founder = Device::new();
     let (circle, _) = create_circle(&s, &founder).await;
     login(&s, &founder, circle).await;
-    let mut admin = vault_server::storage::AdminDb::open(&s.config.db).unwrap();
+    let mut admin =
+        vault_server::storage::AdminDb::open(s.config.db.sqlite_path().unwrap()).unwrap();
     let now = vault_server::state::unix_now();
     admin.create_token(&[1; 32], None, now, Some(now)).unwrap();
     admin.create_token(&[2; 32], None, now, None).unwrap();
-    let db = rusqlite::Connection::open(&s.config.db).unwrap();
+    let db = rusqlite::Connection::open(s.config.db.sqlite_path().unwrap()).unwrap();
     let count = |table: &str| -> i64 {
         db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()

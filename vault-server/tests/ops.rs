@@ -146,7 +146,7 @@ fn config_precedence_is_file_then_env_then_flags() {
     assert_eq!(c, Config::default());
     let c = config_of(&["--config", file_arg], &[]);
     assert_eq!(c.listen.port(), 1111);
-    assert_eq!(c.db.to_str(), Some("file.db"));
+    assert_eq!(c.db.to_string(), "file.db");
     assert_eq!(c.invite_ttl_secs, 60);
     let env = [
         ("VAULT_SERVER_CONFIG", file_arg),
@@ -155,11 +155,11 @@ fn config_precedence_is_file_then_env_then_flags() {
     ];
     let c = config_of(&[], &env);
     assert_eq!(c.listen.port(), 2222);
-    assert_eq!(c.db.to_str(), Some("env.db"));
+    assert_eq!(c.db.to_string(), "env.db");
     assert_eq!(c.invite_ttl_secs, 60, "the file still applies");
     let c = config_of(&["--listen", "127.0.0.1:3333", "--db", "flag.db"], &env);
     assert_eq!(c.listen.port(), 3333);
-    assert_eq!(c.db.to_str(), Some("flag.db"));
+    assert_eq!(c.db.to_string(), "flag.db");
 
     std::fs::write(&file, "listen_on = \"127.0.0.1:1\"\n").unwrap();
     let out = Command::new(BIN)

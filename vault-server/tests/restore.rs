@@ -151,7 +151,7 @@ async fn restore_is_refused_while_the_server_runs_and_works_once_it_stopped() {
 #[tokio::test]
 async fn after_a_restore_every_zone_is_at_a_new_epoch_with_every_record_of_the_backup() {
     let p = pair().await;
-    let db = p.s.config.db.clone();
+    let db = p.s.config.db.sqlite_path().unwrap().to_owned();
     let (circle, a, b) = (p.circle, p.a, p.b);
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("backup.db");
@@ -216,7 +216,7 @@ async fn after_a_restore_every_zone_is_at_a_new_epoch_with_every_record_of_the_b
     );
     let epoch = u32::try_from(epoch).unwrap();
 
-    let s = Server::with(|c| c.db = db.clone()).await;
+    let s = Server::with(|c| c.db = db.clone().into()).await;
     // Sessions were dropped: a device signs in again.
     changes(&s, &p.tb, circle, "")
         .await

@@ -16,7 +16,7 @@ fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 fn defaults_match_the_documentation() {
     let c = Config::default();
     assert_eq!(c.listen.to_string(), "127.0.0.1:8625");
-    assert_eq!(c.db, PathBuf::from("./vault-server.db"));
+    assert_eq!(c.db, Database::Sqlite(PathBuf::from("./vault-server.db")));
     assert_eq!(c.token_ttl_secs, 900);
     assert_eq!(c.invite_ttl_secs, 600);
     assert_eq!(c.limits.max_body_bytes, 65536);
@@ -129,7 +129,7 @@ fn file_then_env_then_flags() {
     let none = env_of(&[]);
     let c = Config::load(Some(&path), &none, &Overrides::default()).unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:1");
-    assert_eq!(c.db, PathBuf::from("file.db"));
+    assert_eq!(c.db, Database::Sqlite(PathBuf::from("file.db")));
     assert_eq!(c.token_ttl_secs, 5);
     assert_eq!(c.limits.per_ip_per_sec, 7);
     assert_eq!(c.limits.per_ip_burst, 200, "unset keys keep their defaults");
@@ -141,7 +141,7 @@ fn file_then_env_then_flags() {
     ]);
     let c = Config::load(Some(&path), &env, &Overrides::default()).unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:2");
-    assert_eq!(c.db, PathBuf::from("env.db"));
+    assert_eq!(c.db, Database::Sqlite(PathBuf::from("env.db")));
     assert_eq!(c.limits.per_ip_per_sec, 9);
     assert_eq!(
         c.token_ttl_secs, 5,
@@ -156,7 +156,7 @@ fn file_then_env_then_flags() {
     };
     let c = Config::load(Some(&path), &env, &flags).unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:3");
-    assert_eq!(c.db, PathBuf::from("flag.db"));
+    assert_eq!(c.db, Database::Sqlite(PathBuf::from("flag.db")));
 }
 
 #[test]
@@ -286,4 +286,47 @@ fn quotas_come_from_the_file_or_the_environment_and_unknown_ones_are_refused() {
     ));
     let bad = env_of(&[("VAULT_SERVER_QUOTAS_MAX_DEVICES", "many")]);
     assert!(Config::load(None, &bad, &Overrides::default()).is_err());
+}
+
+#[test]
+fn a_postgres_url_selects_postgres_and_its_password_is_never_printed() {
+    let c = Config::from_toml(
+        "db = \"postgres://vault:hunter2@db.internal:5432/vault\"\n",
+        Path::new("f.toml"),
+    )
+    .unwrap();
+    let Database::Postgres(url) = &c.db else {
+        panic!("{:?}", c.db)
+    };
+    assert_eq!(
+        url.expose(),
+        "postgres://vault:hunter2@db.internal:5432/vault"
+    );
+    for shown in [c.to_toml(), format!("{c:?}"), c.db.to_string()] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("db.internal:5432/vault"), "{shown}");
+    }
+    let env: HashMap<&str, &str> = [("VAULT_SERVER_DB", "postgresql://u@h/d")].into();
+    let c = Config::load(
+        None,
+        &|k| env.get(k).map(|v| (*v).to_owned()),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert!(matches!(c.db, Database::Postgres(_)));
+    // A URL that does not parse is refused by name, without echoing it.
+    let e = Config::from_toml(
+        "listen = \"127.0.0.1:1\"\ndb = \"postgres://u:pw@h:x/d\"\n",
+        Path::new("f.toml"),
+    )
+    .unwrap_err();
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        chain += &format!(": {s}");
+        source = s.source();
+    }
+    assert!(chain.contains("PostgreSQL URL"), "{chain}");
+    assert!(chain.contains("line 2"), "{chain}");
+    assert!(!chain.contains("pw@"), "{chain}");
 }

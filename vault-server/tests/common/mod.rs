@@ -43,7 +43,7 @@ impl Server {
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
-            db: dir.path().join("server.db"),
+            db: dir.path().join("server.db").into(),
             listen: "127.0.0.1:0".parse().unwrap(),
             ..Config::default()
         };
