@@ -32,6 +32,15 @@ impl RelayHub {
         }
     }
 
+    /// Wakes every waiting reader (wake-ups from other instances may
+    /// have been missed).
+    pub fn wake_all(&self) {
+        let waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        for n in waiters.values() {
+            n.notify_waiters();
+        }
+    }
+
     /// Drops channels no reader holds.
     pub fn prune(&self) {
         self.waiters

@@ -6,6 +6,7 @@ use crate::config::{Config, Database};
 use crate::error::ApiError;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::notify::pg::PgNotifier;
 use crate::notify::{LocalNotifier, Notifier};
 use crate::relay::RelayHub;
 use crate::storage::postgres::PgStorage;
@@ -48,7 +49,7 @@ struct Inner {
     storage: Arc<dyn Storage>,
     metrics: Metrics,
     notifier: Arc<dyn Notifier>,
-    relay: RelayHub,
+    relay: Arc<RelayHub>,
     limits: RateLimits,
     shutdown: watch::Sender<bool>,
     sockets: AtomicUsize,
@@ -66,19 +67,29 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Opens the configured SQLite database and builds the state around it.
     pub fn new(config: &Config) -> Result<AppState, StateError> {
-        let opened: Result<Arc<dyn Storage>, StorageError> = match &config.db {
-            Database::Sqlite(path) => SqliteStorage::open(path).map(|s| Arc::new(s) as _),
-            Database::Postgres(url) => PgStorage::open(url.expose()).map(|s| Arc::new(s) as _),
-        };
-        let storage = opened.map_err(|source| StateError::Storage {
+        let failed = |source| StateError::Storage {
             db: config.db.to_string(),
             source,
-        })?;
-        Ok(AppState::with_parts(
-            config,
-            storage,
-            Arc::new(LocalNotifier::new()),
-        ))
+        };
+        let relay = Arc::new(RelayHub::default());
+        Ok(match &config.db {
+            Database::Sqlite(path) => AppState::build(
+                config,
+                Arc::new(SqliteStorage::open(path).map_err(failed)?),
+                Arc::new(LocalNotifier::new()),
+                relay,
+            ),
+            Database::Postgres(url) => {
+                let storage = PgStorage::open(url.expose()).map_err(failed)?;
+                // The URL parsed when the config was read.
+                let bus = url
+                    .expose()
+                    .parse()
+                    .map_err(|e| failed(StorageError::Backend(Box::new(e))))?;
+                let notifier = PgNotifier::start(bus, relay.clone());
+                AppState::build(config, Arc::new(storage), Arc::new(notifier), relay)
+            }
+        })
     }
 
     /// Builds the state around any storage and notifier.
@@ -87,13 +98,22 @@ impl AppState {
         storage: Arc<dyn Storage>,
         notifier: Arc<dyn Notifier>,
     ) -> AppState {
+        AppState::build(config, storage, notifier, Arc::default())
+    }
+
+    fn build(
+        config: &Config,
+        storage: Arc<dyn Storage>,
+        notifier: Arc<dyn Notifier>,
+        relay: Arc<RelayHub>,
+    ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 config: config.clone(),
                 storage,
                 metrics: Metrics::new(),
                 notifier,
-                relay: RelayHub::default(),
+                relay,
                 limits: RateLimits::new(&config.limits),
                 shutdown: watch::channel(false).0,
                 sockets: AtomicUsize::new(0),
@@ -120,6 +140,13 @@ impl AppState {
     /// The relay wake-ups.
     pub fn relay(&self) -> &RelayHub {
         &self.inner.relay
+    }
+
+    /// A relay session got a message: wakes its readers here and, through
+    /// the notifier, on other instances.
+    pub fn relay_posted(&self, invite_id: &crate::storage::InviteId) {
+        self.inner.relay.wake(invite_id);
+        self.inner.notifier.relay_posted(invite_id);
     }
 
     /// The rate limiters.

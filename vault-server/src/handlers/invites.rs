@@ -108,7 +108,7 @@ pub async fn join(
     state
         .db(move |s| s.join_invite(&id, &hash, &message, now))
         .await?;
-    state.relay().wake(&id);
+    state.relay_posted(&id);
     Ok((StatusCode::CREATED, AppJson(JoinResponse::new(&token))))
 }
 
@@ -144,7 +144,7 @@ pub async fn post_message(
     let seq = state
         .db(move |s| s.post_relay(&id, side, &message, now, max))
         .await?;
-    state.relay().wake(&id);
+    state.relay_posted(&id);
     Ok((StatusCode::CREATED, AppJson(PostResponse { seq })))
 }
 

@@ -116,10 +116,9 @@ pub async fn run<S, R, E, F, Fut>(
                     let _ = sink.send(close(close_code::POLICY, "circle disabled")).await;
                     break;
                 }
-                Ok(_) => None,
                 // Missed events may have held this device's removal, and
                 // zone changes.
-                Err(RecvError::Lagged(_)) => match (session.catch_up)().await {
+                Ok(Event::Resync) | Err(RecvError::Lagged(_)) => match (session.catch_up)().await {
                     None => {
                         let _ = sink.send(close(close_code::POLICY, "membership ended")).await;
                         break;
@@ -139,6 +138,7 @@ pub async fn run<S, R, E, F, Fut>(
                         None
                     }
                 },
+                Ok(_) => None,
                 Err(RecvError::Closed) => break,
             },
             _ = keepalive.tick() => Some(Message::Ping(Default::default())),

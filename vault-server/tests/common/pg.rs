@@ -61,11 +61,7 @@ impl Drop for TestDb {
 impl TestDb {
     /// The first column of each row `sql` returns, as a 64-bit integer.
     pub fn ints(&self, sql: &str) -> Vec<i64> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        on_own_runtime(async {
             let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
             let driver = tokio::spawn(connection);
             let rows = client
@@ -79,13 +75,26 @@ impl TestDb {
     }
 }
 
+/// Runs `f` on a runtime of its own, on a thread of its own: callable
+/// from plain tests and from async ones alike.
+fn on_own_runtime<T: Send>(f: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(f)
+            })
+            .join()
+            .unwrap()
+    })
+}
+
 /// Runs `sql` on a connection of its own.
 fn run(url: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    on_own_runtime(async {
         let (client, connection) = tokio_postgres::connect(url, NoTls)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test cluster: {e}"));

@@ -252,3 +252,26 @@ async fn a_lagging_member_is_told_every_zone_seq() {
     h.to_server.send(Ok(Message::Close(None))).unwrap();
     h.task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_resync_rechecks_membership_and_tells_every_zone_seq() {
+    let zones = vec![ZoneSeq {
+        zone: "keychain".into(),
+        seq: 7,
+    }];
+    let mut h = start(8, Some(zones));
+    next_json(&mut h).await;
+    h.events.send(Event::Resync).unwrap();
+    assert_eq!(
+        next_json(&mut h).await,
+        serde_json::json!({"type": "zone", "zone": "keychain", "seq": 7})
+    );
+    h.to_server.send(Ok(Message::Close(None))).unwrap();
+    h.task.await.unwrap();
+    // A removed device's socket closes on a resync.
+    let mut h = start(8, None);
+    next_json(&mut h).await;
+    h.events.send(Event::Resync).unwrap();
+    assert_eq!(next_close_code(&mut h).await, close_code::POLICY);
+    h.task.await.unwrap();
+}

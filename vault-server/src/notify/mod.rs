@@ -7,13 +7,17 @@
 //! fanning it out to a thousand sockets clones a pointer per socket, never
 //! the JSON.
 //!
-//! [`Notifier`] is the seam for a multi-server bus (PostgreSQL
-//! LISTEN/NOTIFY, not built yet): such a notifier would publish to the bus
-//! and feed the local per-circle channels from it. [`LocalNotifier`], the
-//! in-process one, is the only notifier today.
+//! [`LocalNotifier`] serves one process (the SQLite server). With several
+//! instances on one PostgreSQL database, [`pg::PgNotifier`] also sends
+//! each event as a hint ([`wire`]) to the other instances over
+//! LISTEN/NOTIFY, and after its listening connection comes back tells
+//! every local socket to resync ([`Event::Resync`]).
+
+pub mod pg;
+pub mod wire;
 
 use crate::frames::{FrameText, ServerFrame};
-use crate::storage::PeerBytes;
+use crate::storage::{InviteId, PeerBytes};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,6 +48,9 @@ pub enum Event {
     ZoneChanged(Arc<ZoneChange>),
     /// An admin disabled the circle: every socket of it closes.
     CircleDisabled,
+    /// Events may have been missed (the bus between instances was
+    /// down): each socket re-checks its membership and every zone's seq.
+    Resync,
 }
 
 /// A zone reached a new seq after a push: told to every socket of the
@@ -87,6 +94,10 @@ pub trait Notifier: Send + Sync + 'static {
 
     /// Drops channels nobody listens to any more.
     fn prune(&self);
+
+    /// A relay session got a message: readers waiting on other instances
+    /// re-read (this instance's own readers are woken by the caller).
+    fn relay_posted(&self, _invite_id: &InviteId) {}
 }
 
 /// Events a socket may fall behind by before it lags (and re-checks its
@@ -104,6 +115,14 @@ impl LocalNotifier {
     /// An empty notifier.
     pub fn new() -> LocalNotifier {
         LocalNotifier::default()
+    }
+
+    /// Publishes an event to every circle with a channel.
+    pub fn publish_all(&self, event: &Event) {
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        for tx in channels.values() {
+            let _ = tx.send(event.clone());
+        }
     }
 
     /// Circles with a channel (for tests).
