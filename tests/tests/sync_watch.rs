@@ -6,97 +6,9 @@
 
 mod common;
 
-use common::{Device, ServerProc, circle_at};
-use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use common::watcher::Watcher;
+use common::{ServerProc, circle_at};
 use std::time::{Duration, Instant};
-
-/// A running `vault --json sync --watch`: each stdout line arrives with
-/// the instant it was read; killed on drop.
-struct Watcher {
-    child: Child,
-    lines: Receiver<(Instant, Value)>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Watcher {
-    fn start(d: &Device) -> Self {
-        let mut child = d
-            .cmd()
-            .args(["--json", "sync", "--watch"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-                if tx.send((Instant::now(), v)).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        Self {
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    /// The next round line that satisfies `want`, with when it was read.
-    fn until(&self, limit: Duration, want: impl Fn(&Value) -> bool) -> (Instant, Value) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((at, v)) => {
-                    assert_eq!(v["quarantined"], 0, "{v}");
-                    assert!(v["at_ms"].as_i64().unwrap() > 0, "{v}");
-                    if want(&v) {
-                        return (at, v);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => panic!("the watcher printed no such line"),
-                Err(RecvTimeoutError::Disconnected) => panic!("the watcher's stdout closed"),
-            }
-        }
-    }
-
-    /// SIGTERM; returns the exit code and stderr.
-    fn stop(mut self) -> (i32, String) {
-        let pid = rustix::process::Pid::from_child(&self.child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "the watcher ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
-        (status.code().unwrap_or(-1), stderr.join().unwrap())
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn a_watching_device_pulls_within_a_second_and_pushes_local_changes() {

@@ -88,6 +88,17 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether another server of the circle may do better: this one was
+    /// not reached, failed its TLS handshake, or answered that it (or a
+    /// proxy before it) is down (502, 503, 504).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } | ClientError::Tls { .. } => true,
+            ClientError::Refused { status, .. } => (502..=504).contains(status),
+            _ => false,
+        }
+    }
+
     /// The server's error code, if it answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use vault_core::UnlockedVault;
 use vault_core::circle::{CircleInfo, KeyShare, PeerId, ShareError, SignedEntry};
 use vault_core::error::CircleError;
-use vault_core::sync::{SyncError, SyncReport};
+use vault_core::sync::{SyncError, SyncReport, TransportError};
 
 /// A token this close to its expiry is renewed before the next request.
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
@@ -82,16 +82,69 @@ pub struct CircleRefresh {
     pub unconfirmed_adds: Vec<PeerId>,
 }
 
+impl SessionError {
+    /// Whether the server in use stopped answering (see
+    /// [`ClientError::is_unavailable`]), so that another server of the
+    /// circle may carry on.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            SessionError::Client(e) => e.is_unavailable(),
+            SessionError::Sync(SyncError::Transport(t)) => match t {
+                TransportError::Unreachable(_) => true,
+                TransportError::Status { status, .. } => (502..=504).contains(status),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn circle_of(vault: &UnlockedVault) -> Result<CircleInfo, SessionError> {
     vault.circle()?.ok_or(SessionError::NoCircle)
 }
 
 /// Authenticates this device to its circle's server (TLS as the circle's
 /// trust says), brings the circle up to date, and judges the pending adds
-/// past their deadline ([`crate::pending`]).
+/// past their deadline ([`crate::pending`]). The circle's servers are
+/// tried in order until one answers.
 pub async fn connect(vault: &mut UnlockedVault) -> Result<(Server, CircleRefresh), SessionError> {
+    connect_from(vault, 0)
+        .await
+        .map(|(server, refresh, _)| (server, refresh))
+}
+
+/// [`connect`], trying the circle's servers from the `first`-th on (and
+/// around); also returns the index of the one that answered.
+pub async fn connect_from(
+    vault: &mut UnlockedVault,
+    first: usize,
+) -> Result<(Server, CircleRefresh, usize), SessionError> {
     let info = circle_of(vault)?;
-    let mut server = Server::new(&info.server_url, &info.trust)?;
+    let n = info.servers.len().max(1);
+    let mut unavailable = None;
+    for i in (0..n).map(|k| (first + k) % n) {
+        let url = info.servers.get(i).unwrap_or(&info.server_url);
+        match authenticate(vault, &info, url).await {
+            Ok(server) => {
+                let mut refresh = pull(vault, &server).await?;
+                finish_removal(vault, &server).await?;
+                refresh.unconfirmed_adds = crate::pending::unconfirmed_adds(vault, &server).await?;
+                return Ok((server, refresh, i));
+            }
+            Err(e) if e.is_unavailable() => unavailable = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(unavailable.unwrap_or(SessionError::NoCircle))
+}
+
+/// A session with the server at `url`.
+async fn authenticate(
+    vault: &UnlockedVault,
+    info: &CircleInfo,
+    url: &str,
+) -> Result<Server, SessionError> {
+    let mut server = Server::new(url, &info.trust)?;
     let me = vault.device().peer_id();
     let circle_id = info.circle_id;
     server
@@ -101,10 +154,7 @@ pub async fn connect(vault: &mut UnlockedVault) -> Result<(Server, CircleRefresh
             Some("forbidden") => SessionError::NotMember,
             _ => e.into(),
         })?;
-    let mut refresh = pull(vault, &server).await?;
-    finish_removal(vault, &server).await?;
-    refresh.unconfirmed_adds = crate::pending::unconfirmed_adds(vault, &server).await?;
-    Ok((server, refresh))
+    Ok(server)
 }
 
 /// New log entries after the local head, then key shares for this device:
@@ -214,6 +264,8 @@ pub struct Session {
     expires: Option<Instant>,
     stop: Option<watch::Receiver<bool>>,
     wait_limit: Duration,
+    /// The index of the circle's server that last answered: tried first.
+    preferred: usize,
 }
 
 impl Session {
@@ -227,6 +279,7 @@ impl Session {
             expires: None,
             stop: None,
             wait_limit: DEFAULT_WAIT_LIMIT,
+            preferred: 0,
         }
     }
 
@@ -273,7 +326,8 @@ impl Session {
             return Ok(None);
         }
         let started = Instant::now();
-        let (server, refresh) = self.block(connect(vault))?;
+        let (server, refresh, answered) = self.block(connect_from(vault, self.preferred))?;
+        self.preferred = answered;
         self.expires = server.token_lifetime().map(|ttl| started + ttl);
         self.server = Some(server);
         Ok(Some(refresh))
@@ -302,7 +356,10 @@ impl Session {
 
     /// One sync round, its progress to `observer`. A 401 on the way (the
     /// token expired or was revoked) authenticates again and runs the
-    /// round once more: the engine resumes from what it committed.
+    /// round once more: the engine resumes from what it committed. A
+    /// server that stops answering midway hands the round to the circle's
+    /// next server (each tried at most once more): what the first saved
+    /// comes back as the device's own records, so nothing is pushed twice.
     pub fn round(
         &mut self,
         vault: &mut UnlockedVault,
@@ -311,7 +368,9 @@ impl Session {
         let mut stats = Stats::default();
         let mut elapsed = Duration::ZERO;
         let mut retried = false;
+        let mut failovers = 0;
         loop {
+            // Connecting tries every server itself.
             self.connect(vault)?;
             let Some(server) = &self.server else {
                 return Err(SessionError::Interrupted);
@@ -342,7 +401,16 @@ impl Session {
                     });
                 }
                 Err(_) if unauthorized && !retried => retried = true,
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let e = SessionError::from(e);
+                    if !e.is_unavailable() || failovers >= self.servers(vault) {
+                        return Err(e);
+                    }
+                    // The next server of the circle carries the round on.
+                    failovers += 1;
+                    self.disconnect();
+                    self.preferred = (self.preferred + 1) % self.servers(vault).max(1);
+                }
             }
         }
     }
@@ -390,6 +458,11 @@ impl Session {
             }
         }
         Err(SessionError::LogKeptChanging)
+    }
+
+    /// How many servers the circle lists.
+    fn servers(&self, vault: &UnlockedVault) -> usize {
+        circle_of(vault).map_or(1, |info| info.servers.len())
     }
 
     /// Runs `fut` to completion on the runtime, or until stopped.

@@ -52,6 +52,13 @@ pub struct WatchTarget {
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
+impl WatchTarget {
+    /// The WebSocket URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 impl Server {
     /// The WebSocket endpoint of this server, over the same TLS setup.
     pub fn watch_target(&self) -> WatchTarget {
@@ -77,13 +84,14 @@ enum ConnectError {
     Failed(String),
 }
 
-/// Keeps a socket open to `target` with the latest token from `tokens`,
-/// sending hints to `events`, until `events` closes. Waits while there is
-/// no token; on a refusal, reports [`Event::Unauthorized`] and waits for a
-/// new one; reconnects with jittered backoff.
+/// Keeps a socket open with the latest token from `tokens`, to the server
+/// that issued it (the session's server: after a failover, another of the
+/// circle's servers), sending hints to `events`, until `events` closes.
+/// Waits while there is no token; on a refusal, reports
+/// [`Event::Unauthorized`] and waits for a new one; reconnects with
+/// jittered backoff.
 pub async fn run(
-    target: WatchTarget,
-    mut tokens: watch::Receiver<Option<String>>,
+    mut tokens: watch::Receiver<Option<(String, WatchTarget)>>,
     events: Sender<Event>,
 ) {
     let mut backoff = Backoff::default();
@@ -91,7 +99,7 @@ pub async fn run(
     let mut reported = false;
     loop {
         let token = tokens.borrow_and_update().clone();
-        let Some(token) = token else {
+        let Some((token, target)) = token else {
             if tokens.changed().await.is_err() {
                 return;
             }

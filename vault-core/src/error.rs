@@ -222,6 +222,9 @@ pub enum CircleError {
     /// The vault already belongs to a circle.
     #[error("the vault already belongs to a circle")]
     AlreadyInCircle,
+    /// A server list that cannot be stored (empty, a repeat).
+    #[error("bad server list: {0}")]
+    ServerList(&'static str),
     /// This device is not (or no longer) a member of the circle.
     #[error("this device is not a member of the circle")]
     NotMember,

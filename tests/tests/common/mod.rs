@@ -34,7 +34,10 @@ pub fn bin(name: &str) -> PathBuf {
 pub struct ServerProc {
     pub child: Child,
     pub url: String,
+    /// Its SQLite file (unused on PostgreSQL).
     pub db: PathBuf,
+    /// Its PostgreSQL database's URL, when on one (see `instances`).
+    pub pg_url: Option<String>,
     pub dir: tempfile::TempDir,
     extra: Vec<String>,
 }
@@ -61,11 +64,12 @@ impl ServerProc {
     fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
         let db = dir.path().join("server.db");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, url) = spawn(&db, "127.0.0.1:0", &extra);
+        let (child, url) = spawn(Db::File(&db), "127.0.0.1:0", &extra);
         Self {
             child,
             url,
             db,
+            pg_url: None,
             dir,
             extra,
         }
@@ -122,7 +126,11 @@ impl ServerProc {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             // The port may take a moment to be free again.
-            let (child, url) = spawn(&self.db, &addr, &self.extra);
+            let db = match &self.pg_url {
+                Some(url) => Db::Url(url),
+                None => Db::File(&self.db),
+            };
+            let (child, url) = spawn(db, &addr, &self.extra);
             let mut child = child;
             if url == self.url {
                 self.child = child;
@@ -165,15 +173,33 @@ impl Drop for ServerProc {
     }
 }
 
+/// Where a spawned server keeps its data.
+#[derive(Clone, Copy)]
+enum Db<'a> {
+    /// A SQLite file (`--db PATH`).
+    File(&'a Path),
+    /// A PostgreSQL URL (in `VAULT_SERVER_DB`: a URL may hold a password,
+    /// which `--db` refuses).
+    Url(&'a str),
+}
+
 /// Starts `vault-server` and waits for its "listening on ADDR" line.
-fn spawn(db: &Path, listen: &str, extra: &[String]) -> (Child, String) {
-    let mut child = Command::new(bin("vault-server"))
-        .args(["--listen", listen, "--db"])
-        .arg(db)
+fn spawn(db: Db<'_>, listen: &str, extra: &[String]) -> (Child, String) {
+    let mut cmd = Command::new(bin("vault-server"));
+    cmd.args(["--listen", listen])
         .args(extra)
         .env_remove("VAULT_SERVER_CONFIG")
         .env_remove("VAULT_SERVER_LISTEN")
-        .env_remove("VAULT_SERVER_DB")
+        .env_remove("VAULT_SERVER_DB");
+    match db {
+        Db::File(path) => {
+            cmd.arg("--db").arg(path);
+        }
+        Db::Url(url) => {
+            cmd.env("VAULT_SERVER_DB", url);
+        }
+    }
+    let mut child = cmd
         // Circles register freely unless a test asks for a policy
         // (`--registration`, which wins over the variable).
         .env("VAULT_SERVER_REGISTRATION", "open")
@@ -405,9 +431,13 @@ pub fn pair(a: &Device, b: &Device) -> (serde_json::Value, serde_json::Value) {
 // Sync helpers (the sync_* end-to-end tests).
 
 pub mod admin;
+pub mod instances;
+#[path = "../../../vault-server/tests/common/pg.rs"]
+pub mod pg;
 pub mod proxy;
 pub mod restore;
 pub mod testca;
+pub mod watcher;
 
 impl Device {
     /// Starts this device's agent: the commands after it skip the KDF.

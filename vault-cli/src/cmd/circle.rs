@@ -1,4 +1,6 @@
-//! `vault circle create`: the genesis of a circle, registered on a server.
+//! `vault circle`: `create` (the genesis of a circle, registered on a
+//! server), `trust` (how its server is authenticated) and `servers` (the
+//! deployment's servers this device tries, in order).
 
 use super::server_session::{circle_of, device_name};
 use super::tls_args::{TlsArgs, read_ca};
@@ -50,6 +52,32 @@ pub enum Command {
         #[arg(long)]
         deny_insecure_http: bool,
     },
+    /// The circle's servers: this device uses the first that answers and
+    /// moves on to the next when one stops answering (several instances of
+    /// one deployment; with a load balancer in front, list only it)
+    #[command(subcommand)]
+    Servers(Servers),
+}
+
+/// `vault circle servers`' subcommands.
+#[derive(clap::Subcommand)]
+pub enum Servers {
+    /// Add a server of the same deployment (same database, same TLS
+    /// trust: the circle's CA file or system store, or pinned certificate)
+    Add {
+        /// Its URL, e.g. https://vault2.example:8625
+        url: String,
+        /// Try it before the others
+        #[arg(long)]
+        first: bool,
+    },
+    /// Remove a server (the last one stays)
+    Rm {
+        /// Its URL, as `ls` shows it
+        url: String,
+    },
+    /// List the servers, in the order they are tried
+    Ls,
 }
 
 pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
@@ -97,7 +125,64 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             }));
             Ok(())
         }
+        Command::Servers(cmd) => servers(ctx, cmd),
     }
+}
+
+/// `vault circle servers add|rm|ls`.
+fn servers(ctx: &Ctx, cmd: Servers) -> anyhow::Result<()> {
+    if let Servers::Ls = cmd {
+        // No password: the list is not secret.
+        let info = ctx.open()?.info()?;
+        let circle = info.circle.ok_or_else(super::server_session::no_circle)?;
+        for url in &circle.servers {
+            ctx.out.data(url);
+        }
+        ctx.out.json(&json!({ "servers": circle.servers }));
+        return Ok(());
+    }
+    let mut vault = ctx.unlock()?;
+    let info = circle_of(&vault)?;
+    let mut list = info.servers.clone();
+    match cmd {
+        Servers::Add { url, first } => {
+            // Checked as a connection would use it, with the circle's trust.
+            let server =
+                Server::new(&url, &info.trust).map_err(|e| CliError::Usage(e.to_string()))?;
+            let url = server.url().to_owned();
+            if list.contains(&url) {
+                return Err(CliError::Usage(format!("{url} is already listed")).into());
+            }
+            if first {
+                list.insert(0, url);
+            } else {
+                list.push(url);
+            }
+        }
+        Servers::Rm { url } => {
+            let url = url.trim_end_matches('/');
+            let Some(at) = list.iter().position(|s| s == url) else {
+                return Err(CliError::Usage(format!(
+                    "{url} is not listed (see `vault circle servers ls`)"
+                ))
+                .into());
+            };
+            if list.len() == 1 {
+                return Err(CliError::Usage(
+                    "a circle needs a server: add another before removing this one".into(),
+                )
+                .into());
+            }
+            list.remove(at);
+        }
+        Servers::Ls => unreachable!("answered above"),
+    }
+    vault.set_circle_servers(&list)?;
+    for url in &list {
+        ctx.out.data(url);
+    }
+    ctx.out.json(&json!({ "servers": list }));
+    Ok(())
 }
 
 /// How the server is authenticated, in a line.

@@ -30,6 +30,11 @@ pub enum Command {
         /// This device's name as the other devices will see it [default: the host name]
         #[arg(long)]
         name: Option<String>,
+        /// Join through this server of the circle's deployment (another
+        /// instance on the same database) instead of the one the code
+        /// names, which becomes the next server to try
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
         #[command(flatten)]
         tls: TlsArgs,
         /// Share the items this vault already holds with the circle
@@ -64,6 +69,7 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Join {
             code,
             name,
+            server,
             tls,
             merge_local,
             discard_local,
@@ -77,7 +83,7 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 (_, true) => Some(pairing::LocalItems::Discard),
                 _ => None,
             };
-            pairing::join(ctx, &code, name, &tls, local)
+            pairing::join(ctx, &code, name, server, &tls, local)
         }
         Command::Ls { offline } => ls(ctx, offline),
         Command::Rm { peer } => rm(ctx, &peer),

@@ -236,9 +236,9 @@ impl Session {
         self
     }
 
-    /// The session token, when connected.
-    pub fn token(&self) -> Option<&str> {
-        self.inner.token()
+    /// The server connected to, when connected.
+    pub fn server(&self) -> Option<&vault_client::Server> {
+        self.inner.server()
     }
 
     /// Forgets the token: the next request authenticates again.

@@ -22,6 +22,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
             "circle": info.circle.as_ref().map(|c| json!({
                 "circle_id": c.circle_id.to_string(),
                 "server": c.server_url,
+                "servers": c.servers,
                 "insecure_http": c.insecure_http,
                 "peer_id": c.peer_id.to_string(),
                 "members": c.members,
@@ -49,7 +50,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         Some(c) => format!(
             "{} on {} ({} devices; this one {}){}",
             c.circle_id,
-            c.server_url,
+            c.servers.join(", then "),
             c.members,
             c.peer_id.short(),
             if c.insecure_http {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
-use vault_client::{Backoff, Event, Server};
+use vault_client::{Backoff, Event};
 use vault_core::UnlockedVault;
 
 /// How often the outbox is polled for local changes.
@@ -69,7 +69,7 @@ struct Watcher {
     session: Session,
     vault: UnlockedVault,
     events: Receiver<Event>,
-    tokens: watch::Sender<Option<String>>,
+    tokens: watch::Sender<Option<(String, vault_client::watch::WatchTarget)>>,
     stopping: watch::Receiver<bool>,
     wants: Wants,
     retry: Backoff,
@@ -79,8 +79,7 @@ struct Watcher {
 
 pub fn run(out: Out, rt: &Runtime, session: Session, vault: UnlockedVault) -> anyhow::Result<()> {
     let info = circle_of(&vault)?;
-    let url = info.server_url.clone();
-    let target = Server::new(&info.server_url, &info.trust)?.watch_target();
+    let url = info.servers.join(", then ");
     let (event_tx, events) = mpsc::channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tokens, token_rx) = watch::channel(None);
@@ -101,7 +100,7 @@ pub fn run(out: Out, rt: &Runtime, session: Session, vault: UnlockedVault) -> an
     out.note(&format!(
         "vault: watching {url} for changes (Ctrl-C to stop)"
     ));
-    rt.spawn(vault_client::watch::run(target, token_rx, event_tx));
+    rt.spawn(vault_client::watch::run(token_rx, event_tx));
     let mut w = Watcher {
         out,
         session: session.with_stop(stop_rx.clone()),
@@ -255,16 +254,24 @@ impl Watcher {
         Ok(())
     }
 
-    /// Gives the socket the session's token when it changed.
+    /// Gives the socket the session's token, and the server that issued
+    /// it, when either changed.
     fn publish_token(&self) {
-        let token = self.session.token().map(str::to_owned);
-        if token.is_some() {
-            self.tokens.send_if_modified(|t| {
-                let changed = *t != token;
-                *t = token;
-                changed
+        let Some(server) = self.session.server() else {
+            return;
+        };
+        let Some(token) = server.token() else {
+            return;
+        };
+        self.tokens.send_if_modified(|t| {
+            let same = t.as_ref().is_some_and(|(old, target)| {
+                old == token && target.url() == server.watch_target().url()
             });
-        }
+            if !same {
+                *t = Some((token.to_owned(), server.watch_target()));
+            }
+            !same
+        });
     }
 }
 

@@ -10,6 +10,8 @@ use uuid::Uuid;
 pub(crate) struct CircleRow {
     pub circle_id: Uuid,
     pub server_url: String,
+    /// The servers tried after `server_url`, in order.
+    pub more_servers: Vec<String>,
     pub trust: ServerTrust,
     pub genesis: EntryHash,
     pub head_seq: u64,

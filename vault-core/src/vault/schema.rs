@@ -20,6 +20,7 @@ const MIGRATION_FILES: &[&str] = &[
     include_str!("../../../migrations/vault/0006_removal_cut.sql"),
     include_str!("../../../migrations/vault/0007_pending_adds.sql"),
     include_str!("../../../migrations/vault/0008_divergence.sql"),
+    include_str!("../../../migrations/vault/0009_circle_servers.sql"),
 ];
 
 /// The newest schema version this library knows (`PRAGMA user_version`).

@@ -30,11 +30,21 @@ pub fn join(
     ctx: &Ctx,
     code: &str,
     name: Option<String>,
+    server: Option<String>,
     tls: &TlsArgs,
     local: Option<LocalItems>,
 ) -> anyhow::Result<()> {
     let code = parse_code(code).map_err(|e| CliError::Usage(e.to_string()))?;
-    let (url, secret) = (code.server_url, code.secret);
+    let secret = code.secret;
+    // Another instance of the deployment may carry the pairing; the
+    // code's server is kept as the next to try.
+    let (url, also) = match server {
+        Some(server) if server.trim_end_matches('/') != code.server_url => (
+            server.trim_end_matches('/').to_owned(),
+            Some(code.server_url),
+        ),
+        _ => (code.server_url, None),
+    };
     let trust = tls.trust(code.cert_pin)?;
     // Decided before anything reaches the server, so that a refusal
     // leaves the invite unused.
@@ -112,6 +122,9 @@ pub fn join(
             "joined, but the confirmation did not reach the inviting device, \
                  which removes this device again; pair it anew",
         )?;
+        if let Some(also) = also {
+            vault.set_circle_servers(&[url.clone(), also])?;
+        }
         let (welcome, discarded) = joined;
         if discarded > 0 {
             ctx.out

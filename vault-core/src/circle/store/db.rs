@@ -9,13 +9,19 @@ use uuid::Uuid;
 pub(crate) fn read_circle(conn: &Connection) -> rusqlite::Result<Option<CircleRow>> {
     conn.prepare_cached(
         "SELECT circle_id, server_url, genesis_hash, head_seq, head_hash,
-                tls_ca_pem, tls_cert_pin, allow_insecure_http
+                tls_ca_pem, tls_cert_pin, allow_insecure_http, more_servers
          FROM circle WHERE id = 1",
     )?
     .query_row([], |r| {
         Ok(CircleRow {
             circle_id: Uuid::from_bytes(r.get(0)?),
             server_url: r.get(1)?,
+            more_servers: r
+                .get::<_, String>(8)?
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
             trust: ServerTrust {
                 ca_pem: r.get(5)?,
                 cert_pin: r.get(6)?,
@@ -32,8 +38,8 @@ pub(crate) fn read_circle(conn: &Connection) -> rusqlite::Result<Option<CircleRo
 pub(crate) fn insert_circle(conn: &Connection, row: &CircleRow) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO circle (id, circle_id, server_url, genesis_hash, head_seq, head_hash,
-                             tls_ca_pem, tls_cert_pin, allow_insecure_http)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                             tls_ca_pem, tls_cert_pin, allow_insecure_http, more_servers)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             row.circle_id.as_bytes(),
             row.server_url,
@@ -43,7 +49,22 @@ pub(crate) fn insert_circle(conn: &Connection, row: &CircleRow) -> rusqlite::Res
             row.trust.ca_pem,
             row.trust.cert_pin,
             row.trust.allow_insecure_http,
+            row.more_servers.join("\n"),
         ],
+    )?;
+    Ok(())
+}
+
+/// The circle's servers: the first becomes `server_url`, the rest are
+/// tried after it.
+pub(crate) fn update_servers(
+    conn: &Connection,
+    first: &str,
+    more: &[String],
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE circle SET server_url = ?1, more_servers = ?2 WHERE id = 1",
+        params![first, more.join("\n")],
     )?;
     Ok(())
 }
@@ -169,6 +190,9 @@ pub(crate) fn summary(conn: &Connection) -> rusqlite::Result<Option<super::Circl
     )?;
     Ok(Some(super::CircleSummary {
         circle_id: row.circle_id,
+        servers: std::iter::once(row.server_url.clone())
+            .chain(row.more_servers.iter().cloned())
+            .collect(),
         server_url: row.server_url,
         insecure_http: row.trust.allow_insecure_http,
         peer_id: crate::circle::PeerId::from_bytes(peer),

@@ -33,8 +33,11 @@ use uuid::Uuid;
 pub struct CircleInfo {
     /// The circle's id.
     pub circle_id: Uuid,
-    /// The sync server the circle lives on.
+    /// The sync server the circle lives on (the first of `servers`).
     pub server_url: String,
+    /// Every server this device tries, in order: `server_url`, then the
+    /// others of the deployment (`vault circle servers add`).
+    pub servers: Vec<String>,
     /// How this device authenticates that server.
     pub trust: ServerTrust,
     /// This device's peer id.
@@ -86,6 +89,8 @@ pub struct CircleSummary {
     pub circle_id: Uuid,
     /// Its sync server.
     pub server_url: String,
+    /// Every server tried, in order (`server_url` first).
+    pub servers: Vec<String>,
     /// Whether plain http to a non-loopback server was explicitly allowed
     /// (a warning to show).
     pub insecure_http: bool,
@@ -286,6 +291,9 @@ impl UnlockedVault {
         };
         Ok(Some(CircleInfo {
             circle_id: row.circle_id,
+            servers: std::iter::once(row.server_url.clone())
+                .chain(row.more_servers.iter().cloned())
+                .collect(),
             server_url: row.server_url,
             trust: row.trust,
             me,

@@ -293,6 +293,35 @@ impl UnlockedVault {
         Ok(())
     }
 
+    /// Replaces the circle's server list (the first is tried first). The
+    /// caller checks each URL; here the list must be non-empty and
+    /// without repeats.
+    pub fn set_circle_servers(&mut self, servers: &[String]) -> Result<(), CircleError> {
+        let Some((first, more)) = servers.split_first() else {
+            return Err(CircleError::ServerList(
+                "a circle needs at least one server",
+            ));
+        };
+        let mut seen = std::collections::HashSet::new();
+        if !servers.iter().all(|s| seen.insert(s.as_str())) {
+            return Err(CircleError::ServerList("a server is listed twice"));
+        }
+        if servers.iter().any(|s| s.is_empty() || s.contains('\n')) {
+            return Err(CircleError::ServerList(
+                "a server URL is empty or spans lines",
+            ));
+        }
+        if db::read_circle(&self.conn)?.is_none() {
+            return Err(CircleError::NoCircle);
+        }
+        db::update_servers(&self.conn, first, more)?;
+        if let Some(cache) = self.circle.borrow_mut().as_mut() {
+            cache.row.server_url = first.clone();
+            cache.row.more_servers = more.to_vec();
+        }
+        Ok(())
+    }
+
     fn set_current_epoch(&mut self, number: u32) {
         if self.keys.set_current(number).is_ok() {
             self.header.current_epoch = number;
@@ -305,6 +334,7 @@ fn row_for(server_url: &str, trust: &ServerTrust, state: &CircleState) -> Circle
     CircleRow {
         circle_id: state.circle_id(),
         server_url: server_url.to_owned(),
+        more_servers: Vec::new(),
         trust: trust.clone(),
         genesis: state.genesis(),
         head_seq,

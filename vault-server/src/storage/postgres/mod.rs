@@ -91,7 +91,14 @@ impl PgStorage {
             .enable_all()
             .build()
             .map_err(|e| StorageError::Backend(Box::new(e)))?;
-        runtime.block_on(migrate(&config))?;
+        // On a thread of its own: the caller may be on an async runtime
+        // (a server starting), where blocking on another one panics.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| runtime.block_on(migrate(&config)))
+                .join()
+                .unwrap_or_else(|_| Err(StorageError::Backend("the migration panicked".into())))
+        })?;
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -99,12 +106,13 @@ impl PgStorage {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = runtime.block_on(async {
+        let pool = {
+            let _entered = runtime.enter();
             Pool::builder(manager)
                 .max_size(POOL_SIZE)
                 .runtime(deadpool_postgres::Runtime::Tokio1)
                 .build()
-        });
+        };
         let pool = pool.map_err(|e| StorageError::Backend(Box::new(e)))?;
         Ok(PgStorage {
             runtime: Some(runtime),

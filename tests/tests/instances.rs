@@ -1,0 +1,133 @@
+//! Several servers for one circle, end to end: a device's list of its
+//! circle's servers (`vault circle servers`), failing over past one that
+//! does not answer; and two `vault-server` instances on one PostgreSQL
+//! database, devices of one circle on different instances (pairing,
+//! sync both ways, a watcher's hint within a second, a removal closing
+//! the removed device's socket on the other instance).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::instances::Deployment;
+use common::watcher::Watcher;
+use common::{Device, Invite, ServerProc, circle_at};
+use std::time::{Duration, Instant};
+
+/// A URL on 127.0.0.1 where nothing listens.
+fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn servers(d: &Device) -> Vec<String> {
+    let j = d.json(&["circle", "servers", "ls"]);
+    j["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn servers_are_tried_in_order_and_one_that_does_not_answer_is_passed() {
+    let server = ServerProc::start_unthrottled();
+    let devs = circle_at(&server.url, &["alpha"]);
+    let a = &devs[0];
+    assert_eq!(servers(a), [server.url.clone()]);
+    let dead = dead_url();
+    a.json(&["circle", "servers", "add", &dead, "--first"]);
+    assert_eq!(servers(a), [dead.clone(), server.url.clone()]);
+    let status = a.json(&["status"]);
+    assert_eq!(status["circle"]["servers"][0], dead.as_str());
+    // Listed twice, not a URL, or the last one: refused, nothing changed.
+    assert_eq!(a.fails(&["circle", "servers", "add", &dead]).0, 2);
+    assert_eq!(a.fails(&["circle", "servers", "add", "ftp://x"]).0, 2);
+    assert_eq!(
+        a.fails(&["circle", "servers", "rm", "http://127.0.0.1:9"])
+            .0,
+        2
+    );
+    assert_eq!(servers(a), [dead.clone(), server.url.clone()]);
+    // The first does not answer: the sync goes to the second.
+    a.add_inet("one.example", "alice", "pw-one");
+    assert_eq!(a.sync()["pushed"], 1);
+    // Only the dead one left: the sync fails, saying it cannot reach it.
+    a.json(&["circle", "servers", "rm", &server.url]);
+    let (_, _, err) = a.sync_fails();
+    assert!(err.contains("cannot reach"), "{err}");
+    assert_eq!(a.fails(&["circle", "servers", "rm", &dead]).0, 2);
+    a.json(&["circle", "servers", "add", &server.url]);
+    a.json(&["circle", "servers", "rm", &dead]);
+    assert_eq!(servers(a), [server.url.clone()]);
+    assert_eq!(a.sync()["pushed"], 0);
+}
+
+#[test]
+fn two_instances_on_one_database_serve_one_circle() {
+    let Some(dep) = Deployment::start("instances", 2) else {
+        return;
+    };
+    let (one, two) = (dep.url(0).to_owned(), dep.url(1).to_owned());
+    let a = Device::init("alpha");
+    a.json(&["circle", "create", "--server", &one, "--name", "alpha"]);
+    // Invited through instance 1, joined through instance 2.
+    let b = Device::init("beta");
+    let invite = Invite::start(&a, &[]);
+    let joined = b.json(&[
+        "peer",
+        "join",
+        &invite.code,
+        "--name",
+        "beta",
+        "--server",
+        &two,
+    ]);
+    assert_eq!(joined["server"], two.as_str());
+    let (code, _, err) = invite.finish();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(servers(&b), [two.clone(), one.clone()]);
+    a.unlock();
+    b.unlock();
+
+    // A syncs through 1, B through 2, both ways.
+    let id = a.add_inet("shared.example", "alice", "pw-a");
+    assert_eq!(a.sync()["pushed"], 1);
+    assert_eq!(b.sync()["pulled"], 1);
+    b.set_password(&id, "pw-b");
+    assert_eq!(b.sync()["pushed"], 1);
+    assert_eq!(a.sync()["pulled"], 1);
+    assert_eq!(common::password(&a, &id), "pw-b");
+
+    // A watcher on 2 hears of A's push to 1 within a second.
+    let watcher = Watcher::start(&b);
+    let _ = watcher.until(Duration::from_secs(10), |_| true);
+    for i in 0..3 {
+        a.add_inet(&format!("w{i}.example"), "alice", "pw");
+        let pushed = a.sync();
+        let exited = Instant::now();
+        assert_eq!(pushed["pushed"], 1);
+        let (at, line) = watcher.until(Duration::from_secs(5), |v| v["pulled"] == 1);
+        let late = at.saturating_duration_since(exited);
+        assert!(
+            late < Duration::from_secs(1),
+            "round {i}: {late:?} ({line})"
+        );
+    }
+
+    // A removes B through 1: B's socket on 2 closes, and its watcher
+    // stops, no longer a member.
+    let removed_at = Instant::now();
+    a.json(&["peer", "rm", &b.peer_id()]);
+    let (at, code, err) = watcher.exits_within(Duration::from_secs(10));
+    assert_eq!(code, 6, "{err}");
+    assert!(
+        at.duration_since(removed_at) < Duration::from_secs(5),
+        "{:?}",
+        at.duration_since(removed_at)
+    );
+    let (code, _, _) = b.sync_fails();
+    assert_eq!(code, 6);
+}
