@@ -36,7 +36,7 @@ fn servers_are_tried_in_order_and_one_that_does_not_answer_is_passed() {
     let server = ServerProc::start_unthrottled();
     let devs = circle_at(&server.url, &["alpha"]);
     let a = &devs[0];
-    assert_eq!(servers(a), [server.url.clone()]);
+    assert_eq!(servers(a), vec![server.url.clone()]);
     let dead = dead_url();
     a.json(&["circle", "servers", "add", &dead, "--first"]);
     assert_eq!(servers(a), [dead.clone(), server.url.clone()]);
@@ -61,7 +61,7 @@ fn servers_are_tried_in_order_and_one_that_does_not_answer_is_passed() {
     assert_eq!(a.fails(&["circle", "servers", "rm", &dead]).0, 2);
     a.json(&["circle", "servers", "add", &server.url]);
     a.json(&["circle", "servers", "rm", &dead]);
-    assert_eq!(servers(a), [server.url.clone()]);
+    assert_eq!(servers(a), vec![server.url.clone()]);
     assert_eq!(a.sync()["pushed"], 0);
 }
 
