@@ -131,3 +131,66 @@ fn two_instances_on_one_database_serve_one_circle() {
     let (code, _, _) = b.sync_fails();
     assert_eq!(code, 6);
 }
+
+/// Rows of the deployment's `records` table: (count, distinct seqs,
+/// distinct uuids, live).
+fn table(dep: &Deployment) -> (i64, i64, i64, i64) {
+    let v = dep.db.ints(
+        "SELECT count(*) FROM records UNION ALL SELECT count(DISTINCT seq) FROM records
+         UNION ALL SELECT count(DISTINCT uuid) FROM records
+         UNION ALL SELECT count(*) FROM records WHERE NOT tomb",
+    );
+    (v[0], v[1], v[2], v[3])
+}
+
+#[test]
+fn an_instance_killed_during_a_push_hands_the_sync_to_the_other() {
+    let Some(mut dep) = Deployment::start("killpush", 2) else {
+        return;
+    };
+    let (one, two) = (dep.url(0).to_owned(), dep.url(1).to_owned());
+    let devs = circle_at(&one, &["alpha", "beta"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.json(&["circle", "servers", "add", &two]);
+    b.json(&["circle", "servers", "add", &two, "--first"]);
+    const N: usize = 6_000;
+    a.import_generated("k", N);
+    let sync = a
+        .cmd()
+        .args(["--json", "sync"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first batches are in, instance 1 dies mid-push.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (stored, ..) = table(&dep);
+        if stored > 0 {
+            eprintln!("killing instance 1 with {stored} of {N} records stored");
+            assert!(
+                (stored as usize) < N,
+                "the push finished before the kill: raise N"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the push never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = dep.instances[0].child.kill();
+    let _ = dep.instances[0].child.wait();
+    let out = sync.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every item stored once, each at a seq of its own.
+    let n = N as i64;
+    assert_eq!(table(&dep), (n, n, n, n));
+    assert_eq!(a.sync()["pushed"], 0, "nothing left to push");
+    let pulled = b.sync();
+    assert_eq!(pulled["pulled"], N, "{pulled}");
+    assert_eq!(pulled["quarantined"], 0);
+    assert_eq!(b.json(&["ls"]).as_array().unwrap().len(), N);
+}
