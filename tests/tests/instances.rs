@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::instances::Deployment;
+use common::instances::{Deployment, OwnCluster};
 use common::watcher::Watcher;
 use common::{Device, Invite, ServerProc, circle_at};
 use std::time::{Duration, Instant};
@@ -193,4 +193,66 @@ fn an_instance_killed_during_a_push_hands_the_sync_to_the_other() {
     assert_eq!(pulled["pulled"], N, "{pulled}");
     assert_eq!(pulled["quarantined"], 0);
     assert_eq!(b.json(&["ls"]).as_array().unwrap().len(), N);
+}
+
+#[test]
+fn postgres_restarted_while_devices_sync_and_watch_loses_nothing() {
+    let Some(cluster) = OwnCluster::start() else {
+        return;
+    };
+    let dep = Deployment::start_on(&cluster, "restart", 2);
+    let (one, two) = (dep.url(0).to_owned(), dep.url(1).to_owned());
+    let a = Device::init("alpha");
+    a.json(&["circle", "create", "--server", &one, "--name", "alpha"]);
+    let b = Device::init("beta");
+    let invite = Invite::start(&a, &[]);
+    b.json(&[
+        "peer",
+        "join",
+        &invite.code,
+        "--name",
+        "beta",
+        "--server",
+        &two,
+    ]);
+    assert_eq!(invite.finish().0, 0);
+    a.unlock();
+    b.unlock();
+    a.add_inet("before.example", "alice", "pw");
+    assert_eq!(a.sync()["pushed"], 1);
+    let watcher = Watcher::start(&b);
+    let (_, first) = watcher.until(Duration::from_secs(10), |_| true);
+    assert_eq!(first["pulled"], 1, "{first}");
+
+    // The database restarts: every instance's connections are cut. The
+    // listeners come back and tell their sockets to resync, so B's
+    // watcher runs a round though nothing changed.
+    cluster.restart();
+    let (_, resynced) = watcher.until(Duration::from_secs(15), |_| true);
+    assert_eq!(resynced["pulled"], 0, "{resynced}");
+
+    // A goes on syncing through 1 (a sync cut by the restart is run
+    // again, as a user would); every change reaches B's watcher.
+    for i in 0..5 {
+        a.add_inet(&format!("after{i}.example"), "alice", "pw");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (code, out, err) = a.run(&["--json", "sync"]);
+            if code == 0 {
+                let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+                assert_eq!(r["pushed"], 1, "{r}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "A cannot sync after the restart: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        watcher.until(Duration::from_secs(5), |v| v["pulled"] == 1);
+    }
+    assert_eq!(b.json(&["ls"]).as_array().unwrap().len(), 6);
+    assert_eq!(a.sync()["pulled"], 0);
+    let (code, err) = watcher.stop();
+    assert_eq!(code, 0, "{err}");
 }

@@ -27,6 +27,13 @@ impl Deployment {
         Some(Deployment { instances, db })
     }
 
+    /// [`Deployment::start`] on a database of the cluster `cluster`.
+    pub fn start_on(cluster: &OwnCluster, tag: &str, n: usize) -> Deployment {
+        let db = TestDb::create_in(&cluster.url, tag);
+        let instances = (0..n).map(|_| ServerProc::start_pg(&db.url)).collect();
+        Deployment { instances, db }
+    }
+
     /// The `i`-th instance's URL.
     pub fn url(&self, i: usize) -> &str {
         &self.instances[i].url
@@ -49,5 +56,56 @@ impl ServerProc {
             dir,
             extra,
         }
+    }
+}
+
+/// A PostgreSQL cluster of one test's own (`scripts/pg-test-cluster`
+/// with a state file of its own), for a test that restarts it; stopped
+/// and deleted on drop.
+pub struct OwnCluster {
+    /// Its `postgres` database's URL.
+    pub url: String,
+    state: tempfile::TempDir,
+}
+
+impl OwnCluster {
+    /// A new cluster, or `None` where the PostgreSQL tests are skipped
+    /// (no `VAULT_TEST_POSTGRES_URL`, the same rule as [`TestDb`]).
+    pub fn start() -> Option<OwnCluster> {
+        drop(TestDb::create("probe")?);
+        let state = tempfile::tempdir().unwrap();
+        let out = Self::script(&state, "start");
+        let url = out
+            .trim()
+            .strip_prefix("export VAULT_TEST_POSTGRES_URL=")
+            .unwrap_or_else(|| panic!("pg-test-cluster printed {out:?}"))
+            .to_owned();
+        Some(OwnCluster { url, state })
+    }
+
+    /// Stops the server (sessions cut) and starts it again on its port.
+    pub fn restart(&self) {
+        Self::script(&self.state, "restart");
+    }
+
+    fn script(state: &tempfile::TempDir, command: &str) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-test-cluster");
+        let out = std::process::Command::new(script)
+            .arg(command)
+            .env("VAULT_PG_TEST_STATE", state.path().join("state"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg-test-cluster {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| Self::script(&self.state, "stop"));
     }
 }

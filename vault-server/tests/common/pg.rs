@@ -32,14 +32,20 @@ impl TestDb {
             );
             return None;
         };
+        Some(TestDb::create_in(&admin, tag))
+    }
+
+    /// A new empty database in the cluster whose `postgres` database
+    /// `admin` names.
+    pub fn create_in(admin: &str, tag: &str) -> TestDb {
         let name = format!("vault_test_{tag}_{:016x}", getrandom::u64().unwrap());
-        run(&admin, &format!("CREATE DATABASE {name}"));
+        run(admin, &format!("CREATE DATABASE {name}"));
         let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
-        Some(TestDb {
+        TestDb {
             url: format!("{base}/{name}"),
             name,
-            admin,
-        })
+            admin: admin.to_owned(),
+        }
     }
 
     /// Runs SQL in the test's database.
