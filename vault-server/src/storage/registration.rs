@@ -109,7 +109,13 @@ pub struct CircleInfo {
     /// Its own limits, where an admin set them.
     pub quotas: crate::storage::QuotaOverrides,
     /// The last session token issued to one of its devices.
+    /// (Kept to within [`LAST_ACTIVE_GRAIN`] seconds.)
     pub last_active: Option<i64>,
     /// When an admin disabled it.
     pub disabled: Option<i64>,
 }
+
+/// A circle's `last_active` is rewritten by a login only when it is at
+/// least this many seconds old: every login of a busy circle would
+/// otherwise write (and on PostgreSQL lock) the circle's one row.
+pub const LAST_ACTIVE_GRAIN: i64 = 60;

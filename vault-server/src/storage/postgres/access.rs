@@ -6,6 +6,7 @@
 //! writers on several instances take turns.
 
 use super::tx::{PgTx, bytes32, signed, unsigned, uuid_of};
+use crate::storage::registration::LAST_ACTIVE_GRAIN;
 use crate::storage::{
     Hash32, InviteError, InviteId, InviteRow, IssueError, PeerBytes, RelayMessage, ShareError,
     ShareRow, Side, StorageError, TokenRefusal, TokenRow,
@@ -42,37 +43,65 @@ impl PgTx<'_, '_> {
         Ok(rows.first().is_some_and(|r| r.get::<_, i64>(0) > now))
     }
 
-    /// Stores a token for a current member of an enabled circle (the
-    /// challenge was taken).
+    /// In one statement: consumes the challenge (whatever comes next),
+    /// then stores the token if the challenge was live and the peer is a
+    /// current member of an enabled circle, noting the login (to within
+    /// [`LAST_ACTIVE_GRAIN`]: the circle's row is every login's
+    /// otherwise). The member's row is share-locked: a removal (which
+    /// updates it, then deletes the peer's tokens) either waits for this
+    /// token and deletes it, or commits first and this sees the peer
+    /// removed.
     pub(super) fn issue_token(
         &self,
         circle_id: Uuid,
         peer: &PeerBytes,
+        challenge: &[u8; 32],
         token_hash: &Hash32,
         now: i64,
         expires: i64,
     ) -> Result<(), IssueError> {
-        if !self.is_current(circle_id, peer)? {
-            return Err(IssueError::NotMember);
-        }
-        // A disabled circle issues no tokens; an enabled one notes the login.
-        let updated = self.execute(
-            "UPDATE circles SET last_active = $2 WHERE circle_id = $1 AND disabled IS NULL",
-            &[&&circle_id.as_bytes()[..], &now],
-        )?;
-        if updated == 0 {
-            return Err(IssueError::Disabled);
-        }
-        self.execute(
-            "INSERT INTO tokens (token_hash, circle_id, peer_id, expires) VALUES ($1, $2, $3, $4)",
+        let rows = self.query(
+            "WITH ch AS (
+                DELETE FROM challenges
+                WHERE circle_id = $1 AND peer_id = $2 AND challenge = $3
+                RETURNING expires > $5 AS live
+             ), m AS (
+                SELECT m.removed, c.disabled IS NOT NULL AS disabled
+                FROM members m JOIN circles c ON c.circle_id = m.circle_id
+                WHERE m.circle_id = $1 AND m.peer_id = $2
+                FOR SHARE OF m
+             ), ins AS (
+                INSERT INTO tokens (token_hash, circle_id, peer_id, expires)
+                SELECT $4, $1, $2, $6 FROM ch, m
+                WHERE ch.live AND NOT m.removed AND NOT m.disabled
+                RETURNING 1
+             ), touch AS (
+                UPDATE circles SET last_active = $5
+                WHERE circle_id = $1 AND EXISTS (SELECT 1 FROM ins)
+                  AND (last_active IS NULL OR last_active <= $5 - $7)
+             )
+             SELECT EXISTS (SELECT 1 FROM ch WHERE live), (SELECT removed FROM m),
+                    (SELECT disabled FROM m), EXISTS (SELECT 1 FROM ins)",
             &[
-                &&token_hash[..],
                 &&circle_id.as_bytes()[..],
                 &&peer[..],
+                &&challenge[..],
+                &&token_hash[..],
+                &now,
                 &expires,
+                &LAST_ACTIVE_GRAIN,
             ],
         )?;
-        Ok(())
+        let r = rows.first().ok_or(StorageError::NotFound)?;
+        let (live, removed, disabled, stored): (bool, Option<bool>, Option<bool>, bool) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        match (live, removed, disabled) {
+            (false, _, _) => Err(IssueError::Challenge),
+            (true, None | Some(true), _) => Err(IssueError::NotMember),
+            (true, Some(false), Some(true)) => Err(IssueError::Disabled),
+            _ if stored => Ok(()),
+            _ => Err(StorageError::Backend("the token was not stored".into()).into()),
+        }
     }
 
     pub(super) fn token(&self, token_hash: &Hash32, now: i64) -> Result<TokenRow, StorageError> {

@@ -32,8 +32,13 @@ mod embedded {
 /// starting together migrate one after the other ("VLS1").
 const MIGRATION_LOCK: i64 = 0x564C_5331;
 
-/// Connections one instance keeps at most.
+/// Connections one instance keeps at most, for durable writes and reads.
 const POOL_SIZE: usize = 16;
+
+/// Connections of the relaxed pool (`synchronous_commit = off`), for
+/// what a crash may lose: challenges, session tokens, relay messages,
+/// the manifest caches, purges.
+const FAST_POOL_SIZE: usize = 8;
 
 /// Whether a `db` setting names a PostgreSQL database.
 pub fn is_postgres_url(db: &str) -> bool {
@@ -60,6 +65,8 @@ pub struct PgStorage {
     /// storage may be dropped on an async task).
     runtime: Option<tokio::runtime::Runtime>,
     pool: Pool,
+    /// Connections whose commits do not wait for the WAL's flush.
+    fast: Pool,
 }
 
 impl Drop for PgStorage {
@@ -99,24 +106,17 @@ impl PgStorage {
                 .join()
                 .unwrap_or_else(|_| Err(StorageError::Backend("the migration panicked".into())))
         })?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = {
-            let _entered = runtime.enter();
-            Pool::builder(manager)
-                .max_size(POOL_SIZE)
-                .runtime(deadpool_postgres::Runtime::Tokio1)
-                .build()
-        };
-        let pool = pool.map_err(|e| StorageError::Backend(Box::new(e)))?;
+        let pool = new_pool(&runtime, config.clone(), POOL_SIZE)?;
+        let mut relaxed = config;
+        let given = relaxed
+            .get_options()
+            .map_or(String::new(), |o| format!("{o} "));
+        relaxed.options(&format!("{given}-c synchronous_commit=off"));
+        let fast = new_pool(&runtime, relaxed, FAST_POOL_SIZE)?;
         Ok(PgStorage {
             runtime: Some(runtime),
             pool,
+            fast,
         })
     }
 
@@ -137,11 +137,28 @@ impl PgStorage {
         &self,
         f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.write_on(&self.pool, f)
+    }
+
+    /// [`PgStorage::write`] on the relaxed pool: the commit does not wait
+    /// for the WAL's flush (a crash may lose it).
+    fn write_relaxed<T, E: From<StorageError>>(
+        &self,
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write_on(&self.fast, f)
+    }
+
+    fn write_on<T, E: From<StorageError>>(
+        &self,
+        pool: &Pool,
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let runtime = self
             .runtime
             .as_ref()
             .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
-        let mut client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
+        let mut client = runtime.block_on(pool.get()).map_err(pool_err)?;
         let tx = runtime.block_on(client.transaction()).map_err(pg_err)?;
         let mut backend = PgTx {
             runtime,
@@ -194,11 +211,28 @@ impl PgStorage {
         &self,
         f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.single_on(&self.pool, f)
+    }
+
+    /// [`PgStorage::single`] on the relaxed pool: for writes of one
+    /// statement that a crash may lose.
+    fn single_relaxed<T, E: From<StorageError>>(
+        &self,
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.single_on(&self.fast, f)
+    }
+
+    fn single_on<T, E: From<StorageError>>(
+        &self,
+        pool: &Pool,
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let runtime = self
             .runtime
             .as_ref()
             .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
-        let client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
+        let client = runtime.block_on(pool.get()).map_err(pool_err)?;
         let mut backend = PgTx {
             runtime,
             conn: tx::Conn::Client(&client),
@@ -220,6 +254,27 @@ impl PgStorage {
             Ok(u32::try_from(row.get::<_, i32>(0)).unwrap_or(0))
         })
     }
+}
+
+/// A pool of at most `size` connections configured by `config`.
+fn new_pool(
+    runtime: &tokio::runtime::Runtime,
+    config: tokio_postgres::Config,
+    size: usize,
+) -> Result<Pool, StorageError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let _entered = runtime.enter();
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StorageError::Backend(Box::new(e)))
 }
 
 /// Applies the migrations this binary holds on a connection of its own,

@@ -11,6 +11,62 @@ use crate::storage::{PeerBytes, StorageError, TaggedRecord};
 use std::collections::HashMap;
 use uuid::Uuid;
 
+impl PgTx<'_, '_> {
+    /// Runs `sql` with the zone id and the rows' columns as arrays ($2 to
+    /// $12, in the order of the records table).
+    fn save_columns(
+        &self,
+        zone_id: i64,
+        rows: &[&Save<'_>],
+        sql: &str,
+    ) -> Result<(), StorageError> {
+        let n = rows.len();
+        let mut uuid = Vec::with_capacity(n);
+        let mut seq = Vec::with_capacity(n);
+        let mut gencount = Vec::with_capacity(n);
+        let mut epoch = Vec::with_capacity(n);
+        let mut tomb = Vec::with_capacity(n);
+        let mut circle_pos = Vec::with_capacity(n);
+        let mut writer = Vec::with_capacity(n);
+        let mut wrappedkey = Vec::with_capacity(n);
+        let mut encitem = Vec::with_capacity(n);
+        let mut signature = Vec::with_capacity(n);
+        let mut content = Vec::with_capacity(n);
+        for row in rows {
+            let r = row.record;
+            uuid.push(r.uuid().as_bytes().to_vec());
+            seq.push(signed(row.seq, "a seq")?);
+            gencount.push(signed(r.gencount(), "a gencount")?);
+            epoch.push(i64::from(r.epoch()));
+            tomb.push(r.tomb());
+            circle_pos.push(signed(r.circle_pos(), "a circle position")?);
+            writer.push(r.writer().as_bytes().to_vec());
+            wrappedkey.push(r.wrappedkey());
+            encitem.push(r.encitem());
+            signature.push(&r.signature()[..]);
+            content.push(&row.content[..]);
+        }
+        self.execute(
+            sql,
+            &[
+                &zone_id,
+                &uuid,
+                &seq,
+                &gencount,
+                &epoch,
+                &tomb,
+                &circle_pos,
+                &writer,
+                &wrappedkey,
+                &encitem,
+                &signature,
+                &content,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
 impl PushTx for PgTx<'_, '_> {
     fn is_current_member(
         &mut self,
@@ -82,58 +138,37 @@ impl PushTx for PgTx<'_, '_> {
     }
 
     fn save(&mut self, zone_id: i64, rows: &[Save<'_>]) -> Result<(), StorageError> {
-        let mut uuid = Vec::with_capacity(rows.len());
-        let mut seq = Vec::with_capacity(rows.len());
-        let mut gencount = Vec::with_capacity(rows.len());
-        let mut epoch = Vec::with_capacity(rows.len());
-        let mut tomb = Vec::with_capacity(rows.len());
-        let mut circle_pos = Vec::with_capacity(rows.len());
-        let mut writer = Vec::with_capacity(rows.len());
-        let mut wrappedkey = Vec::with_capacity(rows.len());
-        let mut encitem = Vec::with_capacity(rows.len());
-        let mut signature = Vec::with_capacity(rows.len());
-        let mut content = Vec::with_capacity(rows.len());
-        for row in rows {
-            let r = row.record;
-            uuid.push(r.uuid().as_bytes().to_vec());
-            seq.push(signed(row.seq, "a seq")?);
-            gencount.push(signed(r.gencount(), "a gencount")?);
-            epoch.push(i64::from(r.epoch()));
-            tomb.push(r.tomb());
-            circle_pos.push(signed(r.circle_pos(), "a circle position")?);
-            writer.push(r.writer().as_bytes().to_vec());
-            wrappedkey.push(r.wrappedkey());
-            encitem.push(r.encitem());
-            signature.push(&r.signature()[..]);
-            content.push(&row.content[..]);
+        // New records are inserted, replacing ones updated in place: a
+        // plain insert skips the conflict check's speculative insertion.
+        let (replacing, new): (Vec<&Save<'_>>, Vec<&Save<'_>>) =
+            rows.iter().partition(|row| row.replaces);
+        if !new.is_empty() {
+            self.save_columns(
+                zone_id,
+                &new,
+                "INSERT INTO records (zone_id, uuid, seq, gencount, epoch, tomb, circle_pos,
+                                      writer, wrappedkey, encitem, signature, content)
+                 SELECT $1, * FROM UNNEST($2::bytea[], $3::int8[], $4::int8[], $5::int8[],
+                                          $6::bool[], $7::int8[], $8::bytea[], $9::bytea[],
+                                          $10::bytea[], $11::bytea[], $12::bytea[])",
+            )?;
         }
-        self.execute(
-            "INSERT INTO records (zone_id, uuid, seq, gencount, epoch, tomb, circle_pos, writer,
-                                  wrappedkey, encitem, signature, content)
-             SELECT $1, * FROM UNNEST($2::bytea[], $3::int8[], $4::int8[], $5::int8[],
-                                      $6::bool[], $7::int8[], $8::bytea[], $9::bytea[],
-                                      $10::bytea[], $11::bytea[], $12::bytea[])
-             ON CONFLICT (zone_id, uuid) DO UPDATE SET
-                seq = excluded.seq, gencount = excluded.gencount, epoch = excluded.epoch,
-                tomb = excluded.tomb, circle_pos = excluded.circle_pos,
-                writer = excluded.writer, wrappedkey = excluded.wrappedkey,
-                encitem = excluded.encitem, signature = excluded.signature,
-                content = excluded.content",
-            &[
-                &zone_id,
-                &uuid,
-                &seq,
-                &gencount,
-                &epoch,
-                &tomb,
-                &circle_pos,
-                &writer,
-                &wrappedkey,
-                &encitem,
-                &signature,
-                &content,
-            ],
-        )?;
+        if !replacing.is_empty() {
+            self.save_columns(
+                zone_id,
+                &replacing,
+                "UPDATE records SET
+                    seq = u.seq, gencount = u.gencount, epoch = u.epoch, tomb = u.tomb,
+                    circle_pos = u.circle_pos, writer = u.writer, wrappedkey = u.wrappedkey,
+                    encitem = u.encitem, signature = u.signature, content = u.content
+                 FROM UNNEST($2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::bool[],
+                             $7::int8[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[],
+                             $12::bytea[])
+                      AS u (uuid, seq, gencount, epoch, tomb, circle_pos, writer, wrappedkey,
+                            encitem, signature, content)
+                 WHERE records.zone_id = $1 AND records.uuid = u.uuid",
+            )?;
+        }
         Ok(())
     }
 

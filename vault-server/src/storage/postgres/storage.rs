@@ -20,12 +20,6 @@ use std::path::Path;
 use uuid::Uuid;
 use vault_core::sync::Token;
 
-/// Commits this transaction without waiting for the WAL flush.
-fn relaxed(tx: &PgTx<'_, '_>) -> Result<(), StorageError> {
-    tx.execute("SET LOCAL synchronous_commit = off", &[])?;
-    Ok(())
-}
-
 fn create(
     tx: &PgTx<'_, '_>,
     circle_id: Uuid,
@@ -172,10 +166,10 @@ impl Storage for PgStorage {
         challenge: &[u8; 32],
         expires: i64,
     ) -> Result<(), StorageError> {
-        // Any instance may consume it. A challenge lost in a crash costs
-        // the device one more round trip.
-        self.write(|tx| {
-            relaxed(tx)?;
+        // Any instance may consume it. One statement on an UNLOGGED table:
+        // no WAL, no flush; a challenge lost in a crash costs the device
+        // one more round trip.
+        self.single_relaxed(|tx| {
             tx.execute(
                 "INSERT INTO challenges (circle_id, peer_id, challenge, expires)
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -197,7 +191,7 @@ impl Storage for PgStorage {
         challenge: &[u8; 32],
         now: i64,
     ) -> Result<(), StorageError> {
-        if self.single(|tx| tx.take_challenge(circle_id, peer, challenge, now))? {
+        if self.single_relaxed(|tx| tx.take_challenge(circle_id, peer, challenge, now))? {
             Ok(())
         } else {
             Err(StorageError::NotFound)
@@ -213,13 +207,10 @@ impl Storage for PgStorage {
         now: i64,
         expires: i64,
     ) -> Result<(), IssueError> {
-        // Used up whatever happens next: taken in a statement of its own.
-        if !self.single(|tx| tx.take_challenge(circle_id, peer, challenge, now))? {
-            return Err(IssueError::Challenge);
-        }
-        self.write(|tx| {
-            relaxed(tx)?;
-            tx.issue_token(circle_id, peer, token_hash, now, expires)
+        // One statement: consumes the challenge whatever comes next, and
+        // stores the token only for a current member of an enabled circle.
+        self.single_relaxed(|tx| {
+            tx.issue_token(circle_id, peer, challenge, token_hash, now, expires)
         })
     }
 
@@ -288,10 +279,7 @@ impl Storage for PgStorage {
         now: i64,
         max_messages: u32,
     ) -> Result<u64, InviteError> {
-        self.write(|tx| {
-            relaxed(tx)?;
-            tx.post(invite_id, side, message, now, max_messages)
-        })
+        self.write_relaxed(|tx| tx.post(invite_id, side, message, now, max_messages))
     }
 
     fn relay_messages(
@@ -304,8 +292,7 @@ impl Storage for PgStorage {
     }
 
     fn purge_expired(&self, now: i64) -> Result<Purged, StorageError> {
-        self.write(|tx| {
-            relaxed(tx)?;
+        self.write_relaxed(|tx| {
             let run = |sql: &str| -> Result<usize, StorageError> {
                 let n = tx.execute(sql, &[&now])?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -362,8 +349,7 @@ impl Storage for PgStorage {
             return Ok(m);
         }
         // Bucket hashes are derived data: a lost cache is recomputed.
-        self.write(|tx| {
-            relaxed(tx)?;
+        self.write_relaxed(|tx| {
             // Taken first: a concurrent refresh or push waits for it.
             if let Some(zone_id) = rules::manifest::ManifestRead::zone(tx, circle_id, zone)?.id {
                 tx.execute(

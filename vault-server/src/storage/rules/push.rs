@@ -48,6 +48,9 @@ pub struct Save<'a> {
     pub record: &'a SealedRecord,
     /// Its content hash (the manifest's leaf).
     pub content: &'a [u8; 32],
+    /// Whether it replaces a stored record of its uuid (else it is new
+    /// to the zone).
+    pub replaces: bool,
 }
 
 /// What the push rule needs of a backend, inside one write transaction.
@@ -144,6 +147,7 @@ pub fn push<T: PushTx + ?Sized>(
             seq,
             record: rec,
             content,
+            replaces: stored.is_some(),
         });
         let replaced = stored.map_or(0, |h| h.bytes);
         bytes_delta += i64::try_from(record_bytes(rec)).unwrap_or(i64::MAX)

@@ -1,6 +1,7 @@
 //! Session tokens in SQLite (only their SHA-256 is stored).
 
 use super::{blob32, circles, db_err, uuid_of};
+use crate::storage::registration::LAST_ACTIVE_GRAIN;
 use crate::storage::{Hash32, IssueError, PeerBytes, StorageError, TokenRow};
 use rusqlite::{Connection, Transaction, params};
 use uuid::Uuid;
@@ -19,15 +20,21 @@ pub(super) fn issue_token(
         Ok(_) | Err(StorageError::NotFound) => return Err(IssueError::NotMember),
         Err(e) => return Err(e.into()),
     }
-    // A disabled circle issues no tokens; an enabled one notes the login.
-    let updated = tx
+    // A disabled circle issues no tokens; an enabled one notes the login
+    // (to within LAST_ACTIVE_GRAIN).
+    let (disabled, last_active): (bool, Option<i64>) = tx
         .prepare_cached(
-            "UPDATE circles SET last_active = ?2 WHERE circle_id = ?1 AND disabled IS NULL",
+            "SELECT disabled IS NOT NULL, last_active FROM circles WHERE circle_id = ?1",
         )
-        .and_then(|mut s| s.execute(params![circle_id.as_bytes(), now]))
+        .and_then(|mut s| s.query_row([circle_id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(db_err)?;
-    if updated == 0 {
+    if disabled {
         return Err(IssueError::Disabled);
+    }
+    if last_active.is_none_or(|at| at <= now - LAST_ACTIVE_GRAIN) {
+        tx.prepare_cached("UPDATE circles SET last_active = ?2 WHERE circle_id = ?1")
+            .and_then(|mut s| s.execute(params![circle_id.as_bytes(), now]))
+            .map_err(db_err)?;
     }
     tx.prepare_cached(
         "INSERT INTO tokens (token_hash, circle_id, peer_id, expires) VALUES (?1, ?2, ?3, ?4)",
