@@ -247,6 +247,7 @@ async fn registration_policy(api: &Api<'_>, server: &Server, rng: &mut VaultRng)
     );
     let token = "vreg_contract-test-token";
     let hash = vault_server::extract::token_hash(token.as_bytes());
+    use vault_server::storage::AdminStore;
     let mut admin = vault_server::storage::AdminDb::open(&server.db).unwrap();
     admin.create_token(&hash, None, 1, None).unwrap();
     body["registration_token"] = json!(token);

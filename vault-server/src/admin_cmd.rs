@@ -6,9 +6,12 @@
 use anyhow::Context;
 use clap::Subcommand;
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
-use vault_server::storage::{AdminDb, AdminLogRow, CircleInfo, QuotaChange, Quotas, TokenInfo};
+use vault_server::Database;
+use vault_server::storage::postgres::PgStorage;
+use vault_server::storage::{
+    AdminDb, AdminLogRow, AdminStore, CircleInfo, QuotaChange, Quotas, TokenInfo,
+};
 
 /// What an admin can do.
 #[derive(Debug, Subcommand)]
@@ -150,8 +153,17 @@ fn now() -> anyhow::Result<i64> {
 
 /// Runs one admin command on the database at `db`; `quotas` are the
 /// server's defaults (its config's `[quotas]`).
-pub fn run(db: &Path, quotas: &Quotas, cmd: Admin) -> anyhow::Result<()> {
-    let mut adb = AdminDb::open(db).with_context(|| format!("cannot open {}", db.display()))?;
+pub fn run(db: &Database, quotas: &Quotas, cmd: Admin) -> anyhow::Result<()> {
+    let mut store: Box<dyn AdminStore> = match db {
+        Database::Sqlite(path) => Box::new(
+            AdminDb::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        ),
+        // Beside running instances: PostgreSQL takes the writers in turn.
+        Database::Postgres(url) => {
+            Box::new(PgStorage::open(url.expose()).with_context(|| format!("cannot open {db}"))?)
+        }
+    };
+    let adb = store.as_mut();
     let mut out = std::io::stdout().lock();
     match cmd {
         Admin::Token(TokenCmd::Create {

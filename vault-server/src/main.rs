@@ -57,9 +57,7 @@ fn run() -> anyhow::Result<()> {
             eprintln!("backed up {} to {}", db.display(), output.display());
             Ok(())
         }
-        Command::Admin(cmd) => {
-            admin_cmd::run(sqlite_only(&config.db, "admin")?, &config.quotas, cmd)
-        }
+        Command::Admin(cmd) => admin_cmd::run(&config.db, &config.quotas, cmd),
         Command::Restore { from, json } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

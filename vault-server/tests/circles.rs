@@ -413,6 +413,7 @@ async fn a_disabled_circle_is_refused_and_its_sockets_close_until_enabled() {
     let log = format!("/v1/circles/{circle}/log");
 
     // The admin command's storage, beside the running server.
+    use vault_server::storage::AdminStore;
     let mut admin =
         vault_server::storage::AdminDb::open(s.config.db.sqlite_path().unwrap()).unwrap();
     let disabled_at = std::time::Instant::now();

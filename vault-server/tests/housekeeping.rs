@@ -45,6 +45,7 @@ async fn expired_rows_are_purged_on_the_configured_interval() {
     let founder = Device::new();
     let (circle, _) = create_circle(&s, &founder).await;
     login(&s, &founder, circle).await;
+    use vault_server::storage::AdminStore;
     let mut admin =
         vault_server::storage::AdminDb::open(s.config.db.sqlite_path().unwrap()).unwrap();
     let now = vault_server::state::unix_now();

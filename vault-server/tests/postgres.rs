@@ -346,3 +346,138 @@ async fn hints_cross_instances_and_a_lost_listener_resyncs_its_sockets() {
     }
     assert!(arrived, "no hint crossed after the reconnect");
 }
+
+use vault_server::storage::{AdminError, AdminStore, QuotaChange, RegisterError, TokenRefusal};
+
+#[test]
+fn admin_commands_work_on_postgres_and_the_check_finds_what_is_wrong() {
+    let Some(db) = TestDb::create("admin") else {
+        return;
+    };
+    let mut s = PgStorage::open(&db.url).unwrap();
+    // A token registers one circle, once; a revoked one none.
+    let id = s
+        .create_token(&[1; 32], Some("alice"), 10, Some(1000))
+        .unwrap();
+    let spare = s.create_token(&[2; 32], None, 10, None).unwrap();
+    // A real genesis: the check verifies the log.
+    let founder = common::Device::new();
+    let circle = uuid::Uuid::new_v4();
+    let signed = founder.genesis(circle);
+    let g = vault_server::circle::check_genesis(signed.entry_bytes(), signed.signature()).unwrap();
+    s.create_circle_registered(&[1; 32], circle, &g.entry, &g.founder, &g.keys, 20)
+        .unwrap();
+    assert!(matches!(
+        s.create_circle_registered(
+            &[1; 32],
+            uuid::Uuid::new_v4(),
+            &entry(0, [0; 32], 100),
+            &FOUNDER,
+            &KEYS,
+            21
+        ),
+        Err(RegisterError::Refused(TokenRefusal::Used))
+    ));
+    s.revoke_token(&spare, 30).unwrap();
+    assert!(matches!(
+        s.revoke_token(&id, 30),
+        Err(AdminError::TokenSpent(_))
+    ));
+    assert!(matches!(
+        s.revoke_token("nope", 30),
+        Err(AdminError::NoSuchToken(_))
+    ));
+    let tokens = s.tokens().unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens[0].used, Some((20, circle)));
+    assert_eq!(tokens[1].revoked, Some(30));
+    // Quotas, usage, disabling.
+    s.set_quotas(
+        circle,
+        &QuotaChange {
+            max_records: Some(Some(5)),
+            ..QuotaChange::default()
+        },
+        40,
+    )
+    .unwrap();
+    let mine = |n: u32| {
+        let r = rec(n, 1, 0);
+        TaggedRecord {
+            tag: 0,
+            record: SealedRecord::from_parts(RecordParts {
+                writer: founder.peer(),
+                ..r.record.into_parts()
+            })
+            .unwrap(),
+        }
+    };
+    s.push_records(
+        circle,
+        ZONE,
+        &g.founder,
+        &[mine(1), mine(2)],
+        &Quotas::default(),
+    )
+    .unwrap();
+    let info = s.circle(circle).unwrap();
+    assert_eq!(
+        (info.members, info.records, info.quotas.max_records),
+        (1, 2, Some(5))
+    );
+    assert!(matches!(
+        s.delete_circle(circle, 50),
+        Err(AdminError::NotDisabled(_))
+    ));
+    // The check: sound, then a zone counter and a log entry broken by hand.
+    let report = s.check(60).unwrap();
+    assert!(report.ok(), "{report:?}");
+    db.execute("UPDATE zones SET live = 7");
+    let report = s.check(61).unwrap();
+    assert_eq!(report.integrity.len(), 1, "{report:?}");
+    assert!(report.integrity[0].contains("live is 7"), "{report:?}");
+    db.execute("UPDATE circle_entries SET signature = decode(repeat('00', 64), 'hex')");
+    let report = s.check(62).unwrap();
+    assert!(
+        matches!(&report.circles[0].1, Err(why) if why.contains("entry 0")),
+        "{report:?}"
+    );
+    s.set_disabled(circle, true, 70).unwrap();
+    assert_eq!(s.disabled_circles().unwrap(), [circle]);
+    assert!(s.delete_circle(circle, 80).unwrap() > 3);
+    assert!(!s.circle_exists(circle).unwrap());
+    let actions: Vec<String> = AdminStore::log(&s)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "token create",
+            "token create",
+            "token revoke",
+            "circle quota",
+            "check",
+            "check",
+            "check",
+            "circle disable",
+            "circle delete"
+        ]
+    );
+    // The binary's admin command on the same database (the URL in
+    // VAULT_SERVER_DB, never on the command line).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vault-server"))
+        .args(["admin", "token", "ls", "--json"])
+        .env("VAULT_SERVER_DB", &db.url)
+        .env_remove("VAULT_SERVER_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+}

@@ -16,6 +16,7 @@
 //! (Over 500 lines until issue 16 moves the remaining rules above the
 //! backends and splits this interface with them.)
 
+pub mod admin;
 pub mod challenges;
 pub mod postgres;
 pub mod quota;
@@ -24,12 +25,13 @@ pub mod rules;
 mod sqlite;
 pub mod zone;
 
+pub use admin::{AdminError, AdminStore, CheckReport, QuotaChange};
 pub use quota::{QuotaExceeded, QuotaKind, QuotaOverrides, Quotas};
 pub use registration::{AdminLogRow, CircleInfo, RegisterError, TokenInfo, TokenRefusal, token_id};
 pub use sqlite::{
-    AdminDb, AdminError, CheckReport, DbLock, LockError, QuotaChange, Replaced, RestoreError,
-    RestoreReport, RestoredZone, SqliteStorage, backup_database as sqlite_backup, lock_path,
-    migrations, restore_database as sqlite_restore, schema_version,
+    AdminDb, DbLock, LockError, Replaced, RestoreError, RestoreReport, RestoredZone, SqliteStorage,
+    backup_database as sqlite_backup, lock_path, migrations, restore_database as sqlite_restore,
+    schema_version,
 };
 pub use zone::{
     ChangesError, ChangesPage, ManifestPutError, ManifestRow, ManifestStored, NewManifest,

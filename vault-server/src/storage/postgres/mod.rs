@@ -11,6 +11,7 @@
 //! command or a plain test.
 
 mod access;
+mod admin;
 mod append;
 mod manifests;
 mod push;

@@ -6,70 +6,21 @@
 //! first start). The server consumes tokens through [`consume`], inside
 //! the transaction that creates the circle. Also circles (list, disable,
 //! delete, quotas) and `admin check`.
-//! (Just over 500 lines: issue 16 gives the admin commands a PostgreSQL
-//! path and splits this file with it, the check going to its own module.)
+//! What the commands decide beside the SQL (errors, the log's check, the
+//! report) is [`crate::storage::admin`]'s, shared with PostgreSQL.
 
 use super::{
     BUSY_TIMEOUT, DbLock, LockError, check_application_id, db_err, flags, open_migrated,
     schema_version,
+};
+use crate::storage::admin::{
+    AdminError, AdminStore, CheckReport, LogRow, QuotaChange, check_detail, verify_log,
 };
 use crate::storage::registration::{AdminLogRow, CircleInfo, TokenInfo, TokenRefusal, token_id};
 use crate::storage::{Hash32, QuotaOverrides, StorageError};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::Path;
 use uuid::Uuid;
-use vault_core::circle::{CircleState, SignedEntry};
-
-/// Why an admin change to a token did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// No token has that id.
-    #[error("no registration token has the id {0}")]
-    NoSuchToken(String),
-    /// No circle has that id.
-    #[error("no circle {0} on this server")]
-    NoSuchCircle(Uuid),
-    /// Only a disabled circle is deleted (its devices stopped first).
-    #[error(
-        "circle {0} is not disabled: disable it first (`admin circle disable`), then delete it"
-    )]
-    NotDisabled(Uuid),
-    /// The token was used or revoked already.
-    #[error("the registration token {0} was already used or revoked")]
-    TokenSpent(String),
-    /// The database refused.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-/// What `admin check` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckReport {
-    /// `PRAGMA integrity_check`'s complaints (none: the file is sound).
-    pub integrity: Vec<String>,
-    /// Each circle: its entries, or what is wrong with its log.
-    pub circles: Vec<(Uuid, Result<u64, String>)>,
-}
-
-impl CheckReport {
-    /// Whether everything checked out.
-    pub fn ok(&self) -> bool {
-        self.integrity.is_empty() && self.circles.iter().all(|(_, r)| r.is_ok())
-    }
-}
-
-/// What `admin circle quota` changes: per limit, nothing (`None`), back
-/// to the server's default (`Some(None)`), or a value (`Some(Some(n))`, 0
-/// being no limit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct QuotaChange {
-    /// `--max-devices`.
-    pub max_devices: Option<Option<u64>>,
-    /// `--max-records`.
-    pub max_records: Option<Option<u64>>,
-    /// `--max-bytes`.
-    pub max_bytes: Option<Option<u64>>,
-}
 
 /// The database, opened for the admin command.
 pub struct AdminDb {
@@ -135,92 +86,6 @@ impl AdminDb {
         Ok(out)
     }
 
-    /// Stores a new token by its hash; returns its id.
-    pub fn create_token(
-        &mut self,
-        hash: &Hash32,
-        note: Option<&str>,
-        now: i64,
-        expires: Option<i64>,
-    ) -> Result<String, AdminError> {
-        let id = token_id(hash);
-        self.act(now, "token create", |tx| {
-            tx.execute(
-                "INSERT INTO registration_tokens (token_hash, id, note, created, expires)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![&hash[..], id, note, now, expires],
-            )
-            .map_err(db_err)?;
-            let until = expires.map_or("never".to_owned(), |e| e.to_string());
-            Ok((id.clone(), format!("id={id} expires={until}")))
-        })
-    }
-
-    /// Every token, oldest first.
-    pub fn tokens(&self) -> Result<Vec<TokenInfo>, StorageError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, note, created, expires, used, used_by, revoked
-                 FROM registration_tokens ORDER BY created, id",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                let used: Option<i64> = r.get(4)?;
-                let used_by: Option<Vec<u8>> = r.get(5)?;
-                let by = used_by.and_then(|b| Uuid::from_slice(&b).ok());
-                Ok(TokenInfo {
-                    id: r.get(0)?,
-                    note: r.get(1)?,
-                    created: r.get(2)?,
-                    expires: r.get(3)?,
-                    used: used.zip(by),
-                    revoked: r.get(6)?,
-                })
-            })
-            .map_err(db_err)?;
-        rows.collect::<Result<_, _>>().map_err(db_err)
-    }
-
-    /// Revokes an unused token.
-    pub fn revoke_token(&mut self, id: &str, now: i64) -> Result<(), AdminError> {
-        self.act(now, "token revoke", |tx| {
-            let state: Option<(Option<i64>, Option<i64>)> = tx
-                .query_row(
-                    "SELECT used, revoked FROM registration_tokens WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(db_err)?;
-            match state {
-                None => Err(AdminError::NoSuchToken(id.to_owned())),
-                Some((None, None)) => {
-                    tx.execute(
-                        "UPDATE registration_tokens SET revoked = ?2 WHERE id = ?1",
-                        params![id, now],
-                    )
-                    .map_err(db_err)?;
-                    Ok(((), format!("id={id}")))
-                }
-                Some(_) => Err(AdminError::TokenSpent(id.to_owned())),
-            }
-        })
-    }
-
-    /// Every circle, oldest first, with its counts.
-    pub fn circles(&self) -> Result<Vec<CircleInfo>, StorageError> {
-        self.circle_rows(None)
-    }
-
-    /// One circle with its counts.
-    pub fn circle(&self, circle_id: Uuid) -> Result<CircleInfo, AdminError> {
-        self.circle_rows(Some(circle_id))?
-            .pop()
-            .ok_or(AdminError::NoSuchCircle(circle_id))
-    }
-
     fn circle_rows(&self, only: Option<Uuid>) -> Result<Vec<CircleInfo>, StorageError> {
         // Records and bytes are the counter columns the quota check reads.
         let mut stmt = self
@@ -273,10 +138,124 @@ impl AdminDb {
             .collect()
     }
 
+    /// One circle's log: `Ok(entries)` or what is wrong with it.
+    fn check_log(&self, circle_id: Uuid) -> Result<Result<u64, String>, StorageError> {
+        let rows: Vec<LogRow> = self
+            .conn
+            .prepare(
+                "SELECT seq, hash, entry, signature FROM circle_entries
+                 WHERE circle_id = ?1 ORDER BY seq",
+            )
+            .and_then(|mut s| {
+                s.query_map([circle_id.as_bytes()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
+            .map_err(db_err)?;
+        let head: (i64, Vec<u8>) = self
+            .conn
+            .query_row(
+                "SELECT head_seq, head_hash FROM circles WHERE circle_id = ?1",
+                [circle_id.as_bytes()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db_err)?;
+        Ok(verify_log(rows, head))
+    }
+}
+
+impl AdminStore for AdminDb {
+    /// Stores a new token by its hash; returns its id.
+    fn create_token(
+        &mut self,
+        hash: &Hash32,
+        note: Option<&str>,
+        now: i64,
+        expires: Option<i64>,
+    ) -> Result<String, AdminError> {
+        let id = token_id(hash);
+        self.act(now, "token create", |tx| {
+            tx.execute(
+                "INSERT INTO registration_tokens (token_hash, id, note, created, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![&hash[..], id, note, now, expires],
+            )
+            .map_err(db_err)?;
+            let until = expires.map_or("never".to_owned(), |e| e.to_string());
+            Ok((id.clone(), format!("id={id} expires={until}")))
+        })
+    }
+
+    /// Every token, oldest first.
+    fn tokens(&self) -> Result<Vec<TokenInfo>, StorageError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, note, created, expires, used, used_by, revoked
+                 FROM registration_tokens ORDER BY created, id",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let used: Option<i64> = r.get(4)?;
+                let used_by: Option<Vec<u8>> = r.get(5)?;
+                let by = used_by.and_then(|b| Uuid::from_slice(&b).ok());
+                Ok(TokenInfo {
+                    id: r.get(0)?,
+                    note: r.get(1)?,
+                    created: r.get(2)?,
+                    expires: r.get(3)?,
+                    used: used.zip(by),
+                    revoked: r.get(6)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    /// Revokes an unused token.
+    fn revoke_token(&mut self, id: &str, now: i64) -> Result<(), AdminError> {
+        self.act(now, "token revoke", |tx| {
+            let state: Option<(Option<i64>, Option<i64>)> = tx
+                .query_row(
+                    "SELECT used, revoked FROM registration_tokens WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            match state {
+                None => Err(AdminError::NoSuchToken(id.to_owned())),
+                Some((None, None)) => {
+                    tx.execute(
+                        "UPDATE registration_tokens SET revoked = ?2 WHERE id = ?1",
+                        params![id, now],
+                    )
+                    .map_err(db_err)?;
+                    Ok(((), format!("id={id}")))
+                }
+                Some(_) => Err(AdminError::TokenSpent(id.to_owned())),
+            }
+        })
+    }
+
+    /// Every circle, oldest first, with its counts.
+    fn circles(&self) -> Result<Vec<CircleInfo>, StorageError> {
+        self.circle_rows(None)
+    }
+
+    /// One circle with its counts.
+    fn circle(&self, circle_id: Uuid) -> Result<CircleInfo, AdminError> {
+        self.circle_rows(Some(circle_id))?
+            .pop()
+            .ok_or(AdminError::NoSuchCircle(circle_id))
+    }
+
     /// Sets a circle's own limits: each `Some` replaces that limit (`Some(None)`
     /// returns it to the server's `[quotas]`), each `None` leaves it. A
     /// running server applies them from its next push or append.
-    pub fn set_quotas(
+    fn set_quotas(
         &mut self,
         circle_id: Uuid,
         change: &QuotaChange,
@@ -305,7 +284,7 @@ impl AdminDb {
 
     /// Disables (its devices get 403 `circle_disabled`, a running server
     /// closes their sockets within a second) or enables a circle.
-    pub fn set_disabled(
+    fn set_disabled(
         &mut self,
         circle_id: Uuid,
         disabled: bool,
@@ -335,7 +314,7 @@ impl AdminDb {
     /// records, buckets and manifests, and cut lists. Registration tokens
     /// keep the id they registered (the record of who registered what).
     /// Returns the rows deleted.
-    pub fn delete_circle(&mut self, circle_id: Uuid, now: i64) -> Result<usize, AdminError> {
+    fn delete_circle(&mut self, circle_id: Uuid, now: i64) -> Result<usize, AdminError> {
         self.act(now, "circle delete", |tx| {
             let disabled: Option<Option<i64>> = tx
                 .query_row(
@@ -376,7 +355,7 @@ impl AdminDb {
     /// circle's log, without keys: each entry decodes, its stored hash is
     /// its own, the chain verifies from its genesis (signatures, links,
     /// membership) and the circle's head is its last entry. Logged.
-    pub fn check(&mut self, now: i64) -> Result<CheckReport, AdminError> {
+    fn check(&mut self, now: i64) -> Result<CheckReport, AdminError> {
         let integrity: Vec<String> = {
             let mut stmt = self
                 .conn
@@ -393,71 +372,14 @@ impl AdminDb {
         for info in self.circles()? {
             circles.push((info.circle_id, self.check_log(info.circle_id)?));
         }
-        let broken = circles.iter().filter(|(_, r)| r.is_err()).count();
         let report = CheckReport { integrity, circles };
-        let detail = format!(
-            "integrity={} circles={} broken={broken}",
-            if report.integrity.is_empty() {
-                "ok"
-            } else {
-                "failed"
-            },
-            report.circles.len()
-        );
+        let detail = check_detail(&report);
         self.act(now, "check", |_| Ok(((), detail)))?;
         Ok(report)
     }
 
-    /// One circle's log: `Ok(entries)` or what is wrong with it.
-    fn check_log(&self, circle_id: Uuid) -> Result<Result<u64, String>, StorageError> {
-        type Row = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
-        let rows: Vec<Row> = self
-            .conn
-            .prepare(
-                "SELECT seq, hash, entry, signature FROM circle_entries
-                 WHERE circle_id = ?1 ORDER BY seq",
-            )
-            .and_then(|mut s| {
-                s.query_map([circle_id.as_bytes()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?
-                .collect()
-            })
-            .map_err(db_err)?;
-        let head: (i64, Vec<u8>) = self
-            .conn
-            .query_row(
-                "SELECT head_seq, head_hash FROM circles WHERE circle_id = ?1",
-                [circle_id.as_bytes()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(db_err)?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for (seq, hash, entry, signature) in rows {
-            let Ok(signed) = SignedEntry::decode(&entry, &signature) else {
-                return Ok(Err(format!("entry {seq} does not decode")));
-            };
-            if signed.hash().as_bytes()[..] != hash[..] {
-                return Ok(Err(format!("entry {seq} does not have its stored hash")));
-            }
-            entries.push(signed);
-        }
-        if let Err(e) = CircleState::verify_chain(None, &entries) {
-            return Ok(Err(format!("the log does not verify: {e}")));
-        }
-        let last = entries.last().map(|e| (e.entry().seq, e.hash()));
-        match last {
-            Some((seq, hash))
-                if i64::try_from(seq).ok() == Some(head.0) && hash.as_bytes()[..] == head.1[..] =>
-            {
-                Ok(Ok(entries.len() as u64))
-            }
-            _ => Ok(Err("the circle's head is not its last entry".into())),
-        }
-    }
-
     /// The admin log, oldest first.
-    pub fn log(&self) -> Result<Vec<AdminLogRow>, StorageError> {
+    fn log(&self) -> Result<Vec<AdminLogRow>, StorageError> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, at, action, detail FROM admin_log ORDER BY id")

@@ -26,7 +26,7 @@ mod relay;
 mod restore;
 mod zones;
 
-pub use admin::{AdminDb, AdminError, CheckReport, QuotaChange};
+pub use admin::AdminDb;
 pub use backup::backup_database;
 pub use lock::{DbLock, LockError, lock_path};
 pub use restore::{Replaced, RestoreError, RestoreReport, RestoredZone, restore_database};
