@@ -112,7 +112,7 @@ impl PgStorage {
         let given = relaxed
             .get_options()
             .map_or(String::new(), |o| format!("{o} "));
-        relaxed.options(&format!("{given}-c synchronous_commit=off"));
+        relaxed.options(format!("{given}-c synchronous_commit=off"));
         let fast = new_pool(&runtime, relaxed, FAST_POOL_SIZE)?;
         Ok(PgStorage {
             runtime: Some(runtime),
