@@ -62,11 +62,13 @@ pub enum Command {
     #[command(subcommand)]
     Admin(crate::admin_cmd::Admin),
     /// Replace the database with a backup (the server must be stopped);
-    /// every sync zone moves to a new epoch, so devices heal it.
+    /// every sync zone moves to a new epoch, so devices heal it. On
+    /// PostgreSQL: load the dump with pg_restore (every instance stopped),
+    /// then run this without --from
     Restore {
-        /// A file made by `vault-server backup`.
+        /// A file made by `vault-server backup` (SQLite)
         #[arg(long, value_name = "FILE")]
-        from: PathBuf,
+        from: Option<PathBuf>,
         /// Print what was done as JSON on stdout.
         #[arg(long)]
         json: bool,

@@ -63,17 +63,39 @@ fn run() -> anyhow::Result<()> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .context("the system clock is before 1970")?
                 .as_secs();
-            let db = sqlite_only(&config.db, "restore")?;
-            let report = sqlite_restore(db, &from, now).with_context(|| {
-                format!("cannot restore {} from {}", db.display(), from.display())
-            })?;
+            let (report, text) = match (&config.db, from) {
+                (Database::Sqlite(db), Some(from)) => {
+                    let report = sqlite_restore(db, &from, now).with_context(|| {
+                        format!("cannot restore {} from {}", db.display(), from.display())
+                    })?;
+                    let text = restore_text(&report, &from.display().to_string());
+                    (report, text)
+                }
+                (Database::Sqlite(_), None) => {
+                    anyhow::bail!("give the backup to restore: --from FILE")
+                }
+                (Database::Postgres(url), None) => {
+                    let storage = vault_server::storage::postgres::PgStorage::open(url.expose())
+                        .with_context(|| format!("cannot open {}", config.db))?;
+                    let report = storage
+                        .restart_epochs(now, &config.db.to_string())
+                        .with_context(|| format!("cannot restore {}", config.db))?;
+                    let text = restore_text(&report, "the dump pg_restore loaded");
+                    (report, text)
+                }
+                (Database::Postgres(_), Some(_)) => anyhow::bail!(
+                    "on PostgreSQL, load the dump with pg_restore (every instance stopped), \
+                     then run `vault-server restore` without --from: it moves the zones to a \
+                     new epoch"
+                ),
+            };
             if json {
                 let mut out = std::io::stdout().lock();
                 serde_json::to_writer_pretty(&mut out, &restore_json(&report))?;
                 out.write_all(b"\n")?;
                 out.flush()?;
             }
-            eprint!("{}", restore_text(&report, &from));
+            eprint!("{text}");
             Ok(())
         }
     }
@@ -89,17 +111,14 @@ fn sqlite_only<'a>(db: &'a Database, command: &str) -> anyhow::Result<&'a std::p
                 "a PostgreSQL database is backed up with pg_dump \
                  (pg_dump --format=custom --file=FILE URL), not `vault-server backup`"
             ),
-            _ => anyhow::bail!(
-                "`vault-server {command}` works on a SQLite database only for now \
-                 (see README, \"PostgreSQL\")"
-            ),
+            _ => anyhow::bail!("`vault-server {command}` works on a SQLite database"),
         },
     }
 }
 
 /// What a restore did, for a person.
-fn restore_text(r: &RestoreReport, from: &std::path::Path) -> String {
-    let mut t = format!("restored {} from {}", r.db.display(), from.display());
+fn restore_text(r: &RestoreReport, from: &str) -> String {
+    let mut t = format!("restored {} from {from}", r.db.display());
     if r.schema != r.backup_schema {
         t += &format!(" (schema {} migrated to {})", r.backup_schema, r.schema);
     }

@@ -481,3 +481,65 @@ fn admin_commands_work_on_postgres_and_the_check_finds_what_is_wrong() {
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
 }
+
+#[test]
+fn a_restore_on_postgres_moves_every_zone_to_a_new_epoch() {
+    let Some(db) = TestDb::create("restore") else {
+        return;
+    };
+    let s = PgStorage::open(&db.url).unwrap();
+    let id = founded(&s);
+    s.push_records(
+        id,
+        ZONE,
+        &FOUNDER,
+        &[rec(1, 1, 0), rec(2, 1, 0)],
+        &Quotas::default(),
+    )
+    .unwrap();
+    s.put_challenge(id, &FOUNDER, &[1; 32], 100).unwrap();
+    s.issue_token(id, &FOUNDER, &[1; 32], &[2; 32], 10, 1_000_000)
+        .unwrap();
+    s.create_invite(&[3; 16], id, &FOUNDER, 1_000_000).unwrap();
+    let before = vault_core::sync::Token { epoch: 1, seq: 2 };
+    // (pg_restore would have loaded a dump here.) Through the binary, the
+    // URL in VAULT_SERVER_DB; --from is refused on PostgreSQL.
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vault-server"))
+            .args(args)
+            .env("VAULT_SERVER_DB", &db.url)
+            .env_remove("VAULT_SERVER_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let refused = run(&["restore", "--from", "x.db"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("pg_restore"));
+    let out = run(&["restore", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let epoch = report["epoch"].as_u64().unwrap();
+    let now = vault_server::state::unix_now() as u64;
+    assert!(epoch + 60 > now && epoch <= now, "{report}");
+    assert_eq!(report["zones"][0]["old_epoch"], 1, "{report}");
+    assert_eq!(report["tokens_dropped"], 1, "{report}");
+    assert_eq!(report["invites_dropped"], 1, "{report}");
+    // The old token is of another epoch; the new epoch reads every record.
+    assert!(matches!(
+        s.changes(id, ZONE, Some(before), None, 10, usize::MAX),
+        Err(vault_server::storage::ChangesError::TokenExpired)
+    ));
+    let page = s.changes(id, ZONE, None, None, 10, usize::MAX).unwrap();
+    assert_eq!(page.records.len(), 2);
+    assert_eq!(u64::from(page.token.epoch), epoch);
+    assert!(s.token(&[2; 32], 10).is_err(), "sessions were dropped");
+    // A zone created after the restore starts at its epoch too.
+    s.push_records(id, "notes", &FOUNDER, &[rec(3, 1, 0)], &Quotas::default())
+        .unwrap();
+    let notes = s.changes(id, "notes", None, None, 10, usize::MAX).unwrap();
+    assert_eq!(u64::from(notes.token.epoch), epoch);
+}

@@ -113,3 +113,12 @@ pub fn bucket_range(bucket: u8) -> ([u8; 16], [u8; 16]) {
     hi[0] = bucket;
     (lo, hi)
 }
+
+/// The epoch every zone moves to when a backup is restored: past `known`
+/// (the highest epoch the database names) and at least `now` (Unix
+/// seconds); `None` when no epoch is left. Why this is safe is told in
+/// `sqlite::restore::epochs`; both backends' restores use it.
+pub fn restored_epoch(now: u64, known: u32) -> Option<u32> {
+    let past = known.checked_add(1)?;
+    Some(past.max(u32::try_from(now).unwrap_or(u32::MAX)))
+}

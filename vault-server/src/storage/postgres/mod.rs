@@ -16,6 +16,7 @@ mod append;
 mod manifests;
 mod push;
 mod reads;
+mod restore;
 mod storage;
 mod tx;
 

@@ -103,6 +103,9 @@ pub enum RestoreError {
     /// Every epoch a zone could move to is taken.
     #[error("no zone epoch is left after {0}")]
     NoEpochLeft(u32),
+    /// The database (PostgreSQL) failed.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// The backup's schema did not migrate.
     #[error("cannot migrate the backup to this vault-server's schema")]
     Migrate(#[source] rusqlite_migration::Error),

@@ -29,17 +29,15 @@
 
 use super::check::Current;
 use super::{RestoreError, RestoreReport, RestoredZone};
+use crate::storage::zone::restored_epoch;
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::Path;
 use uuid::Uuid;
 
-/// The epoch past `known` and at least `now`.
+/// The epoch past `known` and at least `now` ([`restored_epoch`]).
 pub(super) fn next_epoch(now: u64, known: u32) -> Result<u32, RestoreError> {
-    let past = known
-        .checked_add(1)
-        .ok_or(RestoreError::NoEpochLeft(known))?;
-    Ok(past.max(u32::try_from(now).unwrap_or(u32::MAX)))
+    restored_epoch(now, known).ok_or(RestoreError::NoEpochLeft(known))
 }
 
 /// Moves every zone of the (migrated) copy to the new epoch, recreates
