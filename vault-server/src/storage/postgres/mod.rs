@@ -1,9 +1,12 @@
 //! The PostgreSQL backend, for several `vault-server` instances on one
-//! database (issue 16; in progress): opening a pool on a `postgres://` URL,
-//! migrating the schema with refinery at start, and the push, by the rule
-//! both backends share ([`rules::push`]). The rest of the
-//! [`Storage`](super::Storage) interface follows as the other rules move
-//! above the backends, so no server selects this backend yet.
+//! database (`db = "postgres://..."`): two pools on the URL (durable
+//! commits, and relaxed ones for what a crash may lose), the schema
+//! migrated by refinery at start under an advisory lock, and the whole
+//! [`Storage`](super::Storage) interface (`storage`), the sync rules
+//! being the ones both backends share ([`super::rules`]). Zone and circle
+//! rows are locked `FOR UPDATE` where SQLite's single writer serializes.
+//! Also the admin commands (`admin`) and the epoch move after a
+//! `pg_restore` (`restore`).
 //!
 //! The storage interface is synchronous (handlers call it on tokio's
 //! blocking pool); this backend runs tokio-postgres on a small runtime of
