@@ -436,6 +436,7 @@ pub mod instances;
 pub mod pg;
 pub mod proxy;
 pub mod restore;
+pub mod serverdb;
 pub mod testca;
 pub mod watcher;
 
