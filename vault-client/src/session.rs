@@ -358,7 +358,7 @@ impl Session {
     /// token expired or was revoked) authenticates again and runs the
     /// round once more: the engine resumes from what it committed. A
     /// server that stops answering midway hands the round to the circle's
-    /// next server (each tried at most once more): what the first saved
+    /// next server (each other server tried once): what the first saved
     /// comes back as the device's own records, so nothing is pushed twice.
     pub fn round(
         &mut self,
@@ -403,7 +403,8 @@ impl Session {
                 Err(_) if unauthorized && !retried => retried = true,
                 Err(e) => {
                     let e = SessionError::from(e);
-                    if !e.is_unavailable() || failovers >= self.servers(vault) {
+                    // Each other server of the circle gets the round once.
+                    if !e.is_unavailable() || failovers + 1 >= self.servers(vault) {
                         return Err(e);
                     }
                     // The next server of the circle carries the round on.
