@@ -7,7 +7,6 @@
 //! `cargo run --release -p vault-server --example auth_bench -- [--secs N] [--clients N]`
 #![allow(clippy::print_stdout)]
 
-use anyhow::Context;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,23 +14,8 @@ use vault_core::crypto::DeviceIdentity;
 use vault_server::{AppState, Config, serve};
 
 mod support;
+use support::bench::{arg, percentile};
 use support::{circle, login};
-
-fn arg(name: &str, default: u64) -> anyhow::Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => Ok(args.get(i + 1).context("a value")?.parse()?),
-        None => Ok(default),
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

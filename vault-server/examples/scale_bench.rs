@@ -34,31 +34,11 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use uuid::Uuid;
-use vault_core::crypto::DeviceIdentity;
-use vault_core::sync::{RecordParts, SealedRecord, TaggedRecord, encode_records};
+use vault_core::sync::encode_records;
 
 mod support;
+use support::bench::{arg, percentile, push, record};
 use support::{circle, login};
-
-fn arg(name: &str, default: u64) -> anyhow::Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => Ok(args.get(i + 1).context("a value")?.parse()?),
-        None => Ok(default),
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 100_000.0).round() / 100.0
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    ms(sorted[((sorted.len() as f64 - 1.0) * p).round() as usize])
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -149,45 +129,6 @@ async fn new_database(admin: &str) -> anyhow::Result<String> {
     let _ = driver.await;
     let (base, _) = admin.rsplit_once('/').context("a URL with a database")?;
     Ok(format!("{base}/{name}"))
-}
-
-fn record(writer: &DeviceIdentity, n: u64) -> TaggedRecord {
-    TaggedRecord {
-        tag: 0,
-        record: SealedRecord::from_parts(RecordParts {
-            uuid: Uuid::new_v4(),
-            gencount: 1,
-            epoch: 1,
-            tomb: false,
-            circle_pos: 0,
-            writer: writer.peer_id(),
-            wrappedkey: vec![n as u8; 60],
-            encitem: vec![(n >> 8) as u8; 300],
-            signature: [0x5a; 64],
-        })
-        .expect("60- and 300-byte blobs are within a record's limits"),
-    }
-}
-
-async fn push(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    records: &[TaggedRecord],
-) -> anyhow::Result<Value> {
-    let r = http
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/vnd.vault.records")
-        .body(encode_records(records))
-        .send()
-        .await?;
-    let status = r.status();
-    let v: Value = r.json().await?;
-    if !status.is_success() {
-        bail!("push: {status} {v}");
-    }
-    Ok(v)
 }
 
 /// Records/s of `total` records pushed in batches of 500 by `clients`

@@ -31,71 +31,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use uuid::Uuid;
-use vault_core::crypto::DeviceIdentity;
-use vault_core::sync::{ChangesPage, RecordParts, SealedRecord, TaggedRecord, encode_records};
+use vault_core::sync::{ChangesPage, TaggedRecord};
 use vault_server::notify::ZoneChange;
 use vault_server::{AppState, Config, serve};
 
 mod support;
+use support::bench::{arg, ms, percentile, push, record};
 use support::{circle, login};
-
-fn arg(name: &str, default: u64) -> anyhow::Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => Ok(args.get(i + 1).context("a value")?.parse()?),
-        None => Ok(default),
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 100_000.0).round() / 100.0
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).map_or(0.0, |d| ms(*d))
-}
-
-fn record(writer: &DeviceIdentity, n: u64) -> TaggedRecord {
-    let uuid = Uuid::new_v4();
-    TaggedRecord {
-        tag: 0,
-        record: SealedRecord::from_parts(RecordParts {
-            uuid,
-            gencount: 1,
-            epoch: 1,
-            tomb: false,
-            circle_pos: 0,
-            writer: writer.peer_id(),
-            wrappedkey: vec![n as u8; 60],
-            encitem: vec![(n >> 8) as u8; 300],
-            signature: [0x5a; 64],
-        })
-        .expect("60- and 300-byte blobs are within a record's limits"),
-    }
-}
-
-async fn push(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    records: &[TaggedRecord],
-) -> anyhow::Result<Value> {
-    let r = http
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/vnd.vault.records")
-        .body(encode_records(records))
-        .send()
-        .await?;
-    let status = r.status();
-    let v: Value = r.json().await?;
-    if !status.is_success() {
-        bail!("push: {status} {v}");
-    }
-    Ok(v)
-}
 
 async fn manifest(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<Value> {
     Ok(http

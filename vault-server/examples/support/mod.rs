@@ -1,6 +1,8 @@
 //! Shared by the server benches (`auth_bench`, `ws_bench`): founds a circle
 //! of n devices on a running server and logs devices in over HTTP.
 
+pub mod bench;
+
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use uuid::Uuid;
