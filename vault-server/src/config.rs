@@ -48,6 +48,8 @@ pub struct Config {
     /// What one circle may hold, unless an admin set its own limits
     /// (`vault-server admin circle quota`); 0 is no limit.
     pub quotas: crate::storage::Quotas,
+    /// Connections to PostgreSQL (when `db` is a `postgres://` URL).
+    pub postgres: crate::storage::postgres::PoolSizes,
     /// TLS, on when a certificate and a key are given.
     pub tls: Tls,
 }
@@ -242,6 +244,7 @@ impl Default for Config {
             registration: Registration::Token,
             limits: Limits::default(),
             quotas: crate::storage::Quotas::default(),
+            postgres: crate::storage::postgres::PoolSizes::default(),
             tls: Tls::default(),
         }
     }
@@ -421,6 +424,11 @@ impl Config {
         }
         if self.limits.max_records_body_bytes < 1024 {
             return bad("limits.max_records_body_bytes", "must be at least 1024");
+        }
+        if !(1..=1000).contains(&self.postgres.pool_size)
+            || !(1..=1000).contains(&self.postgres.relaxed_pool_size)
+        {
+            return bad("postgres.*pool_size", "must be between 1 and 1000");
         }
         if self.limits.max_changes_page == 0 {
             return bad("limits.max_changes_page", "must be at least 1");

@@ -80,7 +80,8 @@ impl AppState {
                 relay,
             ),
             Database::Postgres(url) => {
-                let storage = PgStorage::open(url.expose()).map_err(failed)?;
+                let storage =
+                    PgStorage::open_with(url.expose(), config.postgres).map_err(failed)?;
                 // The URL parsed when the config was read.
                 let bus = url
                     .expose()

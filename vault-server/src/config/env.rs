@@ -67,6 +67,9 @@ impl Config {
         take!("VAULT_SERVER_QUOTAS_MAX_DEVICES" => q.max_devices);
         take!("VAULT_SERVER_QUOTAS_MAX_RECORDS" => q.max_records);
         take!("VAULT_SERVER_QUOTAS_MAX_BYTES" => q.max_bytes);
+        let p = &mut self.postgres;
+        take!("VAULT_SERVER_POSTGRES_POOL_SIZE" => p.pool_size);
+        take!("VAULT_SERVER_POSTGRES_RELAXED_POOL_SIZE" => p.relaxed_pool_size);
         let t = &mut self.tls;
         if let Some(raw) = env("VAULT_SERVER_TLS_CERT") {
             t.cert = Some(PathBuf::from(raw.trim()));

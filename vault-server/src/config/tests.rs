@@ -43,6 +43,10 @@ fn defaults_match_the_documentation() {
     assert_eq!((c.tls.cert.as_ref(), c.tls.key.as_ref()), (None, None));
     assert!(!c.tls.allow_tls12);
     assert_eq!(c.tls.handshake_timeout_secs, 10);
+    assert_eq!(
+        (c.postgres.pool_size, c.postgres.relaxed_pool_size),
+        (16, 8)
+    );
     assert_eq!(c.registration, Registration::Token);
     assert_eq!(
         c.metrics_listen,
@@ -329,4 +333,26 @@ fn a_postgres_url_selects_postgres_and_its_password_is_never_printed() {
     assert!(chain.contains("PostgreSQL URL"), "{chain}");
     assert!(chain.contains("line 2"), "{chain}");
     assert!(!chain.contains("pw@"), "{chain}");
+}
+
+#[test]
+fn postgres_pool_sizes_come_from_the_file_or_the_environment_within_range() {
+    let c = Config::from_toml("[postgres]\npool_size = 4\n", Path::new("f.toml")).unwrap();
+    assert_eq!((c.postgres.pool_size, c.postgres.relaxed_pool_size), (4, 8));
+    let env: HashMap<&str, &str> = [("VAULT_SERVER_POSTGRES_RELAXED_POOL_SIZE", "2")].into();
+    let c = Config::load(
+        None,
+        &|k| env.get(k).map(|v| (*v).to_owned()),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(c.postgres.relaxed_pool_size, 2);
+    let env: HashMap<&str, &str> = [("VAULT_SERVER_POSTGRES_POOL_SIZE", "0")].into();
+    let e = Config::load(
+        None,
+        &|k| env.get(k).map(|v| (*v).to_owned()),
+        &Overrides::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("pool_size"), "{e}");
 }

@@ -37,13 +37,27 @@ mod embedded {
 /// starting together migrate one after the other ("VLS1").
 const MIGRATION_LOCK: i64 = 0x564C_5331;
 
-/// Connections one instance keeps at most, for durable writes and reads.
-const POOL_SIZE: usize = 16;
+/// How many connections one instance keeps at most (`[postgres]` in the
+/// config). With the notifier's two, an instance holds up to
+/// `pool_size + relaxed_pool_size + 2` of the server's `max_connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSizes {
+    /// For durable writes and reads.
+    pub pool_size: u32,
+    /// For what a crash may lose (`synchronous_commit = off`): challenges,
+    /// session tokens, relay messages, the manifest caches, purges.
+    pub relaxed_pool_size: u32,
+}
 
-/// Connections of the relaxed pool (`synchronous_commit = off`), for
-/// what a crash may lose: challenges, session tokens, relay messages,
-/// the manifest caches, purges.
-const FAST_POOL_SIZE: usize = 8;
+impl Default for PoolSizes {
+    fn default() -> PoolSizes {
+        PoolSizes {
+            pool_size: 16,
+            relaxed_pool_size: 8,
+        }
+    }
+}
 
 /// Whether a `db` setting names a PostgreSQL database.
 pub fn is_postgres_url(db: &str) -> bool {
@@ -94,6 +108,11 @@ impl PgStorage {
     /// schema (under an advisory lock, so instances starting together take
     /// turns). A database of a newer schema is refused.
     pub fn open(url: &str) -> Result<PgStorage, StorageError> {
+        PgStorage::open_with(url, PoolSizes::default())
+    }
+
+    /// [`PgStorage::open`] with pools of the given sizes.
+    pub fn open_with(url: &str, sizes: PoolSizes) -> Result<PgStorage, StorageError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| StorageError::Backend(Box::new(e)))?;
@@ -111,13 +130,13 @@ impl PgStorage {
                 .join()
                 .unwrap_or_else(|_| Err(StorageError::Backend("the migration panicked".into())))
         })?;
-        let pool = new_pool(&runtime, config.clone(), POOL_SIZE)?;
+        let pool = new_pool(&runtime, config.clone(), sizes.pool_size as usize)?;
         let mut relaxed = config;
         let given = relaxed
             .get_options()
             .map_or(String::new(), |o| format!("{o} "));
         relaxed.options(format!("{given}-c synchronous_commit=off"));
-        let fast = new_pool(&runtime, relaxed, FAST_POOL_SIZE)?;
+        let fast = new_pool(&runtime, relaxed, sizes.relaxed_pool_size as usize)?;
         Ok(PgStorage {
             runtime: Some(runtime),
             pool,
