@@ -266,6 +266,26 @@ async fn next(rx: &mut tokio::sync::broadcast::Receiver<Event>, secs: u64) -> Ev
         .unwrap()
 }
 
+/// Publishes a zone event on `from` until `there` (another instance's
+/// channel) receives it; `here` (`from`'s own) gets each at once.
+async fn until_crossed(
+    from: &PgNotifier,
+    here: &mut tokio::sync::broadcast::Receiver<Event>,
+    there: &mut tokio::sync::broadcast::Receiver<Event>,
+    circle: uuid::Uuid,
+) {
+    let zone = ZoneChange::event("keychain", 1, [1; 32]);
+    for _ in 0..50 {
+        from.publish(circle, zone.clone());
+        assert_eq!(next(here, 1).await, zone, "delivered locally at once");
+        if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(200), there.recv()).await {
+            assert_eq!(e, zone);
+            return;
+        }
+    }
+    panic!("no hint crossed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hints_cross_instances_and_a_lost_listener_resyncs_its_sockets() {
     let Some(db) = TestDb::create("notify") else {
@@ -278,19 +298,12 @@ async fn hints_cross_instances_and_a_lost_listener_resyncs_its_sockets() {
     let circle = uuid::Uuid::new_v4();
     let mut on_a = a.subscribe(circle);
     let mut on_b = b.subscribe(circle);
-    // Both listeners are up once a hint gets through; until then, retry.
-    let zone = ZoneChange::event("keychain", 1, [1; 32]);
-    let mut arrived = false;
-    for _ in 0..50 {
-        a.publish(circle, zone.clone());
-        assert_eq!(next(&mut on_a, 1).await, zone, "delivered locally at once");
-        if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(200), on_b.recv()).await {
-            assert_eq!(e, zone);
-            arrived = true;
-            break;
-        }
-    }
-    assert!(arrived, "no hint crossed from A to B");
+    // A listener is up once a hint gets through to it; until then (hints
+    // sent meanwhile are lost, by design), send again. Both ways.
+    until_crossed(&a, &mut on_a, &mut on_b, circle).await;
+    until_crossed(&b, &mut on_b, &mut on_a, circle).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while on_a.try_recv().is_ok() {}
     while on_b.try_recv().is_ok() {}
     // A removal closes sockets elsewhere; the hint carries the peer.
     let removed = Event::MemberRemoved { peer: [9; 32] };
