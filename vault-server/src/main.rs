@@ -50,7 +50,7 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { output } => {
-            let db = sqlite_only(&config.db, "backup")?;
+            let db = backup_source(&config.db)?;
             sqlite_backup(db, &output).with_context(|| {
                 format!("cannot back up {} to {}", db.display(), output.display())
             })?;
@@ -101,18 +101,15 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-/// The SQLite file a file-level command works on; on PostgreSQL, what
-/// the admin uses instead.
-fn sqlite_only<'a>(db: &'a Database, command: &str) -> anyhow::Result<&'a std::path::Path> {
+/// The SQLite file `backup` copies; on PostgreSQL, what the admin uses
+/// instead.
+fn backup_source(db: &Database) -> anyhow::Result<&std::path::Path> {
     match db {
         Database::Sqlite(path) => Ok(path),
-        Database::Postgres(_) => match command {
-            "backup" => anyhow::bail!(
-                "a PostgreSQL database is backed up with pg_dump \
-                 (pg_dump --format=custom --file=FILE URL), not `vault-server backup`"
-            ),
-            _ => anyhow::bail!("`vault-server {command}` works on a SQLite database"),
-        },
+        Database::Postgres(_) => anyhow::bail!(
+            "a PostgreSQL database is backed up with pg_dump \
+             (pg_dump --format=custom --file=FILE URL), not `vault-server backup`"
+        ),
     }
 }
 

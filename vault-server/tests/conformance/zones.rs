@@ -446,6 +446,8 @@ pub fn a_changes_page_stops_at_its_byte_budget_but_is_never_empty(b: &Backend) {
             .all(|w| w[0].record.uuid() < w[1].record.uuid())
     );
     assert!(s.bucket_records(id, ZONE, &[4]).unwrap().is_empty());
+    // A bucket asked for twice is read once.
+    assert_eq!(s.bucket_records(id, ZONE, &[3, 3]).unwrap().len(), 10);
 }
 
 pub fn a_removal_is_refused_once_a_zone_moved_past_its_cut(b: &Backend) {

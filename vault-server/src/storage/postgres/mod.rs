@@ -149,10 +149,7 @@ impl PgStorage {
         &self,
         f: impl Future<Output = Result<T, StorageError>>,
     ) -> Result<T, StorageError> {
-        match &self.runtime {
-            Some(runtime) => runtime.block_on(f),
-            None => Err(StorageError::Backend("the storage is closing".into())),
-        }
+        self.runtime()?.block_on(f)
     }
 
     /// Runs `f` in one write transaction: committed if it succeeds,
@@ -178,12 +175,36 @@ impl PgStorage {
         pool: &Pool,
         f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
+        self.transaction(pool, false, f)
+    }
+
+    /// Runs `f` in one read-only transaction that sees one snapshot
+    /// (`REPEATABLE READ`: every statement reads the same committed state).
+    fn read<T, E: From<StorageError>>(
+        &self,
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.transaction(&self.pool, true, f)
+    }
+
+    /// Runs `f` in a transaction on a connection of `pool` (a read-only
+    /// snapshot when `snapshot`): committed if `f` succeeds, rolled back if
+    /// it fails.
+    fn transaction<T, E: From<StorageError>>(
+        &self,
+        pool: &Pool,
+        snapshot: bool,
+        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let runtime = self.runtime()?;
         let mut client = runtime.block_on(pool.get()).map_err(pool_err)?;
-        let tx = runtime.block_on(client.transaction()).map_err(pg_err)?;
+        let mut builder = client.build_transaction();
+        if snapshot {
+            builder = builder
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true);
+        }
+        let tx = runtime.block_on(builder.start()).map_err(pg_err)?;
         let mut backend = PgTx {
             runtime,
             conn: tx::Conn::Tx(&tx),
@@ -200,33 +221,11 @@ impl PgStorage {
         }
     }
 
-    /// Runs `f` in one read-only transaction that sees one snapshot
-    /// (`REPEATABLE READ`: every statement reads the same committed state).
-    fn read<T, E: From<StorageError>>(
-        &self,
-        f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let runtime = self
-            .runtime
+    /// The runtime the backend blocks on; an error once it is closing.
+    fn runtime(&self) -> Result<&tokio::runtime::Runtime, StorageError> {
+        self.runtime
             .as_ref()
-            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
-        let mut client = runtime.block_on(self.pool.get()).map_err(pool_err)?;
-        let tx = runtime
-            .block_on(
-                client
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start(),
-            )
-            .map_err(pg_err)?;
-        let mut backend = PgTx {
-            runtime,
-            conn: tx::Conn::Tx(&tx),
-        };
-        let out = f(&mut backend)?;
-        runtime.block_on(tx.commit()).map_err(pg_err)?;
-        Ok(out)
+            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))
     }
 
     /// Runs `f` on a pooled connection outside a transaction: for reads of
@@ -252,10 +251,7 @@ impl PgStorage {
         pool: &Pool,
         f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| StorageError::Backend("the storage is closing".into()))?;
+        let runtime = self.runtime()?;
         let client = runtime.block_on(pool.get()).map_err(pool_err)?;
         let mut backend = PgTx {
             runtime,

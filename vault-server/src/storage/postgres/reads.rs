@@ -112,6 +112,9 @@ impl PgTx<'_, '_> {
         let Some(zone_id) = ManifestRead::zone(self, circle_id, zone)?.id else {
             return Ok(Vec::new());
         };
+        let mut buckets = buckets.to_vec();
+        buckets.sort_unstable();
+        buckets.dedup();
         let (lo, hi): (Vec<[u8; 16]>, Vec<[u8; 16]>) =
             buckets.iter().map(|b| bucket_range(*b)).unzip();
         let lo: Vec<&[u8]> = lo.iter().map(|b| &b[..]).collect();
@@ -119,7 +122,7 @@ impl PgTx<'_, '_> {
         // One index range scan per bucket.
         let rows = self.query(
             &format!(
-                "SELECT DISTINCT {RECORD_COLUMNS} FROM UNNEST($2::bytea[], $3::bytea[]) AS b (lo, hi)
+                "SELECT {RECORD_COLUMNS} FROM UNNEST($2::bytea[], $3::bytea[]) AS b (lo, hi)
                  JOIN records ON zone_id = $1 AND uuid BETWEEN b.lo AND b.hi
                  WHERE NOT tomb ORDER BY uuid"
             ),
