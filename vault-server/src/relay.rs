@@ -1,6 +1,8 @@
 //! Wake-ups for long-polling relay readers: one `tokio::sync::Notify` per
 //! invite with a waiter, so a waiting `GET .../messages` costs no polling.
-//! A post commits, then wakes every waiter of its invite, which re-reads.
+//! A post commits, then wakes every waiter of its invite, which re-reads;
+//! on PostgreSQL the notifier wakes the waiters of other instances too
+//! ([`crate::AppState::relay_posted`]).
 
 use crate::storage::InviteId;
 use std::collections::HashMap;

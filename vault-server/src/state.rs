@@ -65,7 +65,8 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Opens the configured SQLite database and builds the state around it.
+    /// Opens the configured database (a SQLite file, or PostgreSQL with
+    /// its notifier for several instances) and builds the state around it.
     pub fn new(config: &Config) -> Result<AppState, StateError> {
         let failed = |source| StateError::Storage {
             db: config.db.to_string(),

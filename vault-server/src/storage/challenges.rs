@@ -8,8 +8,9 @@
 //! example). Memory stays bounded: only current members get challenges
 //! (the handler checks first), each device holds at most
 //! [`PER_DEVICE`] (a new one evicts its oldest), and expired ones are
-//! purged. A multi-server backend keeps them in its shared database instead:
-//! that is why they sit behind the [`Storage`](super::Storage) trait.
+//! purged. The PostgreSQL backend keeps them in its shared database (an
+//! unlogged table) instead: that is why they sit behind the
+//! [`Storage`](super::Storage) trait.
 
 use super::PeerBytes;
 use std::collections::HashMap;
