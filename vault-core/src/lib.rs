@@ -54,8 +54,8 @@ pub use crypto::SessionKey;
 pub use info::VaultInfo;
 pub use vault::export;
 pub use vault::{
-    DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, Lookup, SCHEMA_VERSION, UnlockedVault, Vault,
-    VaultOptions,
+    DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, Lookup, MAX_REPORTED, MIN_UUID_PREFIX, MatchRule,
+    Resolution, ResolveError, SCHEMA_VERSION, Selector, UnlockedVault, Vault, VaultOptions,
 };
 
 /// The README's Rust examples compile and run as doctests.

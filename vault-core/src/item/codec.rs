@@ -372,6 +372,9 @@ pub(crate) struct Summary {
     pub account: String,
     pub label: String,
     pub text: String,
+    /// The server (inet) and every URI, as stored: what the resolver's
+    /// host rule reads.
+    pub locations: Vec<String>,
 }
 
 pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
@@ -394,6 +397,7 @@ pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
         account: String::new(),
         label: String::new(),
         text: String::new(),
+        locations: Vec::new(),
     };
     let push = |text: &mut String, v: &str| {
         if !v.is_empty() {
@@ -410,6 +414,9 @@ pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
             | (ItemClass::Keys, tag::RP_ID) => {
                 out.name = as_str(v)?.to_owned();
                 push(&mut out.text, &out.name);
+                if class == ItemClass::Inet {
+                    out.locations.push(out.name.clone());
+                }
             }
             (ItemClass::Inet | ItemClass::Genp, tag::ACCOUNT)
             | (ItemClass::Keys, tag::USER_NAME) => {
@@ -420,8 +427,12 @@ pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
                 out.label = as_str(v)?.to_owned();
                 push(&mut out.text, &out.label);
             }
-            (ItemClass::Inet, tag::PROTOCOL | tag::PATH | tag::URI)
-            | (ItemClass::Keys, tag::KEY_TYPE) => {
+            (ItemClass::Inet, tag::URI) => {
+                let uri = as_str(v)?;
+                push(&mut out.text, uri);
+                out.locations.push(uri.to_owned());
+            }
+            (ItemClass::Inet, tag::PROTOCOL | tag::PATH) | (ItemClass::Keys, tag::KEY_TYPE) => {
                 push(&mut out.text, as_str(v)?);
             }
             (ItemClass::Inet | ItemClass::Genp, tag::CUSTOM) => {

@@ -421,7 +421,7 @@ impl UnlockedVault {
         Ok(self.cache()?.damaged.clone())
     }
 
-    fn cache(&mut self) -> Result<&mut SearchCache, ItemError> {
+    pub(crate) fn cache(&mut self) -> Result<&mut SearchCache, ItemError> {
         let version: i64 = self
             .conn
             .pragma_query_value(None, "data_version", |r| r.get(0))?;

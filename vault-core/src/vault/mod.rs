@@ -18,6 +18,7 @@ pub(crate) mod items;
 pub(crate) mod keyring;
 pub(crate) mod outbox;
 pub(crate) mod rekey;
+pub(crate) mod resolve;
 pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod search;
@@ -25,6 +26,7 @@ pub(crate) mod wrapped;
 
 pub use header::KdfParams;
 pub use items::Lookup;
+pub use resolve::{MAX_REPORTED, MIN_UUID_PREFIX, MatchRule, Resolution, ResolveError, Selector};
 pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 
 use crate::crypto::{

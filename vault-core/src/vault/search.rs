@@ -8,6 +8,7 @@
 //! connection and decrypts straight from SQLite's buffers.
 
 use super::keyring::Keyring;
+use super::resolve::MatchKeys;
 use super::rows::{RowRef, check_placement, open_plain};
 use crate::error::ItemError;
 use crate::item::{self, Item, ItemClass, ItemSummary};
@@ -18,9 +19,11 @@ use std::path::Path;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-struct Entry {
-    summary: ItemSummary,
+pub(crate) struct Entry {
+    pub summary: ItemSummary,
     text: Zeroizing<String>,
+    /// What the resolver compares a query with.
+    pub keys: MatchKeys,
 }
 
 impl Entry {
@@ -32,7 +35,9 @@ impl Entry {
     ) -> Result<Entry, ItemError> {
         let s = item::summarize(plain).map_err(|source| ItemError::Decrypt { uuid, source })?;
         check_placement(uuid, table, s.class, row_tomb, s.tomb)?;
+        let keys = MatchKeys::new(&s.name, &s.label, &s.account, &s.locations);
         Ok(Entry {
+            keys,
             summary: ItemSummary {
                 uuid,
                 class: s.class,
@@ -204,6 +209,16 @@ impl SearchCache {
     pub fn search(&self, needle_lower: &str) -> Vec<ItemSummary> {
         let finder = memmem::Finder::new(needle_lower.as_bytes());
         self.collect(|e| finder.find(e.text.as_bytes()).is_some())
+    }
+
+    /// Every live entry, in no particular order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entry of a live item.
+    pub fn entry(&self, uuid: Uuid) -> Option<&Entry> {
+        self.pos.get(&uuid).map(|&i| &self.entries[i])
     }
 
     pub fn list(&self, class: Option<ItemClass>) -> Vec<ItemSummary> {
