@@ -212,7 +212,7 @@ impl UnlockedVault {
         if let Some(host) = query_host(query) {
             let by_host: Vec<_> = entries
                 .iter()
-                .filter(|e| e.keys.hosts.iter().any(|h| *h == host) && keep(e))
+                .filter(|e| e.keys.hosts.contains(&host) && keep(e))
                 .collect();
             if !by_host.is_empty() {
                 return Ok(resolution(MatchRule::Host, by_host));
