@@ -117,6 +117,8 @@ pub enum Command {
     Agent {
         #[arg(long)]
         socket: PathBuf,
+        #[arg(long)]
+        vault_file: PathBuf,
         #[arg(long, value_parser = lock::parse_timeout)]
         timeout: std::time::Duration,
     },

@@ -18,18 +18,29 @@ pub enum CliError {
     /// No password source and no terminal to ask on.
     #[error("no master password: run `vault unlock`, or set VAULT_PASSWORD_FILE or VAULT_PASSWORD")]
     NoPassword,
-    /// No item matches the query.
-    #[error("no item matches {0:?}")]
-    NotFound(String),
-    /// Several items match the query.
-    #[error("{query:?} matches {count} items: {list}; give a longer uuid prefix or --account")]
+    /// No item (peer, quarantined record) matches the query.
+    #[error("no {what} matches {query:?}{hint}")]
+    NotFound {
+        /// What was looked for: "item", "peer", ...
+        what: &'static str,
+        /// What was asked.
+        query: String,
+        /// Where to look instead, if anywhere.
+        hint: &'static str,
+    },
+    /// Several items (peers, records) match the query.
+    #[error("{query:?} matches {count} {what}s: {list}; {advice}")]
     Ambiguous {
+        /// What was looked for: "item", "peer", ...
+        what: &'static str,
         /// What was asked.
         query: String,
         /// How many matched.
         count: usize,
         /// Their short ids and names.
         list: String,
+        /// What picks one, in the command that was run.
+        advice: &'static str,
     },
     /// The server refuses this device: it is not a current member.
     #[error("the server refuses this device: it is not a member of the circle (was it removed?)")]
@@ -40,12 +51,30 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// No item matches `query`.
+    pub fn no_item(query: &str) -> Self {
+        CliError::NotFound {
+            what: "item",
+            query: query.to_owned(),
+            hint: "; try `vault search TEXT` to look through every item",
+        }
+    }
+
+    /// Nothing of the kind `what` matches `query`.
+    pub fn no_such(what: &'static str, query: &str) -> Self {
+        CliError::NotFound {
+            what,
+            query: query.to_owned(),
+            hint: "",
+        }
+    }
+
     /// The process exit code (documented in `vault --help`).
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
             CliError::WrongPassword | CliError::WrongExportPassword | CliError::NoPassword => 3,
-            CliError::NoVault(_) | CliError::NotFound(_) => 4,
+            CliError::NoVault(_) | CliError::NotFound { .. } => 4,
             CliError::Ambiguous { .. } => 5,
             CliError::NotMember => 6,
         }

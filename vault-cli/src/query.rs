@@ -1,112 +1,163 @@
-//! Resolving a person's QUERY to exactly one item: a uuid, a uuid prefix,
-//! or an exact server, service, label or relying party.
+//! Resolving a person's QUERY to exactly one item, by vault-core's rules
+//! (`UnlockedVault::resolve`): through the agent when one runs (it keeps
+//! the search cache warm between commands), else in this process.
 
+use crate::agent;
 use crate::error::CliError;
 use crate::itemjson::class_name;
-use std::collections::BTreeMap;
+use clap::ValueEnum;
 use uuid::Uuid;
-use vault_core::error::ItemError;
-use vault_core::item::Item;
-use vault_core::{Lookup, UnlockedVault};
+use vault_core::item::{Item, ItemClass, ItemSummary};
+use vault_core::{Resolution, Selector, UnlockedVault};
 
-/// Which item a command acts on (the QUERY of `get`, `rm`, `history`,
-/// `totp`).
+/// The help text of every QUERY argument.
+pub const QUERY_HELP: &str = "A uuid or uuid prefix, an exact name or label, a URL or host, or a unique part of a name, label or account";
+
+/// Which item a command acts on (the QUERY of `get`, `edit`, `rm`,
+/// `history`, `totp`, ...).
 #[derive(Debug, clap::Args)]
 pub struct QueryArgs {
-    /// A uuid, a uuid prefix (4+ hex digits), or an exact server, service or label
+    #[arg(help = QUERY_HELP)]
     pub query: String,
-    /// Only items with this account (to pick one of several matches)
-    #[arg(long, short = 'a')]
-    pub account: Option<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
-/// The shortest uuid prefix a query may use.
-const MIN_PREFIX: usize = 4;
-/// How many matches an ambiguity error lists.
-const LIST_MAX: usize = 10;
+/// What picks one of several matches.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SelectArgs {
+    /// Among the matches, only items with this account (any case)
+    #[arg(id = "match_account", long = "match-account", value_name = "ACCOUNT")]
+    pub account: Option<String>,
+    /// Among the matches, only items of this class
+    #[arg(
+        id = "match_class",
+        long = "match-class",
+        value_enum,
+        value_name = "CLASS"
+    )]
+    pub class: Option<ClassArg>,
+}
+
+/// An item class as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClassArg {
+    /// Internet passwords
+    Inet,
+    /// Generic passwords
+    Genp,
+    /// Keys and passkeys
+    Keys,
+}
+
+impl From<ClassArg> for ItemClass {
+    fn from(c: ClassArg) -> Self {
+        match c {
+            ClassArg::Inet => ItemClass::Inet,
+            ClassArg::Genp => ItemClass::Genp,
+            ClassArg::Keys => ItemClass::Keys,
+        }
+    }
+}
+
+impl SelectArgs {
+    fn selector(&self) -> Selector<'_> {
+        Selector {
+            account: self.account.as_deref(),
+            class: self.class.map(ItemClass::from),
+        }
+    }
+}
 
 /// The one item `q` names.
 pub fn resolve(vault: &mut UnlockedVault, q: &QueryArgs) -> anyhow::Result<Item> {
-    resolve_str(vault, &q.query, q.account.as_deref())
+    let selector = q.select.selector();
+    let resolution = match agent::client::resolve(vault.path(), &q.query, selector)? {
+        Some(uuids) => resolution_of(vault, uuids)?,
+        None => vault.resolve(&q.query, selector)?,
+    };
+    let uuid = one(&q.query, &resolution)?;
+    Ok(vault.get(uuid)?)
 }
 
-/// The one item `query` names, among those with `account` if given.
-pub fn resolve_str(
+/// The agent's answer (the count and the first uuids) as a resolution.
+fn resolution_of(
     vault: &mut UnlockedVault,
-    query: &str,
-    account: Option<&str>,
-) -> anyhow::Result<Item> {
-    let mut hits = matches(vault, query)?;
-    if let Some(a) = account {
-        hits.retain(|_, item| item.data.account() == a);
+    answer: agent::resolve::Resolved,
+) -> anyhow::Result<Resolution> {
+    let mut matches = Vec::with_capacity(answer.uuids.len());
+    for uuid in answer.uuids {
+        matches.push(vault.get(uuid)?.summary());
     }
-    match hits.len() {
-        0 => Err(CliError::NotFound(query.to_owned()).into()),
-        1 => Ok(hits.into_values().next().expect("one hit")),
-        count => {
-            let list = hits
-                .values()
-                .take(LIST_MAX)
-                .map(short)
+    Ok(Resolution {
+        rule: answer.rule,
+        count: answer.count,
+        matches,
+    })
+}
+
+/// The uuid of the one match, or the error that lists them.
+fn one(query: &str, r: &Resolution) -> anyhow::Result<Uuid> {
+    match (r.count, r.matches.first()) {
+        (1, Some(only)) => Ok(only.uuid),
+        (0, _) | (_, None) => Err(CliError::no_item(query).into()),
+        (count, _) => {
+            let ids = short_ids(&r.matches);
+            let list = r
+                .matches
+                .iter()
+                .zip(&ids)
+                .map(|(s, id)| summary_line(id, s))
                 .collect::<Vec<_>>()
-                .join(", ");
+                .join("; ");
+            let more = if count > r.matches.len() {
+                format!("; and {} more", count - r.matches.len())
+            } else {
+                String::new()
+            };
+            let accounts_differ = r.matches.iter().any(|s| s.account != r.matches[0].account);
+            let advice = if accounts_differ {
+                "pick one with --match-account ACCOUNT, or by its uuid prefix (the first column)"
+            } else {
+                "pick one by its uuid prefix (the first column)"
+            };
             Err(CliError::Ambiguous {
+                what: "item",
                 query: query.to_owned(),
                 count,
-                list,
+                list: format!("{list}{more}"),
+                advice,
             }
             .into())
         }
     }
 }
 
-fn matches(vault: &mut UnlockedVault, query: &str) -> anyhow::Result<BTreeMap<Uuid, Item>> {
-    let mut hits = BTreeMap::new();
-    if let Ok(uuid) = Uuid::parse_str(query) {
-        match vault.get(uuid) {
-            Ok(item) => {
-                hits.insert(uuid, item);
-            }
-            Err(ItemError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        return Ok(hits);
-    }
-    let hex_digits = query.chars().filter(char::is_ascii_hexdigit).count();
-    if hex_digits >= MIN_PREFIX && query.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        for uuid in vault.find_uuid_prefix(query, 1 + LIST_MAX)? {
-            hits.insert(uuid, vault.get(uuid)?);
-        }
-    }
-    for lookup in [
-        Lookup::Server(query),
-        Lookup::Service(query),
-        Lookup::Label(query),
-        Lookup::RpId(query),
-    ] {
-        for item in vault.find(lookup)? {
-            hits.insert(item.uuid, item);
-        }
-    }
-    Ok(hits)
+/// The shortest uuid prefixes, 8 hex digits at least, that tell these
+/// items apart.
+fn short_ids(items: &[ItemSummary]) -> Vec<String> {
+    let hex: Vec<String> = items.iter().map(|s| s.uuid.simple().to_string()).collect();
+    let len = (8..32)
+        .find(|&n| {
+            let mut p: Vec<&str> = hex.iter().map(|h| &h[..n]).collect();
+            p.sort_unstable();
+            p.windows(2).all(|w| w[0] != w[1])
+        })
+        .unwrap_or(32);
+    hex.iter().map(|h| h[..len].to_owned()).collect()
 }
 
-/// `8-hex-digit-id class name account`, for lists in messages.
-pub fn short(item: &Item) -> String {
-    let name = match item.data.name() {
-        "" => item.data.label(),
-        n => n,
-    };
-    let mut s = format!(
-        "{} {} {}",
-        &item.uuid.simple().to_string()[..8],
-        class_name(item.class()),
-        name
-    );
-    let account = item.data.account();
-    if !account.is_empty() {
-        s.push(' ');
-        s.push_str(account);
+fn summary_line(id: &str, s: &ItemSummary) -> String {
+    let name = if s.name.is_empty() { &s.label } else { &s.name };
+    let mut line = format!("{id} {} {name}", class_name(s.class));
+    if !s.account.is_empty() {
+        line.push(' ');
+        line.push_str(&s.account);
     }
-    s
+    line
+}
+
+/// `8-hex-digit-id class name account`, for messages about one item.
+pub fn short(item: &Item) -> String {
+    summary_line(&item.uuid.simple().to_string()[..8], &item.summary())
 }

@@ -331,3 +331,65 @@ fn malformed_requests_are_refused_and_the_agent_survives() {
         .success()
         .stdout("pw-alice\n");
 }
+
+/// Asks the agent to resolve `query` over its socket, as `vault` does:
+/// (status, rule byte, count, uuids).
+fn ask_agent(env: &Env, query: &str) -> (u8, u8, u32, Vec<String>) {
+    let mut s = UnixStream::connect(env.socket().unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = b"V\x01Q".to_vec();
+    req.extend_from_slice(&u16::try_from(query.len()).unwrap().to_be_bytes());
+    req.extend_from_slice(query.as_bytes());
+    req.extend_from_slice(&[0, 0, 0]);
+    s.write_all(&req).unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    if reply[0] != 0 {
+        return (reply[0], 0, 0, Vec::new());
+    }
+    let count = u32::from_be_bytes(reply[2..6].try_into().unwrap());
+    let uuids = reply[7..]
+        .chunks(16)
+        .map(|c| uuid::Uuid::from_slice(c).unwrap().to_string())
+        .collect();
+    (reply[0], reply[1], count, uuids)
+}
+
+#[test]
+fn the_agent_resolves_queries_and_follows_edits() {
+    let env = Env::init();
+    let alice = env.add_inet("github.com", "alice", "pw-alice");
+    let mail = env.add_inet("mail.example.net", "dave", "pw-dave");
+    unlock(&env, "5m");
+    // The agent answers with the rule and the uuids, never an attribute.
+    assert_eq!(ask_agent(&env, "github"), (0, 4, 1, vec![alice.clone()]));
+    assert_eq!(
+        ask_agent(&env, "https://mail.example.net/inbox"),
+        (0, 3, 1, vec![mail.clone()])
+    );
+    assert_eq!(ask_agent(&env, "nothing"), (0, 0, 0, vec![]));
+    for (query, want) in [
+        ("github", "pw-alice\n"),
+        ("GitHub.com", "pw-alice\n"),
+        ("https://mail.example.net:443/inbox", "pw-dave\n"),
+        ("dav", "pw-dave\n"),
+    ] {
+        env.cmd_nopw()
+            .args(["get", query])
+            .assert()
+            .success()
+            .stdout(want);
+    }
+    // An edit by another process: the agent's cache follows it.
+    env.cmd_nopw()
+        .args(["edit", "github", "--server", "gitlab.com"])
+        .assert()
+        .success();
+    assert_eq!(ask_agent(&env, "github"), (0, 0, 0, vec![]));
+    env.cmd_nopw().args(["get", "github"]).assert().code(4);
+    env.cmd_nopw()
+        .args(["get", "gitlab"])
+        .assert()
+        .success()
+        .stdout("pw-alice\n");
+}

@@ -22,7 +22,7 @@ fn wrong_password() {
     std::fs::write(&bad, "not the password\n").unwrap();
     let before = env.snapshot();
     for args in [
-        &["get", "github.com", "-a", "alice"][..],
+        &["get", "github.com", "--match-account", "alice"][..],
         &["ls"],
         &["rotate"],
         &["passwd"],
@@ -78,11 +78,13 @@ fn unknown_item() {
         &["edit", "nothing.example", "--label", "x"],
         &["history", "nothing.example"],
         &["totp", "nothing.example"],
-        &["get", "github.com", "--account", "carol"],
+        &["get", "github.com", "--match-account", "carol"],
     ] {
         let out = env.cmd().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(4), "{args:?}");
-        assert!(one_line_error(&out).contains("no item matches"), "{args:?}");
+        let err = one_line_error(&out);
+        assert!(err.contains("no item matches"), "{args:?}");
+        assert!(err.contains("try `vault search TEXT`"), "{err}");
     }
     assert_eq!(env.snapshot(), before);
 }
@@ -103,13 +105,41 @@ fn ambiguous_query_lists_the_matches() {
         assert!(err.contains("alice") && err.contains("bob"), "{err}");
         assert!(err.contains(&id[..8]), "{err}");
         assert!(!err.contains("pw-"), "{err}");
+        assert!(err.contains("--match-account ACCOUNT"), "{err}");
     }
     assert_eq!(env.snapshot(), before);
-    // --account picks one.
+    // The advice works in every command, edit's included, where
+    // --account is the new user name.
     assert_eq!(
-        env.ok(&["get", "github.com", "--account", "bob"]),
+        env.ok(&["get", "github.com", "--match-account", "bob"]),
         "pw-bob\n"
     );
+    env.ok(&[
+        "edit",
+        "github.com",
+        "--match-account",
+        "BOB",
+        "--label",
+        "bob's",
+    ]);
+    assert_eq!(env.ok(&["get", "bob's", "--field", "account"]), "bob\n");
+}
+
+#[test]
+fn identical_items_are_told_apart_by_uuid_prefix() {
+    let env = Env::init();
+    let ids: Vec<String> = (0..2)
+        .map(|_| env.add_inet("twin.example", "same", "pw-twin"))
+        .collect();
+    let out = env.cmd().args(["get", "twin.example"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let err = one_line_error(&out);
+    // Same account: --match-account would not help, so it is not offered.
+    assert!(!err.contains("--match-account"), "{err}");
+    assert!(err.contains("uuid prefix"), "{err}");
+    let prefix = &ids[0].replace('-', "")[..8];
+    assert!(err.contains(prefix), "{err}");
+    assert_eq!(env.ok(&["get", prefix]), "pw-twin\n");
 }
 
 #[test]

@@ -2,13 +2,14 @@
 //! stop it. No agent (no socket, or a dead one) is not an error.
 
 use super::paths::{check_private_dir, socket_path};
-use super::{MAGIC, OP_KEY, OP_LOCK, OP_STATUS, STATUS_OK, VERSION};
+use super::resolve::{Request, Resolved};
+use super::{MAGIC, OP_KEY, OP_LOCK, OP_RESOLVE, OP_STATUS, STATUS_OK, VERSION};
 use anyhow::{Context, bail};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
-use vault_core::SessionKey;
+use vault_core::{Selector, SessionKey};
 use zeroize::Zeroizing;
 
 /// A running agent, as it describes itself.
@@ -55,6 +56,33 @@ pub fn status(vault: &Path) -> anyhow::Result<Option<AgentStatus>> {
         pid,
         idle_left_secs: u64::from_be_bytes(left),
     }))
+}
+
+/// The agent's resolution of `query`, if an agent runs and can answer
+/// (an agent whose key no longer opens the vault cannot: the caller then
+/// resolves it itself).
+pub fn resolve(
+    vault: &Path,
+    query: &str,
+    selector: Selector<'_>,
+) -> anyhow::Result<Option<Resolved>> {
+    let Ok(payload) = Request::new(query, selector).encode() else {
+        return Ok(None);
+    };
+    let Some(mut stream) = connect(vault)? else {
+        return Ok(None);
+    };
+    let mut req = vec![MAGIC, VERSION, OP_RESOLVE];
+    req.extend_from_slice(&payload);
+    stream
+        .write_all(&req)
+        .context("cannot write to the agent")?;
+    let mut status = [0u8; 1];
+    if stream.read_exact(&mut status).is_err() || status[0] != STATUS_OK {
+        return Ok(None);
+    }
+    let answer = Resolved::read(&mut stream).context("the agent's answer was malformed")?;
+    Ok(Some(answer))
 }
 
 /// Stops the agent; `true` if one was running.

@@ -3,7 +3,8 @@
 //! `vault lock`, on the idle timeout, or when its socket is taken away.
 
 use super::paths::ensure_private_dir;
-use super::{MAGIC, OP_KEY, OP_LOCK, OP_STATUS, STATUS_OK, STATUS_REFUSED, VERSION};
+use super::resolve::{Request, Resolved};
+use super::{MAGIC, OP_KEY, OP_LOCK, OP_RESOLVE, OP_STATUS, STATUS_OK, STATUS_REFUSED, VERSION};
 use anyhow::{Context, bail};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -11,7 +12,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use vault_core::SessionKey;
+use vault_core::{SessionKey, UnlockedVault, Vault};
 use zeroize::Zeroizing;
 
 /// The line the agent prints on stdout once it listens.
@@ -20,11 +21,38 @@ pub const READY: &str = "ready";
 struct State {
     key: Option<SessionKey>,
     last_used: Instant,
+    /// The vault the key opens.
+    path: PathBuf,
+    /// The vault, opened at the first query and kept open (with its
+    /// search cache) until the agent exits.
+    vault: Option<UnlockedVault>,
+}
+
+impl State {
+    fn resolve(&mut self, req: &Request) -> Option<Resolved> {
+        if self.vault.is_none() {
+            let key = self.key.as_ref()?;
+            let opened = Vault::open(&self.path)
+                .ok()?
+                .unlock_with_session_key(key)
+                .ok()?;
+            self.vault = Some(opened);
+        }
+        let vault = self.vault.as_mut()?;
+        match vault.resolve(&req.query, req.selector()) {
+            Ok(r) => Some(Resolved::of(&r)),
+            Err(_) => {
+                // Reopen next time: the file may have been replaced.
+                self.vault = None;
+                None
+            }
+        }
+    }
 }
 
 /// Runs the agent: reads the session key from stdin, listens on `socket`,
 /// prints [`READY`], and serves until locked or idle for `timeout`.
-pub fn run(socket: &Path, timeout: Duration) -> anyhow::Result<()> {
+pub fn run(socket: &Path, vault: &Path, timeout: Duration) -> anyhow::Result<()> {
     harden();
     let mut buf = Zeroizing::new([0u8; SessionKey::LEN]);
     std::io::stdin()
@@ -51,6 +79,8 @@ pub fn run(socket: &Path, timeout: Duration) -> anyhow::Result<()> {
     let state = Arc::new(Mutex::new(State {
         key: Some(key),
         last_used: Instant::now(),
+        path: vault.to_owned(),
+        vault: None,
     }));
     {
         let state = Arc::clone(&state);
@@ -111,8 +141,28 @@ fn serve(
             let _ = stream.write_all(&reply);
             Continue(())
         }
+        OP_RESOLVE => {
+            st.last_used = Instant::now();
+            let Ok(req) = Request::decode(&mut stream) else {
+                let _ = stream.write_all(&[STATUS_REFUSED]);
+                return Continue(());
+            };
+            match st.resolve(&req) {
+                Some(answer) => {
+                    let mut reply = vec![STATUS_OK];
+                    if answer.write(&mut reply).is_ok() {
+                        let _ = stream.write_all(&reply);
+                    }
+                }
+                None => {
+                    let _ = stream.write_all(&[STATUS_REFUSED]);
+                }
+            }
+            Continue(())
+        }
         OP_LOCK => {
             st.key = None;
+            st.vault = None;
             let _ = stream.write_all(&[STATUS_OK]);
             Break(())
         }
@@ -142,7 +192,11 @@ fn watchdog(state: &Mutex<State>, socket: &Path, inode: u64, timeout: Duration) 
 
 /// Wipes the key, removes the socket if it is still ours, and exits.
 fn shutdown(state: &Mutex<State>, socket: &Path, inode: u64) -> ! {
-    state.lock().unwrap_or_else(PoisonError::into_inner).key = None;
+    {
+        let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.key = None;
+        st.vault = None;
+    }
     if std::fs::metadata(socket).is_ok_and(|m| m.ino() == inode) {
         let _ = std::fs::remove_file(socket);
     }
@@ -166,7 +220,12 @@ fn harden() {
 /// Starts an agent listening on `socket` holding `key`, and waits
 /// until it listens. The key goes through a pipe, never argv or the
 /// environment.
-pub fn spawn(socket: &Path, key: &SessionKey, timeout: Duration) -> anyhow::Result<u32> {
+pub fn spawn(
+    socket: &Path,
+    vault: &Path,
+    key: &SessionKey,
+    timeout: Duration,
+) -> anyhow::Result<u32> {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
@@ -175,6 +234,8 @@ pub fn spawn(socket: &Path, key: &SessionKey, timeout: Duration) -> anyhow::Resu
         .arg("__agent")
         .arg("--socket")
         .arg(socket)
+        .arg("--vault-file")
+        .arg(vault)
         .arg("--timeout")
         .arg(format!("{}s", timeout.as_secs().max(1)))
         .stdin(Stdio::piped())

@@ -12,8 +12,8 @@ use vault_core::item::{CustomField, ItemData};
 /// `vault edit`'s arguments.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A uuid, a uuid prefix (4+ hex digits), or an exact server, service or label
-    query: String,
+    #[command(flatten)]
+    query: query::QueryArgs,
     #[command(flatten)]
     fields: EditFields,
 }
@@ -66,7 +66,7 @@ pub struct EditFields {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let Args {
-        query: query_text,
+        query: which,
         fields: f,
     } = args;
     // The new password is read before unlocking: stdin and the terminal
@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         return Err(CliError::Usage("--ask-password needs a terminal".into()).into());
     }
     let mut vault = ctx.unlock()?;
-    let item = query::resolve_str(&mut vault, &query_text, None)?;
+    let item = query::resolve(&mut vault, &which)?;
     let mut data = item.data.clone();
     let class = class_name(item.class());
     let wrong = |flag: &str| -> anyhow::Error {

@@ -32,7 +32,7 @@ pub fn unlock(ctx: &Ctx, args: UnlockArgs) -> anyhow::Result<()> {
     agent::paths::ensure_private_dir(socket.parent().unwrap_or(&socket))?;
     // A running agent is replaced, so the new timeout holds.
     agent::client::lock(&canonical)?;
-    let pid = agent::server::spawn(&socket, &key, timeout)?;
+    let pid = agent::server::spawn(&socket, &canonical, &key, timeout)?;
     let t = humantime::format_duration(timeout);
     ctx.out.data(&format!(
         "unlocked; the agent (pid {pid}) locks after {t} idle"

@@ -51,6 +51,10 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Circle(args) => circle::run(ctx, args),
         Command::Peer(args) => peer::run(ctx, args),
         Command::Quarantine(args) => quarantine::run(ctx, args),
-        Command::Agent { socket, timeout } => crate::agent::server::run(&socket, timeout),
+        Command::Agent {
+            socket,
+            vault_file,
+            timeout,
+        } => crate::agent::server::run(&socket, &vault_file, timeout),
     }
 }

@@ -157,8 +157,10 @@ fn resolve(info: &CircleInfo, query: &str) -> anyhow::Result<PeerId> {
     };
     match hits.as_slice() {
         [one] => Ok(one.peer_id),
-        [] => Err(CliError::NotFound(query.into()).into()),
+        [] => Err(CliError::no_such("peer", query).into()),
         many => Err(CliError::Ambiguous {
+            what: "peer",
+            advice: "give more of the peer id",
             query: query.into(),
             count: many.len(),
             list: many
@@ -212,7 +214,7 @@ fn verify(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         .members
         .iter()
         .find(|p| p.peer_id == peer)
-        .ok_or_else(|| CliError::NotFound(query.into()))?;
+        .ok_or_else(|| CliError::no_such("peer", query))?;
     let number = vault_core::circle::safety_number(&vault.device().public(), &theirs.keys);
     let name = theirs.name.clone().unwrap_or_default();
     ctx.out.data(&format!(

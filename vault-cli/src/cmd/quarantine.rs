@@ -229,9 +229,11 @@ fn resolve(vault: &mut UnlockedVault, query: &str) -> anyhow::Result<Uuid> {
         hits.retain(|(_, undecided)| *undecided);
     }
     match hits.as_slice() {
-        [] => Err(CliError::NotFound(query.to_owned()).into()),
+        [] => Err(CliError::no_such("quarantined record", query).into()),
         [(uuid, _)] => Ok(*uuid),
         many => Err(CliError::Ambiguous {
+            what: "record",
+            advice: "give more of the uuid",
             query: query.to_owned(),
             count: many.len(),
             list: many

@@ -233,6 +233,18 @@ impl Item {
         self.data.class()
     }
 
+    /// What a list shows of this item (no secrets).
+    pub fn summary(&self) -> ItemSummary {
+        ItemSummary {
+            uuid: self.uuid,
+            class: self.class(),
+            name: self.data.name().to_owned(),
+            account: self.data.account().to_owned(),
+            label: self.data.label().to_owned(),
+            modified_ms: self.modified_ms,
+        }
+    }
+
     /// Seals this version under `epoch` with a fresh content key; the
     /// context (zone, uuid, gencount) is bound as associated data.
     pub fn seal(
