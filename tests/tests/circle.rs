@@ -182,8 +182,9 @@ fn an_invite_code_works_once_and_expires() {
 
     // Replayed by another device: refused, and C's vault is untouched.
     let c_before = c.file_bytes();
+    // Exit code 9: an invite of its own, not bad usage.
     let (exit, err) = c.fails(&["peer", "join", &code, "--name", "gamma"]);
-    assert_eq!(exit, 2, "{err}");
+    assert_eq!(exit, 9, "{err}");
     assert!(err.contains("already used"), "{err}");
     assert_eq!(c.file_bytes(), c_before);
     assert_eq!(peer_ids(&a.json(&["peer", "ls"])).len(), 2);
@@ -193,10 +194,17 @@ fn an_invite_code_works_once_and_expires() {
     let short = Invite::start(&a, &["--ttl", "1s"]);
     let late = short.code.clone();
     let (exit, _, err) = short.finish();
-    assert_ne!(exit, 0);
+    assert_eq!(exit, 9, "{err}");
     assert!(err.contains("expired"), "{err}");
     let (exit, err) = c.fails(&["peer", "join", &late, "--name", "gamma"]);
-    assert_eq!(exit, 2, "{err}");
+    assert_eq!(exit, 9, "{err}");
+    assert!(err.contains("expired"), "{err}");
+    // With --json, the error is also one object on stdout.
+    let (exit, out, _) = c.run(&["--json", "peer", "join", &late, "--name", "gamma"]);
+    assert_eq!(exit, 9);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["error"]["code"], "invite", "{out}");
+    assert_eq!(j["error"]["exit"], 9, "{out}");
     assert_eq!(c.file_bytes(), c_before);
 }
 
@@ -214,9 +222,10 @@ fn a_bad_or_unreachable_server_changes_nothing() {
             2,
             "plain http is allowed only to a loopback address",
         ),
-        ("https://127.0.0.1:1", 1, "cannot reach the server"),
+        // Exit code 8: the server could not be reached.
+        ("https://127.0.0.1:1", 8, "cannot reach the server"),
         // Nothing listens on port 1.
-        ("http://127.0.0.1:1", 1, "cannot reach the server"),
+        ("http://127.0.0.1:1", 8, "cannot reach the server"),
     ] {
         let (exit, err) = a.fails(&["circle", "create", "--server", url]);
         assert_eq!(exit, code, "{url}: {err}");

@@ -56,8 +56,9 @@ fn servers_are_tried_in_order_and_one_that_does_not_answer_is_passed() {
     assert_eq!(a.sync()["pushed"], 1);
     // Only the dead one left: the sync fails, saying it cannot reach it.
     a.json(&["circle", "servers", "rm", &server.url]);
-    let (_, _, err) = a.sync_fails();
+    let (code, _, err) = a.sync_fails();
     assert!(err.contains("cannot reach"), "{err}");
+    assert_eq!(code, 8, "{err}");
     assert_eq!(a.fails(&["circle", "servers", "rm", &dead]).0, 2);
     a.json(&["circle", "servers", "add", &server.url]);
     a.json(&["circle", "servers", "rm", &dead]);

@@ -98,6 +98,13 @@ fn concurrent_edits_merge_through_the_server() {
     assert_eq!(counts(&a.sync()), (0, 1, 0, 0, 0));
     let rb = b.sync();
     assert_eq!(counts(&rb), (1, 1, 1, 1, 0), "{rb}");
+    // The report names the item and the field, never a value.
+    assert_eq!(rb["conflicted"][0]["uuid"], x.as_str(), "{rb}");
+    assert_eq!(
+        rb["conflicted"][0]["fields"],
+        serde_json::json!(["password"])
+    );
+    assert!(!rb.to_string().contains("pw-"), "{rb}");
     assert!(history_passwords(b, &x).contains(&"pw-a2".to_owned()));
     assert_eq!(counts(&a.sync()), (1, 0, 0, 0, 0));
     for d in [a, b] {
@@ -111,9 +118,19 @@ fn concurrent_edits_merge_through_the_server() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     a.set_password(&x, "pw-a3");
     assert_eq!(counts(&a.sync()), (0, 1, 0, 0, 0));
-    let rb = b.sync();
-    // Nothing of B's edit survives: A's version stands, nothing to push.
-    assert_eq!(counts(&rb), (1, 0, 1, 1, 0), "{rb}");
+    // Nothing of B's edit survives: A's version stands, nothing to push;
+    // the summary names the conflicted item and its field.
+    let (code, out, err) = b.run(&["sync"]);
+    assert_eq!(code, 0, "{err}");
+    let short = x.replace('-', "");
+    assert!(
+        out.contains("pulled 1, pushed 0, merged 1, conflicts 1")
+            && out.contains(&format!(
+                "conflicts in: {} inet bank.example alice (password)",
+                &short[..8]
+            )),
+        "{out}"
+    );
     assert!(history_passwords(b, &x).contains(&"pw-b3".to_owned()));
     assert_eq!(counts(&a.sync()), (0, 0, 0, 0, 0));
     for d in [a, b] {

@@ -7,8 +7,12 @@
 //! - `import_items`: `vault import --format chrome-csv` of `--items` rows
 //!   into an empty vault (this also builds the vault the gets run on);
 //! - `get_agent`: `vault get HOST` with the agent unlocked, by exact
-//!   server (`--gets` calls on random items), and `get_agent_prefix` by an
-//!   8-digit uuid prefix;
+//!   server (`--gets` calls on random items); `get_agent_url` by a URL
+//!   with a port, path and query whose host is the item's;
+//!   `get_agent_substring` by a unique part of the account; and
+//!   `get_agent_prefix` by an 8-digit uuid prefix. The agent builds its
+//!   search cache at the first query (`agent_first_query`, not in the
+//!   others' medians);
 //! - `get_password`: `vault get` unlocking with the master password
 //!   (PBKDF2, 600,000 iterations) instead, for comparison;
 //! - `import_rows`: `vault import` of `--rows` rows into a fresh vault,
@@ -139,8 +143,7 @@ fn main() {
     });
     let (took, out) = w.time({
         let mut c = w.vault("big.db");
-        c.args(["-q", "import", "--format", "chrome-csv"])
-            .arg(&big_csv);
+        c.args(["import", "--format", "chrome-csv"]).arg(&big_csv);
         c
     });
     assert!(
@@ -165,6 +168,8 @@ fn main() {
         assert_eq!(out.trim_end(), expect);
         took
     };
+    let first = get("host-big-0.example", "pw-0-big", true);
+    report("agent_first_query", a.items, &mut [first], None);
     let mut by_name = Vec::new();
     let mut picked = Vec::new();
     for i in 0..a.gets {
@@ -177,6 +182,18 @@ fn main() {
         ));
     }
     report("get_agent", a.items, &mut by_name, Some(15.0));
+    let mut by_url = Vec::new();
+    let mut by_part = Vec::new();
+    for &n in &picked {
+        by_url.push(get(
+            &format!("https://host-big-{n}.example:443/login?next=/home"),
+            &format!("pw-{n}-big"),
+            true,
+        ));
+        by_part.push(get(&format!("ser{n}@exa"), &format!("pw-{n}-big"), true));
+    }
+    report("get_agent_url", a.items, &mut by_url, Some(15.0));
+    report("get_agent_substring", a.items, &mut by_part, Some(15.0));
 
     let mut by_prefix = Vec::new();
     for &n in picked.iter().take(20) {
@@ -217,7 +234,7 @@ fn main() {
         });
         let (took, out) = w.time({
             let mut c = w.vault(&name);
-            c.args(["-q", "import", "--format", "chrome-csv"]).arg(&csv);
+            c.args(["import", "--format", "chrome-csv"]).arg(&csv);
             c
         });
         assert!(out.contains(&format!("imported {} items", a.rows)), "{out}");

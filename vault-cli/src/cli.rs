@@ -10,21 +10,20 @@ use crate::cmd::{
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-const EXIT_CODES: &str = "\
-Exit codes: 0 ok, 1 error, 2 bad usage (or a quarantine decision \
-refused), 3 wrong password or no password, 4 no such item, peer, vault or \
-quarantined record, 5 the query matches several items or peers, 6 the \
-server refuses this device (not a circle member), 7 the sync server failed \
-verification (its records disagree with what this device or another \
-member signed: it withheld, altered or injected records; or its circle log \
-is shorter than, or differs from, the one this device verified).
-
-A pairing that does not complete exits with 2 too: the codes were refused, \
-the invite expired, or the other device stopped answering or did not join \
-(the inviter then removes the device it added again).
+/// What `vault --help` ends with: the exit codes, then where the master
+/// password comes from.
+fn after_help() -> String {
+    format!(
+        "{}\n\
+A pairing whose codes were refused, or whose other device stopped \
+answering or did not join, exits with 2 (the inviter then removes the \
+device it added again); an expired or unknown invite with 9.
 
 The master password comes from the agent (vault unlock), else the first line \
-of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.";
+of $VAULT_PASSWORD_FILE, else $VAULT_PASSWORD, else a prompt on the terminal.",
+        crate::error::exit_code_table()
+    )
+}
 
 const QUARANTINE: &str = "\
 Records sync held aside: list them, accept or drop each.
@@ -46,7 +45,7 @@ next `vault sync` pushes it, and the other devices take it from there.";
 
 /// A local-first credential vault.
 #[derive(Parser)]
-#[command(name = "vault", version, after_help = EXIT_CODES)]
+#[command(name = "vault", version, after_help = after_help())]
 // A one-paragraph doc comment sets no long about: without this, `--help`
 // would drop the period and switch to the compact layout of `-h`.
 #[command(long_about = "A local-first credential vault.")]

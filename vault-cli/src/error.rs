@@ -15,6 +15,11 @@ pub enum CliError {
     /// An encrypted export did not open with the export password given.
     #[error("wrong export password, or the export file was altered")]
     WrongExportPassword,
+    /// `vault passwd` needs the current password, which the agent cannot give.
+    #[error(
+        "changing the master password needs the current one, which the agent cannot give: set VAULT_PASSWORD_FILE or VAULT_PASSWORD, or run on a terminal"
+    )]
+    NoCurrentPassword,
     /// No password source and no terminal to ask on.
     #[error("no master password: run `vault unlock`, or set VAULT_PASSWORD_FILE or VAULT_PASSWORD")]
     NoPassword,
@@ -48,6 +53,9 @@ pub enum CliError {
     /// A flag that makes no sense for this item or input.
     #[error("{0}")]
     Usage(String),
+    /// A pairing's invite expired, was used already, or is unknown.
+    #[error("{0}")]
+    Invite(String),
 }
 
 impl CliError {
@@ -73,12 +81,67 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::WrongPassword | CliError::WrongExportPassword | CliError::NoPassword => 3,
+            CliError::WrongPassword
+            | CliError::WrongExportPassword
+            | CliError::NoPassword
+            | CliError::NoCurrentPassword => 3,
             CliError::NoVault(_) | CliError::NotFound { .. } => 4,
             CliError::Ambiguous { .. } => 5,
             CliError::NotMember => 6,
+            CliError::Invite(_) => 9,
         }
     }
+}
+
+/// Every exit code, with the name `--json` gives it (`{"error":{"code"}}`).
+pub const EXIT_CODES: [(u8, &str, &str); 10] = [
+    (0, "ok", "success"),
+    (1, "error", "any other failure"),
+    (
+        2,
+        "usage",
+        "bad usage: a wrong flag or value, or a quarantine decision refused",
+    ),
+    (3, "password", "wrong password, or no password source"),
+    (
+        4,
+        "not_found",
+        "no such item, peer, vault or quarantined record",
+    ),
+    (5, "ambiguous", "the query matches several items or peers"),
+    (
+        6,
+        "not_member",
+        "the server refuses this device (not a circle member)",
+    ),
+    (
+        7,
+        "server_failed_verification",
+        "the sync server failed verification (withheld, altered or injected records, or a circle log that disagrees)",
+    ),
+    (8, "unreachable", "the server could not be reached"),
+    (
+        9,
+        "invite",
+        "the invite expired, was used already, or is unknown",
+    ),
+];
+
+/// The `--json` name of an exit code.
+pub fn code_name(code: u8) -> &'static str {
+    EXIT_CODES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or("error", |(_, name, _)| name)
+}
+
+/// The exit-code table `vault --help` ends with.
+pub fn exit_code_table() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for (code, _, what) in EXIT_CODES {
+        s.push_str(&format!("  {code}  {what}\n"));
+    }
+    s
 }
 
 /// The exit code of a sync failure, if it has its own: 6 when the server
@@ -87,6 +150,7 @@ impl CliError {
 pub fn sync_exit_code(err: &SyncError) -> Option<u8> {
     match err {
         SyncError::NotMember | SyncError::Transport(TransportError::NotMember) => Some(6),
+        SyncError::Transport(TransportError::Unreachable(_)) => Some(8),
         SyncError::Zone(_) => Some(7),
         SyncError::NoCircle => Some(2),
         _ => None,
@@ -104,8 +168,15 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(code) = cause.downcast_ref::<SyncError>().and_then(sync_exit_code) {
             return code;
         }
-        if let Some(TransportError::NotMember) = cause.downcast_ref::<TransportError>() {
-            return 6;
+        match cause.downcast_ref::<TransportError>() {
+            Some(TransportError::NotMember) => return 6,
+            Some(TransportError::Unreachable(_)) => return 8,
+            _ => {}
+        }
+        if let Some(vault_client::ClientError::Unreachable { .. }) =
+            cause.downcast_ref::<vault_client::ClientError>()
+        {
+            return 8;
         }
         if let Some(CircleError::Chain(ChainError::Truncated { .. } | ChainError::Fork { .. })) =
             cause.downcast_ref::<CircleError>()

@@ -39,21 +39,44 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 };
             }
-            // clap explains over several lines; the first says what is wrong.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("bad usage");
-            eprintln!("vault: {first} (see vault --help)");
+            // clap's own text: the argument's name, the allowed values, a
+            // suggestion for a mistyped flag, and the usage line.
+            let _ = e.print();
+            if std::env::args_os().any(|a| a == "--json") {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or("bad usage");
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                json_error(2, first);
+            }
             return ExitCode::from(2);
         }
     };
+    let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let msg = format!("{e:#}").replace(['\n', '\r'], " ");
             eprintln!("vault: error: {msg}");
-            ExitCode::from(error::exit_code(&e))
+            let code = error::exit_code(&e);
+            if json {
+                json_error(code, &msg);
+            }
+            ExitCode::from(code)
         }
     }
+}
+
+/// With `--json`, an error is also one object on stdout:
+/// `{"error":{"code":"not_found","exit":4,"message":"..."}}`.
+fn json_error(exit: u8, message: &str) {
+    let value = serde_json::json!({
+        "error": {
+            "code": error::code_name(exit),
+            "exit": exit,
+            "message": message,
+        }
+    });
+    output::write_stdout(&value.to_string());
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<()> {

@@ -20,6 +20,15 @@ impl Out {
         }
     }
 
+    /// What a command did, for a person: "deleted ...", "synced: ...",
+    /// "exported ...". On stdout in human mode, but not with -q: it is not
+    /// data the command was asked for.
+    pub fn done(&self, line: &str) {
+        if !self.json && !self.quiet {
+            write_stdout(line);
+        }
+    }
+
     /// The command's JSON result (JSON mode only).
     pub fn json(&self, value: &serde_json::Value) {
         if self.json {

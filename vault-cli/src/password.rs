@@ -46,6 +46,12 @@ pub fn master_from_env() -> anyhow::Result<Option<Password>> {
 /// from `var`.
 pub fn from_env(file_var: &str, var: &str) -> anyhow::Result<Option<Password>> {
     if let Some(path) = std::env::var_os(file_var) {
+        if path.is_empty() {
+            return Err(CliError::Usage(format!(
+                "${file_var} is set but empty: name a file, or unset it"
+            ))
+            .into());
+        }
         let file = std::fs::File::open(&path)
             .with_context(|| format!("cannot read ${file_var} ({})", path.to_string_lossy()))?;
         let mut line = Password::default();
@@ -111,6 +117,41 @@ pub fn new_password(file_var: &str, var: &str, what: &str) -> anyhow::Result<Pas
         return Err(CliError::Usage(format!("the {} is empty", what.to_lowercase())).into());
     }
     Ok(pw)
+}
+
+/// zxcvbn's score under which a new master password gets a warning
+/// (0 to 4; 3 is "safely unguessable: moderate protection from offline
+/// slow-hash scenarios").
+pub const WEAK_SCORE: u8 = 3;
+
+/// The warning for a weak master password, with zxcvbn's reason, if it is
+/// weak. The password itself never appears in it.
+pub fn weakness(pw: &str) -> Option<String> {
+    let entropy = zxcvbn::zxcvbn(pw, &[]);
+    let score = u8::from(entropy.score());
+    if score >= WEAK_SCORE {
+        return None;
+    }
+    let mut why = String::new();
+    if let Some(feedback) = entropy.feedback() {
+        if let Some(w) = feedback.warning() {
+            why.push_str(&format!(": {w}"));
+        }
+        if let Some(s) = feedback.suggestions().first() {
+            why.push_str(&format!(" ({s})"));
+        }
+    }
+    Some(format!(
+        "warning: this master password is weak (strength {score} of 4){why}; anyone who copies the vault file can try guesses offline"
+    ))
+}
+
+/// Prints [`weakness`]'s warning on stderr, even with -q: it is about the
+/// vault's safety, not a notice.
+pub fn warn_if_weak(pw: &str) {
+    if let Some(w) = weakness(pw) {
+        eprintln!("{w}");
+    }
 }
 
 /// The first line of stdin (an item's password).

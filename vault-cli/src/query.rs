@@ -47,7 +47,7 @@ pub enum ClassArg {
     /// Generic passwords
     Genp,
     /// Keys and passkeys
-    Keys,
+    Key,
 }
 
 impl From<ClassArg> for ItemClass {
@@ -55,7 +55,7 @@ impl From<ClassArg> for ItemClass {
         match c {
             ClassArg::Inet => ItemClass::Inet,
             ClassArg::Genp => ItemClass::Genp,
-            ClassArg::Keys => ItemClass::Keys,
+            ClassArg::Key => ItemClass::Keys,
         }
     }
 }

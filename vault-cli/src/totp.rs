@@ -19,20 +19,34 @@ pub struct Code {
 pub fn parse(value: &str) -> Result<Totp, CliError> {
     let value = value.trim();
     if value.starts_with("otpauth://") {
-        return Totp::from_url_unchecked(value)
-            .map_err(|e| CliError::Usage(format!("the item's TOTP URI is not valid: {e}")));
+        // totp-rs's error may quote the URI, seed included: not shown.
+        return Totp::from_url_unchecked(value).map_err(|_| {
+            CliError::Usage(
+                "the TOTP URI is not valid (expected otpauth://totp/LABEL?secret=BASE32...)".into(),
+            )
+        });
     }
     let seed: String = value
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .collect::<String>()
         .to_uppercase();
-    let secret = Secret::try_from_base32(seed.trim_end_matches('='))
-        .map_err(|_| CliError::Usage("the item's TOTP seed is not base32".into()))?;
+    let secret = Secret::try_from_base32(seed.trim_end_matches('=')).map_err(|_| {
+        CliError::Usage("the TOTP seed is not base32 (letters A-Z and digits 2-7)".into())
+    })?;
     if secret.is_empty() {
-        return Err(CliError::Usage("the item's TOTP seed is empty".into()));
+        return Err(CliError::Usage("the TOTP seed is empty".into()));
     }
     Ok(Builder::new().with_secret(secret).build_noncompliant())
+}
+
+/// Checks a TOTP value before it is saved: empty (no TOTP) or one that
+/// [`parse`] accepts.
+pub fn check(value: &str) -> Result<(), CliError> {
+    if value.trim().is_empty() {
+        return Ok(());
+    }
+    parse(value).map(drop)
 }
 
 /// The code at `unix_secs`.

@@ -231,6 +231,10 @@ fn refused(env: &Env, cmd: &mut assert_cmd::Command, code: i32) -> String {
     assert_eq!(out.status.code(), Some(code), "{err}");
     assert!(out.stdout.is_empty(), "{err}");
     assert_eq!(env.snapshot(), before, "the vault changed");
+    if err.starts_with("error: ") {
+        // clap's own: several lines of detail.
+        return err.into_owned();
+    }
     one_line_error(&out)
 }
 

@@ -18,7 +18,12 @@ fn sync_without_a_circle_is_a_usage_error() {
         let err = one_line_error(&out);
         assert!(err.contains("not in a circle"), "{err}");
         assert!(err.contains("vault circle create"), "{err}");
-        assert!(out.stdout.is_empty());
+        if args[0] == "--json" {
+            let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(j["error"]["code"], "usage");
+        } else {
+            assert!(out.stdout.is_empty());
+        }
     }
     // It fails before asking for a password.
     env.cmd_nopw().arg("sync").assert().code(2);
@@ -64,7 +69,7 @@ fn help_documents_sync_and_exit_code_7() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "7 the sync server failed verification",
+            "7  the sync server failed verification",
         ))
         .stdout(predicate::str::contains("sync"));
     env.cmd()

@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
-use vault_core::item::{CryptoKey, CustomField, GenericPassword, InternetPassword, ItemData};
+use vault_core::item::{CryptoKey, CustomField, GenericPassword, InternetPassword, Item, ItemData};
 use vault_core::secret::SecretString;
+use vault_core::{Lookup, UnlockedVault};
 
 /// `vault add`'s subcommands, one per item class.
 #[derive(Subcommand)]
@@ -130,7 +131,11 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
     // unlocked, so a bad flag never costs a password prompt.
     let (data, generated) = match add {
         Command::Inet(a) => {
+            if let Some(t) = &a.totp {
+                crate::totp::check(t)?;
+            }
             let (pw, generated) = item_password(&a.secret)?;
+            let generated = generated.then(|| pw.clone());
             let data = ItemData::Inet(InternetPassword {
                 server: a.server,
                 account: a.account,
@@ -148,6 +153,7 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
         }
         Command::Genp(a) => {
             let (pw, generated) = item_password(&a.secret)?;
+            let generated = generated.then(|| pw.clone());
             let data = ItemData::Genp(GenericPassword {
                 service: a.service,
                 account: a.account,
@@ -158,19 +164,50 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
             });
             (data, generated)
         }
-        Command::Key(k) => (ItemData::Key(key(k)?), false),
+        Command::Key(k) => (ItemData::Key(key(k)?), None),
     };
     let mut vault = ctx.unlock()?;
+    let twins = duplicates(&mut vault, &data)?;
     let uuid = vault.add(data)?;
     ctx.out.data(&uuid.to_string());
-    if generated {
-        ctx.out.note(&format!(
-            "generated a password; `vault get {uuid}` prints it"
-        ));
+    if let Some(first) = twins.first() {
+        // A warning, not a notice: shown even with -q.
+        eprintln!(
+            "warning: {} already held the same {} and account ({}); added another",
+            if twins.len() == 1 {
+                "this vault".to_owned()
+            } else {
+                format!("{} items of this vault", twins.len())
+            },
+            match first.class() {
+                vault_core::item::ItemClass::Inet => "server",
+                vault_core::item::ItemClass::Genp => "service",
+                vault_core::item::ItemClass::Keys => "label",
+            },
+            crate::query::short(first)
+        );
+    }
+    if let Some(pw) = generated.as_ref().filter(|_| !ctx.out.quiet) {
+        ctx.out.data(pw);
     }
     ctx.out
-        .json(&json!({ "uuid": uuid.to_string(), "generated": generated }));
+        .json(&json!({ "uuid": uuid.to_string(), "generated": generated.is_some() }));
     Ok(())
+}
+
+/// Items that hold what `data` holds: same class, name (or key label) and
+/// account, found through the blind indexes.
+fn duplicates(vault: &mut UnlockedVault, data: &ItemData) -> anyhow::Result<Vec<Item>> {
+    let lookup = match data {
+        ItemData::Inet(i) => Lookup::Server(&i.server),
+        ItemData::Genp(g) => Lookup::Service(&g.service),
+        ItemData::Key(k) => Lookup::Label(&k.label),
+    };
+    Ok(vault
+        .find(lookup)?
+        .into_iter()
+        .filter(|i| i.class() == data.class() && i.data.account() == data.account())
+        .collect())
 }
 
 /// Custom fields from `--field NAME=VALUE` (visible fields).

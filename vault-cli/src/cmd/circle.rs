@@ -228,7 +228,7 @@ fn create(
     vault.create_circle(server.url(), &trust, &genesis)?;
     let circle_id = genesis.entry().circle_id;
     let me = vault.device().peer_id();
-    ctx.out.data(&format!(
+    ctx.out.done(&format!(
         "created circle {circle_id} on {}\nthis device: {} ({me})",
         server.url(),
         name

@@ -71,6 +71,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     } = args;
     // The new password is read before unlocking: stdin and the terminal
     // belong to one question at a time.
+    if let Some(t) = &f.totp {
+        crate::totp::check(t)?;
+    }
     let new_password = super::add::new_item_password(&f.secret, f.ask_password)?;
     if f.ask_password && new_password.is_none() {
         return Err(CliError::Usage("--ask-password needs a terminal".into()).into());
@@ -169,7 +172,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         );
     }
     let gencount = vault.update(item.uuid, data)?;
-    ctx.out.data(&format!(
+    ctx.out.done(&format!(
         "updated {} (version {gencount})",
         query::short(&item)
     ));

@@ -126,7 +126,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             f.write_all(b"\n")?;
             f.sync_all()?;
             let kind = if plaintext { "PLAINTEXT" } else { "encrypted" };
-            ctx.out.data(&format!(
+            ctx.out.done(&format!(
                 "exported {count} items ({kind}) to {}",
                 path.display()
             ));

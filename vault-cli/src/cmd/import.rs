@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if repeated > 0 {
         line.push_str(&format!(" and {repeated} repeated in the file"));
     }
-    ctx.out.data(&line);
+    ctx.out.done(&line);
     ctx.out.json(&json!({
         "added": added,
         "skipped_duplicates": skipped,

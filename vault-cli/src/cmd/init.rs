@@ -41,9 +41,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         "VAULT_PASSWORD",
         "New master password",
     )?;
+    password::warn_if_weak(&pw);
     let vault = Vault::create(&ctx.path, &pw, kdf)
         .with_context(|| format!("cannot create {}", ctx.path.display()))?;
-    ctx.out.data(&format!("created {}", vault.path().display()));
+    ctx.out.done(&format!("created {}", vault.path().display()));
     ctx.out.json(&json!({
         "path": vault.path(),
         "vault_id": vault.vault_id().to_string(),

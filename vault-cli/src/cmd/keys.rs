@@ -58,7 +58,13 @@ pub fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {
     // prove it.
     let current = match password::master_from_env()? {
         Some(pw) => pw,
-        None => password::prompt("Current master password: ")?.ok_or(CliError::NoPassword)?,
+        None => {
+            if password::have_terminal() && agent::client::status(&ctx.path)?.is_some() {
+                ctx.out
+                    .note("the agent cannot change the master password: it needs the current one");
+            }
+            password::prompt("Current master password: ")?.ok_or(CliError::NoCurrentPassword)?
+        }
     };
     let mut vault = ctx.open()?.unlock(&current).map_err(|e| match e {
         vault_core::error::UnlockError::WrongPassword => CliError::WrongPassword.into(),
@@ -69,6 +75,7 @@ pub fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {
         "VAULT_NEW_PASSWORD",
         "New master password",
     )?;
+    password::warn_if_weak(&new);
     vault
         .change_password(&current, &new, kdf)
         .map_err(|e| match e {
@@ -77,7 +84,7 @@ pub fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {
         })?;
     // The agent's key opened the old wrapping only; stop it.
     let agent_stopped = agent::client::lock(&ctx.path)?;
-    ctx.out.data("master password changed");
+    ctx.out.done("master password changed");
     if agent_stopped {
         ctx.out
             .note("the agent was locked; run `vault unlock` again");

@@ -34,7 +34,7 @@ pub fn unlock(ctx: &Ctx, args: UnlockArgs) -> anyhow::Result<()> {
     agent::client::lock(&canonical)?;
     let pid = agent::server::spawn(&socket, &canonical, &key, timeout)?;
     let t = humantime::format_duration(timeout);
-    ctx.out.data(&format!(
+    ctx.out.done(&format!(
         "unlocked; the agent (pid {pid}) locks after {t} idle"
     ));
     ctx.out.json(&json!({
@@ -48,7 +48,7 @@ pub fn unlock(ctx: &Ctx, args: UnlockArgs) -> anyhow::Result<()> {
 
 pub fn lock(ctx: &Ctx) -> anyhow::Result<()> {
     let stopped = agent::client::lock(&ctx.path)?;
-    ctx.out.data(if stopped {
+    ctx.out.done(if stopped {
         "locked"
     } else {
         "no agent was running"

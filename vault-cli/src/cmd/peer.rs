@@ -197,7 +197,7 @@ fn rm(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         .into());
     }
     let epoch = session.remove_peer(&mut vault, &target)?;
-    ctx.out.data(&format!(
+    ctx.out.done(&format!(
         "removed {}; the vault key is now epoch {epoch}",
         target.short()
     ));

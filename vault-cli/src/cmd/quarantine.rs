@@ -186,7 +186,7 @@ fn decided(ctx: &Ctx, d: &Decided) {
     } else {
         "this device's version"
     };
-    ctx.out.data(&format!(
+    ctx.out.done(&format!(
         "{} {}: {what} (gencount {}) is pushed at the next `vault sync`",
         d.decision, d.uuid, d.gencount
     ));

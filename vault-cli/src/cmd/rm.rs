@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     let item = query::resolve(&mut vault, &args.query)?;
     vault.delete(item.uuid)?;
-    ctx.out.data(&format!("deleted {}", query::short(&item)));
+    ctx.out.done(&format!("deleted {}", query::short(&item)));
     ctx.out
         .json(&json!({ "uuid": item.uuid.to_string(), "deleted": true }));
     Ok(())

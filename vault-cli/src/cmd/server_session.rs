@@ -313,7 +313,7 @@ impl Session {
 }
 
 /// A round's JSON: counts, quarantine, duplicates, token and wire cost.
-pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
+pub fn round_json(o: &Outcome, at_ms: Option<i64>, conflicted: &[Conflicted]) -> Value {
     let r = &o.report;
     let quarantine: Vec<Value> = r
         .quarantined
@@ -337,6 +337,11 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
         "pushed": r.pushed,
         "merged": r.merged,
         "conflicts": r.conflicts,
+        "conflicted": conflicted.iter().map(|c| json!({
+            "uuid": c.uuid.to_string(),
+            "item": c.item,
+            "fields": c.fields,
+        })).collect::<Vec<_>>(),
         "quarantined": r.quarantined.len(),
         "quarantine": quarantine,
         "dropped": r.dropped.iter().map(|q| json!({
@@ -370,21 +375,53 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>) -> Value {
     v
 }
 
+/// An item a round merged with conflicting fields, named for a person.
+pub struct Conflicted {
+    /// The item.
+    pub uuid: uuid::Uuid,
+    /// Its short id, class, name and account.
+    pub item: String,
+    /// The fields both sides changed.
+    pub fields: Vec<String>,
+}
+
 /// Prints a round: its line (or JSON object), then one warning on stderr
 /// per quarantined record and per possible duplicate, a one-time notice
 /// per record dropped past a removal's cut, and what a restored server
 /// made this device upload again.
-pub fn print_round(out: Out, o: &Outcome, at_ms: Option<i64>) {
+pub fn print_round(out: Out, vault: &mut UnlockedVault, o: &Outcome, at_ms: Option<i64>) {
     let r = &o.report;
-    out.data(&format!(
+    let conflicted: Vec<Conflicted> = r
+        .conflicted
+        .iter()
+        .map(|(uuid, fields)| Conflicted {
+            uuid: *uuid,
+            item: vault
+                .get(*uuid)
+                .map_or_else(|_| uuid.to_string(), |i| crate::query::short(&i)),
+            fields: fields.clone(),
+        })
+        .collect();
+    let mut line = format!(
         "synced: pulled {}, pushed {}, merged {}, conflicts {}, quarantined {}",
         r.pulled,
         r.pushed,
         r.merged,
         r.conflicts,
         r.quarantined.len()
-    ));
-    out.json(&round_json(o, at_ms));
+    );
+    if !conflicted.is_empty() {
+        let named: Vec<String> = conflicted
+            .iter()
+            .map(|c| format!("{} ({})", c.item, c.fields.join(", ")))
+            .collect();
+        line.push_str(&format!(
+            "\nconflicts in: {}; the losing values are in `vault history`",
+            named.join("; ")
+        ));
+    }
+    out.done(&line);
+    out.json(&round_json(o, at_ms, &conflicted));
     for q in &r.quarantined {
         eprintln!(
             "vault: warning: quarantined record {} from {}: {} (decide with `vault quarantine`)",
@@ -447,7 +484,7 @@ mod tests {
             },
             elapsed: Duration::from_micros(12_345),
         };
-        let v = round_json(&o, Some(5));
+        let v = round_json(&o, Some(5), &[]);
         for key in [
             "pulled",
             "pushed",
@@ -470,6 +507,6 @@ mod tests {
         assert_eq!(v["requests"], 4);
         assert_eq!(v["divergence"], false);
         assert_eq!(v["elapsed_ms"], 12.345);
-        assert!(round_json(&o, None).get("at_ms").is_none());
+        assert!(round_json(&o, None, &[]).get("at_ms").is_none());
     }
 }

@@ -41,6 +41,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let mut session = session;
     let outcome = session.round(&mut vault)?;
-    print_round(ctx.out, &outcome, None);
+    print_round(ctx.out, &mut vault, &outcome, None);
     Ok(())
 }

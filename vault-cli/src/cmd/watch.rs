@@ -225,7 +225,7 @@ impl Watcher {
             Ok(outcome) => {
                 self.wants.circle = false;
                 self.retry.reset();
-                print_round(self.out, &outcome, Some(now_ms()));
+                print_round(self.out, &mut self.vault, &outcome, Some(now_ms()));
                 Ok(())
             }
             Err(e) => {

@@ -377,6 +377,9 @@ pub struct SyncReport {
     pub merged: usize,
     /// Fields both sides changed (the losing values are in history).
     pub conflicts: usize,
+    /// The items those conflicts were in, each with its fields' names
+    /// (custom fields as `custom_field`), in the order met.
+    pub conflicted: Vec<(Uuid, Vec<String>)>,
     /// Records refused and kept aside, with the reason.
     pub quarantined: Vec<Quarantined>,
     /// Records refused and dropped for good, reported once: a removed

@@ -55,7 +55,7 @@ pub fn invite(ctx: &Ctx, ttl: Duration, yes: bool) -> anyhow::Result<()> {
             server
                 .receive(&invite_id, 0, deadline)
                 .await?
-                .ok_or(CliError::Usage(
+                .ok_or(CliError::Invite(
                     "the invite expired before a device joined".into(),
                 ))?;
         let (inviter, reply) = InviterAwaitingJoin::new(

@@ -64,12 +64,13 @@ pub fn join(
             .join(&invite_id, &hello)
             .await
             .map_err(|e| match e.code() {
-                Some("gone") => CliError::Usage(
+                Some("gone") => CliError::Invite(
                     "this invite code expired or was already used; ask for a new one".into(),
                 )
                 .into(),
                 Some("not_found") => {
-                    CliError::Usage("the server knows no such invite; check the code".into()).into()
+                    CliError::Invite("the server knows no such invite; check the code".into())
+                        .into()
                 }
                 _ => anyhow::Error::from(e),
             })?;
@@ -131,7 +132,7 @@ pub fn join(
                 .note(&format!("dropped the {discarded} items this vault held"));
         }
         let circle_id = welcome.circle_id;
-        ctx.out.data(&format!(
+        ctx.out.done(&format!(
             "joined circle {circle_id} on {url} as {name} ({})",
             me.short()
         ));

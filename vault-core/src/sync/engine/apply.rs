@@ -517,6 +517,10 @@ impl Applier<'_> {
             given: opened.decoded.class,
         })?;
         self.report.conflicts += merged.conflicts.len();
+        if !merged.conflicts.is_empty() {
+            let fields = merged.conflicts.iter().map(|c| c.field.clone()).collect();
+            self.report.conflicted.push((rec.uuid(), fields));
+        }
         if merged.data == remote.data && merged.unknown == remote.unknown {
             // Nothing of the local edit survives: the remote version stands.
             self.put_remote(tagged, opened, Some(&local_row))?;
