@@ -111,6 +111,14 @@ pub enum Command {
     /// Records sync held aside: list them, accept or drop each
     #[command(subcommand, long_about = QUARANTINE)]
     Quarantine(quarantine::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(crate::cmd::completions::Args),
+    /// The clipboard helper (started by `vault get -c` and `vault totp -c`)
+    #[command(name = "__clip", hide = true)]
+    Clip {
+        #[arg(long)]
+        seconds: u64,
+    },
     /// The agent process itself (started by `vault unlock`)
     #[command(name = "__agent", hide = true)]
     Agent {

@@ -3,6 +3,7 @@
 
 mod agent;
 mod cli;
+mod clipboard;
 mod cmd;
 mod context;
 mod error;

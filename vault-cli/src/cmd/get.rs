@@ -17,12 +17,29 @@ pub struct Args {
     /// label, notes, totp, url, private-key, or a custom field's name
     #[arg(long, value_name = "NAME")]
     field: Option<String>,
+    #[command(flatten)]
+    clip: crate::clipboard::ClipArgs,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let field = args.field.as_deref();
+    if args.clip.clip {
+        crate::clipboard::ensure_display()?;
+    }
     let mut vault = ctx.unlock()?;
     let item = query::resolve(&mut vault, &args.query)?;
+    if args.clip.clip {
+        let name = field.unwrap_or("password");
+        let value = field_value(&item, name)?;
+        crate::clipboard::copy(ctx, value.trim_end_matches('\n'), &args.clip)?;
+        ctx.out.json(&serde_json::json!({
+            "uuid": item.uuid.to_string(),
+            "field": name,
+            "copied": true,
+            "clear_after_secs": args.clip.seconds,
+        }));
+        return Ok(());
+    }
     if ctx.out.json {
         let mut j = serde_json::to_value(ItemJson::from_item(&item, true))?;
         if let Some(f) = field {

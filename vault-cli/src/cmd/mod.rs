@@ -4,6 +4,7 @@
 
 pub mod add;
 pub mod circle;
+pub mod completions;
 pub mod edit;
 pub mod export;
 pub mod get;
@@ -51,6 +52,8 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Circle(args) => circle::run(ctx, args),
         Command::Peer(args) => peer::run(ctx, args),
         Command::Quarantine(args) => quarantine::run(ctx, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Clip { seconds } => crate::clipboard::serve(seconds),
         Command::Agent {
             socket,
             vault_file,

@@ -11,9 +11,14 @@ use vault_core::item::ItemData;
 pub struct Args {
     #[command(flatten)]
     query: QueryArgs,
+    #[command(flatten)]
+    clip: crate::clipboard::ClipArgs,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    if args.clip.clip {
+        crate::clipboard::ensure_display()?;
+    }
     let mut vault = ctx.unlock()?;
     let item = query::resolve(&mut vault, &args.query)?;
     let value = match &item.data {
@@ -27,6 +32,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let code = crate::totp::code_at(&totp, now);
+    if args.clip.clip {
+        crate::clipboard::copy(ctx, &code.code, &args.clip)?;
+        ctx.out.json(&json!({
+            "copied": true,
+            "seconds_left": code.seconds_left,
+            "period": code.period,
+            "clear_after_secs": args.clip.seconds,
+        }));
+        return Ok(());
+    }
     ctx.out
         .data(&format!("{} ({}s left)", code.code, code.seconds_left));
     ctx.out.json(&json!({
