@@ -11,6 +11,7 @@ mod itemjson;
 mod output;
 mod password;
 mod query;
+mod sshagent;
 mod totp;
 
 use clap::Parser;

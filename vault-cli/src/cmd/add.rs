@@ -1,4 +1,5 @@
-//! `vault add inet|genp|key`: a new item; prints its uuid.
+//! `vault add inet|genp|key`: a new item; prints its uuid (and, for a
+//! generated key, its OpenSSH public key line).
 
 use crate::context::Ctx;
 use crate::error::CliError;
@@ -128,6 +129,7 @@ pub fn parse_field(s: &str) -> Result<(String, String), String> {
 pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
     // Everything that can fail on input is checked before the vault is
     // unlocked, so a bad flag never costs a password prompt.
+    let mut public_key = None;
     let (data, generated) = match add {
         Command::Inet(a) => {
             let (pw, generated) = item_password(&a.secret)?;
@@ -158,18 +160,34 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
             });
             (data, generated)
         }
-        Command::Key(k) => (ItemData::Key(key(k)?), false),
+        Command::Key(k) => {
+            let generate = k.generate.is_some();
+            let key = key(k)?;
+            if generate {
+                public_key = Some(
+                    crate::sshagent::keys::public_key_line(&key)
+                        .context("the generated key has no OpenSSH public key")?,
+                );
+            }
+            (ItemData::Key(key), false)
+        }
     };
     let mut vault = ctx.unlock()?;
     let uuid = vault.add(data)?;
     ctx.out.data(&uuid.to_string());
+    if let Some(line) = &public_key {
+        ctx.out.data(line);
+    }
     if generated {
         ctx.out.note(&format!(
             "generated a password; `vault get {uuid}` prints it"
         ));
     }
-    ctx.out
-        .json(&json!({ "uuid": uuid.to_string(), "generated": generated }));
+    let mut j = json!({ "uuid": uuid.to_string(), "generated": generated });
+    if let Some(line) = public_key {
+        j["public_key"] = line.into();
+    }
+    ctx.out.json(&j);
     Ok(())
 }
 
@@ -243,7 +261,14 @@ fn key(k: KeyArgs) -> anyhow::Result<CryptoKey> {
 /// The key type a PEM private key declares (`openssh`, `pkcs8`, `rsa`,
 /// `ec`, ...), once the whole document decodes.
 fn pem_label(text: &[u8]) -> Option<String> {
-    let (label, der) = pem_rfc7468::decode_vec(text.trim_ascii()).ok()?;
+    let text = text.trim_ascii();
+    // OpenSSH wraps at 70 columns, which strict RFC 7468 refuses.
+    if text.starts_with(crate::sshagent::keys::OPENSSH_BEGIN)
+        && ssh_key::PrivateKey::from_openssh(text).is_ok()
+    {
+        return Some("openssh".to_owned());
+    }
+    let (label, der) = pem_rfc7468::decode_vec(text).ok()?;
     drop(zeroize::Zeroizing::new(der));
     let kind = label.strip_suffix("PRIVATE KEY")?.trim();
     Some(match kind {

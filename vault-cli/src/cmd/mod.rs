@@ -18,6 +18,7 @@ pub mod peer;
 pub mod quarantine;
 pub mod rm;
 mod server_session;
+pub mod ssh_agent;
 mod status;
 pub mod sync;
 mod tls_args;
@@ -51,6 +52,7 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Circle(args) => circle::run(ctx, args),
         Command::Peer(args) => peer::run(ctx, args),
         Command::Quarantine(args) => quarantine::run(ctx, args),
+        Command::SshAgent(args) => ssh_agent::run(ctx, args),
         Command::Agent { socket, timeout } => crate::agent::server::run(&socket, timeout),
     }
 }
