@@ -6,178 +6,13 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod common;
+mod ssh_common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Read};
+use ssh_common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// An OpenSSH tool from /usr/bin, or a failure that says what to install.
-fn tool(name: &str) -> PathBuf {
-    let path = Path::new("/usr/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: install Debian's openssh-client (and util-linux for setsid); \
-         .ci/run installs them",
-        path.display()
-    );
-    path
-}
-
-/// A running `vault ssh-agent`; dropping it stops the process.
-struct SshAgent {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl SshAgent {
-    /// Starts `vault ssh-agent ARGS` in a new session (so it has no
-    /// controlling terminal) and reads the socket from its first line.
-    fn start(env: &Env, with_password: bool, args: &[&str]) -> Self {
-        let mut cmd = Command::new(tool("setsid"));
-        cmd.arg(env!("CARGO_BIN_EXE_vault"))
-            .arg("ssh-agent")
-            .args(args);
-        isolate(env, &mut cmd, with_password);
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let Some(socket) = line
-            .strip_prefix("SSH_AUTH_SOCK=")
-            .and_then(|l| l.strip_suffix("; export SSH_AUTH_SOCK;\n"))
-        else {
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("unexpected first line {line:?}; stderr: {err}");
-        };
-        Self {
-            socket: PathBuf::from(socket),
-            child,
-        }
-    }
-
-    /// `tool args` with `SSH_AUTH_SOCK` naming this agent.
-    fn run(&self, tool_name: &str, args: &[&str], dir: &Path) -> Output {
-        Command::new(tool(tool_name))
-            .args(args)
-            .env("SSH_AUTH_SOCK", &self.socket)
-            .env_remove("SSH_AGENT_PID")
-            .env_remove("DISPLAY")
-            .env_remove("SSH_ASKPASS")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    /// `ssh-add -L`'s key lines; panics unless it succeeds.
-    fn listed(&self, dir: &Path) -> Vec<String> {
-        let out = self.run("ssh-add", &["-L"], dir);
-        assert!(out.status.success(), "ssh-add -L: {}", text(&out));
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// SIGTERM, then the exit status and everything it wrote on stderr.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        terminate(&self.child);
-        let status = wait(&mut self.child, Duration::from_secs(10)).expect("exits on SIGTERM");
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status, err)
-    }
-}
-
-impl Drop for SshAgent {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            terminate(&self.child);
-            if wait(&mut self.child, Duration::from_secs(5)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-    }
-}
-
-fn terminate(child: &Child) {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
-    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-}
-
-fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-/// The same isolation as `Env::cmd` gives `vault`, for a plain Command;
-/// the temp dir is the test's own, so the agent's socket directory is too.
-fn isolate(env: &Env, cmd: &mut Command, with_password: bool) {
-    for var in [
-        "VAULT_PASSWORD",
-        "VAULT_PASSWORD_FILE",
-        "XDG_RUNTIME_DIR",
-        "SSH_AUTH_SOCK",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("VAULT_PATH", &env.vault)
-        .env("VAULT_AGENT_DIR", &env.agent_dir)
-        .env("TMPDIR", env.dir.path())
-        .current_dir(env.dir.path());
-    if with_password {
-        cmd.env("VAULT_PASSWORD_FILE", &env.pw_file);
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}, stdout {:?}, stderr {:?}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `vault add key --generate ed25519`: its uuid and public key line.
-fn generate(env: &Env, label: &str) -> (String, String) {
-    let out = env.ok(&["add", "key", "--label", label, "--generate", "ed25519"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2, "{out:?}");
-    (lines[0].to_owned(), lines[1].to_owned())
-}
-
-/// The `type base64` part of an OpenSSH public key line.
-fn key_part(line: &str) -> String {
-    line.split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 #[test]
 fn ssh_add_lists_and_ssh_keygen_signs_with_a_key_only_the_vault_holds() {
@@ -460,4 +295,82 @@ fn add_key_prints_its_public_key_in_json_and_quiet_mode() {
         .args(["get", "github.com", "--field", "public-key"])
         .assert()
         .code(2);
+}
+
+#[test]
+fn socket_flag_takes_over_only_a_dead_socket() {
+    let env = Env::init();
+    let dir = env.dir.path();
+    let (_, public) = generate(&env, "deploy key");
+    // A relative path is printed absolute.
+    let first = SshAgent::start(&env, true, &["--socket", "my agent.sock"]);
+    assert_eq!(first.socket, dir.join("my agent.sock"));
+    assert_eq!(first.listed(dir), vec![public.clone()]);
+    // A socket a live agent answers on is refused, and left alone.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vault"));
+    cmd.args(["ssh-agent", "--socket"]).arg(&first.socket);
+    isolate(&env, &mut cmd, true);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(one_line_error(&out).contains("in use"), "{}", text(&out));
+    assert_eq!(first.listed(dir), vec![public.clone()]);
+    // A file that is not a socket is never removed.
+    std::fs::write(dir.join("plain"), "keep me").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vault"));
+    cmd.args(["ssh-agent", "--socket", "plain"]);
+    isolate(&env, &mut cmd, true);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("plain")).unwrap(),
+        "keep me"
+    );
+    // A dead agent's socket (killed, so it could not clean up) is reused.
+    let path = first.socket.clone();
+    let mut first = first;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(path.exists(), "SIGKILL leaves the socket behind");
+    let second = SshAgent::start(&env, true, &["--socket", "my agent.sock"]);
+    assert_eq!(second.listed(dir), vec![public]);
+    drop(second);
+    assert!(!path.exists());
+}
+
+#[test]
+fn confirm_asks_on_the_terminal_and_signs_only_on_yes() {
+    let env = Env::init();
+    let dir = env.dir.path().to_owned();
+    let (_, public) = generate(&env, "deploy key");
+    std::fs::write(dir.join("deploy.pub"), format!("{public}\n")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vault"));
+    cmd.args(["ssh-agent", "--confirm"]);
+    isolate(&env, &mut cmd, true);
+    // The pty becomes the agent's controlling terminal.
+    let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+    let (_, line) = p.exp_regex("SSH_AUTH_SOCK=[^;]+;").unwrap();
+    let socket = PathBuf::from(&line["SSH_AUTH_SOCK=".len()..line.len() - 1]);
+    let prompt =
+        r"Allow signing with SHA256:\S+ \(deploy key\) for ssh-keygen \(pid \d+\)\? \[y/N\] ";
+    for (answer, signs) in [("y", true), ("n", false)] {
+        let _ = std::fs::remove_file(dir.join("deploy.pub.sig"));
+        let (socket, dir2) = (socket.clone(), dir.clone());
+        let sign = std::thread::spawn(move || {
+            run_with(
+                &socket,
+                "ssh-keygen",
+                &["-Y", "sign", "-f", "deploy.pub", "-n", "file", "deploy.pub"],
+                &dir2,
+            )
+        });
+        p.exp_regex(prompt).unwrap();
+        p.send_line(answer).unwrap();
+        let out = sign.join().unwrap();
+        assert_eq!(out.status.success(), signs, "{answer}: {}", text(&out));
+        assert_eq!(dir.join("deploy.pub.sig").exists(), signs);
+    }
+    // Ctrl-C stops it and takes the socket away.
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+    assert!(!socket.exists(), "the socket is removed on SIGINT");
 }

@@ -26,6 +26,9 @@ impl AgentSocket {
     pub fn bind(path: Option<PathBuf>) -> anyhow::Result<Self> {
         let (path, made_dir) = match path {
             Some(p) => {
+                // SSH_AUTH_SOCK must name it from any directory.
+                let p = std::path::absolute(&p)
+                    .with_context(|| format!("cannot resolve {}", p.display()))?;
                 clear_stale(&p)?;
                 (p, None)
             }
