@@ -151,7 +151,7 @@ fn shutdown(state: &Mutex<State>, socket: &Path, inode: u64) -> ! {
 
 /// No core dumps and no ptrace by other processes of the same user: the
 /// key must not leave through either.
-fn harden() {
+pub(crate) fn harden() {
     let _ = rustix::process::setrlimit(
         rustix::process::Resource::Core,
         rustix::process::Rlimit {

@@ -20,6 +20,9 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    // Like the vault's own agent: no core dumps, no ptrace; keys and the
+    // session key pass through this process's memory.
+    crate::agent::server::harden();
     // Unlock first: a locked vault fails before any socket exists.
     let source = VaultSource::start(ctx)?;
     let count = source.keys()?.len();
