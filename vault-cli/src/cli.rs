@@ -3,6 +3,7 @@
 //! that runs it, in its `cmd` module: `Args` (`LsArgs`, `GenArgs`, ... where
 //! a module runs several commands), or a `Command` enum of subcommands.
 
+use crate::cmd::ssh_agent;
 use crate::cmd::{
     add, circle, edit, export, get, history, import, init, keys, list, lock, peer, quarantine, rm,
     sync, totp,
@@ -38,6 +39,20 @@ record that decrypts and whose only fault is its writer's standing: removed, \
 or its removal's record list not yet here); `drop` supersedes it with this \
 device's own version, or a tombstone. A decision is local, like an edit: the \
 next `vault sync` pushes it, and the other devices take it from there.";
+
+const SSH_AGENT: &str = "\
+Serve the vault's keys to ssh over the SSH agent protocol, in the foreground.
+
+Prints `SSH_AUTH_SOCK=...; export SSH_AUTH_SOCK;` for a shell to eval, then \
+answers on that socket (mode 0600) until Ctrl-C, SIGTERM or SIGHUP, and \
+removes it. Keys of class `keys` that are Ed25519 or ECDSA P-256 (PKCS#8, \
+SEC1 or unencrypted OpenSSH PEM) are listed, named by their label; others \
+and passkeys are left out. The vault is read afresh for each request, so new \
+keys show up at once. Started while `vault unlock`'s agent runs, it follows \
+that agent: after `vault lock` or its idle timeout it refuses until the next \
+`vault unlock`. Otherwise it unlocks with the master password once, at the \
+start, and keeps the vault's session key in memory until it stops. Adding, \
+removing or locking keys through ssh-add is refused.";
 
 // The argument structs that can carry item attributes (notes, TOTP seeds,
 // custom fields) deliberately have no `Debug`, so no debug print can leak
@@ -119,6 +134,9 @@ pub enum Command {
         #[arg(long)]
         seconds: u64,
     },
+    /// Serve the vault's ed25519 and P-256 keys to ssh (foreground)
+    #[command(long_about = SSH_AGENT)]
+    SshAgent(ssh_agent::Args),
     /// The agent process itself (started by `vault unlock`)
     #[command(name = "__agent", hide = true)]
     Agent {

@@ -12,6 +12,7 @@ mod itemjson;
 mod output;
 mod password;
 mod query;
+mod sshagent;
 mod totp;
 
 use clap::Parser;

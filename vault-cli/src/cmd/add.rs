@@ -1,4 +1,5 @@
-//! `vault add inet|genp|key`: a new item; prints its uuid.
+//! `vault add inet|genp|key`: a new item; prints its uuid (and, for a
+//! generated key, its OpenSSH public key line).
 
 use crate::context::Ctx;
 use crate::error::CliError;
@@ -129,6 +130,7 @@ pub fn parse_field(s: &str) -> Result<(String, String), String> {
 pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
     // Everything that can fail on input is checked before the vault is
     // unlocked, so a bad flag never costs a password prompt.
+    let mut public_key = None;
     let (data, generated) = match add {
         Command::Inet(a) => {
             if let Some(t) = &a.totp {
@@ -164,7 +166,17 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
             });
             (data, generated)
         }
-        Command::Key(k) => (ItemData::Key(key(k)?), None),
+        Command::Key(k) => {
+            let generate = k.generate.is_some();
+            let key = key(k)?;
+            if generate {
+                public_key = Some(
+                    crate::sshagent::keys::public_key_line(&key)
+                        .context("the generated key has no OpenSSH public key")?,
+                );
+            }
+            (ItemData::Key(key), None)
+        }
     };
     let mut vault = ctx.unlock()?;
     let twins = duplicates(&mut vault, &data)?;
@@ -190,8 +202,14 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
     if let Some(pw) = generated.as_ref().filter(|_| !ctx.out.quiet) {
         ctx.out.data(pw);
     }
-    ctx.out
-        .json(&json!({ "uuid": uuid.to_string(), "generated": generated.is_some() }));
+    if let Some(line) = &public_key {
+        ctx.out.data(line);
+    }
+    let mut j = json!({ "uuid": uuid.to_string(), "generated": generated.is_some() });
+    if let Some(line) = public_key {
+        j["public_key"] = line.into();
+    }
+    ctx.out.json(&j);
     Ok(())
 }
 
@@ -280,7 +298,14 @@ fn key(k: KeyArgs) -> anyhow::Result<CryptoKey> {
 /// The key type a PEM private key declares (`openssh`, `pkcs8`, `rsa`,
 /// `ec`, ...), once the whole document decodes.
 fn pem_label(text: &[u8]) -> Option<String> {
-    let (label, der) = pem_rfc7468::decode_vec(text.trim_ascii()).ok()?;
+    let text = text.trim_ascii();
+    // OpenSSH wraps at 70 columns, which strict RFC 7468 refuses.
+    if text.starts_with(crate::sshagent::keys::OPENSSH_BEGIN)
+        && ssh_key::PrivateKey::from_openssh(text).is_ok()
+    {
+        return Some("openssh".to_owned());
+    }
+    let (label, der) = pem_rfc7468::decode_vec(text).ok()?;
     drop(zeroize::Zeroizing::new(der));
     let kind = label.strip_suffix("PRIVATE KEY")?.trim();
     Some(match kind {

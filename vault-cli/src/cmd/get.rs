@@ -14,7 +14,8 @@ pub struct Args {
     #[command(flatten)]
     query: QueryArgs,
     /// The field to print: password (default), account, server, service,
-    /// label, notes, totp, url, private-key, or a custom field's name
+    /// label, notes, totp, url, private-key, public-key (ed25519 and p256
+    /// keys, as an OpenSSH line), or a custom field's name
     #[arg(long, value_name = "NAME")]
     field: Option<String>,
     #[command(flatten)]
@@ -98,6 +99,15 @@ pub fn field_value(item: &Item, field: &str) -> anyhow::Result<Password> {
                 };
             }
             "key-type" => return s(&k.key_type),
+            "public-key" => {
+                return match crate::sshagent::keys::public_key_line(k) {
+                    Some(line) => s(&line),
+                    None => Err(CliError::Usage(
+                        "this key has no OpenSSH public key here (only unencrypted ed25519 and p256 keys do)".into(),
+                    )
+                    .into()),
+                };
+            }
             "rp-id" => return s(&k.rp_id),
             "user-name" => return s(&k.user_name),
             _ => return missing(),

@@ -19,6 +19,7 @@ pub mod peer;
 pub mod quarantine;
 pub mod rm;
 mod server_session;
+pub mod ssh_agent;
 mod status;
 pub mod sync;
 mod tls_args;
@@ -54,6 +55,7 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Quarantine(args) => quarantine::run(ctx, args),
         Command::Completions(args) => completions::run(args),
         Command::Clip { seconds } => crate::clipboard::serve(seconds),
+        Command::SshAgent(args) => ssh_agent::run(ctx, args),
         Command::Agent {
             socket,
             vault_file,
