@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
-use vault_core::item::{CryptoKey, CustomField, GenericPassword, InternetPassword, ItemData};
+use vault_core::item::{
+    CryptoKey, CustomField, GenericPassword, InternetPassword, ItemData, folder_path,
+};
 use vault_core::secret::SecretString;
 
 /// `vault add`'s subcommands, one per item class.
@@ -91,6 +93,9 @@ pub struct CommonFields {
     /// A custom field NAME=VALUE (repeatable)
     #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_field)]
     pub fields: Vec<(String, String)>,
+    /// The folder, a path such as Work/Email
+    #[arg(long, value_name = "PATH")]
+    pub folder: Option<String>,
 }
 
 /// `vault add key`'s flags.
@@ -109,6 +114,9 @@ pub struct KeyArgs {
     /// Application tag
     #[arg(long)]
     pub tag: Option<String>,
+    /// The folder, a path such as Work/SSH
+    #[arg(long, value_name = "PATH")]
+    pub folder: Option<String>,
 }
 
 /// The key types `vault add key --generate` makes.
@@ -143,6 +151,7 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
                 totp: a.totp.unwrap_or_default().into(),
                 uris: a.urls,
                 custom_fields: fields(&a.common),
+                folder: folder(&a.common.folder),
             });
             (data, generated)
         }
@@ -155,6 +164,7 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
                 notes: a.common.notes.clone().unwrap_or_default().into(),
                 password: SecretString::from(pw.as_str()),
                 custom_fields: fields(&a.common),
+                folder: folder(&a.common.folder),
             });
             (data, generated)
         }
@@ -184,6 +194,12 @@ pub fn fields(common: &CommonFields) -> Vec<CustomField> {
             hidden: false,
         })
         .collect()
+}
+
+/// A `--folder` path in its stored form (`/Work//Email/` is `Work/Email`);
+/// none when not given.
+pub fn folder(given: &Option<String>) -> String {
+    given.as_deref().map(folder_path).unwrap_or_default()
 }
 
 /// The new item's password: stdin, generated, or asked twice.
@@ -236,6 +252,7 @@ fn key(k: KeyArgs) -> anyhow::Result<CryptoKey> {
         key_type,
         application_tag: k.tag.map(String::into_bytes).unwrap_or_default(),
         private_key: pem.into(),
+        folder: folder(&k.folder),
         ..CryptoKey::default()
     })
 }
