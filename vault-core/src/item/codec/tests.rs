@@ -138,6 +138,22 @@ fn every_class_keeps_its_folder_and_older_items_have_none() {
     );
 }
 
+/// The folder's bytes on the wire are pinned: tag 6, after the class's
+/// other fields, on every class.
+#[test]
+fn the_folder_is_tag_6() {
+    let d = ItemData::Genp(GenericPassword {
+        service: "s".into(),
+        folder: "W/E".into(),
+        ..Default::default()
+    });
+    let enc = encode(ItemClass::Genp, Some(&d), 1, 2, &[]).unwrap();
+    let mut want = vec![2u8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+    want.extend_from_slice(&[32, 1, b's', 6, 3, b'W', b'/', b'E', 0x80]);
+    want.resize(PAD_TO, 0);
+    assert_eq!(&enc[..], &want[..]);
+}
+
 /// A device that predates a field (as one before folders predates tag 6)
 /// reads it as unknown; its edit must write it back byte for byte, or the
 /// newer device's value would be lost the first time an older one edits.
