@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use vault_core::item::{
     CryptoKey, CustomField, GenericPassword, InternetPassword, Item, ItemClass, ItemData,
+    folder_path,
 };
 
 /// The CLI's name of a class (`key`, not the table's `keys`).
@@ -87,6 +88,9 @@ pub struct ItemJson {
     pub user_handle: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
+    /// A `/`-separated path; left out when the item has none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub folder: String,
 }
 
 impl std::fmt::Debug for FieldJson {
@@ -138,6 +142,7 @@ impl ItemJson {
                 .collect()
         };
         let b64 = |b: &[u8]| (!b.is_empty()).then(|| B64.encode(b));
+        let folder = data.folder().to_owned();
         match data {
             ItemData::Inet(i) => Self {
                 class: "inet".into(),
@@ -152,6 +157,7 @@ impl ItemJson {
                 totp: secret(&i.totp),
                 uris: i.uris.clone(),
                 fields: fields(&i.custom_fields),
+                folder,
                 ..Self::default()
             },
             ItemData::Genp(g) => Self {
@@ -162,6 +168,7 @@ impl ItemJson {
                 password: secret(&g.password),
                 notes: secret(&g.notes),
                 fields: fields(&g.custom_fields),
+                folder,
                 ..Self::default()
             },
             ItemData::Key(k) => Self {
@@ -178,6 +185,7 @@ impl ItemJson {
                 credential_id: b64(&k.credential_id),
                 user_handle: b64(&k.user_handle),
                 user_name: some(&k.user_name),
+                folder,
                 ..Self::default()
             },
         }
@@ -201,6 +209,7 @@ impl ItemJson {
             })
             .collect();
         let s = |o: Option<String>| o.unwrap_or_default();
+        let folder = folder_path(&self.folder);
         Ok(match self.class.as_str() {
             "inet" => ItemData::Inet(InternetPassword {
                 server: s(self.server),
@@ -214,6 +223,7 @@ impl ItemJson {
                 totp: s(self.totp).into(),
                 uris: self.uris,
                 custom_fields: fields,
+                folder,
             }),
             "genp" => ItemData::Genp(GenericPassword {
                 service: s(self.service),
@@ -222,6 +232,7 @@ impl ItemJson {
                 notes: s(self.notes).into(),
                 password: s(self.password).into(),
                 custom_fields: fields,
+                folder,
             }),
             "key" => ItemData::Key(CryptoKey {
                 label: self.label,
@@ -232,6 +243,7 @@ impl ItemJson {
                 credential_id: unb64(self.credential_id, "credential_id")?,
                 user_handle: unb64(self.user_handle, "user_handle")?,
                 user_name: s(self.user_name),
+                folder,
             }),
             other => return Err(CliError::Usage(format!("unknown item class {other:?}"))),
         })
@@ -261,15 +273,18 @@ mod tests {
                     value: "1234".into(),
                     hidden: true,
                 }],
+                folder: "Work/Email".into(),
             }),
             ItemData::Genp(GenericPassword {
                 service: "wifi".into(),
                 account: "home".into(),
                 password: "x".into(),
+                folder: "Home".into(),
                 ..Default::default()
             }),
             ItemData::Key(CryptoKey {
                 label: "k".into(),
+                folder: "Keys/SSH".into(),
                 key_type: "ed25519".into(),
                 application_tag: b"tag".to_vec(),
                 private_key: b"\x00\x01secret".to_vec().into(),
@@ -319,6 +334,20 @@ mod tests {
         let text = format!("{j:?} {:?}", j.fields);
         assert!(!text.contains("distinct"), "{text}");
         assert!(text.contains("genp") && text.contains("pin"), "{text}");
+    }
+
+    #[test]
+    fn folders_are_written_when_set_and_read_in_one_form() {
+        let data = ItemData::Genp(GenericPassword {
+            service: "s".into(),
+            ..Default::default()
+        });
+        let json = serde_json::to_string(&ItemJson::from_data(&data, false)).unwrap();
+        assert!(!json.contains("folder"), "{json}");
+        let j: ItemJson =
+            serde_json::from_str(r#"{"class":"genp","service":"s","folder":"/Work// Email/"}"#)
+                .unwrap();
+        assert_eq!(j.into_data().unwrap().folder(), "Work/Email");
     }
 
     #[test]

@@ -37,6 +37,9 @@ fn distinctive() -> (Vec<ItemData>, Vec<String>) {
         "userhandle",
         "username",
         "history-password",
+        "ifolder",
+        "gfolder",
+        "kfolder",
     ]
     .iter()
     .map(|n| s(n))
@@ -59,6 +62,7 @@ fn distinctive() -> (Vec<ItemData>, Vec<String>) {
                 value: v(10).into(),
                 hidden: false,
             }],
+            folder: v(25),
         }),
         ItemData::Genp(GenericPassword {
             service: v(11),
@@ -67,6 +71,7 @@ fn distinctive() -> (Vec<ItemData>, Vec<String>) {
             notes: v(14).into(),
             password: v(15).into(),
             custom_fields: vec![],
+            folder: v(26),
         }),
         ItemData::Key(CryptoKey {
             label: v(16),
@@ -77,6 +82,7 @@ fn distinctive() -> (Vec<ItemData>, Vec<String>) {
             credential_id: v(21).into_bytes(),
             user_handle: v(22).into_bytes(),
             user_name: v(23),
+            folder: v(27),
         }),
     ];
     (items, values)

@@ -21,13 +21,16 @@
 //! - 5, SSH key: a crypto key whose label is the name, whose private key is
 //!   the `sshKey.privateKey` text, and whose type is read from the public
 //!   key's algorithm (`ed25519`, `rsa`, `p256`, ...) or else the private
-//!   key's PEM header (`openssh`, `rsa`, `ec`, `pkcs8`). A crypto key has no
-//!   notes, fields or folder: those of an SSH key item are not imported,
-//!   nor its public key and fingerprint (both follow from the private key).
+//!   key's PEM header (`openssh`, `rsa`, `ec`, `pkcs8`), and whose folder is
+//!   the item's. A crypto key has no notes or fields: those of an SSH key
+//!   item are not imported, nor its public key and fingerprint (both follow
+//!   from the private key).
 //!
-//! Other types are an error. On the password classes, the folder's name
-//! becomes the custom field `folder`, each collection's name a field
-//! `collection`, and `"favorite": true` the field `favorite` = `true`.
+//! Other types are an error. The folder's name (Bitwarden nests folders by
+//! naming them `Work/Email`) becomes the item's folder. On the password
+//! classes each collection's name becomes a field `collection` (an
+//! organization's collections are shared groupings, not the user's
+//! folders), and `"favorite": true` the field `favorite` = `true`.
 //! Custom fields (`fields`) keep their name, value and order, even when
 //! the value is empty: type 0 (text) is visible, 1 (hidden) hidden, 2
 //! (boolean) visible with the value as given (`true`/`false`); type 3
@@ -38,7 +41,7 @@ use crate::entry::Entry;
 use crate::{Format, ImportError};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use vault_core::item::{CryptoKey, CustomField, ItemData};
+use vault_core::item::{CryptoKey, CustomField, ItemData, folder_path};
 
 const FORMAT: Format = Format::BitwardenJson;
 
@@ -152,22 +155,25 @@ fn names<'v>(
 /// One item.
 fn item(it: &Obj<'_>, groups: &Groups<'_>) -> Result<ItemData, ImportError> {
     let kind = it.u64("type")?;
+    let folder_id = it.str("folderId")?;
+    let folder = if folder_id.is_empty() {
+        String::new()
+    } else {
+        let name = groups
+            .folders
+            .get(folder_id)
+            .ok_or_else(|| it.err("`folderId` names no folder in `folders`".into()))?;
+        folder_path(name)
+    };
     if kind == 5 {
-        return ssh_key(it);
+        return ssh_key(it, folder);
     }
     let mut entry = Entry {
         title: it.str("name")?.to_owned(),
         notes: it.str("notes")?.into(),
+        folder,
         ..Entry::default()
     };
-    let folder_id = it.str("folderId")?;
-    if !folder_id.is_empty() {
-        let folder = groups
-            .folders
-            .get(folder_id)
-            .ok_or_else(|| it.err("`folderId` names no folder in `folders`".into()))?;
-        entry.field("folder", folder);
-    }
     for (i, id) in it.list("collectionIds")?.iter().enumerate() {
         let name = id
             .as_str()
@@ -225,7 +231,7 @@ fn item(it: &Obj<'_>, groups: &Groups<'_>) -> Result<ItemData, ImportError> {
 }
 
 /// A type 5 item.
-fn ssh_key(it: &Obj<'_>) -> Result<ItemData, ImportError> {
+fn ssh_key(it: &Obj<'_>, folder: String) -> Result<ItemData, ImportError> {
     let key = it.obj("sshKey")?;
     let private = key.str("privateKey")?;
     if private.trim().is_empty() {
@@ -235,6 +241,7 @@ fn ssh_key(it: &Obj<'_>) -> Result<ItemData, ImportError> {
         label: it.str("name")?.to_owned(),
         key_type: key_type(private, key.str("publicKey")?).to_owned(),
         private_key: private.as_bytes().into(),
+        folder,
         ..CryptoKey::default()
     }))
 }

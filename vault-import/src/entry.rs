@@ -25,6 +25,9 @@ pub(crate) struct Entry {
     pub urls: Vec<String>,
     /// Custom fields, in the order they are to be stored.
     pub fields: Vec<CustomField>,
+    /// The folder path (`Work/Email`), already in
+    /// [`folder_path`](vault_core::item::folder_path)'s form; empty for none.
+    pub folder: String,
 }
 
 impl Entry {
@@ -72,6 +75,7 @@ impl Entry {
                 totp: self.totp,
                 uris: urls,
                 custom_fields: self.fields,
+                folder: self.folder,
             });
         }
         let service = if !self.title.trim().is_empty() {
@@ -103,6 +107,7 @@ impl Entry {
             notes: self.notes,
             password: self.password,
             custom_fields: fields,
+            folder: self.folder,
         })
     }
 }
@@ -116,12 +121,14 @@ mod tests {
         let e = Entry {
             title: "T".into(),
             urls: vec!["".into(), "not a url".into(), "https://b.example/x".into()],
+            folder: "Work/Web".into(),
             ..Default::default()
         };
         let ItemData::Inet(i) = e.into_item() else {
             panic!("expected inet")
         };
         assert_eq!(i.server, "b.example");
+        assert_eq!(i.folder, "Work/Web");
         assert_eq!(i.uris, ["not a url", "https://b.example/x"]);
     }
 
@@ -131,12 +138,14 @@ mod tests {
             title: String::new(),
             totp: "SEED".into(),
             urls: vec!["not a url".into()],
+            folder: "Notes".into(),
             ..Default::default()
         };
         let ItemData::Genp(g) = e.into_item() else {
             panic!("expected genp")
         };
         assert_eq!(g.service, "not a url");
+        assert_eq!(g.folder, "Notes");
         assert_eq!(g.custom_fields.len(), 2);
         assert_eq!(g.custom_fields[0].name, "totp");
         assert!(g.custom_fields[0].hidden);

@@ -7,9 +7,12 @@
 //! `TOTP` are read when present.
 //!
 //! - `Group` is the entry's full group path as KeePassXC writes it,
-//!   including the root group's name (`Root/Email`), and is stored as
-//!   written in the custom field `folder`, so that no information depends
-//!   on guessing what the root group is called.
+//!   starting with the root group's name, whatever it is called
+//!   (`Root/Work/Email`, or `Passwords/Work/Email` in a database whose
+//!   root was renamed). The first name is dropped and the rest becomes the
+//!   item's folder (`Work/Email`); an entry of the root group itself has
+//!   no folder. Only the CSV export is read: KeePassXC's XML export is not
+//!   an import format.
 //! - `TOTP` is an `otpauth://` URI (or a bare seed) and is kept as given.
 //! - `Icon`, `Last Modified` and `Created` are ignored: an item's times are
 //!   those of its import.
@@ -17,7 +20,7 @@
 use crate::csvmap::Table;
 use crate::entry::Entry;
 use crate::{Format, ImportError};
-use vault_core::item::ItemData;
+use vault_core::item::{ItemData, folder_path};
 
 const FORMAT: Format = Format::KeepassxcCsv;
 
@@ -34,7 +37,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<ItemData>, ImportError> {
 
     let mut items = Vec::new();
     while let Some(row) = table.next_row()? {
-        let mut entry = Entry {
+        let entry = Entry {
             title: row.get(title).to_owned(),
             username: row.get(username).to_owned(),
             password: row.get(password).into(),
@@ -42,9 +45,32 @@ pub(crate) fn parse(text: &str) -> Result<Vec<ItemData>, ImportError> {
             totp: row.get(totp).into(),
             urls: vec![row.get(url).to_owned()],
             fields: Vec::new(),
+            folder: below_root(row.get(group)),
         };
-        entry.field("folder", row.get(group));
         items.push(entry.into_item());
     }
     Ok(items)
+}
+
+/// A KeePassXC group path without its first name, the root group's.
+fn below_root(group: &str) -> String {
+    let path = folder_path(group);
+    match path.split_once('/') {
+        Some((_root, rest)) => rest.to_owned(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::below_root;
+
+    #[test]
+    fn the_root_group_is_not_a_folder() {
+        assert_eq!(below_root("Root/Work/Email"), "Work/Email");
+        assert_eq!(below_root("Passwords/Work"), "Work");
+        assert_eq!(below_root("Root"), "");
+        assert_eq!(below_root(""), "");
+        assert_eq!(below_root("Root//Dev/ Mobile /"), "Dev/Mobile");
+    }
 }

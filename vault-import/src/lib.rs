@@ -16,9 +16,12 @@
 //!   generic password has no TOTP or URI attributes, so a TOTP goes into a
 //!   hidden custom field `totp` and each URL that has no host into a
 //!   custom field `url`.
-//! - Folders and groups become a custom field `folder`, 1Password tags
-//!   `tags`, and set flags `favorite` / `archived` = `true`. Empty values
-//!   make no field.
+//! - Folders and groups become the item's folder, a `/`-separated path
+//!   in [`folder_path`](vault_core::item::folder_path)'s form (Bitwarden's
+//!   folder name, KeePassXC's group path below the root group, 1Password's
+//!   first tag). 1Password tags are also kept as written in a custom field
+//!   `tags`, and set flags become `favorite` / `archived` = `true`. Empty
+//!   values make no field.
 //! - Rows whose fields are all empty are skipped; every other record
 //!   becomes an item or an error.
 //!

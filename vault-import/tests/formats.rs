@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_items, field, fixture, genp, hidden, inet};
+use common::{assert_items, field, fixture, genp, hidden, in_folder, inet};
 use vault_core::item::{CryptoKey, GenericPassword, ItemData};
 use vault_import::{Format, parse};
 
@@ -11,69 +11,90 @@ use vault_import::{Format, parse};
 fn keepassxc_fixture() {
     let items = parse(Format::KeepassxcCsv, &fixture("keepassxc.csv")).unwrap();
     let want = [
-        inet(
-            "Forgejo (work)",
-            "kx-alice",
-            "kx-Forgejo-7f3!",
-            "https://git.kx-example.org:8443/alice/repos?tab=all",
-            ("git.kx-example.org", "https", Some(8443), "/alice/repos"),
-            "Self-hosted forge",
-            "",
-            vec![field("folder", "Root/Work")],
+        in_folder(
+            inet(
+                "Forgejo (work)",
+                "kx-alice",
+                "kx-Forgejo-7f3!",
+                "https://git.kx-example.org:8443/alice/repos?tab=all",
+                ("git.kx-example.org", "https", Some(8443), "/alice/repos"),
+                "Self-hosted forge",
+                "",
+                vec![],
+            ),
+            "Work",
         ),
-        inet(
-            "Fastmail",
-            "alice@kx-example.org",
-            "kx-say \"hi\", then, leave",
-            "https://www.fastmail.com/",
-            ("www.fastmail.com", "https", None, ""),
-            "Recovery codes:\n1111-2222\n3333-4444",
-            "otpauth://totp/Fastmail:alice%40kx-example.org?secret=JBSWY3DPEHPK3PXP&issuer=Fastmail",
-            vec![field("folder", "Root/Email")],
+        in_folder(
+            inet(
+                "Fastmail",
+                "alice@kx-example.org",
+                "kx-say \"hi\", then, leave",
+                "https://www.fastmail.com/",
+                ("www.fastmail.com", "https", None, ""),
+                "Recovery codes:\n1111-2222\n3333-4444",
+                "otpauth://totp/Fastmail:alice%40kx-example.org?secret=JBSWY3DPEHPK3PXP&issuer=Fastmail",
+                vec![],
+            ),
+            "Email",
         ),
-        inet(
-            "Café Zürich Bank ✓",
-            "kx-bob-müller",
-            "kx-ünïcödé-🔑-Paß",
-            "bank.kx-example.ch/login",
-            ("bank.kx-example.ch", "https", None, "/login"),
-            "",
-            "",
-            vec![field("folder", "Root/Finance")],
+        in_folder(
+            inet(
+                "Café Zürich Bank ✓",
+                "kx-bob-müller",
+                "kx-ünïcödé-🔑-Paß",
+                "bank.kx-example.ch/login",
+                ("bank.kx-example.ch", "https", None, "/login"),
+                "",
+                "",
+                vec![],
+            ),
+            "Finance",
         ),
-        genp(
-            "Home NAS",
-            "admin",
-            "kx-nas-Secret-42",
-            "No URL on this one; the NAS is on the lab bench.",
-            vec![field("folder", "Root")],
+        in_folder(
+            genp(
+                "Home NAS",
+                "admin",
+                "kx-nas-Secret-42",
+                "No URL on this one; the NAS is on the lab bench.",
+                vec![],
+            ),
+            "",
         ),
-        inet(
-            "Router admin",
-            "root",
-            "kx-r0uter-pw",
-            "http://192.168.1.1:8080/admin",
-            ("192.168.1.1", "http", Some(8080), "/admin"),
-            "",
-            "",
-            vec![field("folder", "Root/Network")],
+        in_folder(
+            inet(
+                "Router admin",
+                "root",
+                "kx-r0uter-pw",
+                "http://192.168.1.1:8080/admin",
+                ("192.168.1.1", "http", Some(8080), "/admin"),
+                "",
+                "",
+                vec![],
+            ),
+            "Network",
         ),
-        inet(
-            "Android companion app",
-            "kx-droid",
-            "kx-droid-pw-9",
-            "androidapp://com.kxexample.companion",
-            ("com.kxexample.companion", "androidapp", None, ""),
-            "",
-            "JBSWY3DPEHPK3PXP",
-            vec![field("folder", "Root/Dev/Mobile")],
+        in_folder(
+            inet(
+                "Android companion app",
+                "kx-droid",
+                "kx-droid-pw-9",
+                "androidapp://com.kxexample.companion",
+                ("com.kxexample.companion", "androidapp", None, ""),
+                "",
+                "JBSWY3DPEHPK3PXP",
+                vec![],
+            ),
+            "Dev/Mobile",
         ),
-        genp(
-            "SSH passphrase",
-            "kx-carol",
-            "kx-ssh-passphrase",
+        in_folder(
+            genp(
+                "SSH passphrase",
+                "kx-carol",
+                "kx-ssh-passphrase",
+                "",
+                vec![hidden("totp", "GEZDGNBVGY3TQOJQ")],
+            ),
             "",
-            vec![field("folder", "Root"), hidden("totp", "GEZDGNBVGY3TQOJQ")],
         ),
     ];
     assert_items(&items, &want);
@@ -84,15 +105,18 @@ fn keepassxc_before_2_6_has_six_columns() {
     let csv = "\"Group\",\"Title\",\"Username\",\"Password\",\"URL\",\"Notes\"\n\
                \"Root/Old\",\"Legacy\",\"kx-old\",\"kx-old-pw\",\"https://old.kx-example.org\",\"n\"\n";
     let items = parse(Format::KeepassxcCsv, csv.as_bytes()).unwrap();
-    let want = inet(
-        "Legacy",
-        "kx-old",
-        "kx-old-pw",
-        "https://old.kx-example.org",
-        ("old.kx-example.org", "https", None, ""),
-        "n",
-        "",
-        vec![field("folder", "Root/Old")],
+    let want = in_folder(
+        inet(
+            "Legacy",
+            "kx-old",
+            "kx-old-pw",
+            "https://old.kx-example.org",
+            ("old.kx-example.org", "https", None, ""),
+            "n",
+            "",
+            vec![],
+        ),
+        "Old",
     );
     assert_items(&items, &[want]);
 }
@@ -100,21 +124,23 @@ fn keepassxc_before_2_6_has_six_columns() {
 #[test]
 fn bitwarden_fixture() {
     let items = parse(Format::BitwardenJson, &fixture("bitwarden.json")).unwrap();
-    let ItemData::Inet(mut github) = inet(
-        "GitHub (bw)",
-        "bw-octocat",
-        "bw-Gh\"quote\", comma\nnewline",
-        "https://github.com/login",
-        ("github.com", "https", None, "/login"),
-        "Org owner account",
-        "otpauth://totp/GitHub:bw-octocat?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=GitHub",
-        vec![
-            field("folder", "Work/Dev"),
-            field("Recovery email", "bw-recovery@example.net"),
-            hidden("Backup PIN", "bw-pin-8642"),
-            field("2FA enabled", "true"),
-            field("favorite", "true"),
-        ],
+    let ItemData::Inet(mut github) = in_folder(
+        inet(
+            "GitHub (bw)",
+            "bw-octocat",
+            "bw-Gh\"quote\", comma\nnewline",
+            "https://github.com/login",
+            ("github.com", "https", None, "/login"),
+            "Org owner account",
+            "otpauth://totp/GitHub:bw-octocat?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=GitHub",
+            vec![
+                field("Recovery email", "bw-recovery@example.net"),
+                hidden("Backup PIN", "bw-pin-8642"),
+                field("2FA enabled", "true"),
+                field("favorite", "true"),
+            ],
+        ),
+        "Work/Dev",
     ) else {
         unreachable!()
     };
@@ -143,19 +169,25 @@ fn bitwarden_fixture() {
             "",
             vec![],
         ),
-        genp(
-            "Wi-Fi Büro",
-            "",
-            "bw-wlan-Κωδικός",
-            "SSID: Buero-5G",
-            vec![field("folder", "Home")],
+        in_folder(
+            genp(
+                "Wi-Fi Büro",
+                "",
+                "bw-wlan-Κωδικός",
+                "SSID: Buero-5G",
+                vec![],
+            ),
+            "Home",
         ),
-        genp(
-            "Recovery kit ✓",
-            "",
-            "",
-            "Seed words:\nalpha bravo charlie\n\"keep offline\", always",
-            vec![field("folder", "Home")],
+        in_folder(
+            genp(
+                "Recovery kit ✓",
+                "",
+                "",
+                "Seed words:\nalpha bravo charlie\n\"keep offline\", always",
+                vec![],
+            ),
+            "Home",
         ),
         genp(
             "Visa Débito",
@@ -194,6 +226,7 @@ fn bitwarden_fixture() {
             label: "Deploy key (bw)".into(),
             key_type: "ed25519".into(),
             private_key: private_key.as_bytes().into(),
+            folder: "Work/Dev".into(),
             ..CryptoKey::default()
         }),
     ];
@@ -229,25 +262,31 @@ fn bitwarden_organization_export_names_collections() {
 fn onepassword_fixture() {
     let items = parse(Format::OnePasswordCsv, &fixture("1password.csv")).unwrap();
     let want = [
-        inet(
-            "Dropbox (1P)",
-            "op-carol@example.com",
-            "op-Dr0pb0x!",
-            "https://www.dropbox.com/login",
-            ("www.dropbox.com", "https", None, "/login"),
-            "",
-            "otpauth://totp/Dropbox:op-carol%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Dropbox",
-            vec![field("tags", "cloud,personal"), field("favorite", "true")],
+        in_folder(
+            inet(
+                "Dropbox (1P)",
+                "op-carol@example.com",
+                "op-Dr0pb0x!",
+                "https://www.dropbox.com/login",
+                ("www.dropbox.com", "https", None, "/login"),
+                "",
+                "otpauth://totp/Dropbox:op-carol%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Dropbox",
+                vec![field("tags", "cloud,personal"), field("favorite", "true")],
+            ),
+            "cloud",
         ),
-        inet(
-            "Ñandú Tienda",
-            "op-ñandú",
-            "op-pa,ss\"word",
-            "tienda.op-example.es",
-            ("tienda.op-example.es", "https", None, ""),
-            "Pedido nº 42\nentrega los martes",
-            "",
-            vec![field("tags", "shopping")],
+        in_folder(
+            inet(
+                "Ñandú Tienda",
+                "op-ñandú",
+                "op-pa,ss\"word",
+                "tienda.op-example.es",
+                ("tienda.op-example.es", "https", None, ""),
+                "Pedido nº 42\nentrega los martes",
+                "",
+                vec![field("tags", "shopping")],
+            ),
+            "shopping",
         ),
         inet(
             "Old Forum",
@@ -259,12 +298,15 @@ fn onepassword_fixture() {
             "",
             vec![field("archived", "true")],
         ),
-        genp(
-            "Server Console",
-            "op-root",
-            "op-console-9!",
-            "Rack B7",
-            vec![field("tags", "infra")],
+        in_folder(
+            genp(
+                "Server Console",
+                "op-root",
+                "op-console-9!",
+                "Rack B7",
+                vec![field("tags", "infra")],
+            ),
+            "infra",
         ),
         genp(
             "Authenticator only",
@@ -383,15 +425,18 @@ fn shuffled_columns_extra_columns_and_a_bom() {
     let csv = "\u{feff}NOTES,url,Extra,password,Title,group,USERNAME\r\n\
                n1,https://a.kx-example.org/p,zzz,kx-pw1,T1,Root/G,kx-u1\r\n";
     let items = parse(Format::KeepassxcCsv, csv.as_bytes()).unwrap();
-    let want = inet(
-        "T1",
-        "kx-u1",
-        "kx-pw1",
-        "https://a.kx-example.org/p",
-        ("a.kx-example.org", "https", None, "/p"),
-        "n1",
-        "",
-        vec![field("folder", "Root/G")],
+    let want = in_folder(
+        inet(
+            "T1",
+            "kx-u1",
+            "kx-pw1",
+            "https://a.kx-example.org/p",
+            ("a.kx-example.org", "https", None, "/p"),
+            "n1",
+            "",
+            vec![],
+        ),
+        "G",
     );
     assert_items(&items, &[want]);
 

@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
-use vault_core::item::{CryptoKey, CustomField, GenericPassword, InternetPassword, Item, ItemData};
+use vault_core::item::{
+    CryptoKey, CustomField, GenericPassword, InternetPassword, Item, ItemData, folder_path,
+};
 use vault_core::secret::SecretString;
 use vault_core::{Lookup, UnlockedVault};
 
@@ -93,6 +95,9 @@ pub struct CommonFields {
     /// A custom field NAME=VALUE (repeatable)
     #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_field)]
     pub fields: Vec<(String, String)>,
+    /// The folder, a path such as Work/Email
+    #[arg(long, value_name = "PATH")]
+    pub folder: Option<String>,
 }
 
 /// `vault add key`'s flags.
@@ -111,6 +116,9 @@ pub struct KeyArgs {
     /// Application tag
     #[arg(long)]
     pub tag: Option<String>,
+    /// The folder, a path such as Work/SSH
+    #[arg(long, value_name = "PATH")]
+    pub folder: Option<String>,
 }
 
 /// The key types `vault add key --generate` makes.
@@ -150,6 +158,7 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
                 totp: a.totp.unwrap_or_default().into(),
                 uris: a.urls,
                 custom_fields: fields(&a.common),
+                folder: folder(&a.common.folder),
             });
             (data, generated)
         }
@@ -163,6 +172,7 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
                 notes: a.common.notes.clone().unwrap_or_default().into(),
                 password: SecretString::from(pw.as_str()),
                 custom_fields: fields(&a.common),
+                folder: folder(&a.common.folder),
             });
             (data, generated)
         }
@@ -241,6 +251,12 @@ pub fn fields(common: &CommonFields) -> Vec<CustomField> {
         .collect()
 }
 
+/// A `--folder` path in its stored form (`/Work//Email/` is `Work/Email`);
+/// none when not given.
+pub fn folder(given: &Option<String>) -> String {
+    given.as_deref().map(folder_path).unwrap_or_default()
+}
+
 /// The new item's password: stdin, generated, or asked twice.
 fn item_password(src: &SecretSource) -> anyhow::Result<(Password, bool)> {
     if let Some(pw) = new_item_password(src, true)? {
@@ -291,6 +307,7 @@ fn key(k: KeyArgs) -> anyhow::Result<CryptoKey> {
         key_type,
         application_tag: k.tag.map(String::into_bytes).unwrap_or_default(),
         private_key: pem.into(),
+        folder: folder(&k.folder),
         ..CryptoKey::default()
     })
 }

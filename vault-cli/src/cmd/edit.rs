@@ -57,6 +57,10 @@ pub struct EditFields {
     /// Remove a custom field (repeatable)
     #[arg(long = "remove-field", value_name = "NAME")]
     remove_fields: Vec<String>,
+    /// Move to this folder, a path such as Work/Email; "" takes the item
+    /// out of its folder
+    #[arg(long, value_name = "PATH")]
+    folder: Option<String>,
     #[command(flatten)]
     secret: SecretSource,
     /// Ask for the new password on the terminal
@@ -166,10 +170,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             changed |= set(&mut k.label, &f.label);
         }
     }
+    if f.folder.is_some() {
+        data.set_folder(super::add::folder(&f.folder));
+        changed = true;
+    }
     if !changed {
-        return Err(
-            CliError::Usage("nothing to change: give a flag such as --label".into()).into(),
-        );
+        return Err(CliError::Usage(
+            "nothing to change: give a flag such as --label or --folder".into(),
+        )
+        .into());
     }
     let gencount = vault.update(item.uuid, data)?;
     ctx.out.done(&format!(

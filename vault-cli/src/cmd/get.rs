@@ -14,8 +14,8 @@ pub struct Args {
     #[command(flatten)]
     query: QueryArgs,
     /// The field to print: password (default), account, server, service,
-    /// label, notes, totp, url, private-key, public-key (ed25519 and p256
-    /// keys, as an OpenSSH line), or a custom field's name
+    /// label, folder, notes, totp, url, private-key, public-key (ed25519 and
+    /// p256 keys, as an OpenSSH line), or a custom field's name
     #[arg(long, value_name = "NAME")]
     field: Option<String>,
     #[command(flatten)]
@@ -68,6 +68,7 @@ pub fn field_value(item: &Item, field: &str) -> anyhow::Result<Password> {
         "uuid" => return s(&item.uuid.to_string()),
         "account" => return s(item.data.account()),
         "label" => return s(item.data.label()),
+        "folder" => return s(item.data.folder()),
         _ => {}
     }
     let custom = match &item.data {

@@ -1,10 +1,12 @@
 //! `vault ls` and `vault search`: item summaries, never secrets.
 
+mod layout;
+
 use crate::context::Ctx;
 use crate::itemjson::class_name;
 use crate::output::rfc3339;
 use serde_json::json;
-use vault_core::item::{ItemClass, ItemSummary};
+use vault_core::item::{ItemClass, ItemSummary, folder_path};
 
 /// `vault ls`'s flags.
 #[derive(clap::Args)]
@@ -12,6 +14,13 @@ pub struct LsArgs {
     /// Only this class
     #[arg(long, value_enum)]
     class: Option<ClassArg>,
+    /// Only the items in this folder and its subfolders (case-insensitive;
+    /// "" for the items in no folder)
+    #[arg(long, value_name = "PATH")]
+    folder: Option<String>,
+    /// Group the items under an indented folder tree
+    #[arg(long)]
+    tree: bool,
 }
 
 /// `vault search`'s arguments.
@@ -36,19 +45,36 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<()> {
         ClassArg::Key => ItemClass::Keys,
     });
     let mut vault = ctx.unlock()?;
-    let items = vault.list(class)?;
-    print(ctx, &items);
+    let mut items = vault.list(class)?;
+    if let Some(folder) = &args.folder {
+        let want = folder_path(folder).to_lowercase();
+        items.retain(|s| in_folder(&s.folder, &want));
+    }
+    print(ctx, &items, args.tree);
     report_damaged(&mut vault)
 }
 
 pub fn search(ctx: &Ctx, args: SearchArgs) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     let items = vault.search(&args.text)?;
-    print(ctx, &items);
+    print(ctx, &items, false);
     report_damaged(&mut vault)
 }
 
-fn print(ctx: &Ctx, items: &[ItemSummary]) {
+/// Whether `folder` is `want` (lowercased, in stored form) or below it,
+/// ignoring case: `Work` holds `work` and `Work/Email`, not `Workshop`.
+/// An empty `want` holds only the items in no folder.
+fn in_folder(folder: &str, want: &str) -> bool {
+    if want.is_empty() {
+        return folder.is_empty();
+    }
+    let folder = folder.to_lowercase();
+    folder
+        .strip_prefix(want)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn print(ctx: &Ctx, items: &[ItemSummary], tree: bool) {
     if ctx.out.json {
         let list: Vec<_> = items
             .iter()
@@ -59,6 +85,7 @@ fn print(ctx: &Ctx, items: &[ItemSummary]) {
                     "name": s.name,
                     "account": s.account,
                     "label": s.label,
+                    "folder": s.folder,
                     "modified": rfc3339(s.modified_ms),
                 })
             })
@@ -66,29 +93,13 @@ fn print(ctx: &Ctx, items: &[ItemSummary]) {
         ctx.out.json(&json!(list));
         return;
     }
-    let width = items
-        .iter()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(40);
-    let mut lines = String::new();
-    for s in items {
-        let id = s.uuid.simple().to_string();
-        let line = format!(
-            "{}  {:<4}  {:<width$}  {}  {}",
-            &id[..8],
-            class_name(s.class),
-            s.name,
-            s.account,
-            s.label
-        );
-        lines.push_str(line.trim_end());
-        lines.push('\n');
-    }
-    if !lines.is_empty() {
-        lines.pop();
-        ctx.out.data(&lines);
+    let text = if tree {
+        layout::tree(items)
+    } else {
+        layout::flat(items)
+    };
+    if !text.is_empty() {
+        ctx.out.data(&text);
     }
 }
 
@@ -106,4 +117,21 @@ fn report_damaged(vault: &mut vault_core::UnlockedVault) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_folder;
+
+    #[test]
+    fn a_folder_holds_its_subfolders_whatever_the_case() {
+        assert!(in_folder("Work", "work"));
+        assert!(in_folder("work/Email", "work"));
+        assert!(in_folder("Work/Email/Old", "work/email"));
+        assert!(!in_folder("Workshop", "work"));
+        assert!(!in_folder("Home/Work", "work"));
+        assert!(!in_folder("", "work"));
+        assert!(in_folder("", ""));
+        assert!(!in_folder("Work", ""));
+    }
 }

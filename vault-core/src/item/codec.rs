@@ -3,6 +3,12 @@
 //! and ISO/IEC 7816-4 padding to a 64-byte bucket so a ciphertext's length
 //! does not give away a password's length.
 //!
+//! Tags 1-15 are shared by the classes (label, account, notes, password,
+//! custom field, folder), 16-31 are `inet`'s, 32-47 `genp`'s, 48-63
+//! `keys`'. An empty value is not written, so a field added later (the
+//! folder, tag 6) reads as empty from older items; a device that predates
+//! a tag keeps its bytes in `Item::unknown` and writes them back on edit.
+//!
 //! Hand-written rather than a serde format because it must keep unknown
 //! tags (a newer device's fields survive an older device's edit), allocate
 //! the plaintext exactly once (a grown `Vec` would leave plaintext behind in
@@ -28,6 +34,7 @@ mod tag {
     pub const NOTES: u8 = 3;
     pub const PASSWORD: u8 = 4;
     pub const CUSTOM: u8 = 5;
+    pub const FOLDER: u8 = 6;
     pub const SERVER: u8 = 16;
     pub const PROTOCOL: u8 = 17;
     pub const PORT: u8 = 18;
@@ -156,6 +163,7 @@ pub(crate) fn encode(
                 f.0.push((tag::URI, Val::Borrowed(u.as_bytes())));
             }
             f.put_custom(&i.custom_fields);
+            f.put_str(tag::FOLDER, &i.folder);
         }
         Some(ItemData::Genp(g)) => {
             f.put_str(tag::SERVICE, &g.service);
@@ -164,6 +172,7 @@ pub(crate) fn encode(
             f.put_str(tag::NOTES, g.notes.expose());
             f.put_str(tag::PASSWORD, g.password.expose());
             f.put_custom(&g.custom_fields);
+            f.put_str(tag::FOLDER, &g.folder);
         }
         Some(ItemData::Key(k)) => {
             f.put_str(tag::LABEL, &k.label);
@@ -174,6 +183,7 @@ pub(crate) fn encode(
             f.put(tag::CREDENTIAL_ID, &k.credential_id);
             f.put(tag::USER_HANDLE, &k.user_handle);
             f.put_str(tag::USER_NAME, &k.user_name);
+            f.put_str(tag::FOLDER, &k.folder);
         }
     }
     if data.is_some() {
@@ -309,6 +319,7 @@ pub(crate) fn decode(padded: &[u8]) -> Result<Decoded, DecryptError> {
                     tag::TOTP => set_once(&mut i.totp, SecretString::new(text(v)?))?,
                     tag::URI => i.uris.push(text(v)?),
                     tag::CUSTOM => i.custom_fields.push(custom(v)?),
+                    tag::FOLDER => set_once(&mut i.folder, text(v)?)?,
                     _ => unknown.push((t, v.to_vec())),
                 }
             }
@@ -325,6 +336,7 @@ pub(crate) fn decode(padded: &[u8]) -> Result<Decoded, DecryptError> {
                     tag::NOTES => set_once(&mut g.notes, SecretString::new(text(v)?))?,
                     tag::PASSWORD => set_once(&mut g.password, SecretString::new(text(v)?))?,
                     tag::CUSTOM => g.custom_fields.push(custom(v)?),
+                    tag::FOLDER => set_once(&mut g.folder, text(v)?)?,
                     _ => unknown.push((t, v.to_vec())),
                 }
             }
@@ -343,6 +355,7 @@ pub(crate) fn decode(padded: &[u8]) -> Result<Decoded, DecryptError> {
                     tag::CREDENTIAL_ID => set_once(&mut k.credential_id, v.to_vec())?,
                     tag::USER_HANDLE => set_once(&mut k.user_handle, v.to_vec())?,
                     tag::USER_NAME => set_once(&mut k.user_name, text(v)?)?,
+                    tag::FOLDER => set_once(&mut k.folder, text(v)?)?,
                     _ => unknown.push((t, v.to_vec())),
                 }
             }
@@ -362,8 +375,9 @@ pub(crate) fn decode(padded: &[u8]) -> Result<Decoded, DecryptError> {
 /// What the search cache keeps of an item: its summary attributes and the
 /// lowercased searchable text, read in one pass over the plaintext without
 /// allocating any secret field. This is the one definition of what search
-/// covers: server, service, account, label, protocol, path, URIs, key type,
-/// relying party, user name, custom field names and visible custom values.
+/// covers: server, service, account, label, folder, protocol, path, URIs,
+/// key type, relying party, user name, custom field names and visible custom
+/// values.
 pub(crate) struct Summary {
     pub class: ItemClass,
     pub tomb: bool,
@@ -371,6 +385,7 @@ pub(crate) struct Summary {
     pub name: String,
     pub account: String,
     pub label: String,
+    pub folder: String,
     pub text: String,
     /// The server (inet) and every URI, as stored: what the resolver's
     /// host rule reads.
@@ -396,6 +411,7 @@ pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
         name: String::new(),
         account: String::new(),
         label: String::new(),
+        folder: String::new(),
         text: String::new(),
         locations: Vec::new(),
     };
@@ -426,6 +442,10 @@ pub(crate) fn summarize(padded: &[u8]) -> Result<Summary, DecryptError> {
             (_, tag::LABEL) => {
                 out.label = as_str(v)?.to_owned();
                 push(&mut out.text, &out.label);
+            }
+            (_, tag::FOLDER) => {
+                out.folder = as_str(v)?.to_owned();
+                push(&mut out.text, &out.folder);
             }
             (ItemClass::Inet, tag::URI) => {
                 let uri = as_str(v)?;

@@ -14,7 +14,7 @@ pub struct FieldChange {
     pub field: &'static str,
     /// The value before and after, for a field that is not secret
     /// (server, service, relying party, account, user name, label,
-    /// protocol, port, path, URIs, key type). `None` for a secret
+    /// folder, protocol, port, path, URIs, key type). `None` for a secret
     /// (password, notes, TOTP seed, private key, custom fields) and for a
     /// binary field (application tag, credential id, user handle): those
     /// are only named.
@@ -73,6 +73,7 @@ impl Diff {
         self.named("totp", &b.totp, &a.totp);
         self.shown("uris", &b.uris.join(" "), &a.uris.join(" "));
         self.named("custom_fields", &b.custom_fields[..], &a.custom_fields[..]);
+        self.shown("folder", &b.folder, &a.folder);
     }
 
     fn genp(&mut self, b: &GenericPassword, a: &GenericPassword) {
@@ -82,6 +83,7 @@ impl Diff {
         self.named("notes", &b.notes, &a.notes);
         self.named("password", &b.password, &a.password);
         self.named("custom_fields", &b.custom_fields[..], &a.custom_fields[..]);
+        self.shown("folder", &b.folder, &a.folder);
     }
 
     fn key(&mut self, b: &CryptoKey, a: &CryptoKey) {
@@ -93,6 +95,7 @@ impl Diff {
         self.named("credential_id", &b.credential_id, &a.credential_id);
         self.named("user_handle", &b.user_handle, &a.user_handle);
         self.shown("user_name", &b.user_name, &a.user_name);
+        self.shown("folder", &b.folder, &a.folder);
     }
 }
 
@@ -127,6 +130,30 @@ mod tests {
         );
         let text = format!("{c:?}");
         assert!(!text.contains("p1") && !text.contains("p2"), "{text}");
+    }
+
+    #[test]
+    fn a_folder_move_is_shown_with_its_values() {
+        let mut before = inet("a.example", "p1");
+        before.set_folder("Work".into());
+        let mut after = before.clone();
+        after.set_folder("Work/Email".into());
+        let c = changes(Some(&before), &after);
+        assert_eq!(
+            c,
+            vec![FieldChange {
+                field: "folder",
+                values: Some(("Work".into(), "Work/Email".into())),
+            }]
+        );
+        let key = |folder: &str| {
+            ItemData::Key(CryptoKey {
+                folder: folder.into(),
+                ..Default::default()
+            })
+        };
+        let c = changes(Some(&key("")), &key("Keys"));
+        assert_eq!(c[0].values, Some((String::new(), "Keys".into())));
     }
 
     #[test]

@@ -152,7 +152,7 @@ impl Ctx {
         r: &InternetPassword,
     ) -> InternetPassword {
         merge_fields!(InternetPassword, self, b, l, r;
-            server, account, protocol, port, path, label, notes, password, totp;
+            server, account, protocol, port, path, label, notes, password, totp, folder;
             uris: merge_set(b.map(|b| &b.uris[..]), &l.uris, &r.uris),
             custom_fields: self.custom(b.map(|b| &b.custom_fields[..]), &l.custom_fields, &r.custom_fields),
         )
@@ -165,7 +165,7 @@ impl Ctx {
         r: &GenericPassword,
     ) -> GenericPassword {
         merge_fields!(GenericPassword, self, b, l, r;
-            service, account, label, notes, password;
+            service, account, label, notes, password, folder;
             custom_fields: self.custom(b.map(|b| &b.custom_fields[..]), &l.custom_fields, &r.custom_fields),
         )
     }
@@ -173,7 +173,7 @@ impl Ctx {
     fn key(&mut self, b: Option<&CryptoKey>, l: &CryptoKey, r: &CryptoKey) -> CryptoKey {
         merge_fields!(CryptoKey, self, b, l, r;
             label, key_type, application_tag, private_key, rp_id, credential_id, user_handle,
-            user_name;
+            user_name, folder;
         )
     }
 

@@ -94,6 +94,9 @@ pub struct InternetPassword {
     pub uris: Vec<String>,
     /// User-defined fields.
     pub custom_fields: Vec<CustomField>,
+    /// The folder, a `/`-separated path such as `Work/Email`; empty for
+    /// none (see [`folder_path`]).
+    pub folder: String,
 }
 
 /// A generic password (`genp`).
@@ -111,6 +114,8 @@ pub struct GenericPassword {
     pub password: SecretString,
     /// User-defined fields.
     pub custom_fields: Vec<CustomField>,
+    /// The folder, a `/`-separated path; empty for none.
+    pub folder: String,
 }
 
 /// A crypto key or a passkey (`keys`).
@@ -132,6 +137,19 @@ pub struct CryptoKey {
     pub user_handle: Vec<u8>,
     /// Passkey: user name.
     pub user_name: String,
+    /// The folder, a `/`-separated path; empty for none.
+    pub folder: String,
+}
+
+/// A folder path in its one stored form: `/`-separated names, each trimmed
+/// of surrounding space, empty names dropped. `" Work//Email/ "` becomes
+/// `Work/Email`; a path of nothing but slashes and space is no folder (`""`).
+pub fn folder_path(path: &str) -> String {
+    path.split('/')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// An item's attributes, by class.
@@ -181,6 +199,24 @@ impl ItemData {
             ItemData::Inet(i) => &i.label,
             ItemData::Genp(g) => &g.label,
             ItemData::Key(k) => &k.label,
+        }
+    }
+
+    /// The folder path; empty for none.
+    pub fn folder(&self) -> &str {
+        match self {
+            ItemData::Inet(i) => &i.folder,
+            ItemData::Genp(g) => &g.folder,
+            ItemData::Key(k) => &k.folder,
+        }
+    }
+
+    /// Sets the folder path (taken as given; see [`folder_path`]).
+    pub fn set_folder(&mut self, folder: String) {
+        match self {
+            ItemData::Inet(i) => i.folder = folder,
+            ItemData::Genp(g) => g.folder = folder,
+            ItemData::Key(k) => k.folder = folder,
         }
     }
 
@@ -241,6 +277,7 @@ impl Item {
             name: self.data.name().to_owned(),
             account: self.data.account().to_owned(),
             label: self.data.label().to_owned(),
+            folder: self.data.folder().to_owned(),
             modified_ms: self.modified_ms,
         }
     }
@@ -321,6 +358,21 @@ pub struct ItemSummary {
     pub account: String,
     /// The label.
     pub label: String,
+    /// The folder path (`Work/Email`); empty for none.
+    pub folder: String,
     /// When the current version was written (ms since the Unix epoch).
     pub modified_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folder_path;
+
+    #[test]
+    fn folder_paths_have_one_form() {
+        assert_eq!(folder_path(" Work//Email/ "), "Work/Email");
+        assert_eq!(folder_path("/Root/ a b /"), "Root/a b");
+        assert_eq!(folder_path(" / "), "");
+        assert_eq!(folder_path(""), "");
+    }
 }

@@ -435,3 +435,6 @@ impl UnlockedVault {
         Ok(self.search.insert(cache))
     }
 }
+
+#[cfg(test)]
+mod tests;

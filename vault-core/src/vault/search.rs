@@ -44,6 +44,7 @@ impl Entry {
                 name: s.name,
                 account: s.account,
                 label: s.label,
+                folder: s.folder,
                 modified_ms: s.modified_ms,
             },
             text: Zeroizing::new(s.text),

@@ -48,6 +48,7 @@ pub fn full_inet(tag: &str) -> ItemData {
                 hidden: false,
             },
         ],
+        folder: "Finance/Bänken".into(),
     })
 }
 
@@ -63,6 +64,7 @@ pub fn full_genp(tag: &str) -> ItemData {
             value: "home-net".into(),
             hidden: false,
         }],
+        folder: "Home/Network".into(),
     })
 }
 
@@ -76,6 +78,7 @@ pub fn full_key(tag: &str) -> ItemData {
         credential_id: vec![9; 32],
         user_handle: vec![1, 2, 3],
         user_name: format!("carol-{tag}"),
+        folder: "Passkeys".into(),
     })
 }
 

@@ -50,6 +50,7 @@ pub fn inet(
         totp: totp.into(),
         uris: vec![uri.into()],
         custom_fields,
+        folder: String::new(),
     })
 }
 
@@ -67,7 +68,14 @@ pub fn genp(
         notes: notes.into(),
         password: password.into(),
         custom_fields,
+        folder: String::new(),
     })
+}
+
+/// `item` in `folder`.
+pub fn in_folder(mut item: ItemData, folder: &str) -> ItemData {
+    item.set_folder(folder.into());
+    item
 }
 
 /// The secrets `Debug` redacts, exposed, so a mismatch shows which differs.

@@ -20,6 +20,7 @@ fn sample_inet() -> ItemData {
             value: "1234".into(),
             hidden: true,
         }],
+        folder: "Work/Email".into(),
     })
 }
 
@@ -59,6 +60,7 @@ fn summary_covers_exactly_the_non_secret_attributes() {
         (s.name.as_str(), s.account.as_str(), s.label.as_str()),
         ("example.com", "ålice", "Example 🔑")
     );
+    assert_eq!(s.folder, "Work/Email");
     assert_eq!(s.modified_ms, 6);
     for searchable in [
         "example.com",
@@ -68,6 +70,7 @@ fn summary_covers_exactly_the_non_secret_attributes() {
         "example 🔑",
         "https://a",
         "pin",
+        "work/email",
     ] {
         assert!(
             s.text.contains(searchable),
@@ -78,6 +81,117 @@ fn summary_covers_exactly_the_non_secret_attributes() {
     for secret in ["multi", "ppp", "otpauth", "1234"] {
         assert!(!s.text.contains(secret), "{secret} must not be searchable");
     }
+}
+
+/// A plaintext body written field by field: the header, then `fields`.
+fn plaintext(class: ItemClass, fields: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut out = vec![class as u8, 0];
+    out.extend_from_slice(&7i64.to_le_bytes());
+    out.extend_from_slice(&8i64.to_le_bytes());
+    for (t, v) in fields {
+        write_field(&mut out, *t, v);
+    }
+    out.push(0x80);
+    out.resize(out.len().div_ceil(PAD_TO) * PAD_TO, 0);
+    out
+}
+
+#[test]
+fn every_class_keeps_its_folder_and_older_items_have_none() {
+    let folder = || "Personal/Bank".to_owned();
+    let items = [
+        ItemData::Inet(InternetPassword {
+            server: "bank.example".into(),
+            folder: folder(),
+            ..Default::default()
+        }),
+        ItemData::Genp(GenericPassword {
+            service: "wifi".into(),
+            folder: folder(),
+            ..Default::default()
+        }),
+        ItemData::Key(CryptoKey {
+            label: "deploy".into(),
+            folder: folder(),
+            ..Default::default()
+        }),
+    ];
+    for d in items {
+        let enc = encode(d.class(), Some(&d), 1, 2, &[]).unwrap();
+        let dec = decode(&enc).unwrap();
+        assert_eq!(dec.data.folder(), "Personal/Bank");
+        assert_eq!(dec.data, d);
+        assert!(dec.unknown.is_empty(), "the folder is a known field");
+        assert_eq!(summarize(&enc).unwrap().folder, "Personal/Bank");
+    }
+    // An item written before folders existed: no folder tag at all.
+    let old = plaintext(ItemClass::Genp, &[(tag::SERVICE, b"wifi")]);
+    let dec = decode(&old).unwrap();
+    assert_eq!(dec.data.folder(), "");
+    assert!(dec.unknown.is_empty());
+    assert_eq!(summarize(&old).unwrap().folder, "");
+    // Two folders in one item are malformed, like any repeated field.
+    let twice = plaintext(ItemClass::Genp, &[(tag::FOLDER, b"a"), (tag::FOLDER, b"b")]);
+    assert_eq!(
+        decode(&twice).unwrap_err(),
+        DecryptError::Malformed("a field appears twice")
+    );
+}
+
+/// The folder's bytes on the wire are pinned: tag 6, after the class's
+/// other fields, on every class.
+#[test]
+fn the_folder_is_tag_6() {
+    let d = ItemData::Genp(GenericPassword {
+        service: "s".into(),
+        folder: "W/E".into(),
+        ..Default::default()
+    });
+    let enc = encode(ItemClass::Genp, Some(&d), 1, 2, &[]).unwrap();
+    let mut want = vec![2u8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+    want.extend_from_slice(&[32, 1, b's', 6, 3, b'W', b'/', b'E', 0x80]);
+    want.resize(PAD_TO, 0);
+    assert_eq!(&enc[..], &want[..]);
+}
+
+/// A device that predates a field (as one before folders predates tag 6)
+/// reads it as unknown; its edit must write it back byte for byte, or the
+/// newer device's value would be lost the first time an older one edits.
+#[test]
+fn a_field_this_version_does_not_know_survives_an_edit() {
+    const FUTURE: u8 = 14;
+    let written = plaintext(
+        ItemClass::Inet,
+        &[
+            (tag::SERVER, b"example.com"),
+            (FUTURE, b"from a newer device"),
+            (tag::PASSWORD, b"old"),
+            (tag::FOLDER, b"Work"),
+        ],
+    );
+    let dec = decode(&written).unwrap();
+    assert_eq!(dec.unknown, vec![(FUTURE, b"from a newer device".to_vec())]);
+    assert_eq!(dec.data.folder(), "Work");
+    // The edit: a new password, the unknown fields passed back as
+    // `Item::unknown` carries them.
+    let mut data = dec.data;
+    if let ItemData::Inet(i) = &mut data {
+        i.password = "new".into();
+    }
+    let again = encode(ItemClass::Inet, Some(&data), 7, 9, &dec.unknown).unwrap();
+    let back = decode(&again).unwrap();
+    assert_eq!(back.unknown, dec.unknown, "the unknown field was dropped");
+    assert_eq!(back.data, data);
+    // Search ignores what it does not know, and still reads the rest.
+    let s = summarize(&again).unwrap();
+    assert_eq!(
+        (s.name.as_str(), s.folder.as_str()),
+        ("example.com", "Work")
+    );
+    assert!(!s.text.contains("newer device"), "{:?}", s.text);
+    // A tombstone carries no attributes, so no unknown fields either.
+    let tomb = encode(ItemClass::Inet, None, 7, 9, &dec.unknown).unwrap();
+    assert!(decode(&tomb).unwrap().unknown.is_empty());
 }
 
 #[test]

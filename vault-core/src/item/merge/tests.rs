@@ -103,6 +103,56 @@ fn same_field_edited_on_both_sides_goes_to_the_later_version() {
 }
 
 #[test]
+fn concurrent_folder_edits_merge_like_any_field() {
+    let b = ed(1, |d| d.folder = "Work".into());
+    // A move on one side and a password change on the other: both kept.
+    let l = ed(2, |d| d.folder = "Work/Email".into());
+    let r = ed(3, |d| {
+        (d.folder, d.password) = ("Work".into(), "new".into());
+    });
+    let m = run(Some(&b), &l, &P1, &r, &P2);
+    assert_eq!(inet(&m).folder, "Work/Email");
+    assert_eq!(inet(&m).password, "new".into());
+    assert_eq!(flags(&m), (0, false, false));
+    // Moved to two different folders: the later move wins, named `folder`.
+    let r = ed(3, |d| d.folder = "Personal".into());
+    let m = run(Some(&b), &l, &P1, &r, &P2);
+    assert_eq!(inet(&m).folder, "Personal");
+    let c = FieldConflict {
+        field: "folder".into(),
+        winner: Winner::Remote,
+    };
+    assert_eq!(m.conflicts, vec![c]);
+    // Taken out of its folder on one side only: no folder.
+    let r = ed(3, |d| d.folder.clear());
+    let m = run(Some(&b), &b, &P1, &r, &P2);
+    assert_eq!(inet(&m).folder, "");
+    // The other classes merge their folder too.
+    let g = |ms, folder: &str| {
+        let data = ItemData::Genp(GenericPassword {
+            folder: folder.into(),
+            ..Default::default()
+        });
+        Item::new(Uuid::from_u128(8), data, ms)
+    };
+    let k = |ms, folder: &str| {
+        let data = ItemData::Key(CryptoKey {
+            folder: folder.into(),
+            ..Default::default()
+        });
+        Item::new(Uuid::from_u128(9), data, ms)
+    };
+    for (b, l, r) in [
+        (g(1, "A"), g(2, "A"), g(3, "B")),
+        (k(1, "A"), k(2, "A"), k(3, "B")),
+    ] {
+        let m = run(Some(&b), &l, &P1, &r, &P2);
+        assert_eq!(m.data.folder(), "B");
+        assert!(m.conflicts.is_empty());
+    }
+}
+
+#[test]
 fn uris_merge_as_a_set() {
     let b = ed(1, |_| {});
     let l = ed(2, |d| d.uris = strs(&["c", "a", "b"]));
@@ -164,8 +214,17 @@ fn arb_item() -> impl Strategy<Value = Item> {
     let cfs = prop::collection::vec(("[xy]", "[01]"), 0..3);
     let uris = prop::collection::vec("[a-c]", 0..4);
     let port = prop::option::of(0u16..2);
-    let f = ("[ab]?", "[ab]?", "[ab]?", port, uris, cfs, 0i64..3);
-    f.prop_map(|(server, account, pw, port, uris, cfs, ms)| {
+    let f = (
+        "[ab]?",
+        "[ab]?",
+        "[ab]?",
+        port,
+        uris,
+        cfs,
+        0i64..3,
+        "(a|a/b)?",
+    );
+    f.prop_map(|(server, account, pw, port, uris, cfs, ms, folder)| {
         let custom_fields = cfs.iter().map(|(n, v)| cf(n, v)).collect();
         let password = pw.into();
         let d = InternetPassword {
@@ -175,6 +234,7 @@ fn arb_item() -> impl Strategy<Value = Item> {
             port,
             uris,
             custom_fields,
+            folder,
             ..Default::default()
         };
         item(d, ms)
