@@ -27,9 +27,18 @@ fn every_shell_gets_a_script_naming_the_subcommands() {
         }
         // Flags too, the new ones included.
         assert!(s.contains("clip-seconds"), "{shell}: no --clip-seconds");
+        // bash spells `ssh-agent` as `ssh__subcmd__agent`: only `__agent`
+        // not preceded by a word character is the hidden command.
         for hidden in ["__agent", "__clip"] {
-            assert!(!s.contains(hidden), "{shell}'s script offers {hidden}");
+            let offered = s.match_indices(hidden).any(|(i, _)| {
+                !s[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            });
+            assert!(!offered, "{shell}'s script offers {hidden}");
         }
+        assert!(s.contains("ssh-agent"), "{shell}: no ssh-agent");
     }
     // No vault was needed, and none was made.
     assert!(!env.vault.exists());

@@ -13,7 +13,7 @@ use vault_core::item::{ItemClass, ItemSummary, folder_path};
 pub struct LsArgs {
     /// Only this class
     #[arg(long, value_enum)]
-    class: Option<ClassArg>,
+    class: Option<crate::query::ClassArg>,
     /// Only the items in this folder and its subfolders (case-insensitive;
     /// "" for the items in no folder)
     #[arg(long, value_name = "PATH")]
@@ -30,20 +30,8 @@ pub struct SearchArgs {
     text: String,
 }
 
-/// The item classes `vault ls --class` filters by.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ClassArg {
-    Inet,
-    Genp,
-    Key,
-}
-
 pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<()> {
-    let class = args.class.map(|c| match c {
-        ClassArg::Inet => ItemClass::Inet,
-        ClassArg::Genp => ItemClass::Genp,
-        ClassArg::Key => ItemClass::Keys,
-    });
+    let class = args.class.map(ItemClass::from);
     let mut vault = ctx.unlock()?;
     let mut items = vault.list(class)?;
     if let Some(folder) = &args.folder {
