@@ -68,6 +68,7 @@ fn simultaneous_syncs_of_the_same_item_converge() {
             .as_array()
             .unwrap()
             .iter()
+            .map(|v| &v["item"])
             .chain([&d.json(&["get", &x])])
         {
             for k in ["password", "notes"] {

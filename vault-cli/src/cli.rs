@@ -3,11 +3,11 @@
 //! that runs it, in its `cmd` module: `Args` (`LsArgs`, `GenArgs`, ... where
 //! a module runs several commands), or a `Command` enum of subcommands.
 
-use crate::cmd::ssh_agent;
 use crate::cmd::{
     add, circle, edit, export, get, history, import, init, keys, list, lock, peer, quarantine, rm,
     sync, totp,
 };
+use crate::cmd::{restore, ssh_agent};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -96,7 +96,11 @@ pub enum Command {
     /// Delete an item
     Rm(rm::Args),
     /// An item's earlier versions
+    #[command(long_about = history::LONG_ABOUT)]
     History(history::Args),
+    /// Bring back an earlier version of an item (a gen `vault history` lists) as a new version
+    #[command(long_about = restore::LONG_ABOUT)]
+    Restore(restore::Args),
     /// The item's current TOTP code (RFC 6238) and the seconds it stays valid
     Totp(totp::Args),
     /// Generate a password (or a passphrase with --words)

@@ -306,16 +306,19 @@ fn edit_changes_fields_and_keeps_history() {
 
     let h = env.json(&["history", "github.com"]);
     let versions = h.as_array().unwrap();
-    assert_eq!(versions.len(), 2);
-    assert!(versions.iter().all(|v| v.get("password").is_none()), "{h}");
+    assert_eq!(versions.len(), 3);
+    assert!(
+        versions.iter().all(|v| v["item"].get("password").is_none()),
+        "{h}"
+    );
     let h = env.json(&["history", "github.com", "--show-secrets"]);
     let old: Vec<_> = h
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v["password"].as_str().unwrap())
+        .map(|v| v["item"]["password"].as_str().unwrap())
         .collect();
-    assert_eq!(old, ["old-pass", "old-pass"]);
+    assert_eq!(old, ["new-pass", "old-pass", "old-pass"]);
     let human = env.ok(&["history", "github.com"]);
     assert!(human.contains("gen 2") && human.contains("gen 1") && !human.contains("old-pass"));
 
@@ -325,11 +328,15 @@ fn edit_changes_fields_and_keeps_history() {
         .args(["edit", &id, "--service", "x"])
         .assert()
         .code(2);
+    // No flag opens the editor, which needs $EDITOR or a terminal.
     env.cmd()
         .args(["edit", &id])
+        .env_remove("VISUAL")
+        .env_remove("EDITOR")
+        .write_stdin("")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("nothing to change"));
+        .stderr(predicate::str::contains("$EDITOR"));
     env.cmd()
         .args(["edit", &id, "--remove-field", "nope"])
         .assert()

@@ -89,6 +89,23 @@ fn delete_leaves_a_tombstone_and_the_last_version_in_history() {
 }
 
 #[test]
+fn latest_returns_a_live_version_or_the_tombstone() {
+    let (_d, _p, mut v) = new_vault();
+    let id = v.add(full_inet("x")).unwrap();
+    let live = v.latest(id).unwrap();
+    assert_eq!((live.gencount, live.deleted), (1, false));
+    assert_eq!(live.data, full_inet("x"));
+    v.delete(id).unwrap();
+    let tomb = v.latest(id).unwrap();
+    assert_eq!((tomb.gencount, tomb.deleted), (2, true));
+    assert_eq!(tomb.class(), ItemClass::Inet);
+    assert_ne!(tomb.data, full_inet("x"));
+    assert!(tomb.modified_ms >= live.modified_ms);
+    let unknown = uuid::Uuid::from_u128(7);
+    assert!(matches!(v.latest(unknown), Err(ItemError::NotFound(u)) if u == unknown));
+}
+
+#[test]
 fn update_cannot_change_class_and_unknown_uuids_are_not_found() {
     let (_d, _p, mut v) = new_vault();
     let id = v.add(full_inet("x")).unwrap();

@@ -697,14 +697,15 @@ pub fn password(d: &Device, query: &str) -> String {
     d.ok(&["get", query]).trim_end().to_owned()
 }
 
-/// Every password in an item's history (`vault --json history
-/// --show-secrets`).
+/// Every password in an item's history, the current version left out
+/// (`vault --json history --show-secrets`).
 pub fn history_passwords(d: &Device, query: &str) -> Vec<String> {
     d.json(&["history", query, "--show-secrets"])
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|v| v["password"].as_str().map(str::to_owned))
+        .filter(|v| v["current"] != true)
+        .filter_map(|v| v["item"]["password"].as_str().map(str::to_owned))
         .collect()
 }
 

@@ -1,5 +1,9 @@
-//! `vault edit`: change an item's fields; vault-core keeps the previous
-//! version in history.
+//! `vault edit`: change an item's fields, from flags or (with none) in a
+//! text form in the user's editor; vault-core keeps the previous version
+//! in history.
+
+mod form;
+mod scratch;
 
 use super::add::{SecretSource, parse_field};
 use crate::context::Ctx;
@@ -73,6 +77,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         query: which,
         fields: f,
     } = args;
+    if !f.any() {
+        return edit_in_editor(ctx, &which);
+    }
     // The new password is read before unlocking: stdin and the terminal
     // belong to one question at a time.
     if let Some(t) = &f.totp {
@@ -194,6 +201,105 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     ctx.out
         .json(&json!({ "uuid": item.uuid.to_string(), "gencount": gencount }));
+    Ok(())
+}
+
+impl EditFields {
+    /// Whether any flag was given (none: the form opens in the editor).
+    fn any(&self) -> bool {
+        let s = &self.secret;
+        [
+            &self.server,
+            &self.service,
+            &self.account,
+            &self.protocol,
+            &self.path,
+            &self.label,
+            &self.notes,
+            &self.totp,
+        ]
+        .iter()
+        .any(|o| o.is_some())
+            || self.port.is_some()
+            || !self.urls.is_empty()
+            || !self.fields.is_empty()
+            || !self.remove_fields.is_empty()
+            || s.password_stdin
+            || s.generate.is_some()
+            || self.ask_password
+    }
+}
+
+/// `vault edit QUERY` alone: the item as a form in the editor, reopened
+/// with the error at the top until it parses; saved as a new version only
+/// if it changes something.
+fn edit_in_editor(ctx: &Ctx, which: &query::QueryArgs) -> anyhow::Result<()> {
+    let editor = scratch::editor()?;
+    let mut vault = ctx.unlock()?;
+    let item = query::resolve(&mut vault, which)?;
+    let title = format!("{} (gen {})", query::short(&item), item.gencount);
+    let original = form::render(&item.data, &title).map_err(|e| CliError::Usage(e.to_string()))?;
+    let file = scratch::Scratch::create(&original)?;
+    // What the file held before the editor ran: the form, then the form
+    // with an error at its top.
+    let mut offered = original.clone();
+    let mut after_error = false;
+    let data = loop {
+        scratch::run_editor(&editor, file.path())?;
+        let text = file.read()?.unwrap_or_default();
+        if form::is_empty(&text) {
+            return Err(CliError::Usage("the form was emptied: nothing changed".into()).into());
+        }
+        if *text == *original {
+            break None;
+        }
+        if after_error && *text == *offered {
+            return Err(CliError::Usage(
+                "the form was saved unchanged after an error: nothing changed".into(),
+            )
+            .into());
+        }
+        let body = form::strip_errors(&text);
+        match form::parse(&body, item.class()) {
+            Ok(data) => break Some(data),
+            Err(e) => {
+                let mut again = zeroize::Zeroizing::new(format!("# error: {e}\n"));
+                again.push_str(&body);
+                file.write(&again)?;
+                offered = again;
+                after_error = true;
+            }
+        }
+    };
+    drop(file);
+    let uuid = item.uuid.to_string();
+    match data {
+        Some(data) if data != item.data => {
+            // Another process (a sync) may have written a version meanwhile:
+            // refuse to overwrite what the form did not show.
+            let now = vault.get(item.uuid)?;
+            if now.gencount != item.gencount {
+                anyhow::bail!(
+                    "the item changed while the editor was open (gen {} is now gen {}); \
+                     nothing was saved: run `vault edit` again",
+                    item.gencount,
+                    now.gencount
+                );
+            }
+            let gencount = vault.update(item.uuid, data)?;
+            ctx.out.data(&format!(
+                "updated {} (version {gencount})",
+                query::short(&item)
+            ));
+            ctx.out
+                .json(&json!({ "uuid": uuid, "gencount": gencount, "changed": true }));
+        }
+        _ => {
+            ctx.out.note("no change");
+            ctx.out
+                .json(&json!({ "uuid": uuid, "gencount": item.gencount, "changed": false }));
+        }
+    }
     Ok(())
 }
 

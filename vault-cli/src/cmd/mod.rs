@@ -17,6 +17,7 @@ pub mod lock;
 mod pairing;
 pub mod peer;
 pub mod quarantine;
+pub mod restore;
 pub mod rm;
 mod server_session;
 pub mod ssh_agent;
@@ -40,6 +41,7 @@ pub fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Edit(args) => edit::run(ctx, args),
         Command::Rm(args) => rm::run(ctx, args),
         Command::History(args) => history::run(ctx, args),
+        Command::Restore(args) => restore::run(ctx, args),
         Command::Totp(args) => totp::run(ctx, args),
         Command::Gen(args) => keys::gen_password(ctx, args),
         Command::Passwd(args) => keys::passwd(ctx, args),

@@ -143,6 +143,19 @@ impl UnlockedVault {
         Err(ItemError::NotFound(uuid))
     }
 
+    /// The current version of an item, live or deleted: a deleted item
+    /// comes back as its tombstone (`deleted` set, attributes empty), so a
+    /// front end can show when it was deleted and by which version.
+    pub fn latest(&mut self, uuid: Uuid) -> Result<Item, ItemError> {
+        for class in ItemClass::ALL {
+            if let Some(row) = find_row(&self.conn, class, uuid)? {
+                let decoded = self.open(class, &row)?;
+                return Ok(to_item(uuid, row.gencount, decoded));
+            }
+        }
+        Err(ItemError::NotFound(uuid))
+    }
+
     /// Replaces an item's attributes with `data` (same class). The previous
     /// version goes to the history; returns the new gencount.
     pub fn update(&mut self, uuid: Uuid, data: ItemData) -> Result<u64, ItemError> {
