@@ -72,7 +72,9 @@ fn quarantined(d: &Device) -> Vec<Value> {
 fn refused(d: &Device) -> String {
     let (code, out, err) = d.sync_fails();
     assert_eq!(code, 7, "{}: {err}", d.name);
-    assert!(out.is_empty(), "{out}");
+    // --json: the error as one object on stdout, nothing else.
+    let e: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["error"]["code"], "server_failed_verification", "{out}");
     assert!(err.contains("the sync server failed verification"), "{err}");
     err
 }

@@ -150,7 +150,6 @@ pub fn exit_code_table() -> String {
 pub fn sync_exit_code(err: &SyncError) -> Option<u8> {
     match err {
         SyncError::NotMember | SyncError::Transport(TransportError::NotMember) => Some(6),
-        SyncError::Transport(TransportError::Unreachable(_)) => Some(8),
         SyncError::Zone(_) => Some(7),
         SyncError::NoCircle => Some(2),
         _ => None,
@@ -168,11 +167,12 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(code) = cause.downcast_ref::<SyncError>().and_then(sync_exit_code) {
             return code;
         }
-        match cause.downcast_ref::<TransportError>() {
-            Some(TransportError::NotMember) => return 6,
-            Some(TransportError::Unreachable(_)) => return 8,
-            _ => {}
+        if let Some(TransportError::NotMember) = cause.downcast_ref::<TransportError>() {
+            return 6;
         }
+        // The transport's `Unreachable` wraps any client failure (a
+        // redirect, an answer past its cap); only a connection that was not
+        // made or broke is exit 8.
         if let Some(vault_client::ClientError::Unreachable { .. }) =
             cause.downcast_ref::<vault_client::ClientError>()
         {

@@ -184,7 +184,7 @@ fn edit_moves_an_item_and_an_empty_folder_takes_it_out() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v["folder"].as_str())
+        .map(|v| v["item"]["folder"].as_str())
         .collect();
     assert!(folders.contains(&Some("work")), "{history}");
 }

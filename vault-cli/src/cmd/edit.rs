@@ -215,6 +215,7 @@ impl EditFields {
             &self.protocol,
             &self.path,
             &self.label,
+            &self.folder,
             &self.notes,
             &self.totp,
         ]
