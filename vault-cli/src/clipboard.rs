@@ -82,17 +82,13 @@ pub fn copy(ctx: &Ctx, value: &str, args: &ClipArgs) -> anyhow::Result<()> {
 fn spawn_helper(value: &str, seconds: u64) -> anyhow::Result<()> {
     use std::process::{Command, Stdio};
     let exe = std::env::current_exe().context("cannot find the vault binary")?;
-    let mut child = Command::new(exe)
+    let mut child = crate::password::without_secret_vars(&mut Command::new(exe))
         .arg("__clip")
         .arg("--seconds")
         .arg(seconds.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        // It needs no password: none lingers in its environment.
-        .env_remove("VAULT_PASSWORD")
-        .env_remove("VAULT_NEW_PASSWORD")
-        .env_remove("VAULT_EXPORT_PASSWORD")
         // It holds no directory busy while it waits.
         .current_dir("/")
         .spawn()

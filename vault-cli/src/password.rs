@@ -37,6 +37,23 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// The environment variables of ours that can hold a password itself (the
+/// `_FILE` ones only name a file).
+pub const SECRET_VARS: [&str; 3] = [
+    "VAULT_PASSWORD",
+    "VAULT_NEW_PASSWORD",
+    "VAULT_EXPORT_PASSWORD",
+];
+
+/// `cmd` without [`SECRET_VARS`]: for the processes `vault` starts (the
+/// agent, the clipboard helper, the editor), which need no password.
+pub fn without_secret_vars(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for var in SECRET_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// The master password from `$VAULT_PASSWORD_FILE` or `$VAULT_PASSWORD`.
 pub fn master_from_env() -> anyhow::Result<Option<Password>> {
     from_env("VAULT_PASSWORD_FILE", "VAULT_PASSWORD")

@@ -237,4 +237,15 @@ fn ties_are_reported_whole_and_resolve_one_says_so() {
         v.resolve_one("renamed", Selector::default()).unwrap().uuid,
         uuid
     );
+    // The substring rule's buffer follows edits, adds and deletes too.
+    assert_eq!(
+        v.resolve_one("enam", Selector::default()).unwrap().uuid,
+        uuid
+    );
+    let other = v.add(genp("unnamed", "x", "U")).unwrap();
+    assert_eq!(v.resolve("nam", Selector::default()).unwrap().count, 2);
+    v.delete(uuid).unwrap();
+    let left = v.resolve_one("nam", Selector::default()).unwrap();
+    assert_eq!(left.uuid, other);
+    assert_eq!(v.resolve("shared", Selector::default()).unwrap().count, 24);
 }

@@ -230,7 +230,9 @@ pub fn spawn(
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let exe: PathBuf = std::env::current_exe().context("cannot find the vault binary")?;
-    let mut child = Command::new(exe)
+    // The agent needs no password; none lingers in its environment for its
+    // whole life.
+    let mut child = crate::password::without_secret_vars(&mut Command::new(exe))
         .arg("__agent")
         .arg("--socket")
         .arg(socket)
@@ -241,11 +243,6 @@ pub fn spawn(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        // The agent needs no password; don't let one linger in its
-        // environment for its whole life.
-        .env_remove("VAULT_PASSWORD")
-        .env_remove("VAULT_NEW_PASSWORD")
-        .env_remove("VAULT_EXPORT_PASSWORD")
         // Its own process group: Ctrl-C in this terminal does not reach it.
         .process_group(0)
         .spawn()

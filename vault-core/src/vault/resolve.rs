@@ -15,7 +15,6 @@
 use super::UnlockedVault;
 use crate::error::ItemError;
 use crate::item::{ItemClass, ItemSummary};
-use memchr::memmem;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -92,9 +91,13 @@ pub enum ResolveError {
 /// The case- and normalization-free forms of an item's names, and the hosts
 /// it is for: built once per item when the search cache is.
 pub(crate) struct MatchKeys {
-    name: Zeroizing<String>,
-    label: Zeroizing<String>,
-    account: Zeroizing<String>,
+    /// Name, label and account, folded, each ended by a line break: the
+    /// substring rule's haystack (a folded query has no line break, so it
+    /// cannot match across two of them).
+    joined: Zeroizing<String>,
+    /// Where the label and the account start in `joined`.
+    label_at: usize,
+    account_at: usize,
     hosts: Zeroizing<Vec<String>>,
 }
 
@@ -103,12 +106,39 @@ impl MatchKeys {
         let mut hosts: Vec<String> = locations.iter().filter_map(|l| host_of(l)).collect();
         hosts.sort();
         hosts.dedup();
+        let mut joined = Zeroizing::new(String::new());
+        let mut push = |s: &str| {
+            let at = joined.len();
+            joined.push_str(&fold(s).replace('\n', " "));
+            joined.push('\n');
+            at
+        };
+        push(name);
+        let label_at = push(label);
+        let account_at = push(account);
         MatchKeys {
-            name: Zeroizing::new(fold(name)),
-            label: Zeroizing::new(fold(label)),
-            account: Zeroizing::new(fold(account)),
+            joined,
+            label_at,
+            account_at,
             hosts: Zeroizing::new(hosts),
         }
+    }
+
+    /// Name, label and account, folded, each ended by a line break.
+    pub fn joined(&self) -> &str {
+        self.joined.as_str()
+    }
+
+    fn name(&self) -> &str {
+        &self.joined[..self.label_at - 1]
+    }
+
+    fn label(&self) -> &str {
+        &self.joined[self.label_at..self.account_at - 1]
+    }
+
+    fn account(&self) -> &str {
+        &self.joined[self.account_at..self.joined.len() - 1]
     }
 }
 
@@ -176,7 +206,7 @@ impl UnlockedVault {
         let account = selector.account.map(fold);
         let keep = |e: &super::search::Entry| {
             selector.class.is_none_or(|c| e.summary.class == c)
-                && account.as_deref().is_none_or(|a| *e.keys.account == *a)
+                && account.as_deref().is_none_or(|a| e.keys.account() == a)
         };
         let query = query.trim();
         // Rule 1: the uuid index, not the cache.
@@ -204,7 +234,7 @@ impl UnlockedVault {
         let entries = cache.entries();
         let exact: Vec<_> = entries
             .iter()
-            .filter(|e| (*e.keys.name == folded || *e.keys.label == folded) && keep(e))
+            .filter(|e| (e.keys.name() == folded || e.keys.label() == folded) && keep(e))
             .collect();
         if !exact.is_empty() {
             return Ok(resolution(MatchRule::Exact, exact));
@@ -218,14 +248,11 @@ impl UnlockedVault {
                 return Ok(resolution(MatchRule::Host, by_host));
             }
         }
-        let finder = memmem::Finder::new(folded.as_bytes());
-        let inside = |s: &str| finder.find(s.as_bytes()).is_some();
-        let part: Vec<_> = entries
-            .iter()
-            .filter(|e| {
-                (inside(&e.keys.name) || inside(&e.keys.label) || inside(&e.keys.account))
-                    && keep(e)
-            })
+        let part: Vec<_> = cache
+            .names_containing(&folded)
+            .into_iter()
+            .map(|i| &cache.entries()[i])
+            .filter(|e| keep(e))
             .collect();
         if !part.is_empty() {
             return Ok(resolution(MatchRule::Substring, part));

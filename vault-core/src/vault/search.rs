@@ -69,6 +69,17 @@ pub(crate) struct SearchCache {
     entries: Vec<Entry>,
     pos: HashMap<Uuid, usize>,
     pub damaged: Vec<Uuid>,
+    /// Every entry's folded names in one buffer, for the resolver's
+    /// substring rule: one vectorized scan instead of a search per item.
+    /// Built at the first such query, dropped by any change.
+    names: Option<Haystack>,
+}
+
+/// The entries' `MatchKeys::joined`, end to end; `starts[i]` is where
+/// entry `i`'s begins.
+struct Haystack {
+    bytes: Zeroizing<Vec<u8>>,
+    starts: Vec<usize>,
 }
 
 /// A slice of one table for one worker.
@@ -170,6 +181,7 @@ impl SearchCache {
             entries: Vec::new(),
             pos: HashMap::new(),
             damaged: Vec::new(),
+            names: None,
         };
         for part in scanned {
             for result in part? {
@@ -183,7 +195,32 @@ impl SearchCache {
         Ok(cache)
     }
 
+    /// The indexes (into [`entries`](Self::entries)) of the entries whose
+    /// name, label or account contains `needle` (folded as they are).
+    pub fn names_containing(&mut self, needle: &str) -> Vec<usize> {
+        if needle.is_empty() || needle.contains('\n') {
+            return Vec::new();
+        }
+        let entries = &self.entries;
+        let hay = self.names.get_or_insert_with(|| {
+            let mut bytes = Zeroizing::new(Vec::new());
+            let mut starts = Vec::with_capacity(entries.len());
+            for e in entries {
+                starts.push(bytes.len());
+                bytes.extend_from_slice(e.keys.joined().as_bytes());
+                bytes.push(b'\n');
+            }
+            Haystack { bytes, starts }
+        });
+        let mut hits: Vec<usize> = memmem::find_iter(&hay.bytes, needle.as_bytes())
+            .map(|at| hay.starts.partition_point(|&s| s <= at) - 1)
+            .collect();
+        hits.dedup();
+        hits
+    }
+
     fn push(&mut self, entry: Entry) {
+        self.names = None;
         self.pos.insert(entry.summary.uuid, self.entries.len());
         self.entries.push(entry);
     }
@@ -192,6 +229,7 @@ impl SearchCache {
         let Some(entry) = Entry::from_item(item) else {
             return;
         };
+        self.names = None;
         match self.pos.get(&item.uuid) {
             Some(&i) => self.entries[i] = entry,
             None => self.push(entry),
@@ -200,6 +238,7 @@ impl SearchCache {
 
     pub fn remove(&mut self, uuid: Uuid) {
         if let Some(i) = self.pos.remove(&uuid) {
+            self.names = None;
             self.entries.swap_remove(i);
             if let Some(moved) = self.entries.get(i) {
                 self.pos.insert(moved.summary.uuid, i);

@@ -13,13 +13,6 @@ use std::process::Command;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use zeroize::Zeroizing;
 
-/// Variables of ours the editor does not inherit: they can hold passwords.
-const SECRET_VARS: [&str; 3] = [
-    "VAULT_PASSWORD",
-    "VAULT_NEW_PASSWORD",
-    "VAULT_EXPORT_PASSWORD",
-];
-
 /// The directory to make the scratch directory in: `$XDG_RUNTIME_DIR` if
 /// it is a tmpfs, else `/dev/shm` if present, else the temp dir.
 pub fn base_dir() -> PathBuf {
@@ -196,9 +189,7 @@ pub fn run_editor(editor: &str, path: &Path) -> anyhow::Result<()> {
         .arg(format!("{editor} \"$1\""))
         .arg("sh")
         .arg(path);
-    for var in SECRET_VARS {
-        cmd.env_remove(var);
-    }
+    crate::password::without_secret_vars(&mut cmd);
     let _shield = SignalShield::new()?;
     let status = cmd
         .status()
