@@ -19,6 +19,7 @@ pub mod peer;
 pub mod quarantine;
 pub mod restore;
 pub mod rm;
+mod round;
 mod server_session;
 pub mod ssh_agent;
 mod status;

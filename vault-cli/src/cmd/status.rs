@@ -81,7 +81,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     if let Some(at) = info.sync.divergence_ms {
         eprintln!(
             "vault: warning: {} (reported at {}; no sync has cleared it since)",
-            crate::cmd::server_session::DIVERGENCE_WARNING,
+            crate::cmd::round::DIVERGENCE_WARNING,
             rfc3339(at)
         );
     }

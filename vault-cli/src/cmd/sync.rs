@@ -3,7 +3,8 @@
 //! push and verification) over a [`Session`], or, with `--watch`, the
 //! watcher's loop over one.
 
-use super::server_session::{Session, circle_of, no_circle, print_round};
+use super::round::print_round;
+use super::server_session::{Session, circle_of, no_circle};
 use super::watch;
 use crate::context::Ctx;
 

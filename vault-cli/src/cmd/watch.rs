@@ -12,7 +12,8 @@
 //! error but "not a member" (exit 6) is printed and the loop goes on.
 //! SIGINT and SIGTERM end it with exit 0.
 
-use super::server_session::{Session, circle_of, print_round};
+use super::round::print_round;
+use super::server_session::{Session, circle_of};
 use crate::error::exit_code;
 use crate::output::Out;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
