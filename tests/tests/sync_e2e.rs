@@ -133,6 +133,9 @@ fn concurrent_edits_merge_through_the_server() {
     );
     assert!(history_passwords(b, &x).contains(&"pw-b3".to_owned()));
     assert_eq!(counts(&a.sync()), (0, 0, 0, 0, 0));
+    // -q prints only what was asked for: a sync asks for nothing.
+    let (code, out, err) = a.run(&["-q", "sync"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
     for d in [a, b] {
         assert_eq!(password(d, &x), "pw-a3", "{}", d.name);
     }
