@@ -1,6 +1,8 @@
 //! `vault import` and `vault export` through the built binary: every
 //! fixture record lands in the right attribute, duplicates are skipped,
 //! bad files change nothing, and exports round-trip.
+//! (Over 500 lines: one case per import format and its fixture, which read
+//! best side by side; the shared helpers live in `common`.)
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns too
 
 mod common;

@@ -7,6 +7,7 @@ use crate::output::Out;
 use serde_json::{Value, json};
 use vault_client::Outcome;
 use vault_core::UnlockedVault;
+use vault_core::sync::Quarantined;
 
 /// What `vault sync` and `vault status` say when the server reported that
 /// devices disagree about the zone.
@@ -14,21 +15,22 @@ pub const DIVERGENCE_WARNING: &str = "the server reports that another device of 
     signed a different state of the vault at the same point: the devices disagree. Run `vault \
     sync` on every device; if this stays, the server may be serving devices different data: \
     tell its admin and compare `vault peer verify` on each device";
+
+/// A refused record as the round's JSON lists it (quarantined, dropped or
+/// rolled back): its uuid, version, writer and why.
+fn record_json(q: &Quarantined) -> Value {
+    json!({
+        "uuid": q.uuid.to_string(),
+        "gencount": q.gencount,
+        "writer": q.writer.to_string(),
+        "reason": q.reason.to_string(),
+    })
+}
+
 /// A round's JSON: counts, quarantine, duplicates, token and wire cost.
 pub fn round_json(o: &Outcome, at_ms: Option<i64>, conflicted: &[Conflicted]) -> Value {
     let r = &o.report;
-    let quarantine: Vec<Value> = r
-        .quarantined
-        .iter()
-        .map(|q| {
-            json!({
-                "uuid": q.uuid.to_string(),
-                "gencount": q.gencount,
-                "writer": q.writer.to_string(),
-                "reason": q.reason.to_string(),
-            })
-        })
-        .collect();
+    let quarantine: Vec<Value> = r.quarantined.iter().map(record_json).collect();
     let duplicates: Vec<Value> = r
         .duplicates
         .iter()
@@ -46,24 +48,14 @@ pub fn round_json(o: &Outcome, at_ms: Option<i64>, conflicted: &[Conflicted]) ->
         })).collect::<Vec<_>>(),
         "quarantined": r.quarantined.len(),
         "quarantine": quarantine,
-        "dropped": r.dropped.iter().map(|q| json!({
-            "uuid": q.uuid.to_string(),
-            "gencount": q.gencount,
-            "writer": q.writer.to_string(),
-            "reason": q.reason.to_string(),
-        })).collect::<Vec<_>>(),
+        "dropped": r.dropped.iter().map(record_json).collect::<Vec<_>>(),
         "duplicates": duplicates,
         "restored": r.restored.map(|x| json!({
             "from_epoch": x.from_epoch,
             "to_epoch": x.to_epoch,
             "reuploaded": x.reuploaded,
         })),
-        "rolled_back": r.rolled_back.iter().map(|q| json!({
-            "uuid": q.uuid.to_string(),
-            "gencount": q.gencount,
-            "writer": q.writer.to_string(),
-            "reason": q.reason.to_string(),
-        })).collect::<Vec<_>>(),
+        "rolled_back": r.rolled_back.iter().map(record_json).collect::<Vec<_>>(),
         "token": r.token.to_text(),
         "divergence": o.stats.divergence,
         "requests": o.stats.requests,
