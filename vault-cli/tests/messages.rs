@@ -333,3 +333,27 @@ fn an_empty_password_file_variable_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn get_field_url_prints_every_url() {
+    let env = Env::init();
+    let id = env.add_inet("github.com", "alice", "pw-a");
+    assert_eq!(
+        env.ok(&["get", &id, "--field", "url"]),
+        "https://github.com\n"
+    );
+    env.ok(&[
+        "edit",
+        &id,
+        "--url",
+        "https://github.com/login",
+        "--url",
+        "https://gist.github.com",
+    ]);
+    assert_eq!(
+        env.ok(&["get", &id, "--field", "url"]),
+        "https://github.com/login\nhttps://gist.github.com\n"
+    );
+    // And the second URL's host finds the item.
+    assert_eq!(env.ok(&["get", "gist.github.com"]), "pw-a\n");
+}

@@ -1,5 +1,6 @@
 //! The agent process: holds one session key in memory (never on disk),
-//! answers the same user's requests, and exits, wiping the key, on
+//! and, from the first query, the vault opened with it and its search
+//! cache; answers the same user's requests, and exits, wiping both, on
 //! `vault lock`, on the idle timeout, or when its socket is taken away.
 
 use super::paths::ensure_private_dir;

@@ -14,7 +14,7 @@ pub struct Args {
     #[command(flatten)]
     query: QueryArgs,
     /// The field to print: password (default), account, server, service,
-    /// label, folder, notes, totp, url, private-key, public-key (ed25519 and
+    /// label, folder, notes, totp, url (every URL, one per line), private-key, public-key (ed25519 and
     /// p256 keys, as an OpenSSH line), or a custom field's name
     #[arg(long, value_name = "NAME")]
     field: Option<String>,
@@ -120,10 +120,10 @@ pub fn field_value(item: &Item, field: &str) -> anyhow::Result<Password> {
     }
 }
 
-/// The first URI, else one built from the attributes.
+/// Every URI, one per line, else one built from the attributes.
 fn url_of(i: &vault_core::item::InternetPassword) -> String {
-    if let Some(u) = i.uris.first() {
-        return u.clone();
+    if !i.uris.is_empty() {
+        return i.uris.join("\n");
     }
     let protocol = if i.protocol.is_empty() {
         "https"
