@@ -58,6 +58,14 @@ pub enum CliError {
     Invite(String),
 }
 
+/// A TOTP seed that gives no code is a usage error: the value given (or
+/// stored) is wrong, and the message never quotes it.
+impl From<vault_core::item::totp::TotpError> for CliError {
+    fn from(e: vault_core::item::totp::TotpError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
 impl CliError {
     /// No item matches `query`.
     pub fn no_item(query: &str) -> Self {

@@ -7,13 +7,11 @@ mod clipboard;
 mod cmd;
 mod context;
 mod error;
-mod genpass;
 mod itemjson;
 mod output;
 mod password;
 mod query;
 mod sshagent;
-mod totp;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -42,6 +42,7 @@
 pub mod circle;
 pub mod crypto;
 pub mod error;
+pub mod generate;
 mod info;
 pub mod item;
 pub mod secret;
@@ -55,7 +56,7 @@ pub use info::VaultInfo;
 pub use vault::export;
 pub use vault::{
     DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, Lookup, MAX_REPORTED, MIN_UUID_PREFIX, MatchRule,
-    Resolution, ResolveError, SCHEMA_VERSION, Selector, UnlockedVault, Vault, VaultOptions,
+    Resolution, ResolveError, RestoreError, Restored, SCHEMA_VERSION, Selector, UnlockedVault, Vault, VaultOptions,
 };
 
 /// The README's Rust examples compile and run as doctests.

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("wire", &[]),
     ("secret", &[]),
     ("crypto", &[]),
+    ("generate", &["secret"]),
     ("item", &["crypto", "wire", "secret"]),
     ("circle", &["crypto", "wire"]),
     ("error", &["crypto", "item", "circle"]),

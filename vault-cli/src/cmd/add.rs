@@ -3,7 +3,7 @@
 
 use crate::context::Ctx;
 use crate::error::CliError;
-use crate::genpass;
+use vault_core::generate;
 use crate::password::{self, Password};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -142,7 +142,7 @@ pub fn run(ctx: &Ctx, add: Command) -> anyhow::Result<()> {
     let (data, generated) = match add {
         Command::Inet(a) => {
             if let Some(t) = &a.totp {
-                crate::totp::check(t)?;
+                vault_core::item::totp::check(t).map_err(CliError::from)?;
             }
             let (pw, generated) = item_password(&a.secret)?;
             let generated = generated.then(|| pw.clone());
@@ -275,7 +275,8 @@ pub fn new_item_password(
         return Ok(Some((password::read_stdin_line()?, false)));
     }
     if let Some(len) = src.generate {
-        return Ok(Some((genpass::password(len.into(), true)?, true)));
+        let secret = generate::password(len.into(), true)?;
+        return Ok(Some((Password::new(secret.expose().to_owned()), true)));
     }
     if ask && let Some(pw) = password::prompt_new("Item password: ")? {
         return Ok(Some((pw, false)));

@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     // The new password is read before unlocking: stdin and the terminal
     // belong to one question at a time.
     if let Some(t) = &f.totp {
-        crate::totp::check(t)?;
+        vault_core::item::totp::check(t).map_err(CliError::from)?;
     }
     let new_password = super::add::new_item_password(&f.secret, f.ask_password)?;
     if f.ask_password && new_password.is_none() {

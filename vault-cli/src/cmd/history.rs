@@ -46,9 +46,7 @@ pub fn versions(vault: &mut UnlockedVault, q: &QueryArgs) -> anyhow::Result<Vec<
             Err(_) => return Err(e),
         },
     };
-    let mut all = vault.history(current.uuid)?;
-    all.insert(0, current);
-    Ok(all)
+    Ok(vault.versions(current.uuid)?)
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 use crate::agent;
 use crate::context::Ctx;
 use crate::error::CliError;
-use crate::genpass;
+use vault_core::generate;
 use crate::password;
 use serde_json::json;
 use vault_core::KdfParams;
@@ -39,13 +39,13 @@ pub fn gen_password(ctx: &Ctx, args: GenArgs) -> anyhow::Result<()> {
         no_symbols,
     } = args;
     let secret = match words {
-        Some(w) => genpass::passphrase(w.into())?,
-        None => genpass::password(length.into(), !no_symbols)?,
+        Some(w) => generate::passphrase(w.into())?,
+        None => generate::password(length.into(), !no_symbols)?,
     };
-    let bits = genpass::entropy_bits(length.into(), !no_symbols, words.map(usize::from));
-    ctx.out.data(&secret);
+    let bits = generate::entropy_bits(length.into(), !no_symbols, words.map(usize::from));
+    ctx.out.data(secret.expose());
     ctx.out
-        .json(&json!({ "password": secret.as_str(), "entropy_bits": bits.floor() }));
+        .json(&json!({ "password": secret.expose(), "entropy_bits": bits.floor() }));
     Ok(())
 }
 

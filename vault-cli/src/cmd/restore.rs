@@ -8,6 +8,7 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::query::{self, QueryArgs};
 use serde_json::json;
+use vault_core::RestoreError;
 
 /// `vault restore --help`'s text.
 pub const LONG_ABOUT: &str = "\
@@ -37,20 +38,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     } else {
         query::short(current)
     };
-    if n == current.gencount {
-        return Err(CliError::Usage(format!(
+    let restored = vault.restore(current.uuid, n).map_err(|e| match e {
+        RestoreError::Current(_) => CliError::Usage(format!(
             "gen {n} is the current version of {name}: nothing to restore"
         ))
-        .into());
-    }
-    let old = versions[1..]
-        .iter()
-        .find(|v| v.gencount == n)
-        .ok_or_else(|| {
-            let kept: Vec<String> = versions[1..]
-                .iter()
-                .map(|v| v.gencount.to_string())
-                .collect();
+        .into(),
+        RestoreError::NoSuchVersion { kept, .. } => {
+            let kept: Vec<String> = kept.iter().map(u64::to_string).collect();
             CliError::Usage(format!(
                 "{name} has no gen {n} in its history (kept: {})",
                 if kept.is_empty() {
@@ -59,47 +53,43 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                     kept.join(", ")
                 }
             ))
-        })?;
-    if old.deleted {
-        return Err(CliError::Usage(format!(
+            .into()
+        }
+        RestoreError::Deletion(_) => CliError::Usage(format!(
             "gen {n} of {name} is a deletion; `vault rm` deletes an item"
         ))
-        .into());
-    }
-    if current.deleted {
-        let uuid = vault.add(old.data.clone())?;
-        let item = vault.get(uuid)?;
+        .into(),
+        RestoreError::Item(e) => anyhow::Error::from(e),
+    })?;
+    let from = json!({ "uuid": current.uuid.to_string(), "gen": n });
+    if restored.new_item {
+        let item = vault.get(restored.uuid)?;
         ctx.out.data(&format!(
             "restored gen {n} of {name} as the new item {} (a deleted item's uuid stays deleted)",
             query::short(&item)
         ));
         ctx.out.json(&json!({
-            "uuid": uuid.to_string(),
-            "gencount": item.gencount,
-            "restored_from": { "uuid": current.uuid.to_string(), "gen": n },
+            "uuid": restored.uuid.to_string(),
+            "gencount": restored.gencount,
+            "restored_from": from,
         }));
         return Ok(());
     }
-    if old.data == current.data {
+    if restored.changed {
+        ctx.out.data(&format!(
+            "restored gen {n} of {name} as gen {}",
+            restored.gencount
+        ));
+    } else {
         ctx.out.note(&format!(
             "gen {n} of {name} equals the current version: no change"
         ));
-        ctx.out.json(&json!({
-            "uuid": current.uuid.to_string(),
-            "gencount": current.gencount,
-            "restored_from": { "uuid": current.uuid.to_string(), "gen": n },
-            "changed": false,
-        }));
-        return Ok(());
     }
-    let gencount = vault.update(current.uuid, old.data.clone())?;
-    ctx.out
-        .data(&format!("restored gen {n} of {name} as gen {gencount}"));
     ctx.out.json(&json!({
-        "uuid": current.uuid.to_string(),
-        "gencount": gencount,
-        "restored_from": { "uuid": current.uuid.to_string(), "gen": n },
-        "changed": true,
+        "uuid": restored.uuid.to_string(),
+        "gencount": restored.gencount,
+        "restored_from": from,
+        "changed": restored.changed,
     }));
     Ok(())
 }

@@ -4,7 +4,7 @@ use crate::context::Ctx;
 use crate::error::CliError;
 use crate::query::{self, QueryArgs};
 use serde_json::json;
-use vault_core::item::ItemData;
+use vault_core::item::totp;
 
 /// `vault totp`'s arguments.
 #[derive(clap::Args)]
@@ -21,17 +21,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let mut vault = ctx.unlock()?;
     let item = query::resolve(&mut vault, &args.query)?;
-    let value = match &item.data {
-        ItemData::Inet(i) if !i.totp.expose().is_empty() => i.totp.expose().to_owned(),
-        ItemData::Inet(i) => custom_totp(&i.custom_fields)?,
-        ItemData::Genp(g) => custom_totp(&g.custom_fields)?,
-        ItemData::Key(_) => return Err(no_totp()),
-    };
-    let totp = crate::totp::parse(&value)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    let code = crate::totp::code_at(&totp, now);
+    let code = totp::seed_of(&item.data)
+        .and_then(|seed| totp::code_at(seed.expose(), now)).map_err(CliError::from)?;
     if args.clip.clip {
         crate::clipboard::copy(ctx, &code.code, &args.clip)?;
         ctx.out.json(&json!({
@@ -50,17 +44,4 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         "period": code.period,
     }));
     Ok(())
-}
-
-/// A custom field named `totp` (imports from tools that keep it there).
-fn custom_totp(fields: &[vault_core::item::CustomField]) -> anyhow::Result<String> {
-    fields
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case("totp") && !f.value.expose().is_empty())
-        .map(|f| f.value.expose().to_owned())
-        .ok_or_else(no_totp)
-}
-
-fn no_totp() -> anyhow::Error {
-    CliError::Usage("this item has no TOTP seed".into()).into()
 }

@@ -6,6 +6,7 @@
 mod codec;
 pub mod diff;
 pub mod merge;
+pub mod totp;
 
 pub(crate) use codec::{Decoded, decode, encode, summarize};
 

@@ -4,7 +4,8 @@
 //! Owns the file and its tables' storage: schema and migrations
 //! (`schema`), the header (`header`), the keys in memory (`keyring`) and
 //! the blobs wrapped under the key-encryption key (`wrapped`), item rows and
-//! their blind indexes (`rows`), items, lookups and history (`items`), the
+//! their blind indexes (`rows`), items, lookups and history (`items`),
+//! the QUERY resolver (`resolve`), restoring a version (`restore`), the
 //! search cache (`search`), password changes and key rotation (`rekey`),
 //! export files (`export`), and the outbox every local write marks
 //! (`outbox`). `UnlockedVault`'s circle methods live in `circle/store`, its
@@ -19,6 +20,7 @@ pub(crate) mod keyring;
 pub(crate) mod outbox;
 pub(crate) mod rekey;
 pub(crate) mod resolve;
+pub(crate) mod restore;
 pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod search;
@@ -26,6 +28,7 @@ pub(crate) mod wrapped;
 
 pub use header::KdfParams;
 pub use items::Lookup;
+pub use restore::{RestoreError, Restored};
 pub use resolve::{MAX_REPORTED, MIN_UUID_PREFIX, MatchRule, Resolution, ResolveError, Selector};
 pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 

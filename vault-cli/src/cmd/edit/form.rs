@@ -16,7 +16,7 @@
 //!   further URL); custom fields are `field.NAME: value` (shown) and
 //!   `hidden.NAME: value` (secret); a key's binary fields are base64.
 
-use crate::totp;
+use vault_core::item::totp;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use std::collections::HashSet;
@@ -321,7 +321,7 @@ impl Builder {
                     true
                 }
                 "totp" => {
-                    if !v.trim().is_empty() && totp::parse(v).is_err() {
+                    if !v.trim().is_empty() && totp::check(v).is_err() {
                         return Err("totp: not an otpauth:// URI or a base32 seed".into());
                     }
                     i.totp = v.into();

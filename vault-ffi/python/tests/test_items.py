@@ -1,0 +1,171 @@
+"""The `vault` package on one device: create, unlock, items, search,
+history, TOTP, generated passwords, and the typed errors."""
+
+import sqlite3
+import unicodedata
+
+import pytest
+import vault
+
+from conftest import PASSWORD
+
+
+def inet(name, account="alice", password="pw-1", **kw):
+    return vault.ItemInput(kind=vault.ItemKind.INTERNET, name=name, account=account,
+                           password=password, **kw)
+
+
+def test_create_add_find_and_read_a_secret(vault_path):
+    v = vault.Vault.create(vault_path, PASSWORD)
+    uuid = v.add(inet("github.com", urls=["https://gist.github.com/x"], folder="Work/Code",
+                      totp="JBSWY3DPEHPK3PXP",
+                      custom_fields=[vault.Field(name="pin", value="1234", hidden=True),
+                                     vault.Field(name="team", value="core")]))
+    hit = v.find("https://github.com/login", None, None)
+    assert hit.uuid == uuid and hit.kind == vault.ItemKind.INTERNET
+    assert v.find("gist.github.com", None, None).uuid == uuid
+    assert v.find("GITHUB.COM", None, None).uuid == uuid
+    item = v.get(uuid)
+    assert (item.name, item.account, item.folder) == ("github.com", "alice", "Work/Code")
+    # The record names its secrets but carries none of them.
+    assert sorted(item.secrets) == ["password", "pin", "totp"]
+    assert "pw-1" not in repr(item) and "1234" not in repr(item)
+    assert [(f.name, f.value, f.hidden) for f in item.custom_fields] == [
+        ("pin", None, True), ("team", "core", False)]
+    assert v.get_secret(uuid, "password") == "pw-1"
+    assert v.get_secret(uuid, "pin") == "1234"
+    code = v.totp(uuid)
+    assert len(code.code) == 6 and code.code.isdigit() and 0 < code.seconds_left <= 30
+    s = v.status()
+    assert (s.locked, s.internet_items, s.generic_items) == (False, 1, 0)
+
+
+def test_find_reports_ambiguity_and_absence_as_typed_errors(vault_path):
+    v = vault.Vault.create(vault_path, PASSWORD)
+    a = v.add(inet("mail.example.com", account="alice"))
+    b = v.add(inet("mail.example.com", account="bob"))
+    with pytest.raises(vault.VaultError.Ambiguous) as e:
+        v.find("mail.example.com", None, None)
+    assert e.value.count == 2 and {m.uuid for m in e.value.matches} == {a, b}
+    assert v.find("mail.example.com", "bob", None).uuid == b
+    assert {m.uuid for m in v.find_all("mail", None, None)} == {a, b}
+    with pytest.raises(vault.VaultError.NotFound):
+        v.find("nothing-like-it", None, None)
+    with pytest.raises(vault.VaultError.NotFound):
+        v.find("mail.example.com", None, vault.ItemKind.GENERIC)
+
+
+def test_update_keeps_secrets_not_given_and_history_restores(vault_path):
+    v = vault.Vault.create(vault_path, PASSWORD)
+    uuid = v.add(inet("example.org", password="first", notes="n1"))
+    assert v.update(uuid, inet("example.org", account="alice2", password=None)) == 2
+    assert v.get_secret(uuid, "password") == "first"
+    assert v.get(uuid).account == "alice2"
+    v.update(uuid, inet("example.org", account="alice2", password="second"))
+    versions = v.history(uuid)
+    assert [h.gencount for h in versions] == [3, 2, 1]
+    r = v.restore(uuid, 1)
+    assert (r.uuid, r.gencount, r.new_item, r.changed) == (uuid, 4, False, True)
+    assert v.get_secret(uuid, "password") == "first" and v.get(uuid).account == "alice"
+    with pytest.raises(vault.VaultError.InvalidInput):
+        v.restore(uuid, 4)
+    v.delete(uuid)
+    with pytest.raises(vault.VaultError.NotFound):
+        v.get(uuid)
+    assert v.history(uuid)[0].deleted
+    back = v.restore(uuid, 4)
+    assert back.new_item and back.uuid != uuid
+    assert v.get_secret(back.uuid, "password") == "first"
+    with pytest.raises(vault.VaultError.InvalidInput):
+        v.update(back.uuid, vault.ItemInput(kind=vault.ItemKind.GENERIC, name="x"))
+
+
+def test_lists_search_and_generic_and_key_items(vault_path):
+    v = vault.Vault.create(vault_path, PASSWORD)
+    v.add(inet("b.example"))
+    g = v.add(vault.ItemInput(kind=vault.ItemKind.GENERIC, name="wifi", account="home",
+                              password="router-pw", notes="in the hall"))
+    k = v.add(vault.ItemInput(kind=vault.ItemKind.KEY, name="", label="deploy key",
+                              key_type="ed25519", private_key=bytes(range(32))))
+    assert len(v.list(None)) == 3
+    assert [s.uuid for s in v.list(vault.ItemKind.GENERIC)] == [g]
+    assert [s.uuid for s in v.search("WIFI")] == [g]
+    assert v.get_secret(g, "notes") == "in the hall"
+    assert v.get(k).secrets == ["private_key"]
+    assert v.get_secret_bytes(k, "private_key") == bytes(range(32))
+    with pytest.raises(vault.VaultError.NotFound):
+        v.get_secret(g, "totp")
+
+
+def test_wrong_password_locked_and_bad_input(vault_path):
+    vault.Vault.create(vault_path, PASSWORD)
+    v = vault.Vault.open(vault_path)
+    assert v.status().locked
+    with pytest.raises(vault.VaultError.Locked):
+        v.list(None)
+    with pytest.raises(vault.VaultError.WrongPassword):
+        v.unlock("not the password")
+    v.unlock(PASSWORD)
+    with pytest.raises(vault.VaultError.InvalidInput):
+        v.get("not-a-uuid")
+    with pytest.raises(vault.VaultError.InvalidInput):
+        v.add(inet("x.example", totp="not base32 !"))
+    with pytest.raises(vault.VaultError.AlreadyExists):
+        vault.Vault.create(vault_path, PASSWORD)
+    with pytest.raises(vault.VaultError.NotFound):
+        vault.Vault.open(vault_path + ".missing")
+    v.lock()
+    with pytest.raises(vault.VaultError.Locked):
+        v.get("00000000-0000-0000-0000-000000000000")
+
+
+def test_change_password(vault_path):
+    v = vault.Vault.create(vault_path, PASSWORD)
+    uuid = v.add(inet("a.example"))
+    with pytest.raises(vault.VaultError.WrongPassword):
+        v.change_password("wrong", "new password 2")
+    v.change_password(PASSWORD, "new password 2")
+    w = vault.Vault.open(vault_path)
+    with pytest.raises(vault.VaultError.WrongPassword):
+        w.unlock(PASSWORD)
+    w.unlock("new password 2")
+    assert w.get_secret(uuid, "password") == "pw-1"
+
+
+def test_a_password_typed_as_nfd_opens_a_vault_made_with_nfc(vault_path):
+    nfc = unicodedata.normalize("NFC", "Crème brûlée à Ångström")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc.encode() != nfd.encode()
+    v = vault.Vault.create(vault_path, nfd)
+    uuid = v.add(inet("a.example"))
+    w = vault.Vault.open(vault_path)
+    w.unlock(nfc)
+    assert w.get_secret(uuid, "password") == "pw-1"
+
+
+def test_a_tampered_record_is_the_typed_error(vault_path):
+    v = vault.Vault.create(vault_path, PASSWORD)
+    uuid = v.add(inet("bank.example", password="s3cret-bank-pw"))
+    v.lock()
+    db = sqlite3.connect(vault_path)
+    (blob,) = db.execute("SELECT encitem FROM inet").fetchone()
+    flipped = bytearray(blob)
+    flipped[len(flipped) // 2] ^= 0x01
+    db.execute("UPDATE inet SET encitem = ?", (bytes(flipped),))
+    db.commit()
+    db.close()
+    v.unlock(PASSWORD)
+    with pytest.raises(vault.VaultError.Tampered) as e:
+        v.get_secret(uuid, "password")
+    assert "s3cret-bank-pw" not in str(e.value)
+
+
+def test_generate_password():
+    p = vault.generate_password(vault.PasswordOptions(length=24))
+    assert len(p) == 24 and any(c.isdigit() for c in p) and any(c.isupper() for c in p)
+    q = vault.generate_password(vault.PasswordOptions(symbols=False))
+    assert len(q) == 20 and q.isalnum()
+    words = vault.generate_password(vault.PasswordOptions(words=6)).split("-")
+    assert len(words) == 6 and all(w.isalpha() for w in words)
+    with pytest.raises(vault.VaultError.InvalidInput):
+        vault.generate_password(vault.PasswordOptions(length=0))
