@@ -12,7 +12,7 @@ const NFC: &str = "Caf\u{e9}-\u{c5}ngstr\u{f6}m-\u{f1}";
 const NFD: &str = "Cafe\u{301}-A\u{30a}ngstro\u{308}m-n\u{303}";
 
 #[test]
-fn a_password_typed_decomposed_opens_what_the_composed_one_made() {
+fn either_form_of_a_password_opens_what_the_other_made() {
     assert_ne!(NFC.as_bytes(), NFD.as_bytes());
     let src = Env::new();
     std::fs::write(&src.pw_file, format!("{NFD}\n")).unwrap();
