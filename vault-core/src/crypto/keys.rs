@@ -29,6 +29,8 @@ impl MasterKey {
     /// PBKDF2-HMAC-SHA256 of the password. Public so the KDF's cost can be
     /// measured on its own; the vault calls it with the header's parameters.
     pub fn derive(password: &[u8], salt: &[u8], iterations: u32) -> Self {
+        #[cfg(test)]
+        KDF_RUNS.with(|n| n.set(n.get() + 1));
         let mut out = Zeroizing::new([0u8; KEY_LEN]);
         hazmat::pbkdf2_sha256(password, salt, iterations, &mut *out);
         Self(out)
@@ -48,6 +50,18 @@ impl MasterKey {
         let k = hazmat::hkdf_sha256(None, &*self.0, Namespace::KeyEncryptionKey.label());
         KeyEncryptionKey::from_bytes(k)
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static KDF_RUNS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times this thread has run the password KDF: unit tests count
+/// what an unlock costs.
+#[cfg(test)]
+pub(crate) fn kdf_runs() -> u32 {
+    KDF_RUNS.with(std::cell::Cell::get)
 }
 
 /// An unlocked vault's key-encryption key, bound to its vault id, for an

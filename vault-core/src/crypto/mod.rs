@@ -10,6 +10,7 @@ mod hazmat;
 mod identity;
 mod keys;
 mod namespace;
+mod password;
 mod peer;
 mod rng;
 pub(crate) mod sigbatch;
@@ -28,6 +29,10 @@ pub use keys::{
     KeyEncryptionKey, MasterKey, SessionKey, ShareKey, VaultKey,
 };
 pub use namespace::Namespace;
+pub(crate) use password::KdfPassword;
 pub use peer::{BadSignature, ParseIdError, PeerId, PeerKeys, VerifyError, VerifyingKey, WeakKey};
 pub(crate) use peer::{hex, parse_hex, write_hex};
 pub use rng::VaultRng;
+
+#[cfg(test)]
+pub(crate) use keys::kdf_runs;

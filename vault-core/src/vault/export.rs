@@ -6,10 +6,14 @@
 //! || nonce (12) || AES-256-GCM(ciphertext || tag)`. Everything before the
 //! ciphertext is the associated data, so altering the iterations, salt or
 //! version fails authentication.
+//!
+//! The export password goes to the KDF in Unicode NFC, as the master
+//! password does; an export sealed before that normalization opens with
+//! the password's raw form, which [`open_export`] tries second.
 
 use super::KdfParams;
 use crate::crypto::envelope::{open_labelled, seal_labelled};
-use crate::crypto::{ExportKey, MasterKey, NONCE_LEN, Namespace, TAG_LEN, VaultRng};
+use crate::crypto::{ExportKey, KdfPassword, MasterKey, NONCE_LEN, Namespace, TAG_LEN, VaultRng};
 use zeroize::Zeroizing;
 
 const MAGIC: &[u8; 4] = b"VLTX";
@@ -40,12 +44,19 @@ pub enum ExportError {
     Random(#[source] getrandom::Error),
 }
 
-/// Seals `plaintext` under `password` with a fresh salt and nonce.
+/// Seals `plaintext` under `password` (its NFC form) with a fresh salt and
+/// nonce.
 pub fn seal_export(
     password: &str,
     kdf: KdfParams,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, ExportError> {
+    seal_under(KdfPassword::new(password).nfc(), kdf, plaintext)
+}
+
+/// [`seal_export`] with the KDF's input as given (unit tests pass a raw,
+/// unnormalized password to build an export as one from before).
+fn seal_under(kdf_input: &str, kdf: KdfParams, plaintext: &[u8]) -> Result<Vec<u8>, ExportError> {
     let mut rng = VaultRng::new().map_err(ExportError::Random)?;
     let salt: [u8; SALT_LEN] = rng.array();
     let nonce: [u8; NONCE_LEN] = rng.array();
@@ -56,7 +67,7 @@ pub fn seal_export(
     out.extend_from_slice(&salt);
     out.extend_from_slice(&nonce);
     let header = out.clone();
-    let key = export_key(password, &salt, kdf.iterations());
+    let key = export_key(kdf_input, &salt, kdf.iterations());
     seal_labelled(
         &key,
         Namespace::Export,
@@ -69,7 +80,10 @@ pub fn seal_export(
     Ok(out)
 }
 
-/// Opens what [`seal_export`] sealed; the plaintext is wiped on drop.
+/// Opens what [`seal_export`] sealed; the plaintext is wiped on drop. The
+/// key is derived from the password's NFC form, then, if that fails and
+/// the password as given is not NFC, from the raw form (an export sealed
+/// before normalization).
 pub fn open_export(password: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, ExportError> {
     if sealed.len() < HEADER_LEN + TAG_LEN || &sealed[..4] != MAGIC {
         return Err(ExportError::NotAnExport);
@@ -86,18 +100,28 @@ pub fn open_export(password: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, 
     let salt = &sealed[9..9 + SALT_LEN];
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&sealed[9 + SALT_LEN..HEADER_LEN]);
-    let key = export_key(password, salt, iterations);
-    let mut out = Zeroizing::new(Vec::new());
-    open_labelled(
-        &key,
-        Namespace::Export,
-        &[&sealed[..HEADER_LEN]],
-        &nonce,
-        &sealed[HEADER_LEN..],
-        &mut out,
-    )
-    .map_err(|_| ExportError::WrongPasswordOrTampered)?;
-    Ok(out)
+    let password = KdfPassword::new(password);
+    // Lazily: the raw form's KDF runs only if the NFC form fails.
+    for form in [Some(password.nfc()), password.legacy()]
+        .into_iter()
+        .flatten()
+    {
+        let key = export_key(form, salt, iterations);
+        let mut out = Zeroizing::new(Vec::new());
+        if open_labelled(
+            &key,
+            Namespace::Export,
+            &[&sealed[..HEADER_LEN]],
+            &nonce,
+            &sealed[HEADER_LEN..],
+            &mut out,
+        )
+        .is_ok()
+        {
+            return Ok(out);
+        }
+    }
+    Err(ExportError::WrongPasswordOrTampered)
 }
 
 /// Whether `bytes` look like an export file (by its magic only).
@@ -149,6 +173,42 @@ mod tests {
             open_export("pw", &sealed[..HEADER_LEN]),
             Err(ExportError::NotAnExport)
         ));
+    }
+
+    #[test]
+    fn an_export_sealed_before_normalization_opens_with_its_raw_form() {
+        use unicode_normalization::UnicodeNormalization;
+        let nfc = "Café-Ångström-ñ";
+        let nfd: String = nfc.nfd().collect();
+        assert_ne!(nfd.as_bytes(), nfc.as_bytes());
+        let legacy = seal_under(&nfd, kdf(), b"old items").unwrap();
+        assert_eq!(&open_export(&nfd, &legacy).unwrap()[..], b"old items");
+        // The NFC form cannot know which raw bytes were used.
+        assert!(matches!(
+            open_export(nfc, &legacy),
+            Err(ExportError::WrongPasswordOrTampered)
+        ));
+        // A new export is sealed under the NFC form, whatever form is typed.
+        let new = seal_export(&nfd, kdf(), b"new items").unwrap();
+        assert_eq!(&open_under(nfc, &new).unwrap()[..], b"new items");
+        assert!(open_under(&nfd, &new).is_none());
+    }
+
+    /// Opens with exactly `kdf_input`, no second form.
+    fn open_under(kdf_input: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let key = export_key(kdf_input, &sealed[9..9 + SALT_LEN], 10);
+        let nonce: [u8; NONCE_LEN] = sealed[9 + SALT_LEN..HEADER_LEN].try_into().unwrap();
+        let mut out = Zeroizing::new(Vec::new());
+        open_labelled(
+            &key,
+            Namespace::Export,
+            &[&sealed[..HEADER_LEN]],
+            &nonce,
+            &sealed[HEADER_LEN..],
+            &mut out,
+        )
+        .ok()?;
+        Some(out)
     }
 
     #[test]

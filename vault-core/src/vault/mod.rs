@@ -17,6 +17,8 @@ pub mod export;
 pub(crate) mod header;
 pub(crate) mod items;
 pub(crate) mod keyring;
+#[cfg(test)]
+mod legacy_password_tests;
 pub(crate) mod outbox;
 pub(crate) mod rekey;
 pub(crate) mod resolve;
@@ -33,8 +35,8 @@ pub use resolve::{MAX_REPORTED, MIN_UUID_PREFIX, MatchRule, Resolution, ResolveE
 pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 
 use crate::crypto::{
-    DEFAULT_ZONE, DataKey, DeviceIdentity, EpochKey, KeyEncryptionKey, MasterKey, SessionKey,
-    VaultRng, unwrap_data_key, wrap_data_key, wrap_vault_key,
+    DEFAULT_ZONE, DataKey, DeviceIdentity, EpochKey, KdfPassword, KeyEncryptionKey, MasterKey,
+    SessionKey, VaultRng, unwrap_data_key, wrap_data_key, wrap_vault_key,
 };
 use crate::error::{CreateError, OpenError, StorageError, UnlockError};
 use header::{HEADER_FORMAT, Header, KDF_PBKDF2_SHA256, SALT_LEN};
@@ -71,6 +73,9 @@ pub struct Vault;
 impl Vault {
     /// Creates a vault at `path` (refusing an existing file) and returns it
     /// unlocked. Use [`KdfParams::default`] (PBKDF2, 600,000 iterations).
+    /// The KDF takes the password in Unicode NFC, so the same password typed
+    /// on a keyboard that composes accents and on one that decomposes them
+    /// (macOS, iOS) opens the vault.
     pub fn create(
         path: impl AsRef<Path>,
         password: &str,
@@ -92,7 +97,9 @@ impl Vault {
                 remove_vault_files(path);
             }
         })?;
-        init_keys(conn, path, password, kdf, options).inspect_err(|_| remove_vault_files(path))
+        let password = KdfPassword::new(password);
+        init_keys(conn, path, password.nfc().as_bytes(), kdf, options)
+            .inspect_err(|_| remove_vault_files(path))
     }
 
     /// Opens an existing vault, locked. Nothing is written unless the file
@@ -140,10 +147,13 @@ fn remove_vault_files(path: &Path) {
     }
 }
 
+/// Writes the header and the first keys. `kdf_input` is what PBKDF2 takes:
+/// the password's NFC form (unit tests pass raw bytes to build a vault as
+/// one made before normalization).
 fn init_keys(
     mut conn: Connection,
     path: &Path,
-    password: &str,
+    kdf_input: &[u8],
     kdf: KdfParams,
     options: VaultOptions,
 ) -> Result<UnlockedVault, CreateError> {
@@ -159,8 +169,7 @@ fn init_keys(
         current_epoch: 1,
         circle_id: vault_id,
     };
-    let kek =
-        MasterKey::derive(password.as_bytes(), &header.salt, kdf.iterations()).key_encryption_key();
+    let kek = MasterKey::derive(kdf_input, &header.salt, kdf.iterations()).key_encryption_key();
     let dk = DataKey::generate(&mut rng);
     header.wrapped_dk = wrap_data_key(&kek, &dk, &header.canonical(), &mut rng);
     let epoch = EpochKey::generate(1, &mut rng);
@@ -245,6 +254,15 @@ impl LockedVault {
     /// Derives the keys from `password` and unlocks. A wrong password is
     /// [`UnlockError::WrongPassword`] and writes nothing; open the file again
     /// to retry.
+    ///
+    /// The key is derived from the password's Unicode NFC form. A vault
+    /// whose password was set before that normalization was derived from
+    /// the raw bytes: when the NFC form fails and the password as given
+    /// differs from it, the raw form is tried too, and if it opens, the keys
+    /// are re-wrapped under the NFC form (as a password change to the same
+    /// password would, same iterations, new salt). That write is best
+    /// effort: if the file is busy or read-only the unlock still succeeds
+    /// and a later unlock tries again.
     pub fn unlock(self, password: &str) -> Result<UnlockedVault, UnlockError> {
         let header = self.header()?;
         // The header is authenticated only once the key is derived, so bound
@@ -253,9 +271,22 @@ impl LockedVault {
             .ok()
             .filter(|i| (1..=KdfParams::MAX_ITERATIONS).contains(i))
             .ok_or(UnlockError::Corrupt("KDF iterations out of range"))?;
-        let kek =
-            MasterKey::derive(password.as_bytes(), &header.salt, iterations).key_encryption_key();
-        self.unlock_with_kek(header, kek, UnlockError::WrongPassword)
+        let password = KdfPassword::new(password);
+        let kek = MasterKey::derive(password.nfc().as_bytes(), &header.salt, iterations)
+            .key_encryption_key();
+        if let Ok(dk) = unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk) {
+            return self.unlock_with_keys(header, kek, dk);
+        }
+        // The second KDF runs only for a password NFC changes.
+        let Some(raw) = password.legacy() else {
+            return Err(UnlockError::WrongPassword);
+        };
+        let kek = MasterKey::derive(raw.as_bytes(), &header.salt, iterations).key_encryption_key();
+        let dk = unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk)
+            .map_err(|_| UnlockError::WrongPassword)?;
+        let mut vault = self.unlock_with_keys(header, kek, dk)?;
+        vault.adopt_normalized_password(password.nfc());
+        Ok(vault)
     }
 
     /// Unlocks with a key an earlier unlock of this vault handed out
@@ -290,6 +321,16 @@ impl LockedVault {
     ) -> Result<UnlockedVault, UnlockError> {
         let dk = unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk)
             .map_err(|_| wrong_key)?;
+        self.unlock_with_keys(header, kek, dk)
+    }
+
+    /// The rest of an unlock, once `kek` opened the header's data key `dk`.
+    fn unlock_with_keys(
+        self,
+        header: Header,
+        kek: KeyEncryptionKey,
+        dk: DataKey,
+    ) -> Result<UnlockedVault, UnlockError> {
         let epochs = load_epochs(&self.conn, &kek, header.circle_id).map_err(|e| match e {
             EpochLoadError::Sqlite(e) => UnlockError::Storage(e.into()),
             EpochLoadError::Damaged => UnlockError::Corrupt("a vault key does not open"),

@@ -1,6 +1,8 @@
 //! Key changes: a new master password (re-wraps the data key and the vault
-//! keys: O(1) in the number of items) and vault-key rotation (a new epoch;
-//! every content key re-wrapped in one transaction, no `encitem` touched).
+//! keys: O(1) in the number of items), the same re-wrap under the NFC form
+//! of a password a vault from before normalization was derived from raw,
+//! and vault-key rotation (a new epoch; every content key re-wrapped in one
+//! transaction, no `encitem` touched).
 
 use super::KdfParams;
 use super::UnlockedVault;
@@ -8,8 +10,8 @@ use super::header::{Header, KDF_PBKDF2_SHA256, SALT_LEN};
 use super::keyring::Keyring;
 use super::wrapped;
 use crate::crypto::{
-    EpochKey, MasterKey, VaultRng, rewrap_content_key, unwrap_data_key, unwrap_vault_key,
-    wrap_data_key, wrap_vault_key,
+    DeviceIdentity, EpochKey, KdfPassword, KeyEncryptionKey, MasterKey, VaultRng,
+    rewrap_content_key, unwrap_data_key, unwrap_vault_key, wrap_data_key, wrap_vault_key,
 };
 use crate::error::{ItemError, KeyChangeError, StorageError};
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -17,55 +19,105 @@ use uuid::Uuid;
 
 impl UnlockedVault {
     /// Changes the master password. `current` is checked first; `kdf` sets
-    /// the new parameters (a new salt is always drawn).
+    /// the new parameters (a new salt is always drawn). Both passwords go to
+    /// the KDF in Unicode NFC; `current` may also be the raw form a vault
+    /// created before that normalization was derived from.
     pub fn change_password(
         &mut self,
         current: &str,
         new: &str,
         kdf: KdfParams,
     ) -> Result<(), KeyChangeError> {
+        let current = KdfPassword::new(current);
+        let new = KdfPassword::new(new);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Read the header inside the transaction: another handle may have
         // changed the password since this one unlocked.
-        let mut header = Header::read(&tx)?
+        let header = Header::read(&tx)?
             .ok_or(StorageError::Corrupt(rusqlite::Error::QueryReturnedNoRows))?;
         let iterations =
             u32::try_from(header.iterations).map_err(|_| KeyChangeError::WrongPassword)?;
-        let current_kek =
-            MasterKey::derive(current.as_bytes(), &header.salt, iterations).key_encryption_key();
-        unwrap_data_key(&current_kek, &header.canonical(), &header.wrapped_dk)
-            .map_err(|_| KeyChangeError::WrongPassword)?;
+        // Lazily: the raw form's KDF runs only if the NFC form fails.
+        let current_kek = [Some(current.nfc()), current.legacy()]
+            .into_iter()
+            .flatten()
+            .map(|pw| {
+                MasterKey::derive(pw.as_bytes(), &header.salt, iterations).key_encryption_key()
+            })
+            .find(|kek| unwrap_data_key(kek, &header.canonical(), &header.wrapped_dk).is_ok())
+            .ok_or(KeyChangeError::WrongPassword)?;
         self.keys.kek = current_kek;
-        self.keys.refresh(&tx, header.circle_id)?;
+        let (header, kek) = rewrap_password(
+            &tx,
+            &mut self.keys,
+            &self.identity,
+            &mut self.rng,
+            header,
+            new.nfc(),
+            kdf,
+        )?;
+        tx.commit()?;
+        self.keys.kek = kek;
+        self.header = header;
+        Ok(())
+    }
 
-        header.kdf_alg = KDF_PBKDF2_SHA256;
-        header.iterations = kdf.iterations().into();
-        header.salt = self.rng.array::<SALT_LEN>().to_vec();
-        let kek =
-            MasterKey::derive(new.as_bytes(), &header.salt, kdf.iterations()).key_encryption_key();
-        header.wrapped_dk = wrap_data_key(&kek, &self.keys.dk, &header.canonical(), &mut self.rng);
-        header.update_kdf(&tx)?;
-        for epoch in &self.keys.epochs {
-            let wrapped = wrap_vault_key(&kek, epoch, header.circle_id, &mut self.rng);
-            tx.execute(
-                "UPDATE key_epochs SET wrapped_vk = ?1 WHERE epoch = ?2",
-                params![wrapped, epoch.number()],
-            )?;
-        }
-        let identity = self.identity.wrap(&kek, header.vault_id, &mut self.rng);
-        wrapped::update_identity_wrap(&tx, &identity)?;
-        for (number, key_uuid, blob) in wrapped::read_pending(&tx)? {
-            // A pending key that no longer opens is useless: drop it.
-            match unwrap_vault_key(&self.keys.kek, number, key_uuid, header.circle_id, &blob) {
-                Ok(pending) => {
-                    let wrapped = wrap_vault_key(&kek, &pending, header.circle_id, &mut self.rng);
-                    wrapped::insert_pending(&tx, &pending, &wrapped)?;
-                }
-                Err(_) => wrapped::delete_pending(&tx, key_uuid)?,
+    /// Called when only the raw form of the password opened this vault (its
+    /// keys were wrapped before passwords were normalized): re-wraps them
+    /// under `nfc`, the NFC form, with the same iterations and a new salt,
+    /// so every keyboard's form of the password opens it with one KDF. Best
+    /// effort: a storage failure (busy, read-only) leaves the old wrap,
+    /// which still opens, for a later unlock to retry.
+    pub(crate) fn adopt_normalized_password(&mut self, nfc: &str) {
+        // The error says nothing secret, and the unlock succeeded anyway.
+        let _ = self.try_adopt_normalized_password(nfc);
+    }
+
+    fn try_adopt_normalized_password(&mut self, nfc: &str) -> Result<(), KeyChangeError> {
+        // The same iterations: the header below must equal this one to go on.
+        let kdf = self.kdf_params();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let header = Header::read(&tx)?
+            .ok_or(StorageError::Corrupt(rusqlite::Error::QueryReturnedNoRows))?;
+        if header.canonical() != self.header.canonical()
+            || header.wrapped_dk != self.header.wrapped_dk
+        {
+            // Another handle re-wrapped (or changed the password) since this
+            // one read the header. Take up its wrap if the NFC form opens
+            // it, so this handle wraps any key it makes under the key every
+            // other handle unlocks with; if it does not, the password
+            // changed, and this handle stays as any handle does then.
+            drop(tx);
+            let Some(iterations) = u32::try_from(header.iterations)
+                .ok()
+                .filter(|i| (1..=KdfParams::MAX_ITERATIONS).contains(i))
+            else {
+                return Ok(());
+            };
+            let kek =
+                MasterKey::derive(nfc.as_bytes(), &header.salt, iterations).key_encryption_key();
+            if unwrap_data_key(&kek, &header.canonical(), &header.wrapped_dk).is_ok() {
+                self.keys.kek = kek;
+                self.header.kdf_alg = header.kdf_alg;
+                self.header.iterations = header.iterations;
+                self.header.salt = header.salt;
+                self.header.wrapped_dk = header.wrapped_dk;
             }
+            return Ok(());
         }
+        let (header, kek) = rewrap_password(
+            &tx,
+            &mut self.keys,
+            &self.identity,
+            &mut self.rng,
+            header,
+            nfc,
+            kdf,
+        )?;
         tx.commit()?;
         self.keys.kek = kek;
         self.header = header;
@@ -107,6 +159,52 @@ impl UnlockedVault {
         self.header.current_epoch = number;
         Ok(number)
     }
+}
+
+/// The write half of a password change, inside the caller's transaction
+/// `tx`: `header` was read in `tx` and `keys.kek` was checked to open it.
+/// Draws a new salt, derives the key of `new` (already NFC) with `kdf`, and
+/// re-wraps under it the data key, every epoch's vault key, the device
+/// identity and the pending epoch keys: O(1) in the number of items.
+/// Returns the new header and key-encryption key, for the caller to install
+/// once `tx` commits.
+fn rewrap_password(
+    tx: &Connection,
+    keys: &mut Keyring,
+    identity: &DeviceIdentity,
+    rng: &mut VaultRng,
+    mut header: Header,
+    new: &str,
+    kdf: KdfParams,
+) -> Result<(Header, KeyEncryptionKey), KeyChangeError> {
+    keys.refresh(tx, header.circle_id)?;
+    header.kdf_alg = KDF_PBKDF2_SHA256;
+    header.iterations = kdf.iterations().into();
+    header.salt = rng.array::<SALT_LEN>().to_vec();
+    let kek =
+        MasterKey::derive(new.as_bytes(), &header.salt, kdf.iterations()).key_encryption_key();
+    header.wrapped_dk = wrap_data_key(&kek, &keys.dk, &header.canonical(), rng);
+    header.update_kdf(tx)?;
+    for epoch in &keys.epochs {
+        let wrapped = wrap_vault_key(&kek, epoch, header.circle_id, rng);
+        tx.execute(
+            "UPDATE key_epochs SET wrapped_vk = ?1 WHERE epoch = ?2",
+            params![wrapped, epoch.number()],
+        )?;
+    }
+    let wrapped_identity = identity.wrap(&kek, header.vault_id, rng);
+    wrapped::update_identity_wrap(tx, &wrapped_identity)?;
+    for (number, key_uuid, blob) in wrapped::read_pending(tx)? {
+        // A pending key that no longer opens is useless: drop it.
+        match unwrap_vault_key(&keys.kek, number, key_uuid, header.circle_id, &blob) {
+            Ok(pending) => {
+                let wrapped = wrap_vault_key(&kek, &pending, header.circle_id, rng);
+                wrapped::insert_pending(tx, &pending, &wrapped)?;
+            }
+            Err(_) => wrapped::delete_pending(tx, key_uuid)?,
+        }
+    }
+    Ok((header, kek))
 }
 
 /// Re-wraps the content key of every item and history version to `to`,
