@@ -92,6 +92,12 @@ impl Xvfb {
             .write_all(text.as_bytes())
             .unwrap();
         assert!(child.wait().unwrap().success());
+        // xclip forks and its child takes the selection after the parent
+        // exits: wait for it (briefly) before the test goes on.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.clipboard().as_deref() != Some(text) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(self.clipboard().as_deref(), Some(text));
     }
 
