@@ -142,6 +142,9 @@ mod tests {
     #[test]
     fn lengths_out_of_range_are_refused() {
         assert!(matches!(password(0, true), Err(GenerateError::BadLength)));
-        assert!(matches!(passphrase(MAX_LENGTH + 1), Err(GenerateError::BadLength)));
+        assert!(matches!(
+            passphrase(MAX_LENGTH + 1),
+            Err(GenerateError::BadLength)
+        ));
     }
 }

@@ -56,7 +56,8 @@ pub use info::VaultInfo;
 pub use vault::export;
 pub use vault::{
     DEFAULT_BUSY_TIMEOUT, KdfParams, LockedVault, Lookup, MAX_REPORTED, MIN_UUID_PREFIX, MatchRule,
-    Resolution, ResolveError, RestoreError, Restored, SCHEMA_VERSION, Selector, UnlockedVault, Vault, VaultOptions,
+    Resolution, ResolveError, RestoreError, Restored, SCHEMA_VERSION, Selector, UnlockedVault,
+    Vault, VaultOptions,
 };
 
 /// The README's Rust examples compile and run as doctests.

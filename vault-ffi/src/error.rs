@@ -5,6 +5,8 @@
 //! secret or a token.
 
 use vault_client::{ClientError, SessionError};
+use vault_core::ResolveError;
+use vault_core::error::CircleError;
 use vault_core::error::{
     CreateError, ItemError, KeyChangeError, OpenError, StorageError, UnlockError,
 };
@@ -12,8 +14,6 @@ use vault_core::export::ExportError;
 use vault_core::generate::GenerateError;
 use vault_core::item::totp::TotpError;
 use vault_core::sync::{SyncError, TransportError};
-use vault_core::ResolveError;
-use vault_core::error::CircleError;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -183,9 +183,9 @@ impl From<ItemError> for VaultError {
             ItemError::Decrypt { .. }
             | ItemError::TombstoneMismatch(_)
             | ItemError::UnknownKeyEpoch(_) => Self::tampered(&e),
-            ItemError::ClassMismatch { .. } | ItemError::ClassChange { .. } | ItemError::TooLarge => {
-                Self::invalid(chain(&e))
-            }
+            ItemError::ClassMismatch { .. }
+            | ItemError::ClassChange { .. }
+            | ItemError::TooLarge => Self::invalid(chain(&e)),
             ItemError::Storage(s) => s.into(),
             _ => Self::storage(&e),
         }

@@ -195,8 +195,13 @@ pub(crate) fn item_of(it: &item::Item) -> Item {
             secrets.push(name.to_owned());
         }
     };
-    let (mut urls, mut protocol, mut port, mut path, mut key_type) =
-        (Vec::new(), String::new(), None, String::new(), String::new());
+    let (mut urls, mut protocol, mut port, mut path, mut key_type) = (
+        Vec::new(),
+        String::new(),
+        None,
+        String::new(),
+        String::new(),
+    );
     let mut fields: &[CoreField] = &[];
     let (name, account, label) = match &it.data {
         ItemData::Inet(i) => {
@@ -284,7 +289,10 @@ fn fields(input: Vec<Field>, current: &[CoreField]) -> Vec<CoreField> {
 
 /// The attributes `input` gives, over `current` (an empty item of its
 /// class for `add`). A TOTP value that gives no code is refused.
-pub(crate) fn data_of(input: ItemInput, current: Option<&ItemData>) -> Result<ItemData, VaultError> {
+pub(crate) fn data_of(
+    input: ItemInput,
+    current: Option<&ItemData>,
+) -> Result<ItemData, VaultError> {
     if let Some(t) = &input.totp {
         item::totp::check(t)?;
     }

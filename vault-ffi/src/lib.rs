@@ -6,7 +6,8 @@
 //! - [`Vault`]: create or open a vault file, unlock, lock, status, change
 //!   the master password; items (`add`, `get`, `update`, `delete`,
 //!   `find` with the CLI's QUERY rules, `search`, `list`, `history`,
-//!   `restore`, `totp`).
+//!   `restore`, `totp`); sync (`create_circle`, `sync` with its report
+//!   and progress, `peers`).
 //! - [`generate_password`]: a random password or passphrase.
 //! - [`VaultError`]: the one error every call raises.
 //!
@@ -24,9 +25,13 @@ uniffi::setup_scaffolding!();
 mod error;
 mod generate;
 mod items;
+mod sync;
 mod vault;
 
 pub use error::VaultError;
 pub use generate::{PasswordOptions, generate_password};
 pub use items::{Field, Item, ItemInput, ItemKind, ItemSummary};
+pub use sync::{
+    CircleOptions, Conflict, HeldRecord, Peer, ProgressListener, SyncProgress, SyncReport,
+};
 pub use vault::{Restored, TotpCode, Vault, VaultStatus};

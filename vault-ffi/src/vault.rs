@@ -21,7 +21,19 @@ pub struct Vault {
 
 pub(crate) enum State {
     Locked,
-    Unlocked(Box<UnlockedVault>),
+    Unlocked(Box<Open>),
+}
+
+/// An unlocked vault and, once it synced, its connection.
+pub(crate) struct Open {
+    vault: UnlockedVault,
+    link: Option<crate::sync::Link>,
+}
+
+impl Open {
+    fn new(vault: UnlockedVault) -> Box<Self> {
+        Box::new(Self { vault, link: None })
+    }
 }
 
 /// What `status` reports; readable while locked.
@@ -97,8 +109,20 @@ impl Vault {
         &self,
         f: impl FnOnce(&mut UnlockedVault) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
+        self.with_state(|v, _| f(v))
+    }
+
+    /// The unlocked vault and its connection slot, or
+    /// [`VaultError::Locked`].
+    pub(crate) fn with_state<T>(
+        &self,
+        f: impl FnOnce(&mut UnlockedVault, &mut Option<crate::sync::Link>) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
         match &mut *self.state()? {
-            State::Unlocked(v) => f(v),
+            State::Unlocked(open) => {
+                let Open { vault, link } = &mut **open;
+                f(vault, link)
+            }
             State::Locked => Err(VaultError::Locked),
         }
     }
@@ -107,10 +131,6 @@ impl Vault {
         // A panic in an earlier call poisons the lock; the vault's state
         // is in SQLite and transactions, so the next call may go on.
         Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub(crate) fn path(&self) -> &std::path::Path {
-        &self.path
     }
 
     fn locked(&self) -> Result<LockedVault, VaultError> {
@@ -129,7 +149,7 @@ impl Vault {
         let vault = CoreVault::create(&path, &password, KdfParams::default())?;
         Ok(Arc::new(Self {
             path: vault.path().to_owned(),
-            state: Mutex::new(State::Unlocked(Box::new(vault))),
+            state: Mutex::new(State::Unlocked(Open::new(vault))),
         }))
     }
 
@@ -149,12 +169,12 @@ impl Vault {
     pub fn unlock(&self, password: String) -> Result<(), VaultError> {
         let password = self::password(password);
         let vault = self.locked()?.unlock(&password)?;
-        *self.state()? = State::Unlocked(Box::new(vault));
+        *self.state()? = State::Unlocked(Open::new(vault));
         Ok(())
     }
 
-    /// Drops the keys (wiped from memory). Items cannot be read until the
-    /// next `unlock`.
+    /// Drops the keys (wiped from memory) and the sync session. Items
+    /// cannot be read until the next `unlock`.
     pub fn lock(&self) -> Result<(), VaultError> {
         *self.state()? = State::Locked;
         Ok(())
@@ -296,7 +316,12 @@ impl Vault {
 
     /// Every live item (of `kind`, if given), sorted by name.
     pub fn list(&self, kind: Option<ItemKind>) -> Result<Vec<ItemSummary>, VaultError> {
-        self.with(|v| Ok(v.list(kind.map(Into::into))?.iter().map(Into::into).collect()))
+        self.with(|v| {
+            Ok(v.list(kind.map(Into::into))?
+                .iter()
+                .map(Into::into)
+                .collect())
+        })
     }
 
     /// Every version of an item, current first (a deleted item's
@@ -311,12 +336,10 @@ impl Vault {
     pub fn restore(&self, uuid: String, gencount: u64) -> Result<Restored, VaultError> {
         let uuid = self::uuid(&uuid)?;
         self.with(|v| {
-            let r = v
-                .restore(uuid, gencount)
-                .map_err(|e| match e {
-                    vault_core::RestoreError::Item(i) => VaultError::from(i),
-                    other => VaultError::invalid(other.to_string()),
-                })?;
+            let r = v.restore(uuid, gencount).map_err(|e| match e {
+                vault_core::RestoreError::Item(i) => VaultError::from(i),
+                other => VaultError::invalid(other.to_string()),
+            })?;
             Ok(Restored {
                 uuid: r.uuid.to_string(),
                 gencount: r.gencount,

@@ -3,12 +3,12 @@
 
 use crate::context::Ctx;
 use crate::error::CliError;
-use vault_core::generate;
 use crate::password::{self, Password};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
+use vault_core::generate;
 use vault_core::item::{
     CryptoKey, CustomField, GenericPassword, InternetPassword, Item, ItemData, folder_path,
 };

@@ -4,11 +4,11 @@
 use crate::agent;
 use crate::context::Ctx;
 use crate::error::CliError;
-use vault_core::generate;
 use crate::password;
 use serde_json::json;
 use vault_core::KdfParams;
 use vault_core::error::KeyChangeError;
+use vault_core::generate;
 
 /// `vault gen`'s flags.
 #[derive(clap::Args)]

@@ -25,7 +25,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let code = totp::seed_of(&item.data)
-        .and_then(|seed| totp::code_at(seed.expose(), now)).map_err(CliError::from)?;
+        .and_then(|seed| totp::code_at(seed.expose(), now))
+        .map_err(CliError::from)?;
     if args.clip.clip {
         crate::clipboard::copy(ctx, &code.code, &args.clip)?;
         ctx.out.json(&json!({

@@ -120,7 +120,10 @@ mod tests {
         let seed = "gezd gnbv gy3t qojq gezd gnbv gy3t qojq";
         assert_eq!(code_at(seed, 59).unwrap().code, "287082");
         assert_eq!(check("not base32 !"), Err(TotpError::NotBase32));
-        assert_eq!(check("otpauth://hotp/x?secret=AAAA"), Err(TotpError::BadUri));
+        assert_eq!(
+            check("otpauth://hotp/x?secret=AAAA"),
+            Err(TotpError::BadUri)
+        );
         assert_eq!(check("  "), Ok(()));
     }
 
@@ -135,10 +138,7 @@ mod tests {
             "AAAA"
         );
         inet.totp = "".into();
-        assert_eq!(
-            seed_of(&ItemData::Inet(inet)),
-            Err(TotpError::NoSeed)
-        );
+        assert_eq!(seed_of(&ItemData::Inet(inet)), Err(TotpError::NoSeed));
         let genp = GenericPassword {
             custom_fields: vec![CustomField {
                 name: "TOTP".into(),

@@ -30,8 +30,8 @@ pub(crate) mod wrapped;
 
 pub use header::KdfParams;
 pub use items::Lookup;
-pub use restore::{RestoreError, Restored};
 pub use resolve::{MAX_REPORTED, MIN_UUID_PREFIX, MatchRule, Resolution, ResolveError, Selector};
+pub use restore::{RestoreError, Restored};
 pub use schema::{DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 
 use crate::crypto::{

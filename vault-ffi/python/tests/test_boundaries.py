@@ -114,10 +114,10 @@ def test_python_reads_every_item_the_cli_wrote(vault_bin, tmp_path):
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
     cli(vault_bin, path, pw, "init")
-    cli(vault_bin, path, pw, "add", "inet", "github.com", "--account", "alice",
+    cli(vault_bin, path, pw, "add", "inet", "--server", "github.com", "--account", "alice",
         "--password-stdin", "--url", "https://gist.github.com", "--folder", "Work",
         stdin="gh-secret\n")
-    cli(vault_bin, path, pw, "add", "genp", "wifi", "--account", "home",
+    cli(vault_bin, path, pw, "add", "genp", "--service", "wifi", "--account", "home",
         "--password-stdin", stdin="wifi-secret\n")
     listed = json.loads(cli(vault_bin, path, pw, "--json", "ls").stdout)
     v = vault.Vault.open(path)

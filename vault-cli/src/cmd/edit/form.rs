@@ -16,10 +16,10 @@
 //!   further URL); custom fields are `field.NAME: value` (shown) and
 //!   `hidden.NAME: value` (secret); a key's binary fields are base64.
 
-use vault_core::item::totp;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use std::collections::HashSet;
+use vault_core::item::totp;
 use vault_core::item::{
     CryptoKey, CustomField, GenericPassword, InternetPassword, ItemClass, ItemData, folder_path,
 };
