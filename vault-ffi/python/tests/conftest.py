@@ -1,6 +1,6 @@
 """Fixtures of the `vault` package's tests: vault files in temporary
 directories, the built `vault` CLI and real `vault-server` processes on
-127.0.0.1 (paths from $VAULT_BIN and $VAULT_SERVER_BIN, which
+127.0.0.1 (paths from $VAULT_TEST_CLI_BIN and $VAULT_TEST_SERVER_BIN, which
 scripts/python-tests sets)."""
 
 import os
@@ -22,7 +22,7 @@ def _binary(var: str) -> pathlib.Path:
 
 @pytest.fixture
 def vault_bin() -> pathlib.Path:
-    return _binary("VAULT_BIN")
+    return _binary("VAULT_TEST_CLI_BIN")
 
 
 @pytest.fixture
@@ -34,14 +34,13 @@ class Server:
     """A `vault-server` child process with its own SQLite database."""
 
     def __init__(self, directory: pathlib.Path):
-        env = dict(os.environ)
-        for var in ("VAULT_SERVER_CONFIG", "VAULT_SERVER_LISTEN", "VAULT_SERVER_DB"):
-            env.pop(var, None)
+        # The server refuses VAULT_SERVER_* variables it does not know.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
         env["VAULT_SERVER_REGISTRATION"] = "open"
         env["VAULT_SERVER_METRICS_LISTEN"] = "off"
         self.proc = subprocess.Popen(
             [
-                str(_binary("VAULT_SERVER_BIN")),
+                str(_binary("VAULT_TEST_SERVER_BIN")),
                 "--listen",
                 "127.0.0.1:0",
                 "--db",
