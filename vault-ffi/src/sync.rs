@@ -158,6 +158,7 @@ impl Vault {
     /// when the token nears expiry), bring the circle log up to date,
     /// pull, merge, push, verify. `progress` hears about long pulls and
     /// pushes.
+    #[uniffi::method(default(progress = None))]
     pub fn sync(
         &self,
         progress: Option<Arc<dyn ProgressListener>>,

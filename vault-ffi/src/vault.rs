@@ -275,6 +275,7 @@ impl Vault {
     /// uuid or uuid prefix, an exact name or label (any case), the host
     /// of a URL, a unique substring. `account` and `kind` narrow it.
     /// [`VaultError::NotFound`] or [`VaultError::Ambiguous`] otherwise.
+    #[uniffi::method(default(account = None, kind = None))]
     pub fn find(
         &self,
         query: String,
@@ -292,6 +293,7 @@ impl Vault {
 
     /// Every item `query` names under the first rule that matches (at
     /// most 20), as `find` decides.
+    #[uniffi::method(default(account = None, kind = None))]
     pub fn find_all(
         &self,
         query: String,
@@ -315,6 +317,7 @@ impl Vault {
     }
 
     /// Every live item (of `kind`, if given), sorted by name.
+    #[uniffi::method(default(kind = None))]
     pub fn list(&self, kind: Option<ItemKind>) -> Result<Vec<ItemSummary>, VaultError> {
         self.with(|v| {
             Ok(v.list(kind.map(Into::into))?

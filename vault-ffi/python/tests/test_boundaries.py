@@ -23,9 +23,9 @@ def errors_of(v, vault_path):
         lambda: v.change_password(SECRET, "another one"),
         lambda: v.add(vault.ItemInput(kind=vault.ItemKind.INTERNET, name="t.example",
                                       password=SECRET, totp=BAD_SEED)),
-        lambda: v.get_secret(v.find("s.example", None, None).uuid, SECRET),
-        lambda: v.find(SECRET, None, None),
-        lambda: v.update(v.find("s.example", None, None).uuid,
+        lambda: v.get_secret(v.find("s.example").uuid, SECRET),
+        lambda: v.find(SECRET),
+        lambda: v.update(v.find("s.example").uuid,
                          vault.ItemInput(kind=vault.ItemKind.GENERIC, name="s",
                                          password=SECRET)),
     ]
@@ -62,7 +62,7 @@ def test_two_threads_share_one_vault(vault_path):
                 uuid = v.add(vault.ItemInput(kind=vault.ItemKind.GENERIC,
                                              name=f"{tag}-{i}", password=f"{tag}{i}"))
                 assert v.get_secret(uuid, "password") == f"{tag}{i}"
-                assert v.find(f"{tag}-{i}", None, None).uuid == uuid
+                assert v.find(f"{tag}-{i}").uuid == uuid
         except Exception as e:  # noqa: BLE001 - reported below
             failures.append(e)
 
@@ -122,11 +122,11 @@ def test_python_reads_every_item_the_cli_wrote(vault_bin, tmp_path):
     listed = json.loads(cli(vault_bin, path, pw, "--json", "ls").stdout)
     v = vault.Vault.open(path)
     v.unlock(PASSWORD)
-    items = v.list(None)
+    items = v.list()
     assert sorted(i.uuid for i in items) == sorted(i["uuid"] for i in listed)
     secrets = {i.name: v.get_secret(i.uuid, "password") for i in items}
     assert secrets == {"github.com": "gh-secret", "wifi": "wifi-secret"}
-    gh = v.get(v.find("github.com", None, None).uuid)
+    gh = v.get(v.find("github.com").uuid)
     assert gh.urls == ["https://gist.github.com"] and gh.folder == "Work"
 
 

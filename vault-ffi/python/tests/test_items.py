@@ -23,8 +23,8 @@ def test_create_add_find_and_read_a_secret(vault_path):
                                      vault.Field(name="team", value="core")]))
     hit = v.find("https://github.com/login", None, None)
     assert hit.uuid == uuid and hit.kind == vault.ItemKind.INTERNET
-    assert v.find("gist.github.com", None, None).uuid == uuid
-    assert v.find("GITHUB.COM", None, None).uuid == uuid
+    assert v.find("gist.github.com").uuid == uuid
+    assert v.find("GITHUB.COM").uuid == uuid
     item = v.get(uuid)
     assert (item.name, item.account, item.folder) == ("github.com", "alice", "Work/Code")
     # The record names its secrets but carries none of them.
@@ -45,12 +45,12 @@ def test_find_reports_ambiguity_and_absence_as_typed_errors(vault_path):
     a = v.add(inet("mail.example.com", account="alice"))
     b = v.add(inet("mail.example.com", account="bob"))
     with pytest.raises(vault.VaultError.Ambiguous) as e:
-        v.find("mail.example.com", None, None)
+        v.find("mail.example.com")
     assert e.value.count == 2 and {m.uuid for m in e.value.matches} == {a, b}
     assert v.find("mail.example.com", "bob", None).uuid == b
-    assert {m.uuid for m in v.find_all("mail", None, None)} == {a, b}
+    assert {m.uuid for m in v.find_all("mail")} == {a, b}
     with pytest.raises(vault.VaultError.NotFound):
-        v.find("nothing-like-it", None, None)
+        v.find("nothing-like-it")
     with pytest.raises(vault.VaultError.NotFound):
         v.find("mail.example.com", None, vault.ItemKind.GENERIC)
 
@@ -87,7 +87,7 @@ def test_lists_search_and_generic_and_key_items(vault_path):
                               password="router-pw", notes="in the hall"))
     k = v.add(vault.ItemInput(kind=vault.ItemKind.KEY, name="", label="deploy key",
                               key_type="ed25519", private_key=bytes(range(32))))
-    assert len(v.list(None)) == 3
+    assert len(v.list()) == 3
     assert [s.uuid for s in v.list(vault.ItemKind.GENERIC)] == [g]
     assert [s.uuid for s in v.search("WIFI")] == [g]
     assert v.get_secret(g, "notes") == "in the hall"
@@ -102,7 +102,7 @@ def test_wrong_password_locked_and_bad_input(vault_path):
     v = vault.Vault.open(vault_path)
     assert v.status().locked
     with pytest.raises(vault.VaultError.Locked):
-        v.list(None)
+        v.list()
     with pytest.raises(vault.VaultError.WrongPassword):
         v.unlock("not the password")
     v.unlock(PASSWORD)

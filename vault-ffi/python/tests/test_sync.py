@@ -73,14 +73,14 @@ def test_an_item_added_on_one_device_reaches_the_other(two_devices):
     report = a.sync(progress)
     assert report.pushed >= 1 and report.quarantined == []
     assert any(p.pushing for p in progress.seen)
-    got = b.sync(None)
+    got = b.sync()
     assert got.pulled >= 1
-    assert b.get_secret(b.find("github.com", None, None).uuid, "password") == "from-a"
-    assert b.find("github.com", None, None).uuid == uuid
+    assert b.get_secret(b.find("github.com").uuid, "password") == "from-a"
+    assert b.find("github.com").uuid == uuid
     assert {p.name for p in a.peers()} == {"first", "second"}
     assert [p.is_me for p in b.peers() if p.name == "second"] == [True]
     # Nothing new: nothing moves.
-    again = b.sync(None)
+    again = b.sync()
     assert (again.pulled, again.pushed, again.conflicts) == (0, 0, 0)
     assert b.status().pending == 0 and b.status().members == 2
 
@@ -88,44 +88,44 @@ def test_an_item_added_on_one_device_reaches_the_other(two_devices):
 def test_concurrent_edits_merge_and_a_conflict_is_named(two_devices):
     a, b = two_devices
     uuid = a.add(inet("mail.example", "v1", notes="n1"))
-    a.sync(None)
-    b.sync(None)
+    a.sync()
+    b.sync()
     # Different fields: merged without conflict.
     a.update(uuid, inet("mail.example", None, notes="notes-from-a"))
     b.update(uuid, inet("mail.example", None, label="label-from-b"))
-    a.sync(None)
-    merged = b.sync(None)
+    a.sync()
+    merged = b.sync()
     assert merged.merged == 1 and merged.conflicts == 0
     assert b.get_secret(uuid, "notes") == "notes-from-a" and b.get(uuid).label == "label-from-b"
-    b.sync(None)
-    a.sync(None)
+    b.sync()
+    a.sync()
     # The same field on both: a conflict, named with the field.
     a.update(uuid, inet("mail.example", "pw-from-a", label="label-from-b"))
     b.update(uuid, inet("mail.example", "pw-from-b", label="label-from-b"))
-    a.sync(None)
-    clash = b.sync(None)
+    a.sync()
+    clash = b.sync()
     assert clash.conflicts == 1
     assert [(c.uuid, c.name, c.fields) for c in clash.conflicted] == [
         (uuid, "mail.example", ["password"])]
-    b.sync(None)
-    a.sync(None)
+    b.sync()
+    a.sync()
     assert a.get_secret(uuid, "password") == b.get_secret(uuid, "password")
 
 
 def test_sync_errors_are_typed(server, tmp_path):
     lone = vault.Vault.create(str(tmp_path / "lone.vault"), PASSWORD)
     with pytest.raises(vault.VaultError.NoCircle):
-        lone.sync(None)
+        lone.sync()
     with pytest.raises(vault.VaultError.NoCircle):
         lone.peers()
     lone.create_circle(server.url, vault.CircleOptions(device_name="lone"))
     with pytest.raises(vault.VaultError.InvalidInput):
         lone.create_circle(server.url, vault.CircleOptions(device_name="again"))
-    lone.sync(None)
+    lone.sync()
     server.stop()
     lone.add(inet("x.example", "pw"))
     with pytest.raises(vault.VaultError.Unreachable):
-        lone.sync(None)
+        lone.sync()
     other = vault.Vault.create(str(tmp_path / "other.vault"), PASSWORD)
     with pytest.raises(vault.VaultError.Unreachable):
         other.create_circle(server.url, vault.CircleOptions(device_name="x"))
