@@ -249,3 +249,26 @@ fn ties_are_reported_whole_and_resolve_one_says_so() {
     assert_eq!(left.uuid, other);
     assert_eq!(v.resolve("shared", Selector::default()).unwrap().count, 24);
 }
+
+/// The exact rule's index follows every write: a rename, a new item with
+/// the old name, a delete.
+#[test]
+fn the_exact_rule_follows_edits() {
+    let (_dir, _path, mut vault) = new_vault();
+    let a = vault.add(inet("old.example", "alice", "A", &[])).unwrap();
+    let exact = |v: &mut vault_core::UnlockedVault, q: &str| {
+        let r = v.resolve(q, Selector::default()).unwrap();
+        let rule = r.rule;
+        let uuids: Vec<Uuid> = r.matches.iter().map(|m| m.uuid).collect();
+        (rule, uuids)
+    };
+    assert_eq!(exact(&mut vault, "OLD.example"), (Some(MatchRule::Exact), vec![a]));
+    vault.update(a, inet("new.example", "alice", "A", &[])).unwrap();
+    assert_eq!(exact(&mut vault, "new.example"), (Some(MatchRule::Exact), vec![a]));
+    assert_ne!(exact(&mut vault, "old.example").0, Some(MatchRule::Exact));
+    let b = vault.add(genp("old.example", "bob", "B")).unwrap();
+    assert_eq!(exact(&mut vault, "old.example"), (Some(MatchRule::Exact), vec![b]));
+    assert_eq!(exact(&mut vault, "b"), (Some(MatchRule::Exact), vec![b]));
+    vault.delete(b).unwrap();
+    assert_eq!(exact(&mut vault, "old.example"), (None, vec![]));
+}

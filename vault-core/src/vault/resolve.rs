@@ -129,11 +129,11 @@ impl MatchKeys {
         self.joined.as_str()
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.joined[..self.label_at - 1]
     }
 
-    fn label(&self) -> &str {
+    pub(crate) fn label(&self) -> &str {
         &self.joined[self.label_at..self.account_at - 1]
     }
 
@@ -231,9 +231,11 @@ impl UnlockedVault {
         if folded.is_empty() {
             return Ok(no_match());
         }
+        let candidates = cache.exact_candidates(&folded).to_vec();
         let entries = cache.entries();
-        let exact: Vec<_> = entries
-            .iter()
+        let exact: Vec<_> = candidates
+            .into_iter()
+            .map(|i| &entries[i])
             .filter(|e| (e.keys.name() == folded || e.keys.label() == folded) && keep(e))
             .collect();
         if !exact.is_empty() {

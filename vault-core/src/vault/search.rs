@@ -15,6 +15,7 @@ use crate::item::{self, Item, ItemClass, ItemSummary};
 use memchr::memmem;
 use rusqlite::{Connection, OpenFlags, params};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -73,6 +74,11 @@ pub(crate) struct SearchCache {
     /// substring rule: one vectorized scan instead of a search per item.
     /// Built at the first such query, dropped by any change.
     names: Option<Haystack>,
+    /// The exact rule's index, built at its first use: entries by a keyed
+    /// hash of each folded name and label (hashes, not the names, so no
+    /// further plaintext copy is kept; a hit is compared in full).
+    exact: Option<HashMap<u64, Vec<usize>>>,
+    exact_keys: RandomState,
 }
 
 /// The entries' `MatchKeys::joined`, end to end; `starts[i]` is where
@@ -182,6 +188,8 @@ impl SearchCache {
             pos: HashMap::new(),
             damaged: Vec::new(),
             names: None,
+            exact: None,
+            exact_keys: RandomState::new(),
         };
         for part in scanned {
             for result in part? {
@@ -219,8 +227,32 @@ impl SearchCache {
         hits
     }
 
+    /// The indexes of the entries whose folded name or label may equal
+    /// `folded` (a hash match: the caller compares).
+    pub fn exact_candidates(&mut self, folded: &str) -> &[usize] {
+        let (entries, keys) = (&self.entries, &self.exact_keys);
+        let index = self.exact.get_or_insert_with(|| {
+            let mut index: HashMap<u64, Vec<usize>> = HashMap::with_capacity(entries.len());
+            for (i, e) in entries.iter().enumerate() {
+                let (name, label) = (e.keys.name(), e.keys.label());
+                for key in [name, label].into_iter().filter(|k| !k.is_empty()) {
+                    let slot = index.entry(keys.hash_one(key)).or_default();
+                    // A label equal to the name: listed once.
+                    if slot.last() != Some(&i) {
+                        slot.push(i);
+                    }
+                }
+            }
+            index
+        });
+        index
+            .get(&self.exact_keys.hash_one(folded))
+            .map_or(&[], Vec::as_slice)
+    }
+
     fn push(&mut self, entry: Entry) {
         self.names = None;
+        self.exact = None;
         self.pos.insert(entry.summary.uuid, self.entries.len());
         self.entries.push(entry);
     }
@@ -230,6 +262,7 @@ impl SearchCache {
             return;
         };
         self.names = None;
+        self.exact = None;
         match self.pos.get(&item.uuid) {
             Some(&i) => self.entries[i] = entry,
             None => self.push(entry),
@@ -239,6 +272,7 @@ impl SearchCache {
     pub fn remove(&mut self, uuid: Uuid) {
         if let Some(i) = self.pos.remove(&uuid) {
             self.names = None;
+            self.exact = None;
             self.entries.swap_remove(i);
             if let Some(moved) = self.entries.get(i) {
                 self.pos.insert(moved.summary.uuid, i);
