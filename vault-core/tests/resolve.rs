@@ -262,12 +262,23 @@ fn the_exact_rule_follows_edits() {
         let uuids: Vec<Uuid> = r.matches.iter().map(|m| m.uuid).collect();
         (rule, uuids)
     };
-    assert_eq!(exact(&mut vault, "OLD.example"), (Some(MatchRule::Exact), vec![a]));
-    vault.update(a, inet("new.example", "alice", "A", &[])).unwrap();
-    assert_eq!(exact(&mut vault, "new.example"), (Some(MatchRule::Exact), vec![a]));
+    assert_eq!(
+        exact(&mut vault, "OLD.example"),
+        (Some(MatchRule::Exact), vec![a])
+    );
+    vault
+        .update(a, inet("new.example", "alice", "A", &[]))
+        .unwrap();
+    assert_eq!(
+        exact(&mut vault, "new.example"),
+        (Some(MatchRule::Exact), vec![a])
+    );
     assert_ne!(exact(&mut vault, "old.example").0, Some(MatchRule::Exact));
     let b = vault.add(genp("old.example", "bob", "B")).unwrap();
-    assert_eq!(exact(&mut vault, "old.example"), (Some(MatchRule::Exact), vec![b]));
+    assert_eq!(
+        exact(&mut vault, "old.example"),
+        (Some(MatchRule::Exact), vec![b])
+    );
     assert_eq!(exact(&mut vault, "b"), (Some(MatchRule::Exact), vec![b]));
     vault.delete(b).unwrap();
     assert_eq!(exact(&mut vault, "old.example"), (None, vec![]));

@@ -219,6 +219,16 @@ impl Vault {
         self.with(|v| Ok(v.add(data)?.to_string()))
     }
 
+    /// Adds items in one transaction (all or none, one disk sync): an
+    /// import's call. Returns their uuids, in order.
+    pub fn add_batch(&self, items: Vec<ItemInput>) -> Result<Vec<String>, VaultError> {
+        let data = items
+            .into_iter()
+            .map(|i| items::data_of(i, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.with(|v| Ok(v.add_batch(data)?.iter().map(Uuid::to_string).collect()))
+    }
+
     /// The current version of an item, without secret values.
     pub fn get(&self, uuid: String) -> Result<Item, VaultError> {
         let uuid = self::uuid(&uuid)?;

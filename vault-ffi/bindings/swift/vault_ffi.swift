@@ -865,6 +865,12 @@ public protocol VaultProtocol: AnyObject, Sendable {
     func add(item: ItemInput) throws  -> String
     
     /**
+     * Adds items in one transaction (all or none, one disk sync): an
+     * import's call. Returns their uuids, in order.
+     */
+    func addBatch(items: [ItemInput]) throws  -> [String]
+    
+    /**
      * Changes the master password (`current` is checked first). O(1) in
      * the number of items: only the keys are re-wrapped.
      */
@@ -1097,6 +1103,20 @@ open func add(item: ItemInput)throws  -> String  {
     uniffi_vault_ffi_fn_method_vault_add(
             self.uniffiCloneHandle(),
         FfiConverterTypeItemInput_lower(item),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Adds items in one transaction (all or none, one disk sync): an
+     * import's call. Returns their uuids, in order.
+     */
+open func addBatch(items: [ItemInput])throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeVaultError_lift) {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_vault_add_batch(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeItemInput.lower(items),uniffiCallStatus
     )
 })
 }
@@ -3637,6 +3657,31 @@ fileprivate struct FfiConverterSequenceTypeItem: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeItemInput: FfiConverterRustBuffer {
+    typealias SwiftType = [ItemInput]
+
+    public static func write(_ value: [ItemInput], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeItemInput.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ItemInput] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ItemInput]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeItemInput.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeItemSummary: FfiConverterRustBuffer {
     typealias SwiftType = [ItemSummary]
 
@@ -3728,6 +3773,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_vault_ffi_checksum_method_vault_add() != 64450) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_vault_add_batch() != 47729) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_vault_ffi_checksum_method_vault_change_password() != 52359) {

@@ -319,6 +319,11 @@ RustBuffer uniffi_vault_ffi_fn_method_vault_sync(uint64_t ptr, RustBuffer progre
 RustBuffer uniffi_vault_ffi_fn_method_vault_add(uint64_t ptr, RustBuffer item, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_ADD_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_ADD_BATCH
+RustBuffer uniffi_vault_ffi_fn_method_vault_add_batch(uint64_t ptr, RustBuffer items, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_CHANGE_PASSWORD
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_CHANGE_PASSWORD
 void uniffi_vault_ffi_fn_method_vault_change_password(uint64_t ptr, RustBuffer current, RustBuffer new, RustCallStatus *_Nonnull out_status
@@ -697,6 +702,12 @@ uint16_t uniffi_vault_ffi_checksum_method_vault_sync(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_ADD
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_ADD
 uint16_t uniffi_vault_ffi_checksum_method_vault_add(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_ADD_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_ADD_BATCH
+uint16_t uniffi_vault_ffi_checksum_method_vault_add_batch(void
     
 );
 #endif

@@ -169,3 +169,13 @@ def test_generate_password():
     assert len(words) == 6 and all(w.isalpha() for w in words)
     with pytest.raises(vault.VaultError.InvalidInput):
         vault.generate_password(vault.PasswordOptions(length=0))
+
+
+def test_add_batch_is_all_or_nothing(vault_path):
+    v = vault.Vault.create(vault_path, PASSWORD)
+    uuids = v.add_batch([inet(f"b{i}.example") for i in range(50)])
+    assert len(set(uuids)) == 50 and v.status().internet_items == 50
+    assert v.find("b7.example").uuid == uuids[7]
+    with pytest.raises(vault.VaultError.InvalidInput):
+        v.add_batch([inet("ok.example"), inet("bad.example", totp="!!")])
+    assert v.status().internet_items == 50

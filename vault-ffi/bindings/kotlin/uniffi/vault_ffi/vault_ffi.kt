@@ -709,6 +709,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_vault_ffi_checksum_method_vault_add(
     ): Int
+    external fun uniffi_vault_ffi_checksum_method_vault_add_batch(
+    ): Int
     external fun uniffi_vault_ffi_checksum_method_vault_change_password(
     ): Int
     external fun uniffi_vault_ffi_checksum_method_vault_delete(
@@ -789,6 +791,8 @@ internal object UniffiLib {
     external fun uniffi_vault_ffi_fn_method_vault_sync(`ptr`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_vault_ffi_fn_method_vault_add(`ptr`: Long,`item`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_vault_ffi_fn_method_vault_add_batch(`ptr`: Long,`items`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_vault_ffi_fn_method_vault_change_password(`ptr`: Long,`current`: RustBuffer.ByValue,`new`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -959,6 +963,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_vault_add() and 0xFFFF) != 64450) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_add_batch() and 0xFFFF) != 47729) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_vault_change_password() and 0xFFFF) != 52359) {
@@ -1849,6 +1856,12 @@ public interface VaultInterface {
     fun `add`(`item`: ItemInput): kotlin.String
     
     /**
+     * Adds items in one transaction (all or none, one disk sync): an
+     * import's call. Returns their uuids, in order.
+     */
+    fun `addBatch`(`items`: List<ItemInput>): List<kotlin.String>
+    
+    /**
      * Changes the master password (`current` is checked first). O(1) in
      * the number of items: only the keys are re-wrapped.
      */
@@ -2122,6 +2135,25 @@ open class Vault: Disposable, AutoCloseable, VaultInterface
         it,
         
         FfiConverterTypeItemInput.lower(`item`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Adds items in one transaction (all or none, one disk sync): an
+     * import's call. Returns their uuids, in order.
+     */
+    @Throws(VaultException::class)override fun `addBatch`(`items`: List<ItemInput>): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(VaultException) { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_vault_add_batch(
+        it,
+        
+        FfiConverterSequenceTypeItemInput.lower(`items`),_status)
 }
     }
     )
@@ -4486,6 +4518,34 @@ public object FfiConverterSequenceTypeItem: FfiConverterRustBuffer<List<Item>> {
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeItem.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeItemInput: FfiConverterRustBuffer<List<ItemInput>> {
+    override fun read(buf: ByteBuffer): List<ItemInput> {
+        val len = buf.getInt()
+        return List<ItemInput>(len) {
+            FfiConverterTypeItemInput.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ItemInput>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeItemInput.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ItemInput>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeItemInput.write(it, buf)
         }
     }
 }
