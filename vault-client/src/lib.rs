@@ -12,10 +12,17 @@
 //! - The circle routes ([`circle`]): registration, authentication, the
 //!   log, key shares; the pairing relay ([`relay`]); pairings a killed
 //!   inviter left unconfirmed ([`pending`]).
+//! - Pairing ([`pairing`]): [`pairing::invite`] and [`pairing::join`],
+//!   vault-core's pairing protocol over the relay with every wait under a
+//!   deadline, the person asked through a front end's
+//!   [`pairing::PairingUi`]; failures are [`pairing::PairingFlowError`].
 //! - [`HttpTransport`] ([`transport`]): vault-core's sync
 //!   [`Transport`](vault_core::sync::Transport) over the zone routes.
 //! - The watcher ([`watch`]): the WebSocket's hints as [`Event`]s, with
 //!   reconnection after jittered [`Backoff`].
+//! - The sync loop ([`watcher`]): [`watcher::run`] syncs on every hint,
+//!   reconnect and local change until its stop signal, telling a front
+//!   end's [`watcher::WatchListener`].
 //! - [`Session`] ([`session`]): what a front end drives: authentication
 //!   (renewed before the token expires and after a 401), the circle log
 //!   and key shares verified by vault-core, log appends that retry, and
@@ -31,6 +38,7 @@ pub mod backoff;
 pub mod circle;
 mod error;
 mod membership;
+pub mod pairing;
 pub mod pending;
 pub mod relay;
 mod runtime;
@@ -39,6 +47,7 @@ pub mod session;
 pub mod tls;
 pub mod transport;
 pub mod watch;
+pub mod watcher;
 
 pub use backoff::Backoff;
 pub use circle::Append;

@@ -98,6 +98,49 @@ pub async fn remove_unjoined(
     Err(SessionError::LogKeptChanging)
 }
 
+/// What became of one peer this device added whose joiner never
+/// confirmed (an inviting process killed before the confirmation).
+#[derive(Debug)]
+pub struct UnconfirmedRemoval {
+    /// The peer added.
+    pub peer: PeerId,
+    /// Its name in the circle, or "a device".
+    pub name: String,
+    /// The new key epoch once removed; why the removal failed otherwise
+    /// (the next connection tries again).
+    pub result: Result<u32, SessionError>,
+}
+
+/// Removes each of `peers` (a connection's
+/// [`CircleRefresh::unconfirmed_adds`](crate::CircleRefresh)) with a new
+/// key epoch ([`remove_unjoined`]) and forgets its pending add. A removal
+/// that fails is reported, not raised: the next connection tries again.
+/// Fails only when the vault cannot be read or written.
+pub async fn remove_unconfirmed(
+    vault: &mut UnlockedVault,
+    server: &Server,
+    peers: &[PeerId],
+) -> Result<Vec<UnconfirmedRemoval>, SessionError> {
+    let mut done = Vec::with_capacity(peers.len());
+    for peer in peers {
+        let name = vault
+            .circle()?
+            .and_then(|c| c.members.into_iter().find(|m| m.peer_id == *peer))
+            .and_then(|m| m.name)
+            .unwrap_or_else(|| "a device".into());
+        let result = remove_unjoined(vault, server, peer).await;
+        if result.is_ok() {
+            vault.clear_pending_add(peer)?;
+        }
+        done.push(UnconfirmedRemoval {
+            peer: *peer,
+            name,
+            result,
+        });
+    }
+    Ok(done)
+}
+
 /// The server's log ends before the one this device verified. If it ends
 /// on an entry of that log (a server restored from a backup lost the
 /// rest), this device posts the entries after it again, removals with

@@ -8,7 +8,7 @@
 //! [`Session`].
 
 use crate::error::ClientError;
-pub use crate::membership::remove_unjoined;
+pub use crate::membership::{UnconfirmedRemoval, remove_unconfirmed, remove_unjoined};
 use crate::membership::{finish_removal, heal_log, seal_pending};
 use crate::runtime::stopped;
 use crate::server::Server;

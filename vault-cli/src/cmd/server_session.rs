@@ -6,16 +6,16 @@
 //! name this device shows the others ([`device_name`]). Shared by
 //! `circle`, `peer`, `pairing`, `sync` and `watch`; it imports no command
 //! module. A connection removes the peers a killed `vault peer invite`
-//! added whose joiner never confirmed (vault-client's `pending`).
+//! added whose joiner never confirmed (vault-client's `pending` and
+//! `session::remove_unconfirmed`), and says so.
 
 use crate::error::CliError;
 use tokio::runtime::Handle;
-use tokio::sync::watch as signal;
 use uuid::Uuid;
-use vault_client::session::{self, CircleRefresh, SessionError};
+use vault_client::session::{self, CircleRefresh, SessionError, UnconfirmedRemoval};
 use vault_client::{Outcome, Server, TransferProgress};
 use vault_core::UnlockedVault;
-use vault_core::circle::{CircleInfo, PeerId, SignedEntry};
+use vault_core::circle::{CircleInfo, PeerId};
 
 use vault_core::sync::{Phase, SyncError};
 
@@ -41,80 +41,46 @@ pub async fn connect(vault: &mut UnlockedVault) -> anyhow::Result<Server> {
     Ok(server)
 }
 
-/// Removes `peer`, whose joiner never confirmed its add, with a new key
-/// epoch (vault-client's `remove_unjoined`). Returns the new epoch.
-pub async fn remove_unjoined(
-    vault: &mut UnlockedVault,
-    server: &Server,
-    peer: &PeerId,
-) -> anyhow::Result<u32> {
-    session::remove_unjoined(vault, server, peer)
-        .await
-        .map_err(cli_error)
-}
-
 /// Removes each peer a connection found added by this device and never
 /// confirmed by its joiner (a `vault peer invite` killed before the
-/// confirmation), with a new key epoch, and forgets its pending add.
+/// confirmation; vault-client's `remove_unconfirmed`), and says so.
 /// A removal that fails is a warning: the next connection tries again.
 async fn remove_unconfirmed(
     vault: &mut UnlockedVault,
     server: &Server,
     peers: &[PeerId],
 ) -> anyhow::Result<()> {
-    for target in peers {
-        let name = vault
-            .circle()?
-            .and_then(|c| c.members.into_iter().find(|m| m.peer_id == *target))
-            .and_then(|m| m.name)
-            .unwrap_or_else(|| "a device".into());
-        match remove_unjoined(vault, server, target).await {
-            Ok(epoch) => {
-                vault.clear_pending_add(target)?;
-                eprintln!(
-                    "vault: {name} ({}) did not finish joining; removed it again \
-                     (the vault key is now epoch {epoch})",
-                    target.short()
-                );
-            }
-            Err(e) => eprintln!(
-                "vault: warning: {name} ({}) did not finish joining, and removing it failed: \
-                 {e:#}; the next connection tries again",
-                target.short()
-            ),
-        }
+    if peers.is_empty() {
+        return Ok(());
     }
+    let removals = session::remove_unconfirmed(vault, server, peers)
+        .await
+        .map_err(cli_error)?;
+    print_removals(&removals);
     Ok(())
 }
 
-/// Appends an entry made by `make` (from the current head), re-reading
-/// the log and remaking it when another device appended first.
-pub async fn append_with_retry(
-    vault: &mut UnlockedVault,
-    server: &Server,
-    mut make: impl FnMut(&mut UnlockedVault) -> anyhow::Result<SignedEntry>,
-) -> anyhow::Result<()> {
-    /// The command's own failure, or the session's.
-    enum Failed {
-        Command(anyhow::Error),
-        Session(SessionError),
-    }
-    impl From<SessionError> for Failed {
-        fn from(e: SessionError) -> Self {
-            Failed::Session(e)
+/// Says what became of each unconfirmed add a connection removed.
+pub(crate) fn print_removals(removals: &[UnconfirmedRemoval]) {
+    for removal in removals {
+        let (name, short) = (&removal.name, removal.peer.short());
+        match &removal.result {
+            Ok(epoch) => eprintln!(
+                "vault: {name} ({short}) did not finish joining; removed it again \
+                 (the vault key is now epoch {epoch})"
+            ),
+            Err(e) => eprintln!(
+                "vault: warning: {name} ({short}) did not finish joining, and removing it failed: \
+                 {}; the next connection tries again",
+                error_words(e)
+            ),
         }
     }
-    session::append_with_retry(vault, server, |v| make(v).map_err(Failed::Command))
-        .await
-        .map_err(|e| match e {
-            Failed::Command(e) => e,
-            Failed::Session(e) => cli_error(e),
-        })
 }
 
 /// Prints what a circle refresh found: refused key shares while a key is
 /// still missing, and the epochs still lacking.
-fn warn(refresh: &CircleRefresh) {
+pub(crate) fn warn(refresh: &CircleRefresh) {
     for (sender, why) in &refresh.refused_shares {
         eprintln!(
             "vault: warning: refused a key share from {}: {why}",
@@ -132,7 +98,7 @@ fn warn(refresh: &CircleRefresh) {
 
 /// A session failure for the binary edge: the typed error stays in the
 /// chain for the exit code (error.rs), with the words the user sees.
-fn cli_error(e: SessionError) -> anyhow::Error {
+pub(crate) fn cli_error(e: SessionError) -> anyhow::Error {
     match e {
         SessionError::Client(e) => e.into(),
         SessionError::NotMember => CliError::NotMember.into(),
@@ -151,10 +117,34 @@ fn cli_error(e: SessionError) -> anyhow::Error {
 /// A sync failure: a zone that fails verification says so first.
 fn sync_error(e: SyncError) -> anyhow::Error {
     match e {
-        SyncError::Zone(_) => anyhow::Error::new(e)
-            .context("the sync server failed verification, so the sync stopped"),
+        SyncError::Zone(_) => anyhow::Error::new(e).context(ZONE_FAILED),
         SyncError::NoCircle => no_circle().into(),
         other => other.into(),
+    }
+}
+
+/// What a sync round whose zone failed verification says first.
+const ZONE_FAILED: &str = "the sync server failed verification, so the sync stopped";
+
+/// The words [`cli_error`] gives `e` (as `{:#}` prints it), for an error
+/// that is told and not returned.
+pub(crate) fn error_words(e: &SessionError) -> String {
+    /// An error and its sources, as anyhow's `{:#}` prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut words = e.to_string();
+        let mut next = e.source();
+        while let Some(cause) = next {
+            words.push_str(&format!(": {cause}"));
+            next = cause.source();
+        }
+        words
+    }
+    match e {
+        SessionError::NotMember => CliError::NotMember.to_string(),
+        SessionError::NoCircle | SessionError::Sync(SyncError::NoCircle) => no_circle().to_string(),
+        SessionError::BadShare(e) => chain(e),
+        SessionError::Sync(e @ SyncError::Zone(_)) => format!("{ZONE_FAILED}: {}", chain(e)),
+        e => chain(e),
     }
 }
 
@@ -222,22 +212,6 @@ impl Session {
         self
     }
 
-    /// Requests in flight are abandoned once `stop` turns true.
-    pub fn with_stop(mut self, stop: signal::Receiver<bool>) -> Self {
-        self.inner = self.inner.with_stop(stop);
-        self
-    }
-
-    /// The server connected to, when connected.
-    pub fn server(&self) -> Option<&vault_client::Server> {
-        self.inner.server()
-    }
-
-    /// Forgets the token: the next request authenticates again.
-    pub fn disconnect(&mut self) {
-        self.inner.disconnect();
-    }
-
     /// Authenticates and refreshes the circle log and key shares, unless
     /// connected with a token not about to expire.
     pub fn connect(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<()> {
@@ -246,14 +220,6 @@ impl Session {
             self.remove_unconfirmed(vault, &refresh)?;
         }
         Ok(())
-    }
-
-    /// Pulls the circle log and key shares (a `circle` or `shares` hint),
-    /// authenticating again if the token expired.
-    pub fn refresh_circle(&mut self, vault: &mut UnlockedVault) -> anyhow::Result<()> {
-        let refresh = self.inner.refresh_circle(vault).map_err(cli_error)?;
-        warn(&refresh);
-        self.remove_unconfirmed(vault, &refresh)
     }
 
     /// Removes `peer` at a cut with a new key epoch (a sync round first;

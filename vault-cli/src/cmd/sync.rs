@@ -31,16 +31,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut vault = ctx.unlock()?;
     let circle_id = circle_of(&vault)?.circle_id;
     let rt = vault_client::background_runtime()?;
-    let session = Session::new(rt.handle().clone(), circle_id)
-        .with_wait_limit(args.wait_limit)
-        .with_progress_bar(!watch && !ctx.out.json && !ctx.out.quiet);
     if watch {
-        let result = watch::run(ctx.out, &rt, session, vault);
+        let session = vault_client::Session::new(rt.handle().clone(), circle_id)
+            .with_wait_limit(args.wait_limit);
+        let result = watch::run(ctx.out, &rt, session, &mut vault);
         // The socket task is abandoned, not awaited.
         rt.shutdown_background();
         return result;
     }
-    let mut session = session;
+    let mut session = Session::new(rt.handle().clone(), circle_id)
+        .with_wait_limit(args.wait_limit)
+        .with_progress_bar(!ctx.out.json && !ctx.out.quiet);
     let outcome = session.round(&mut vault)?;
     print_round(ctx.out, &mut vault, &outcome, None);
     Ok(())

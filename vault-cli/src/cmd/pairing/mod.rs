@@ -1,68 +1,30 @@
-//! `vault peer invite` and `vault peer join`: pairing a new device over a
-//! session the server relays but cannot read. The protocol itself (invite
-//! secret, transcript, directional keys, SAS, the joiner's confirmation)
-//! is vault-core's `circle::pairing`; this module moves its messages,
-//! keeps every wait under a deadline, and talks to people.
-//!
-//! Every wait ends: a step the other side's software answers by itself
-//! waits [`REPLY_TIMEOUT`], the joiner waiting for the welcome (a person
-//! compares the codes) waits [`SAS_TIMEOUT`], and the inviter waits
-//! [`CONFIRM_TIMEOUT`] for the joiner's confirmation once the welcome is
-//! sent. An add the joiner does not confirm (it refused the circle, was
-//! killed, or the relay went away) is removed again by the inviter, or,
-//! if the inviter was killed too, by its next command that reaches the
-//! server (vault-client's `pending`, `server_session`).
+//! `vault peer invite` and `vault peer join`: the command line's face of
+//! vault-client's pairing flows (`vault_client::pairing`: the protocol
+//! steps, deadlines and test hooks live there). This module reads the
+//! code, asks the person on the terminal (its [`PairingUi`]), prints the
+//! outcome, and turns a [`PairingFlowError`] into the binary's error
+//! with its exit code.
 
-mod hooks;
 mod invite;
 mod join;
 
 pub use invite::invite;
 pub use join::join;
+pub use vault_client::pairing::LocalItems;
 
 use crate::context::Ctx;
 use crate::error::CliError;
 use std::io::IsTerminal;
-use std::time::Duration;
+use vault_client::pairing::{PairingFlowError, PairingUi};
 
-/// How long the joiner waits for the welcome: the inviter's person is
-/// comparing the short authentication string before answering.
-const SAS_TIMEOUT: Duration = Duration::from_secs(300);
+use super::server_session::cli_error;
 
-/// How long a side waits for a message the other side's software sends
-/// without a person in between: the inviter's hello, the joiner's proof,
-/// the anchor after the welcome. Each is posted within milliseconds of
-/// the message before it; 30 s also covers a slow link and a request
-/// retried once.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long the inviter waits, after sending the welcome, for the
-/// joiner's confirmation before it removes the peer again. The joiner
-/// only authenticates, reads and verifies the log and stores the join
-/// (three requests and well under a second of work on an ordinary link):
-/// a minute leaves room for a slow link and a retried request without
-/// leaving the person at the inviter waiting long on a vanished device.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How long the joiner may take from the welcome to storing the join.
-/// Past it, it rejects instead of joining, so it never joins after the
-/// inviter gave up: the 20 s short of [`CONFIRM_TIMEOUT`] cover the
-/// relay's delivery of the welcome and of the confirmation.
-const JOIN_BUDGET: Duration = Duration::from_secs(40);
-
+/// Asks on the terminal whether the other device shows the same code.
 fn confirm() -> anyhow::Result<bool> {
     eprint!("Does the other device show the same code? [y/N] ");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
-}
-
-/// Unix seconds now.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 /// The invite code from standard input (its first line), or asked for on
@@ -81,15 +43,6 @@ pub fn read_code() -> anyhow::Result<String> {
         return Err(CliError::Usage("no invite code given".into()).into());
     }
     Ok(code)
-}
-
-/// What becomes of the items a joining vault already holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalItems {
-    /// Shared with the circle.
-    Merge,
-    /// Dropped once joined (they were never sent anywhere).
-    Discard,
 }
 
 /// The choice for a vault holding `count` items: the flag, else the
@@ -122,4 +75,69 @@ fn local_items(
          pass --merge-local to share them, or --discard-local to drop them and take the circle's"
     ))
     .into())
+}
+
+/// A pairing failure for the binary edge: an invite gone is exit 9, what
+/// the person gave or did is exit 2 (the same words), and the typed error
+/// of a lower layer stays in the chain for its own code (error.rs).
+fn flow_error(e: PairingFlowError) -> anyhow::Error {
+    match e {
+        e if e.is_invite() => CliError::Invite(e.to_string()).into(),
+        e if e.is_usage() => CliError::Usage(e.to_string()).into(),
+        PairingFlowError::NotJoinedNotRemoved { name, why, source } => {
+            cli_error(*source).context(format!(
+                "{name} did not finish joining ({why}), and removing it failed; \
+                 the next command that reaches the server removes it"
+            ))
+        }
+        PairingFlowError::Session(e) => cli_error(e),
+        PairingFlowError::Client(e) => e.into(),
+        PairingFlowError::Pairing(e) => e.into(),
+        PairingFlowError::Circle(e) => e.into(),
+        PairingFlowError::Sync(e) => e.into(),
+        PairingFlowError::Item(e) => e.into(),
+        other => other.into(),
+    }
+}
+
+/// The terminal as a [`PairingUi`]: notes on standard error, the codes
+/// confirmed with y/N when a person is there to answer.
+struct Terminal<'a> {
+    ctx: &'a Ctx,
+    /// `--yes`, `--json` or no terminal: the codes count as confirmed.
+    no_prompt: bool,
+    /// The invite's code and ttl are printed by the command (stdout).
+    on_code: &'a dyn Fn(&str, std::time::Duration),
+    /// A prompt that could not be read: the error the command ends with.
+    failed: std::cell::RefCell<Option<anyhow::Error>>,
+}
+
+impl PairingUi for Terminal<'_> {
+    fn code(&self, code: &str, ttl: std::time::Duration) {
+        (self.on_code)(code, ttl);
+    }
+
+    fn confirm_sas(&self, sas: &str, peer_name: &str, peer_short: &str) -> bool {
+        self.ctx.out.note(&format!(
+            "{peer_name} ({peer_short}) wants to join. Both screens must show: {sas}"
+        ));
+        if self.no_prompt {
+            return true;
+        }
+        match confirm() {
+            Ok(yes) => yes,
+            Err(e) => {
+                *self.failed.borrow_mut() = Some(e);
+                false
+            }
+        }
+    }
+
+    fn show_sas(&self, sas: &str) {
+        self.ctx.out.note(&format!("Both screens must show: {sas}"));
+    }
+
+    fn stalled(&self, step: &str) {
+        eprintln!("vault: test hook: stalled {step}");
+    }
 }

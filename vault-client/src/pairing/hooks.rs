@@ -2,17 +2,18 @@
 //! end-to-end tests that kill one side at a chosen step and cannot wait a
 //! minute for a deadline (tests/tests/pairing_cleanup.rs). Neither hook
 //! can make a pairing succeed that would fail, send anything else, or
-//! print more than the step's name:
+//! say more than the step's name (through [`PairingUi::stalled`]):
 //!
 //! - `VAULT_TEST_PAIRING_CONFIRM_SECS=N` (1 to 60): the inviter waits N
 //!   seconds for the joiner's confirmation instead of a minute. Only
 //!   ever shorter.
 //! - `VAULT_TEST_PAIRING_STALL=STEP`: the process stops at `STEP`
 //!   (`after-proof` on the joiner; `after-append` or `after-welcome` on
-//!   the inviter), says so on standard error, and waits to be killed; if
-//!   it is not within a minute, it exits with an error.
+//!   the inviter), says so ([`PairingUi::stalled`]; the CLI prints it on
+//!   standard error), and waits to be killed; if it is not within a
+//!   minute, the flow fails with [`PairingFlowError::Stalled`].
 
-use super::CONFIRM_TIMEOUT;
+use super::{CONFIRM_TIMEOUT, PairingFlowError, PairingUi};
 use std::time::Duration;
 
 const CONFIRM_SECS: &str = "VAULT_TEST_PAIRING_CONFIRM_SECS";
@@ -20,7 +21,7 @@ const STALL: &str = "VAULT_TEST_PAIRING_STALL";
 
 /// How long the inviter waits for the confirmation: [`CONFIRM_TIMEOUT`],
 /// or less if the test hook says so.
-pub fn confirm_timeout() -> Duration {
+pub(super) fn confirm_timeout() -> Duration {
     std::env::var(CONFIRM_SECS)
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -30,11 +31,11 @@ pub fn confirm_timeout() -> Duration {
 }
 
 /// Stops here if the test hook names `step`; otherwise returns at once.
-pub async fn stall(step: &str) -> anyhow::Result<()> {
+pub(super) async fn stall(step: &'static str, ui: &dyn PairingUi) -> Result<(), PairingFlowError> {
     if std::env::var(STALL).ok().as_deref() != Some(step) {
         return Ok(());
     }
-    eprintln!("vault: test hook: stalled {step}");
+    ui.stalled(step);
     tokio::time::sleep(Duration::from_secs(60)).await;
-    anyhow::bail!("test hook: stalled {step} and was not killed")
+    Err(PairingFlowError::Stalled(step))
 }
