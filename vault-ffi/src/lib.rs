@@ -7,7 +7,10 @@
 //!   the master password; items (`add`, `get`, `update`, `delete`,
 //!   `find` with the CLI's QUERY rules, `search`, `list`, `history`,
 //!   `restore`, `totp`); sync (`create_circle`, `sync` with its report
-//!   and progress, `peers`).
+//!   and progress, `peers`), pairing (`invite` and `join` with a
+//!   [`PairingPrompt`] for the short authentication string,
+//!   `remove_peer`), and `watch` with a [`SyncListener`], cancelled
+//!   through its [`WatchHandle`] from any thread.
 //! - [`generate_password`]: a random password or passphrase.
 //! - [`VaultError`]: the one error every call raises.
 //!
@@ -25,13 +28,17 @@ uniffi::setup_scaffolding!();
 mod error;
 mod generate;
 mod items;
+mod pairing;
 mod sync;
 mod vault;
+mod watch;
 
 pub use error::VaultError;
 pub use generate::{PasswordOptions, generate_password};
 pub use items::{Field, Item, ItemInput, ItemKind, ItemSummary};
+pub use pairing::{Invited, JoinOptions, Joined, PairingPrompt};
 pub use sync::{
     CircleOptions, Conflict, HeldRecord, Peer, ProgressListener, SyncProgress, SyncReport,
 };
 pub use vault::{Restored, TotpCode, Vault, VaultStatus};
+pub use watch::{SyncListener, WatchHandle};

@@ -112,8 +112,43 @@ pub struct Peer {
 /// A round's connection: the runtime its requests run on and the
 /// authenticated session, kept between rounds.
 pub(crate) struct Link {
-    runtime: tokio::runtime::Runtime,
-    session: Session,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) session: Session,
+}
+
+/// The bindings' report of a round.
+pub(crate) fn report_of(
+    v: &mut vault_core::UnlockedVault,
+    outcome: &vault_client::Outcome,
+) -> SyncReport {
+    let r = &outcome.report;
+    let conflicted = r
+        .conflicted
+        .iter()
+        .map(|(uuid, fields)| {
+            let (name, account) = v
+                .get(*uuid)
+                .map(|i| (i.data.name().to_owned(), i.data.account().to_owned()))
+                .unwrap_or_default();
+            Conflict {
+                uuid: uuid.to_string(),
+                name,
+                account,
+                fields: fields.clone(),
+            }
+        })
+        .collect();
+    SyncReport {
+        pulled: r.pulled as u64,
+        pushed: r.pushed as u64,
+        merged: r.merged as u64,
+        conflicts: r.conflicts as u64,
+        conflicted,
+        quarantined: r.quarantined.iter().map(held).collect(),
+        dropped: r.dropped.iter().map(held).collect(),
+        requests: r.requests as u64,
+        elapsed_ms: outcome.elapsed.as_millis() as u64,
+    }
 }
 
 fn held(q: &vault_core::sync::Quarantined) -> HeldRecord {
@@ -176,34 +211,7 @@ impl Vault {
             });
             let _guard = link.runtime.enter();
             let outcome = link.session.round(v, observer)?;
-            let r = &outcome.report;
-            let conflicted = r
-                .conflicted
-                .iter()
-                .map(|(uuid, fields)| {
-                    let (name, account) = v
-                        .get(*uuid)
-                        .map(|i| (i.data.name().to_owned(), i.data.account().to_owned()))
-                        .unwrap_or_default();
-                    Conflict {
-                        uuid: uuid.to_string(),
-                        name,
-                        account,
-                        fields: fields.clone(),
-                    }
-                })
-                .collect();
-            Ok(SyncReport {
-                pulled: r.pulled as u64,
-                pushed: r.pushed as u64,
-                merged: r.merged as u64,
-                conflicts: r.conflicts as u64,
-                conflicted,
-                quarantined: r.quarantined.iter().map(held).collect(),
-                dropped: r.dropped.iter().map(held).collect(),
-                requests: r.requests as u64,
-                elapsed_ms: outcome.elapsed.as_millis() as u64,
-            })
+            Ok(report_of(v, &outcome))
         })
     }
 
@@ -228,7 +236,7 @@ impl Vault {
 impl Vault {
     /// Runs `f` on the unlocked vault and its connection, made at first
     /// use ([`VaultError::NoCircle`] for a vault in no circle).
-    fn with_link<T>(
+    pub(crate) fn with_link<T>(
         &self,
         f: impl FnOnce(&mut vault_core::UnlockedVault, &mut Link) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {

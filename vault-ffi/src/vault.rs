@@ -133,6 +133,11 @@ impl Vault {
         Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// The vault file's path.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     fn locked(&self) -> Result<LockedVault, VaultError> {
         Ok(CoreVault::open(&self.path)?)
     }

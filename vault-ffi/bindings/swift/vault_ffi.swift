@@ -624,6 +624,311 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * The person at this device, as the host language asks them. Called on
+ * the thread that called `invite` or `join`; an answer may block.
+ */
+public protocol PairingPrompt: AnyObject, Sendable {
+    
+    /**
+     * Inviter: the code to hand to the new device (valid `ttl_secs`).
+     */
+    func showCode(code: String, ttlSecs: UInt64) 
+    
+    /**
+     * Inviter: `peer_name` wants to join and both screens must show
+     * `sas`. `true` adds it; `false` refuses (the joiner is told).
+     */
+    func confirmSas(sas: String, peerName: String)  -> Bool
+    
+    /**
+     * Joiner: the code both screens must show, for the person at the
+     * inviting device to compare.
+     */
+    func showSas(sas: String) 
+    
+}
+/**
+ * The person at this device, as the host language asks them. Called on
+ * the thread that called `invite` or `join`; an answer may block.
+ */
+open class PairingPromptImpl: PairingPrompt, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_vault_ffi_fn_clone_pairingprompt(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_vault_ffi_fn_free_pairingprompt(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Inviter: the code to hand to the new device (valid `ttl_secs`).
+     */
+open func showCode(code: String, ttlSecs: UInt64)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_pairingprompt_show_code(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(code),
+        FfiConverterUInt64.lower(ttlSecs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Inviter: `peer_name` wants to join and both screens must show
+     * `sas`. `true` adds it; `false` refuses (the joiner is told).
+     */
+open func confirmSas(sas: String, peerName: String) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_pairingprompt_confirm_sas(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(sas),
+        FfiConverterString.lower(peerName),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Joiner: the code both screens must show, for the person at the
+     * inviting device to compare.
+     */
+open func showSas(sas: String)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_pairingprompt_show_sas(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(sas),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfacePairingPrompt {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfacePairingPrompt = UniffiVTableCallbackInterfacePairingPrompt(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypePairingPrompt.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface PairingPrompt: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypePairingPrompt.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface PairingPrompt: handle missing in uniffiClone")
+            }
+        },
+        showCode: { (
+            uniffiHandle: UInt64,
+            code: RustBuffer,
+            ttlSecs: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypePairingPrompt.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.showCode(
+                     code: try FfiConverterString.lift(code),
+                     ttlSecs: try FfiConverterUInt64.lift(ttlSecs)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        confirmSas: { (
+            uniffiHandle: UInt64,
+            sas: RustBuffer,
+            peerName: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<Int8>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Bool in
+                guard let uniffiObj = try? FfiConverterTypePairingPrompt.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.confirmSas(
+                     sas: try FfiConverterString.lift(sas),
+                     peerName: try FfiConverterString.lift(peerName)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        showSas: { (
+            uniffiHandle: UInt64,
+            sas: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypePairingPrompt.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.showSas(
+                     sas: try FfiConverterString.lift(sas)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfacePairingPrompt> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfacePairingPrompt>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitPairingPrompt() {
+    uniffi_vault_ffi_fn_init_callback_vtable_pairingprompt(UniffiCallbackInterfacePairingPrompt.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePairingPrompt: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<PairingPrompt>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = PairingPrompt
+
+    public static func lift(_ handle: UInt64) throws -> PairingPrompt {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return PairingPromptImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: PairingPrompt) -> UInt64 {
+         if let rustImpl = value as? PairingPromptImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PairingPrompt {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: PairingPrompt, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePairingPrompt_lift(_ handle: UInt64) throws -> PairingPrompt {
+    return try FfiConverterTypePairingPrompt.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePairingPrompt_lower(_ value: PairingPrompt) -> UInt64 {
+    return FfiConverterTypePairingPrompt.lower(value)
+}
+
+
+
+
+
+
+/**
  * Receives a round's progress (called on the calling thread).
  */
 public protocol ProgressListener: AnyObject, Sendable {
@@ -834,10 +1139,290 @@ public func FfiConverterTypeProgressListener_lower(_ value: ProgressListener) ->
 
 
 /**
+ * Hears what a watch does (called on the watch's own thread).
+ */
+public protocol SyncListener: AnyObject, Sendable {
+    
+    /**
+     * A round ended (at start, after a change here or elsewhere).
+     */
+    func onSynced(report: SyncReport) 
+    
+    /**
+     * A round or the connection failed; the watch retries with backoff
+     * unless `fatal` (this device is no longer a member), when it ends.
+     */
+    func onError(error: VaultError, fatal: Bool) 
+    
+}
+/**
+ * Hears what a watch does (called on the watch's own thread).
+ */
+open class SyncListenerImpl: SyncListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_vault_ffi_fn_clone_synclistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_vault_ffi_fn_free_synclistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * A round ended (at start, after a change here or elsewhere).
+     */
+open func onSynced(report: SyncReport)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_synclistener_on_synced(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSyncReport_lower(report),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * A round or the connection failed; the watch retries with backoff
+     * unless `fatal` (this device is no longer a member), when it ends.
+     */
+open func onError(error: VaultError, fatal: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_synclistener_on_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeVaultError_lower(error),
+        FfiConverterBool.lower(fatal),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSyncListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSyncListener = UniffiVTableCallbackInterfaceSyncListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSyncListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SyncListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSyncListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SyncListener: handle missing in uniffiClone")
+            }
+        },
+        onSynced: { (
+            uniffiHandle: UInt64,
+            report: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSyncListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onSynced(
+                     report: try FfiConverterTypeSyncReport_lift(report)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        onError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            fatal: Int8,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSyncListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onError(
+                     error: try FfiConverterTypeVaultError_lift(error),
+                     fatal: try FfiConverterBool.lift(fatal)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSyncListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSyncListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSyncListener() {
+    uniffi_vault_ffi_fn_init_callback_vtable_synclistener(UniffiCallbackInterfaceSyncListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SyncListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SyncListener
+
+    public static func lift(_ handle: UInt64) throws -> SyncListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SyncListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SyncListener) -> UInt64 {
+         if let rustImpl = value as? SyncListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SyncListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncListener_lift(_ handle: UInt64) throws -> SyncListener {
+    return try FfiConverterTypeSyncListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncListener_lower(_ value: SyncListener) -> UInt64 {
+    return FfiConverterTypeSyncListener.lower(value)
+}
+
+
+
+
+
+
+/**
  * A vault file. Created or opened, then unlocked; every item call needs
  * it unlocked ([`VaultError::Locked`] otherwise).
  */
 public protocol VaultProtocol: AnyObject, Sendable {
+    
+    /**
+     * Invites a new device into this vault's circle: `prompt` shows the
+     * code to type on it, then asks the person to compare the short
+     * authentication string both screens show. Returns once the new
+     * device confirmed its join; one that does not is removed again.
+     * Blocks for up to `ttl_secs` (1 to 3600) while the code is waiting.
+     */
+    func invite(ttlSecs: UInt64, prompt: PairingPrompt) throws  -> Invited
+    
+    /**
+     * Joins the circle of the device that printed `code`: `prompt` shows
+     * the short authentication string for the person at the inviting
+     * device to compare. The items this vault holds are shared with the
+     * circle unless `options` says to drop them.
+     */
+    func join(code: String, options: JoinOptions, prompt: PairingPrompt) throws  -> Joined
+    
+    /**
+     * Removes a device from the circle at a cut, with a new vault key
+     * that only the remaining devices receive. Returns the new key
+     * epoch. `peer_id` is a full peer id from `peers()`.
+     */
+    func removePeer(peerId: String) throws  -> UInt32
     
     /**
      * Makes this vault the first device of a new circle registered on
@@ -965,6 +1550,13 @@ public protocol VaultProtocol: AnyObject, Sendable {
      */
     func update(uuid: String, item: ItemInput) throws  -> UInt64
     
+    /**
+     * Syncs now and on every change until the handle is cancelled:
+     * another device's change (the server's WebSocket hint), a local
+     * write (by this object or any other process), a reconnection.
+     */
+    func watch(listener: SyncListener) throws  -> WatchHandle
+    
 }
 /**
  * A vault file. Created or opened, then unlocked; every item call needs
@@ -1049,6 +1641,57 @@ public static func `open`(path: String)throws  -> Vault  {
 }
     
 
+    
+    /**
+     * Invites a new device into this vault's circle: `prompt` shows the
+     * code to type on it, then asks the person to compare the short
+     * authentication string both screens show. Returns once the new
+     * device confirmed its join; one that does not is removed again.
+     * Blocks for up to `ttl_secs` (1 to 3600) while the code is waiting.
+     */
+open func invite(ttlSecs: UInt64, prompt: PairingPrompt)throws  -> Invited  {
+    return try  FfiConverterTypeInvited_lift(try rustCallWithError(FfiConverterTypeVaultError_lift) {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_vault_invite(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(ttlSecs),
+        FfiConverterTypePairingPrompt_lower(prompt),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Joins the circle of the device that printed `code`: `prompt` shows
+     * the short authentication string for the person at the inviting
+     * device to compare. The items this vault holds are shared with the
+     * circle unless `options` says to drop them.
+     */
+open func join(code: String, options: JoinOptions, prompt: PairingPrompt)throws  -> Joined  {
+    return try  FfiConverterTypeJoined_lift(try rustCallWithError(FfiConverterTypeVaultError_lift) {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_vault_join(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(code),
+        FfiConverterTypeJoinOptions_lower(options),
+        FfiConverterTypePairingPrompt_lower(prompt),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes a device from the circle at a cut, with a new vault key
+     * that only the remaining devices receive. Returns the new key
+     * epoch. `peer_id` is a full peer id from `peers()`.
+     */
+open func removePeer(peerId: String)throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeVaultError_lift) {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_vault_remove_peer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peerId),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Makes this vault the first device of a new circle registered on
@@ -1347,6 +1990,21 @@ open func update(uuid: String, item: ItemInput)throws  -> UInt64  {
 })
 }
     
+    /**
+     * Syncs now and on every change until the handle is cancelled:
+     * another device's change (the server's WebSocket hint), a local
+     * write (by this object or any other process), a reconnection.
+     */
+open func watch(listener: SyncListener)throws  -> WatchHandle  {
+    return try  FfiConverterTypeWatchHandle_lift(try rustCallWithError(FfiConverterTypeVaultError_lift) {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_vault_watch(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSyncListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -1390,6 +2048,153 @@ public func FfiConverterTypeVault_lift(_ handle: UInt64) throws -> Vault {
 #endif
 public func FfiConverterTypeVault_lower(_ value: Vault) -> UInt64 {
     return FfiConverterTypeVault.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A running watch.
+ */
+public protocol WatchHandleProtocol: AnyObject, Sendable {
+    
+    /**
+     * Stops the watch and waits for its thread to end (well within a
+     * second). Cancelling again does nothing.
+     */
+    func cancel() 
+    
+    /**
+     * Whether the watch still runs.
+     */
+    func isRunning()  -> Bool
+    
+}
+/**
+ * A running watch.
+ */
+open class WatchHandle: WatchHandleProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_vault_ffi_fn_clone_watchhandle(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_vault_ffi_fn_free_watchhandle(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Stops the watch and waits for its thread to end (well within a
+     * second). Cancelling again does nothing.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_watchhandle_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether the watch still runs.
+     */
+open func isRunning() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_vault_ffi_fn_method_watchhandle_is_running(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWatchHandle: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = WatchHandle
+
+    public static func lift(_ handle: UInt64) throws -> WatchHandle {
+        return WatchHandle(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: WatchHandle) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WatchHandle {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: WatchHandle, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWatchHandle_lift(_ handle: UInt64) throws -> WatchHandle {
+    return try FfiConverterTypeWatchHandle.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWatchHandle_lower(_ value: WatchHandle) -> UInt64 {
+    return FfiConverterTypeWatchHandle.lower(value)
 }
 
 
@@ -1733,6 +2538,85 @@ public func FfiConverterTypeHeldRecord_lift(_ buf: RustBuffer) throws -> HeldRec
 #endif
 public func FfiConverterTypeHeldRecord_lower(_ value: HeldRecord) -> RustBuffer {
     return FfiConverterTypeHeldRecord.lower(value)
+}
+
+
+/**
+ * A device `invite` added.
+ */
+public struct Invited: Equatable, Hashable {
+    /**
+     * Its peer id.
+     */
+    public var peerId: String
+    /**
+     * The name it gave.
+     */
+    public var name: String
+    /**
+     * The short authentication string both screens showed.
+     */
+    public var sas: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its peer id.
+         */peerId: String, 
+        /**
+         * The name it gave.
+         */name: String, 
+        /**
+         * The short authentication string both screens showed.
+         */sas: String) {
+        self.peerId = peerId
+        self.name = name
+        self.sas = sas
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Invited: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInvited: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Invited {
+        return
+            try Invited(
+                peerId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                sas: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Invited, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peerId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.sas, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInvited_lift(_ buf: RustBuffer) throws -> Invited {
+    return try FfiConverterTypeInvited.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInvited_lower(_ value: Invited) -> RustBuffer {
+    return FfiConverterTypeInvited.lower(value)
 }
 
 
@@ -2274,6 +3158,190 @@ public func FfiConverterTypeItemSummary_lift(_ buf: RustBuffer) throws -> ItemSu
 #endif
 public func FfiConverterTypeItemSummary_lower(_ value: ItemSummary) -> RustBuffer {
     return FfiConverterTypeItemSummary.lower(value)
+}
+
+
+/**
+ * How `join` joins.
+ */
+public struct JoinOptions: Equatable, Hashable {
+    /**
+     * The name the other devices see (1 to 64 bytes, no control
+     * characters).
+     */
+    public var deviceName: String
+    /**
+     * Drop the items this vault holds instead of sharing them with the
+     * circle.
+     */
+    public var discardLocalItems: Bool
+    /**
+     * A CA certificate (PEM) for the server, when the code pins none and
+     * the system does not trust it.
+     */
+    public var caPem: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The name the other devices see (1 to 64 bytes, no control
+         * characters).
+         */deviceName: String, 
+        /**
+         * Drop the items this vault holds instead of sharing them with the
+         * circle.
+         */discardLocalItems: Bool = false, 
+        /**
+         * A CA certificate (PEM) for the server, when the code pins none and
+         * the system does not trust it.
+         */caPem: String? = nil) {
+        self.deviceName = deviceName
+        self.discardLocalItems = discardLocalItems
+        self.caPem = caPem
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension JoinOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJoinOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JoinOptions {
+        return
+            try JoinOptions(
+                deviceName: FfiConverterString.read(from: &buf), 
+                discardLocalItems: FfiConverterBool.read(from: &buf), 
+                caPem: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: JoinOptions, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.deviceName, into: &buf)
+        FfiConverterBool.write(value.discardLocalItems, into: &buf)
+        FfiConverterOptionString.write(value.caPem, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJoinOptions_lift(_ buf: RustBuffer) throws -> JoinOptions {
+    return try FfiConverterTypeJoinOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJoinOptions_lower(_ value: JoinOptions) -> RustBuffer {
+    return FfiConverterTypeJoinOptions.lower(value)
+}
+
+
+/**
+ * The circle `join` joined.
+ */
+public struct Joined: Equatable, Hashable {
+    /**
+     * The circle's id.
+     */
+    public var circleId: String
+    /**
+     * The server joined through.
+     */
+    public var serverUrl: String
+    /**
+     * This device's peer id.
+     */
+    public var peerId: String
+    /**
+     * The short authentication string both screens showed.
+     */
+    public var sas: String
+    /**
+     * The vault key's epoch now.
+     */
+    public var keyEpoch: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The circle's id.
+         */circleId: String, 
+        /**
+         * The server joined through.
+         */serverUrl: String, 
+        /**
+         * This device's peer id.
+         */peerId: String, 
+        /**
+         * The short authentication string both screens showed.
+         */sas: String, 
+        /**
+         * The vault key's epoch now.
+         */keyEpoch: UInt32) {
+        self.circleId = circleId
+        self.serverUrl = serverUrl
+        self.peerId = peerId
+        self.sas = sas
+        self.keyEpoch = keyEpoch
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Joined: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJoined: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Joined {
+        return
+            try Joined(
+                circleId: FfiConverterString.read(from: &buf), 
+                serverUrl: FfiConverterString.read(from: &buf), 
+                peerId: FfiConverterString.read(from: &buf), 
+                sas: FfiConverterString.read(from: &buf), 
+                keyEpoch: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Joined, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.circleId, into: &buf)
+        FfiConverterString.write(value.serverUrl, into: &buf)
+        FfiConverterString.write(value.peerId, into: &buf)
+        FfiConverterString.write(value.sas, into: &buf)
+        FfiConverterUInt32.write(value.keyEpoch, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJoined_lift(_ buf: RustBuffer) throws -> Joined {
+    return try FfiConverterTypeJoined.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJoined_lower(_ value: Joined) -> RustBuffer {
+    return FfiConverterTypeJoined.lower(value)
 }
 
 
@@ -3760,7 +4828,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_vault_ffi_checksum_func_generate_password() != 49838) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_vault_ffi_checksum_method_pairingprompt_show_code() != 47877) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_pairingprompt_confirm_sas() != 42170) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_pairingprompt_show_sas() != 12546) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_vault_ffi_checksum_method_progresslistener_on_progress() != 21381) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_vault_invite() != 11518) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_vault_join() != 1870) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_vault_remove_peer() != 58709) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_vault_ffi_checksum_method_vault_create_circle() != 38962) {
@@ -3826,6 +4912,21 @@ private let initializationResult: InitializationResult = {
     if (uniffi_vault_ffi_checksum_method_vault_update() != 62568) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_vault_ffi_checksum_method_vault_watch() != 4829) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_synclistener_on_synced() != 9819) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_synclistener_on_error() != 4065) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_watchhandle_cancel() != 59756) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_vault_ffi_checksum_method_watchhandle_is_running() != 30955) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_vault_ffi_checksum_constructor_vault_create() != 9196) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3833,7 +4934,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitPairingPrompt()
     uniffiCallbackInitProgressListener()
+    uniffiCallbackInitSyncListener()
     return InitializationResult.ok
 }()
 

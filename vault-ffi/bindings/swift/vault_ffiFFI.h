@@ -243,11 +243,57 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAIRING_PROMPT_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAIRING_PROMPT_METHOD0
+typedef void (*UniffiCallbackInterfacePairingPromptMethod0)(uint64_t, RustBuffer, uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAIRING_PROMPT_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAIRING_PROMPT_METHOD1
+typedef void (*UniffiCallbackInterfacePairingPromptMethod1)(uint64_t, RustBuffer, RustBuffer, int8_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAIRING_PROMPT_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PAIRING_PROMPT_METHOD2
+typedef void (*UniffiCallbackInterfacePairingPromptMethod2)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PROGRESS_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PROGRESS_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceProgressListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceSyncListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LISTENER_METHOD1
+typedef void (*UniffiCallbackInterfaceSyncListenerMethod1)(uint64_t, RustBuffer, int8_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PAIRING_PROMPT
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PAIRING_PROMPT
+typedef struct UniffiVTableCallbackInterfacePairingPrompt {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfacePairingPromptMethod0 _Nonnull showCode;
+    UniffiCallbackInterfacePairingPromptMethod1 _Nonnull confirmSas;
+    UniffiCallbackInterfacePairingPromptMethod2 _Nonnull showSas;
+} UniffiVTableCallbackInterfacePairingPrompt;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PROGRESS_LISTENER
@@ -258,6 +304,46 @@ typedef struct UniffiVTableCallbackInterfaceProgressListener {
     UniffiCallbackInterfaceProgressListenerMethod0 _Nonnull onProgress;
 } UniffiVTableCallbackInterfaceProgressListener;
 
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LISTENER
+typedef struct UniffiVTableCallbackInterfaceSyncListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSyncListenerMethod0 _Nonnull onSynced;
+    UniffiCallbackInterfaceSyncListenerMethod1 _Nonnull onError;
+} UniffiVTableCallbackInterfaceSyncListener;
+
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CLONE_PAIRINGPROMPT
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CLONE_PAIRINGPROMPT
+uint64_t uniffi_vault_ffi_fn_clone_pairingprompt(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_FREE_PAIRINGPROMPT
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_FREE_PAIRINGPROMPT
+void uniffi_vault_ffi_fn_free_pairingprompt(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_INIT_CALLBACK_VTABLE_PAIRINGPROMPT
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_INIT_CALLBACK_VTABLE_PAIRINGPROMPT
+void uniffi_vault_ffi_fn_init_callback_vtable_pairingprompt(const UniffiVTableCallbackInterfacePairingPrompt* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_PAIRINGPROMPT_SHOW_CODE
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_PAIRINGPROMPT_SHOW_CODE
+void uniffi_vault_ffi_fn_method_pairingprompt_show_code(uint64_t ptr, RustBuffer code, uint64_t ttl_secs, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_PAIRINGPROMPT_CONFIRM_SAS
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_PAIRINGPROMPT_CONFIRM_SAS
+int8_t uniffi_vault_ffi_fn_method_pairingprompt_confirm_sas(uint64_t ptr, RustBuffer sas, RustBuffer peer_name, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_PAIRINGPROMPT_SHOW_SAS
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_PAIRINGPROMPT_SHOW_SAS
+void uniffi_vault_ffi_fn_method_pairingprompt_show_sas(uint64_t ptr, RustBuffer sas, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CLONE_PROGRESSLISTENER
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CLONE_PROGRESSLISTENER
@@ -297,6 +383,21 @@ uint64_t uniffi_vault_ffi_fn_constructor_vault_create(RustBuffer path, RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CONSTRUCTOR_VAULT_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CONSTRUCTOR_VAULT_OPEN
 uint64_t uniffi_vault_ffi_fn_constructor_vault_open(RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_INVITE
+RustBuffer uniffi_vault_ffi_fn_method_vault_invite(uint64_t ptr, uint64_t ttl_secs, uint64_t prompt, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_JOIN
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_JOIN
+RustBuffer uniffi_vault_ffi_fn_method_vault_join(uint64_t ptr, RustBuffer code, RustBuffer options, uint64_t prompt, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_REMOVE_PEER
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_REMOVE_PEER
+uint32_t uniffi_vault_ffi_fn_method_vault_remove_peer(uint64_t ptr, RustBuffer peer_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_CREATE_CIRCLE
@@ -402,6 +503,56 @@ void uniffi_vault_ffi_fn_method_vault_unlock(uint64_t ptr, RustBuffer password, 
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_UPDATE
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_UPDATE
 uint64_t uniffi_vault_ffi_fn_method_vault_update(uint64_t ptr, RustBuffer uuid, RustBuffer item, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_WATCH
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_WATCH
+uint64_t uniffi_vault_ffi_fn_method_vault_watch(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CLONE_SYNCLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CLONE_SYNCLISTENER
+uint64_t uniffi_vault_ffi_fn_clone_synclistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_FREE_SYNCLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_FREE_SYNCLISTENER
+void uniffi_vault_ffi_fn_free_synclistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_INIT_CALLBACK_VTABLE_SYNCLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_INIT_CALLBACK_VTABLE_SYNCLISTENER
+void uniffi_vault_ffi_fn_init_callback_vtable_synclistener(const UniffiVTableCallbackInterfaceSyncListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_SYNCLISTENER_ON_SYNCED
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_SYNCLISTENER_ON_SYNCED
+void uniffi_vault_ffi_fn_method_synclistener_on_synced(uint64_t ptr, RustBuffer report, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_SYNCLISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_SYNCLISTENER_ON_ERROR
+void uniffi_vault_ffi_fn_method_synclistener_on_error(uint64_t ptr, RustBuffer error, int8_t fatal, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CLONE_WATCHHANDLE
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_CLONE_WATCHHANDLE
+uint64_t uniffi_vault_ffi_fn_clone_watchhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_FREE_WATCHHANDLE
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_FREE_WATCHHANDLE
+void uniffi_vault_ffi_fn_free_watchhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_WATCHHANDLE_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_WATCHHANDLE_CANCEL
+void uniffi_vault_ffi_fn_method_watchhandle_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_WATCHHANDLE_IS_RUNNING
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_WATCHHANDLE_IS_RUNNING
+int8_t uniffi_vault_ffi_fn_method_watchhandle_is_running(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_FUNC_GENERATE_PASSWORD
@@ -675,9 +826,45 @@ uint16_t uniffi_vault_ffi_checksum_func_generate_password(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_PAIRINGPROMPT_SHOW_CODE
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_PAIRINGPROMPT_SHOW_CODE
+uint16_t uniffi_vault_ffi_checksum_method_pairingprompt_show_code(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_PAIRINGPROMPT_CONFIRM_SAS
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_PAIRINGPROMPT_CONFIRM_SAS
+uint16_t uniffi_vault_ffi_checksum_method_pairingprompt_confirm_sas(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_PAIRINGPROMPT_SHOW_SAS
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_PAIRINGPROMPT_SHOW_SAS
+uint16_t uniffi_vault_ffi_checksum_method_pairingprompt_show_sas(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_PROGRESSLISTENER_ON_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_PROGRESSLISTENER_ON_PROGRESS
 uint16_t uniffi_vault_ffi_checksum_method_progresslistener_on_progress(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_INVITE
+uint16_t uniffi_vault_ffi_checksum_method_vault_invite(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_JOIN
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_JOIN
+uint16_t uniffi_vault_ffi_checksum_method_vault_join(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_REMOVE_PEER
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_REMOVE_PEER
+uint16_t uniffi_vault_ffi_checksum_method_vault_remove_peer(void
     
 );
 #endif
@@ -804,6 +991,36 @@ uint16_t uniffi_vault_ffi_checksum_method_vault_unlock(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_UPDATE
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_UPDATE
 uint16_t uniffi_vault_ffi_checksum_method_vault_update(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_WATCH
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_WATCH
+uint16_t uniffi_vault_ffi_checksum_method_vault_watch(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_SYNCLISTENER_ON_SYNCED
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_SYNCLISTENER_ON_SYNCED
+uint16_t uniffi_vault_ffi_checksum_method_synclistener_on_synced(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_SYNCLISTENER_ON_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_SYNCLISTENER_ON_ERROR
+uint16_t uniffi_vault_ffi_checksum_method_synclistener_on_error(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_WATCHHANDLE_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_WATCHHANDLE_CANCEL
+uint16_t uniffi_vault_ffi_checksum_method_watchhandle_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_WATCHHANDLE_IS_RUNNING
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_WATCHHANDLE_IS_RUNNING
+uint16_t uniffi_vault_ffi_checksum_method_watchhandle_is_running(void
     
 );
 #endif

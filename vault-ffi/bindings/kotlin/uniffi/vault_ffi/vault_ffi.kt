@@ -650,8 +650,48 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfacePairingPromptMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`code`: RustBuffer.ByValue,`ttlSecs`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfacePairingPromptMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`sas`: RustBuffer.ByValue,`peerName`: RustBuffer.ByValue,`uniffiOutReturn`: ByteByReference,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfacePairingPromptMethod2 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`sas`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceProgressListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`progress`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceSyncListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`report`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceSyncListenerMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`fatal`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "showCode", "confirmSas", "showSas")
+internal open class UniffiVTableCallbackInterfacePairingPrompt(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `showCode`: UniffiCallbackInterfacePairingPromptMethod0? = null,
+    @JvmField internal var `confirmSas`: UniffiCallbackInterfacePairingPromptMethod1? = null,
+    @JvmField internal var `showSas`: UniffiCallbackInterfacePairingPromptMethod2? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `showCode`: UniffiCallbackInterfacePairingPromptMethod0? = null,
+        `confirmSas`: UniffiCallbackInterfacePairingPromptMethod1? = null,
+        `showSas`: UniffiCallbackInterfacePairingPromptMethod2? = null,
+    ): UniffiVTableCallbackInterfacePairingPrompt(`uniffiFree`,`uniffiClone`,`showCode`,`confirmSas`,`showSas`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfacePairingPrompt) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `showCode` = other.`showCode`
+        `confirmSas` = other.`confirmSas`
+        `showSas` = other.`showSas`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onProgress")
 internal open class UniffiVTableCallbackInterfaceProgressListener(
@@ -669,6 +709,28 @@ internal open class UniffiVTableCallbackInterfaceProgressListener(
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `onProgress` = other.`onProgress`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onSynced", "onError")
+internal open class UniffiVTableCallbackInterfaceSyncListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onSynced`: UniffiCallbackInterfaceSyncListenerMethod0? = null,
+    @JvmField internal var `onError`: UniffiCallbackInterfaceSyncListenerMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onSynced`: UniffiCallbackInterfaceSyncListenerMethod0? = null,
+        `onError`: UniffiCallbackInterfaceSyncListenerMethod1? = null,
+    ): UniffiVTableCallbackInterfaceSyncListener(`uniffiFree`,`uniffiClone`,`onSynced`,`onError`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceSyncListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onSynced` = other.`onSynced`
+        `onError` = other.`onError`
     }
 
 }
@@ -699,7 +761,19 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_vault_ffi_checksum_func_generate_password(
     ): Int
+    external fun uniffi_vault_ffi_checksum_method_pairingprompt_show_code(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_pairingprompt_confirm_sas(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_pairingprompt_show_sas(
+    ): Int
     external fun uniffi_vault_ffi_checksum_method_progresslistener_on_progress(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_vault_invite(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_vault_join(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_vault_remove_peer(
     ): Int
     external fun uniffi_vault_ffi_checksum_method_vault_create_circle(
     ): Int
@@ -743,6 +817,16 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_vault_ffi_checksum_method_vault_update(
     ): Int
+    external fun uniffi_vault_ffi_checksum_method_vault_watch(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_synclistener_on_synced(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_synclistener_on_error(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_watchhandle_cancel(
+    ): Int
+    external fun uniffi_vault_ffi_checksum_method_watchhandle_is_running(
+    ): Int
     external fun uniffi_vault_ffi_checksum_constructor_vault_create(
     ): Int
     external fun uniffi_vault_ffi_checksum_constructor_vault_open(
@@ -763,11 +847,25 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "vault_ffi"))
+        uniffiCallbackInterfacePairingPrompt.register(this)
         uniffiCallbackInterfaceProgressListener.register(this)
+        uniffiCallbackInterfaceSyncListener.register(this)
         
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_vault_ffi_fn_clone_pairingprompt(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_vault_ffi_fn_free_pairingprompt(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_vault_ffi_fn_init_callback_vtable_pairingprompt(`vtable`: UniffiVTableCallbackInterfacePairingPrompt,
+    ): Unit
+    external fun uniffi_vault_ffi_fn_method_pairingprompt_show_code(`ptr`: Long,`code`: RustBuffer.ByValue,`ttlSecs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_vault_ffi_fn_method_pairingprompt_confirm_sas(`ptr`: Long,`sas`: RustBuffer.ByValue,`peerName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_vault_ffi_fn_method_pairingprompt_show_sas(`ptr`: Long,`sas`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_vault_ffi_fn_clone_progresslistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_vault_ffi_fn_free_progresslistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -784,6 +882,12 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_vault_ffi_fn_constructor_vault_open(`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_vault_ffi_fn_method_vault_invite(`ptr`: Long,`ttlSecs`: Long,`prompt`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_vault_ffi_fn_method_vault_join(`ptr`: Long,`code`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,`prompt`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_vault_ffi_fn_method_vault_remove_peer(`ptr`: Long,`peerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_vault_ffi_fn_method_vault_create_circle(`ptr`: Long,`serverUrl`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_vault_ffi_fn_method_vault_peers(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -826,6 +930,26 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_vault_ffi_fn_method_vault_update(`ptr`: Long,`uuid`: RustBuffer.ByValue,`item`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_vault_ffi_fn_method_vault_watch(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_vault_ffi_fn_clone_synclistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_vault_ffi_fn_free_synclistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_vault_ffi_fn_init_callback_vtable_synclistener(`vtable`: UniffiVTableCallbackInterfaceSyncListener,
+    ): Unit
+    external fun uniffi_vault_ffi_fn_method_synclistener_on_synced(`ptr`: Long,`report`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_vault_ffi_fn_method_synclistener_on_error(`ptr`: Long,`error`: RustBuffer.ByValue,`fatal`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_vault_ffi_fn_clone_watchhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_vault_ffi_fn_free_watchhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_vault_ffi_fn_method_watchhandle_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_vault_ffi_fn_method_watchhandle_is_running(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_vault_ffi_fn_func_generate_password(`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_vault_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -950,7 +1074,25 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_vault_ffi_checksum_func_generate_password() and 0xFFFF) != 49838) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_vault_ffi_checksum_method_pairingprompt_show_code() and 0xFFFF) != 47877) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_pairingprompt_confirm_sas() and 0xFFFF) != 42170) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_pairingprompt_show_sas() and 0xFFFF) != 12546) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_vault_ffi_checksum_method_progresslistener_on_progress() and 0xFFFF) != 21381) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_invite() and 0xFFFF) != 11518) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_join() and 0xFFFF) != 1870) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_remove_peer() and 0xFFFF) != 58709) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_vault_create_circle() and 0xFFFF) != 38962) {
@@ -1014,6 +1156,21 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_vault_update() and 0xFFFF) != 62568) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_watch() and 0xFFFF) != 4829) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_synclistener_on_synced() and 0xFFFF) != 9819) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_synclistener_on_error() and 0xFFFF) != 4065) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_watchhandle_cancel() and 0xFFFF) != 59756) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_vault_ffi_checksum_method_watchhandle_is_running() and 0xFFFF) != 30955) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_constructor_vault_create() and 0xFFFF) != 9196) {
@@ -1502,6 +1659,408 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 
 /**
+ * The person at this device, as the host language asks them. Called on
+ * the thread that called `invite` or `join`; an answer may block.
+ */
+public interface PairingPrompt {
+    
+    /**
+     * Inviter: the code to hand to the new device (valid `ttl_secs`).
+     */
+    fun `showCode`(`code`: kotlin.String, `ttlSecs`: kotlin.ULong)
+    
+    /**
+     * Inviter: `peer_name` wants to join and both screens must show
+     * `sas`. `true` adds it; `false` refuses (the joiner is told).
+     */
+    fun `confirmSas`(`sas`: kotlin.String, `peerName`: kotlin.String): kotlin.Boolean
+    
+    /**
+     * Joiner: the code both screens must show, for the person at the
+     * inviting device to compare.
+     */
+    fun `showSas`(`sas`: kotlin.String)
+    
+    companion object
+}
+
+/**
+ * The person at this device, as the host language asks them. Called on
+ * the thread that called `invite` or `join`; an answer may block.
+ */
+open class PairingPromptImpl: Disposable, AutoCloseable, PairingPrompt
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_vault_ffi_fn_free_pairingprompt(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_vault_ffi_fn_clone_pairingprompt(handle, status)
+        }
+    }
+
+    
+    /**
+     * Inviter: the code to hand to the new device (valid `ttl_secs`).
+     */override fun `showCode`(`code`: kotlin.String, `ttlSecs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_pairingprompt_show_code(
+        it,
+        
+        FfiConverterString.lower(`code`),
+        FfiConverterULong.lower(`ttlSecs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Inviter: `peer_name` wants to join and both screens must show
+     * `sas`. `true` adds it; `false` refuses (the joiner is told).
+     */override fun `confirmSas`(`sas`: kotlin.String, `peerName`: kotlin.String): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_pairingprompt_confirm_sas(
+        it,
+        
+        FfiConverterString.lower(`sas`),
+        FfiConverterString.lower(`peerName`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Joiner: the code both screens must show, for the person at the
+     * inviting device to compare.
+     */override fun `showSas`(`sas`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_pairingprompt_show_sas(
+        it,
+        
+        FfiConverterString.lower(`sas`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfacePairingPrompt {
+    internal object `showCode`: UniffiCallbackInterfacePairingPromptMethod0 {
+        override fun callback(`uniffiHandle`: Long,`code`: RustBuffer.ByValue,`ttlSecs`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypePairingPrompt.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`showCode`(
+                    FfiConverterString.lift(`code`),
+                    FfiConverterULong.lift(`ttlSecs`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `confirmSas`: UniffiCallbackInterfacePairingPromptMethod1 {
+        override fun callback(`uniffiHandle`: Long,`sas`: RustBuffer.ByValue,`peerName`: RustBuffer.ByValue,`uniffiOutReturn`: ByteByReference,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypePairingPrompt.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`confirmSas`(
+                    FfiConverterString.lift(`sas`),
+                    FfiConverterString.lift(`peerName`),
+                )
+            }
+            val writeReturn = { value: kotlin.Boolean -> uniffiOutReturn.setValue(FfiConverterBoolean.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `showSas`: UniffiCallbackInterfacePairingPromptMethod2 {
+        override fun callback(`uniffiHandle`: Long,`sas`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypePairingPrompt.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`showSas`(
+                    FfiConverterString.lift(`sas`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypePairingPrompt.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypePairingPrompt.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfacePairingPrompt.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `showCode`,
+        `confirmSas`,
+        `showSas`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_vault_ffi_fn_init_callback_vtable_pairingprompt(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePairingPrompt: FfiConverter<PairingPrompt, Long> {
+    internal val handleMap = UniffiHandleMap<PairingPrompt>()
+
+    override fun lower(value: PairingPrompt): Long {
+        if (value is PairingPromptImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): PairingPrompt {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return PairingPromptImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): PairingPrompt {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: PairingPrompt) = 8UL
+
+    override fun write(value: PairingPrompt, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * Receives a round's progress (called on the calling thread).
  */
 public interface ProgressListener {
@@ -1825,10 +2384,395 @@ public object FfiConverterTypeProgressListener: FfiConverter<ProgressListener, L
 
 
 /**
+ * Hears what a watch does (called on the watch's own thread).
+ */
+public interface SyncListener {
+    
+    /**
+     * A round ended (at start, after a change here or elsewhere).
+     */
+    fun `onSynced`(`report`: SyncReport)
+    
+    /**
+     * A round or the connection failed; the watch retries with backoff
+     * unless `fatal` (this device is no longer a member), when it ends.
+     */
+    fun `onError`(`error`: VaultException, `fatal`: kotlin.Boolean)
+    
+    companion object
+}
+
+/**
+ * Hears what a watch does (called on the watch's own thread).
+ */
+open class SyncListenerImpl: Disposable, AutoCloseable, SyncListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_vault_ffi_fn_free_synclistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_vault_ffi_fn_clone_synclistener(handle, status)
+        }
+    }
+
+    
+    /**
+     * A round ended (at start, after a change here or elsewhere).
+     */override fun `onSynced`(`report`: SyncReport)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_synclistener_on_synced(
+        it,
+        
+        FfiConverterTypeSyncReport.lower(`report`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * A round or the connection failed; the watch retries with backoff
+     * unless `fatal` (this device is no longer a member), when it ends.
+     */override fun `onError`(`error`: VaultException, `fatal`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_synclistener_on_error(
+        it,
+        
+        FfiConverterTypeVaultError.lower(`error`),
+        FfiConverterBoolean.lower(`fatal`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceSyncListener {
+    internal object `onSynced`: UniffiCallbackInterfaceSyncListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`report`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSyncListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onSynced`(
+                    FfiConverterTypeSyncReport.lift(`report`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `onError`: UniffiCallbackInterfaceSyncListenerMethod1 {
+        override fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`fatal`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSyncListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onError`(
+                    FfiConverterTypeVaultError.lift(`error`),
+                    FfiConverterBoolean.lift(`fatal`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeSyncListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeSyncListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceSyncListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onSynced`,
+        `onError`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_vault_ffi_fn_init_callback_vtable_synclistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncListener: FfiConverter<SyncListener, Long> {
+    internal val handleMap = UniffiHandleMap<SyncListener>()
+
+    override fun lower(value: SyncListener): Long {
+        if (value is SyncListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): SyncListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SyncListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): SyncListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: SyncListener) = 8UL
+
+    override fun write(value: SyncListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A vault file. Created or opened, then unlocked; every item call needs
  * it unlocked ([`VaultError::Locked`] otherwise).
  */
 public interface VaultInterface {
+    
+    /**
+     * Invites a new device into this vault's circle: `prompt` shows the
+     * code to type on it, then asks the person to compare the short
+     * authentication string both screens show. Returns once the new
+     * device confirmed its join; one that does not is removed again.
+     * Blocks for up to `ttl_secs` (1 to 3600) while the code is waiting.
+     */
+    fun `invite`(`ttlSecs`: kotlin.ULong, `prompt`: PairingPrompt): Invited
+    
+    /**
+     * Joins the circle of the device that printed `code`: `prompt` shows
+     * the short authentication string for the person at the inviting
+     * device to compare. The items this vault holds are shared with the
+     * circle unless `options` says to drop them.
+     */
+    fun `join`(`code`: kotlin.String, `options`: JoinOptions, `prompt`: PairingPrompt): Joined
+    
+    /**
+     * Removes a device from the circle at a cut, with a new vault key
+     * that only the remaining devices receive. Returns the new key
+     * epoch. `peer_id` is a full peer id from `peers()`.
+     */
+    fun `removePeer`(`peerId`: kotlin.String): kotlin.UInt
     
     /**
      * Makes this vault the first device of a new circle registered on
@@ -1956,6 +2900,13 @@ public interface VaultInterface {
      */
     fun `update`(`uuid`: kotlin.String, `item`: ItemInput): kotlin.ULong
     
+    /**
+     * Syncs now and on every change until the handle is cancelled:
+     * another device's change (the server's WebSocket hint), a local
+     * write (by this object or any other process), a reconnection.
+     */
+    fun `watch`(`listener`: SyncListener): WatchHandle
+    
     companion object
 }
 
@@ -2063,6 +3014,72 @@ open class Vault: Disposable, AutoCloseable, VaultInterface
             UniffiLib.uniffi_vault_ffi_fn_clone_vault(handle, status)
         }
     }
+
+    
+    /**
+     * Invites a new device into this vault's circle: `prompt` shows the
+     * code to type on it, then asks the person to compare the short
+     * authentication string both screens show. Returns once the new
+     * device confirmed its join; one that does not is removed again.
+     * Blocks for up to `ttl_secs` (1 to 3600) while the code is waiting.
+     */
+    @Throws(VaultException::class)override fun `invite`(`ttlSecs`: kotlin.ULong, `prompt`: PairingPrompt): Invited {
+            return FfiConverterTypeInvited.lift(
+    callWithHandle {
+    uniffiRustCallWithError(VaultException) { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_vault_invite(
+        it,
+        
+        FfiConverterULong.lower(`ttlSecs`),
+        FfiConverterTypePairingPrompt.lower(`prompt`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Joins the circle of the device that printed `code`: `prompt` shows
+     * the short authentication string for the person at the inviting
+     * device to compare. The items this vault holds are shared with the
+     * circle unless `options` says to drop them.
+     */
+    @Throws(VaultException::class)override fun `join`(`code`: kotlin.String, `options`: JoinOptions, `prompt`: PairingPrompt): Joined {
+            return FfiConverterTypeJoined.lift(
+    callWithHandle {
+    uniffiRustCallWithError(VaultException) { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_vault_join(
+        it,
+        
+        FfiConverterString.lower(`code`),
+        FfiConverterTypeJoinOptions.lower(`options`),
+        FfiConverterTypePairingPrompt.lower(`prompt`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Removes a device from the circle at a cut, with a new vault key
+     * that only the remaining devices receive. Returns the new key
+     * epoch. `peer_id` is a full peer id from `peers()`.
+     */
+    @Throws(VaultException::class)override fun `removePeer`(`peerId`: kotlin.String): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(VaultException) { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_vault_remove_peer(
+        it,
+        
+        FfiConverterString.lower(`peerId`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -2467,6 +3484,26 @@ open class Vault: Disposable, AutoCloseable, VaultInterface
     
 
     
+    /**
+     * Syncs now and on every change until the handle is cancelled:
+     * another device's change (the server's WebSocket hint), a local
+     * write (by this object or any other process), a reconnection.
+     */
+    @Throws(VaultException::class)override fun `watch`(`listener`: SyncListener): WatchHandle {
+            return FfiConverterTypeWatchHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(VaultException) { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_vault_watch(
+        it,
+        
+        FfiConverterTypeSyncListener.lower(`listener`),_status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -2533,6 +3570,295 @@ public object FfiConverterTypeVault: FfiConverter<Vault, Long> {
     override fun allocationSize(value: Vault) = 8UL
 
     override fun write(value: Vault, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A running watch.
+ */
+public interface WatchHandleInterface {
+    
+    /**
+     * Stops the watch and waits for its thread to end (well within a
+     * second). Cancelling again does nothing.
+     */
+    fun `cancel`()
+    
+    /**
+     * Whether the watch still runs.
+     */
+    fun `isRunning`(): kotlin.Boolean
+    
+    companion object
+}
+
+/**
+ * A running watch.
+ */
+open class WatchHandle: Disposable, AutoCloseable, WatchHandleInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_vault_ffi_fn_free_watchhandle(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_vault_ffi_fn_clone_watchhandle(handle, status)
+        }
+    }
+
+    
+    /**
+     * Stops the watch and waits for its thread to end (well within a
+     * second). Cancelling again does nothing.
+     */override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_watchhandle_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Whether the watch still runs.
+     */override fun `isRunning`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_vault_ffi_fn_method_watchhandle_is_running(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWatchHandle: FfiConverter<WatchHandle, Long> {
+    override fun lower(value: WatchHandle): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): WatchHandle {
+        return WatchHandle(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): WatchHandle {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: WatchHandle) = 8UL
+
+    override fun write(value: WatchHandle, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -2774,6 +4100,61 @@ public object FfiConverterTypeHeldRecord: FfiConverterRustBuffer<HeldRecord> {
             FfiConverterULong.write(value.`gencount`, buf)
             FfiConverterString.write(value.`writer`, buf)
             FfiConverterString.write(value.`reason`, buf)
+    }
+}
+
+
+
+/**
+ * A device `invite` added.
+ */
+data class Invited (
+    /**
+     * Its peer id.
+     */
+    var `peerId`: kotlin.String
+    , 
+    /**
+     * The name it gave.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * The short authentication string both screens showed.
+     */
+    var `sas`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInvited: FfiConverterRustBuffer<Invited> {
+    override fun read(buf: ByteBuffer): Invited {
+        return Invited(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Invited) = (
+            FfiConverterString.allocationSize(value.`peerId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`sas`)
+    )
+
+    override fun write(value: Invited, buf: ByteBuffer) {
+            FfiConverterString.write(value.`peerId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`sas`, buf)
     }
 }
 
@@ -3182,6 +4563,135 @@ public object FfiConverterTypeItemSummary: FfiConverterRustBuffer<ItemSummary> {
             FfiConverterString.write(value.`label`, buf)
             FfiConverterString.write(value.`folder`, buf)
             FfiConverterLong.write(value.`modifiedMs`, buf)
+    }
+}
+
+
+
+/**
+ * How `join` joins.
+ */
+data class JoinOptions (
+    /**
+     * The name the other devices see (1 to 64 bytes, no control
+     * characters).
+     */
+    var `deviceName`: kotlin.String
+    , 
+    /**
+     * Drop the items this vault holds instead of sharing them with the
+     * circle.
+     */
+    var `discardLocalItems`: kotlin.Boolean = false 
+    , 
+    /**
+     * A CA certificate (PEM) for the server, when the code pins none and
+     * the system does not trust it.
+     */
+    var `caPem`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeJoinOptions: FfiConverterRustBuffer<JoinOptions> {
+    override fun read(buf: ByteBuffer): JoinOptions {
+        return JoinOptions(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: JoinOptions) = (
+            FfiConverterString.allocationSize(value.`deviceName`) +
+            FfiConverterBoolean.allocationSize(value.`discardLocalItems`) +
+            FfiConverterOptionalString.allocationSize(value.`caPem`)
+    )
+
+    override fun write(value: JoinOptions, buf: ByteBuffer) {
+            FfiConverterString.write(value.`deviceName`, buf)
+            FfiConverterBoolean.write(value.`discardLocalItems`, buf)
+            FfiConverterOptionalString.write(value.`caPem`, buf)
+    }
+}
+
+
+
+/**
+ * The circle `join` joined.
+ */
+data class Joined (
+    /**
+     * The circle's id.
+     */
+    var `circleId`: kotlin.String
+    , 
+    /**
+     * The server joined through.
+     */
+    var `serverUrl`: kotlin.String
+    , 
+    /**
+     * This device's peer id.
+     */
+    var `peerId`: kotlin.String
+    , 
+    /**
+     * The short authentication string both screens showed.
+     */
+    var `sas`: kotlin.String
+    , 
+    /**
+     * The vault key's epoch now.
+     */
+    var `keyEpoch`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeJoined: FfiConverterRustBuffer<Joined> {
+    override fun read(buf: ByteBuffer): Joined {
+        return Joined(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Joined) = (
+            FfiConverterString.allocationSize(value.`circleId`) +
+            FfiConverterString.allocationSize(value.`serverUrl`) +
+            FfiConverterString.allocationSize(value.`peerId`) +
+            FfiConverterString.allocationSize(value.`sas`) +
+            FfiConverterUInt.allocationSize(value.`keyEpoch`)
+    )
+
+    override fun write(value: Joined, buf: ByteBuffer) {
+            FfiConverterString.write(value.`circleId`, buf)
+            FfiConverterString.write(value.`serverUrl`, buf)
+            FfiConverterString.write(value.`peerId`, buf)
+            FfiConverterString.write(value.`sas`, buf)
+            FfiConverterUInt.write(value.`keyEpoch`, buf)
     }
 }
 
