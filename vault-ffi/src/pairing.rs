@@ -103,16 +103,10 @@ impl From<PairingFlowError> for VaultError {
     }
 }
 
-/// A device name the others may see: trimmed, 1 to 64 bytes, no control
-/// characters.
-fn device_name(name: &str) -> Result<String, VaultError> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(VaultError::invalid(
-            "a device name is 1 to 64 bytes with no control characters",
-        ));
-    }
-    Ok(name.to_owned())
+/// A device name the others may see (vault-client's rule), or
+/// [`VaultError::InvalidInput`].
+pub(crate) fn device_name(name: &str) -> Result<String, VaultError> {
+    pairing::device_name(name).ok_or_else(|| VaultError::invalid(pairing::DEVICE_NAME_RULE))
 }
 
 #[uniffi::export]

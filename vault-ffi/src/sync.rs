@@ -174,13 +174,14 @@ impl Vault {
             ca_pem: options.ca_pem,
             ..ServerTrust::default()
         };
+        let name = crate::pairing::device_name(&options.device_name)?;
         let server = Server::new(&server_url, &trust)?;
         let runtime = vault_client::runtime()?;
         self.with(|v| {
             if v.circle()?.is_some() {
                 return Err(VaultError::invalid("this vault is already in a circle"));
             }
-            let genesis = v.prepare_genesis(options.device_name.trim())?;
+            let genesis = v.prepare_genesis(&name)?;
             runtime.block_on(
                 server.register_circle(&genesis, options.registration_token.as_deref()),
             )?;

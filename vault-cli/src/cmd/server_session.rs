@@ -157,13 +157,9 @@ pub fn device_name(flag: Option<String>) -> anyhow::Result<String> {
             .to_string_lossy()
             .into_owned(),
     };
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(CliError::Usage(
-            "a device name is 1 to 64 bytes with no control characters".into(),
-        )
-        .into());
-    }
+    let Some(name) = vault_client::pairing::device_name(&name) else {
+        return Err(CliError::Usage(vault_client::pairing::DEVICE_NAME_RULE.into()).into());
+    };
     Ok(name)
 }
 

@@ -51,6 +51,18 @@ pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
 /// relay's delivery of the welcome and of the confirmation.
 pub const JOIN_BUDGET: Duration = Duration::from_secs(40);
 
+/// What [`device_name`] accepts, in words for an error message.
+pub const DEVICE_NAME_RULE: &str = "a device name is 1 to 64 bytes with no control characters";
+
+/// A device name the other members may be shown: `name` trimmed, if it
+/// is 1 to 64 bytes with no control characters ([`DEVICE_NAME_RULE`]).
+/// Every front end checks a name with this before a genesis or a join.
+pub fn device_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    (!name.is_empty() && name.len() <= 64 && !name.chars().any(char::is_control))
+        .then(|| name.to_owned())
+}
+
 /// The longest an invite may stay open.
 pub const MAX_TTL: Duration = Duration::from_secs(3600);
 

@@ -116,6 +116,11 @@ def test_sync_errors_are_typed(server, tmp_path):
     lone = vault.Vault.create(str(tmp_path / "lone.vault"), PASSWORD)
     with pytest.raises(vault.VaultError.NoCircle):
         lone.sync()
+    for bad in ("", "  ", "tab\there", "x" * 65):
+        with pytest.raises(vault.VaultError.InvalidInput):
+            lone.create_circle(server.url, vault.CircleOptions(device_name=bad))
+    with pytest.raises(vault.VaultError.NoCircle):
+        lone.peers()
     with pytest.raises(vault.VaultError.NoCircle):
         lone.peers()
     lone.create_circle(server.url, vault.CircleOptions(device_name="lone"))
