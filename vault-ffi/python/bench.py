@@ -28,6 +28,40 @@ def median_us(fn, calls):
     return times[len(times) // 2] / 1000, times[len(times) * 9 // 10] / 1000
 
 
+def uniffi_parts(v, query):
+    """What the Python side of one call pays around the Rust it runs, measured
+    through the private helpers of UniFFI's generated code (names of
+    uniffi 0.32; a bench script may lean on them, the package does not):
+    cloning the object's handle for the call, lowering a str argument into
+    a buffer Rust allocates, and lowering an Optional left None (Rust
+    takes both back inside a real call; here they are freed after the
+    timing), and reading the record `find` returns out of its buffer."""
+    ffi = vault.vault_ffi
+    lib = ffi._UniffiLib
+    parts = {
+        "handle_clone": (
+            lambda: ffi._uniffi_rust_call(lib.uniffi_vault_ffi_fn_clone_vault, v._handle),
+            lambda h: ffi._uniffi_rust_call(lib.uniffi_vault_ffi_fn_free_vault, h)),
+        "str_argument": (lambda: ffi._UniffiFfiConverterString.lower(query),
+                         lambda buf: buf.free()),
+        "optional_argument_none": (
+            lambda: ffi._UniffiFfiConverterOptionalString.lower(None),
+            lambda buf: buf.free()),
+    }
+    out = {}
+    for name, (make, release) in parts.items():
+        made = []
+        out[name] = round(median_us(lambda: made.append(make()), 5_000)[0], 2)
+        for m in made:
+            release(m)
+    # Lifting the record `find` returns out of its buffer, and freeing it:
+    # the buffers are made first (by the slower Python lowering).
+    summary = ffi._UniffiFfiConverterTypeItemSummary
+    buffers = [summary.lower(v.find(query)) for _ in range(5_000)]
+    out["item_summary_return"] = round(median_us(lambda: summary.lift(buffers.pop()), 5_000)[0], 2)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=100_000)
@@ -56,6 +90,10 @@ def main():
         out["find_rust_us"] = {"median": round(rust["median_ns"] / 1000, 2),
                                "p90": round(rust["p90_ns"] / 1000, 2)}
         out["find_ratio"] = round(py_med / (rust["median_ns"] / 1000), 2)
+        med, p90 = median_us(lambda: v.find_narrowed(query, account=f"user{args.items // 2}"),
+                             5_000)
+        out["find_narrowed_python_us"] = {"median": round(med, 2), "p90": round(p90, 2)}
+        out["uniffi_parts_us"] = uniffi_parts(v, query)
         lists = []
         for _ in range(5):
             start = time.perf_counter()

@@ -437,12 +437,17 @@ void uniffi_vault_ffi_fn_method_vault_delete(uint64_t ptr, RustBuffer uuid, Rust
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_FIND
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_FIND
-RustBuffer uniffi_vault_ffi_fn_method_vault_find(uint64_t ptr, RustBuffer query, RustBuffer account, RustBuffer kind, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_vault_ffi_fn_method_vault_find(uint64_t ptr, RustBuffer query, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_FIND_ALL
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_FIND_ALL
 RustBuffer uniffi_vault_ffi_fn_method_vault_find_all(uint64_t ptr, RustBuffer query, RustBuffer account, RustBuffer kind, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_FIND_NARROWED
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_FIND_NARROWED
+RustBuffer uniffi_vault_ffi_fn_method_vault_find_narrowed(uint64_t ptr, RustBuffer query, RustBuffer account, RustBuffer kind, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_FN_METHOD_VAULT_GET
@@ -919,6 +924,12 @@ uint16_t uniffi_vault_ffi_checksum_method_vault_find(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_FIND_ALL
 #define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_FIND_ALL
 uint16_t uniffi_vault_ffi_checksum_method_vault_find_all(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_FIND_NARROWED
+#define UNIFFI_FFIDEF_UNIFFI_VAULT_FFI_CHECKSUM_METHOD_VAULT_FIND_NARROWED
+uint16_t uniffi_vault_ffi_checksum_method_vault_find_narrowed(void
     
 );
 #endif

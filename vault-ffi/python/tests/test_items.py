@@ -21,7 +21,7 @@ def test_create_add_find_and_read_a_secret(vault_path):
                       totp="JBSWY3DPEHPK3PXP",
                       custom_fields=[vault.Field(name="pin", value="1234", hidden=True),
                                      vault.Field(name="team", value="core")]))
-    hit = v.find("https://github.com/login", None, None)
+    hit = v.find("https://github.com/login")
     assert hit.uuid == uuid and hit.kind == vault.ItemKind.INTERNET
     assert v.find("gist.github.com").uuid == uuid
     assert v.find("GITHUB.COM").uuid == uuid
@@ -47,12 +47,13 @@ def test_find_reports_ambiguity_and_absence_as_typed_errors(vault_path):
     with pytest.raises(vault.VaultError.Ambiguous) as e:
         v.find("mail.example.com")
     assert e.value.count == 2 and {m.uuid for m in e.value.matches} == {a, b}
-    assert v.find("mail.example.com", "bob", None).uuid == b
+    assert v.find_narrowed("mail.example.com", account="BOB").uuid == b
+    assert v.find_narrowed("mail.example.com", "alice", vault.ItemKind.INTERNET).uuid == a
     assert {m.uuid for m in v.find_all("mail")} == {a, b}
     with pytest.raises(vault.VaultError.NotFound):
         v.find("nothing-like-it")
     with pytest.raises(vault.VaultError.NotFound):
-        v.find("mail.example.com", None, vault.ItemKind.GENERIC)
+        v.find_narrowed("mail.example.com", kind=vault.ItemKind.GENERIC)
 
 
 def test_update_keeps_secrets_not_given_and_history_restores(vault_path):
