@@ -48,7 +48,7 @@ pub struct CheckedUrl {
 /// fragment or credentials.
 pub fn check_url(url: &str, allow_insecure_http: bool) -> Result<CheckedUrl, ClientError> {
     let base = url.trim_end_matches('/').to_owned();
-    let bad = || ClientError::BadUrl(url.into());
+    let bad = || ClientError::BadUrl(without_credentials(url));
     let parsed = url::Url::parse(&base).map_err(|_| bad())?;
     if !parsed.path().is_empty() && parsed.path() != "/"
         || parsed.query().is_some()
@@ -68,6 +68,20 @@ pub fn check_url(url: &str, allow_insecure_http: bool) -> Result<CheckedUrl, Cli
         "http" if loopback || allow_insecure_http => Ok(CheckedUrl { base, tls: false }),
         "http" => Err(ClientError::InsecureHttp(base)),
         _ => Err(bad()),
+    }
+}
+
+/// `url` as an error message may quote it: whatever stands before an `@`
+/// in its authority (a user name and password) is replaced by `***`. Done
+/// on the text, so a URL the parser refuses is covered too.
+fn without_credentials(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -335,6 +349,33 @@ mod tests {
             assert!(
                 matches!(check_url(bad, true), Err(ClientError::BadUrl(_))),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_url_is_quoted_without_its_credentials() {
+        for (url, quoted) in [
+            (
+                "https://alice:hunter2@vault.example",
+                "https://***@vault.example",
+            ),
+            (
+                "http://hunter2@10.0.0.1:8443/x",
+                "http://***@10.0.0.1:8443/x",
+            ),
+            ("alice:hunter2@bad host", "***@bad host"),
+            ("https://vault.example/a@b", "https://vault.example/a@b"),
+        ] {
+            let e = check_url(url, false).unwrap_err();
+            assert!(
+                matches!(&e, ClientError::BadUrl(q) if q == quoted),
+                "{url}: {e:?}"
+            );
+            let text = e.to_string();
+            assert!(
+                !text.contains("hunter2") && !text.contains("alice"),
+                "{text}"
             );
         }
     }
