@@ -35,12 +35,19 @@ pub struct Code {
 }
 
 /// Parses a TOTP value. Short seeds that real services issue (80 bits)
-/// are accepted, as every authenticator app does.
+/// are accepted, as every authenticator app does; a URI's period must be
+/// at least 1 s and its length 6 to 8 digits (RFC 4226).
 fn parse(value: &str) -> Result<Totp, TotpError> {
     let value = value.trim();
     if value.starts_with("otpauth://") {
         // totp-rs's error may quote the URI, seed included: not kept.
-        return Totp::from_url_unchecked(value).map_err(|_| TotpError::BadUri);
+        let totp = Totp::from_url_unchecked(value).map_err(|_| TotpError::BadUri)?;
+        // Unchecked parsing takes any period and length; a period of 0
+        // divides by zero and 10 digits or more panic when a code is made.
+        if totp.step() == 0 || !(6..=8).contains(&totp.digits()) {
+            return Err(TotpError::BadUri);
+        }
+        return Ok(totp);
     }
     let seed = SecretString::new(
         value
@@ -125,6 +132,21 @@ mod tests {
             Err(TotpError::BadUri)
         );
         assert_eq!(check("  "), Ok(()));
+    }
+
+    /// Periods and lengths a code cannot be made with are refused when
+    /// the seed is saved, not met as a panic when a code is asked for.
+    #[test]
+    fn impossible_periods_and_lengths_are_refused() {
+        let base = "otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        for bad in ["&period=0", "&digits=10", "&digits=12", "&digits=4"] {
+            let uri = format!("{base}{bad}");
+            assert_eq!(check(&uri), Err(TotpError::BadUri), "{uri}");
+            assert_eq!(code_at(&uri, 59), Err(TotpError::BadUri), "{uri}");
+        }
+        for good in ["", "&digits=6", "&digits=8&period=60"] {
+            assert_eq!(check(&format!("{base}{good}")), Ok(()), "{good}");
+        }
     }
 
     #[test]
