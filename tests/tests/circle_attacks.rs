@@ -338,3 +338,44 @@ fn a_truncated_log_is_refused_unless_it_is_a_prefix_the_device_can_put_back() {
         3
     );
 }
+
+/// A joiner that holds the code but names itself with a terminal's escape
+/// sequences is refused before the inviting person is shown the name
+/// beside the codes; nothing is appended and the joiner hears a refusal.
+#[test]
+fn a_joiner_named_with_control_characters_is_refused() {
+    let server = ServerProc::start();
+    let a = Device::init("alpha");
+    a.create_circle(&server);
+    let invite = Invite::start(&a, &[]);
+    let secret = vault_core::circle::pairing::parse_code(&invite.code)
+        .unwrap()
+        .secret;
+    let invite_id = secret.invite_id();
+    let mut rng = VaultRng::new().unwrap();
+    let me = DeviceIdentity::generate(&mut rng);
+    let rt = vault_client::runtime().unwrap();
+    let refusal = rt.block_on(async {
+        let deadline = || tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut relay = vault_client::Server::new(&server.url, &Default::default()).unwrap();
+        let (joiner, hello) = JoinerAwaitingHello::start(&secret, &me, &mut rng);
+        relay.join(&invite_id, &hello).await.unwrap();
+        let (seq, reply) = relay
+            .receive(&invite_id, 0, deadline())
+            .await
+            .unwrap()
+            .unwrap();
+        let (_, proof) = joiner
+            .receive_hello(&reply, &me, "phone\u{1b}[2J\u{1b}[Hlooks-fine")
+            .unwrap();
+        relay.send(&invite_id, &proof).await.unwrap();
+        relay.receive(&invite_id, seq, deadline()).await.unwrap()
+    });
+    assert!(refusal.is_some(), "the joiner was not told");
+    let (code, _, err) = invite.finish();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("name was refused"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err}");
+    assert_eq!(server_head(&server).1, 0);
+    assert_eq!(peers_offline(&a), 1);
+}

@@ -25,7 +25,7 @@ pub enum PairingFlowError {
     #[error("the server knows no such invite; check the code")]
     InviteUnknown,
     /// An invite's lifetime out of 1 s to 1 h.
-    #[error("--ttl must be between 1s and 1h")]
+    #[error("an invite's lifetime must be between 1 s and 1 h")]
     BadTtl,
     /// The code does not parse.
     #[error("{0}")]
@@ -48,6 +48,12 @@ pub enum PairingFlowError {
     /// The anchor did not follow the welcome (joiner).
     #[error("the inviting device stopped answering after its welcome")]
     InviterSilentAfterWelcome,
+    /// The joining device gave a name other members must not be shown
+    /// (empty, over 64 bytes, or with control characters such as a
+    /// terminal's escapes): refused before the person was asked, and the
+    /// joiner was told.
+    #[error("the joining device's name was refused: {}", super::DEVICE_NAME_RULE)]
+    BadJoinerName,
     /// The inviter's person did not confirm the codes (the UI said no);
     /// the joiner was told.
     #[error("not added: the codes were not confirmed")]
@@ -127,7 +133,7 @@ pub enum PairingFlowError {
     #[error(transparent)]
     Item(#[from] ItemError),
     /// No randomness.
-    #[error("no randomness: {0}")]
+    #[error("the operating system's random source failed")]
     Rng(#[from] getrandom::Error),
 }
 
@@ -155,6 +161,7 @@ impl PairingFlowError {
                 | Self::InviterSilent
                 | Self::NotAdded
                 | Self::InviterSilentAfterWelcome
+                | Self::BadJoinerName
                 | Self::NotConfirmed
                 | Self::Refused(_)
                 | Self::Late

@@ -90,6 +90,12 @@ pub async fn invite(
         inviter.recv_key_fingerprint(),
     );
     let peer = joiner.keys.peer_id();
+    // The name comes from the other device: one a terminal would act on
+    // (escapes) or that is no name at all is not shown beside the codes.
+    if super::device_name(&joiner.name).as_deref() != Some(joiner.name.as_str()) {
+        server.send(&invite_id, &inviter.refuse()?).await?;
+        return Err(PairingFlowError::BadJoinerName);
+    }
     if !ui.confirm_sas(&sas, &joiner.name, &peer.short()) {
         // The joiner is told at once, in the session, not left waiting
         // for a welcome that will not come.

@@ -82,6 +82,9 @@ fn local_items(
 /// of a lower layer stays in the chain for its own code (error.rs).
 fn flow_error(e: PairingFlowError) -> anyhow::Error {
     match e {
+        PairingFlowError::BadTtl => {
+            CliError::Usage("--ttl must be between 1s and 1h".into()).into()
+        }
         e if e.is_invite() => CliError::Invite(e.to_string()).into(),
         e if e.is_usage() => CliError::Usage(e.to_string()).into(),
         PairingFlowError::NotJoinedNotRemoved { name, why, source } => {
