@@ -10,7 +10,6 @@ use vault_core::error::CircleError;
 use vault_core::error::{
     CreateError, ItemError, KeyChangeError, OpenError, StorageError, UnlockError,
 };
-use vault_core::export::ExportError;
 use vault_core::generate::GenerateError;
 use vault_core::item::totp::TotpError;
 use vault_core::sync::{SyncError, TransportError};
@@ -18,7 +17,7 @@ use vault_core::sync::{SyncError, TransportError};
 /// Why a call failed.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum VaultError {
-    /// The master (or export) password is wrong.
+    /// The master password is wrong.
     #[error("wrong password")]
     WrongPassword,
     /// The vault is locked: call `unlock` first.
@@ -86,7 +85,8 @@ pub enum VaultError {
         /// Why.
         message: String,
     },
-    /// The operation was cancelled.
+    /// The operation was stopped before it finished (a watch cancelled
+    /// while a request was under way).
     #[error("cancelled")]
     Cancelled,
     /// The vault file could not be read or written (disk, permissions,
@@ -239,15 +239,6 @@ impl From<GenerateError> for VaultError {
     }
 }
 
-impl From<ExportError> for VaultError {
-    fn from(e: ExportError) -> Self {
-        match e {
-            ExportError::WrongPasswordOrTampered => Self::WrongPassword,
-            _ => Self::invalid(chain(&e)),
-        }
-    }
-}
-
 impl From<CircleError> for VaultError {
     fn from(e: CircleError) -> Self {
         match e {
@@ -312,6 +303,7 @@ impl From<ClientError> for VaultError {
                 message: chain(&e),
             },
             ClientError::Malformed(_) => Self::tampered(&e),
+            ClientError::Interrupted => Self::Cancelled,
             _ => Self::invalid(chain(&e)),
         }
     }
@@ -323,6 +315,7 @@ impl From<SessionError> for VaultError {
             SessionError::Client(c) => c.into(),
             SessionError::NotMember => Self::NotMember,
             SessionError::NoCircle => Self::NoCircle,
+            SessionError::Interrupted => Self::Cancelled,
             SessionError::Circle(c) => c.into(),
             SessionError::Sync(s) => s.into(),
             _ => Self::tampered(&e),

@@ -76,7 +76,7 @@ impl From<&item::ItemSummary> for ItemSummary {
 /// A custom field. Read from an item, a hidden field's value is `None`
 /// (ask `get_secret(uuid, name)`); given to `update`, a hidden field
 /// with `None` keeps its current value.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Field {
     /// The field's name.
     pub name: String,
@@ -86,6 +86,22 @@ pub struct Field {
     /// Whether the value is a secret.
     #[uniffi(default = false)]
     pub hidden: bool,
+}
+
+impl std::fmt::Debug for Field {
+    /// A hidden field's value is not shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = match (&self.value, self.hidden) {
+            (Some(_), true) => Some("<hidden>"),
+            (Some(v), false) => Some(v.as_str()),
+            (None, _) => None,
+        };
+        f.debug_struct("Field")
+            .field("name", &self.name)
+            .field("value", &value)
+            .field("hidden", &self.hidden)
+            .finish()
+    }
 }
 
 /// One version of an item, without its secret values: `secrets` names

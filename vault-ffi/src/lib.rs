@@ -15,8 +15,11 @@
 //! - [`VaultError`]: the one error every call raises.
 //!
 //! Secrets cross to the host language only where it asks for one
-//! (`get_secret`); item records carry the names of the secrets, not their
-//! values. Passwords passed in are moved into memory wiped on drop; a
+//! (`get_secret`, `get_secret_bytes`, `generate_password`, and the invite
+//! code `PairingPrompt::show_code` is given); item records carry the names
+//! of the secrets, not their values. Passwords passed as arguments are
+//! moved into memory wiped on drop; secrets inside a record (`ItemInput`)
+//! are copied out of UniFFI's buffer, which it frees without wiping; a
 //! string handed out is the caller's copy.
 //!
 //! UniFFI's generated scaffolding defines `extern "C"` functions with

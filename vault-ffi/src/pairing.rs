@@ -181,14 +181,30 @@ impl Vault {
         })
     }
 
-    /// Removes a device from the circle at a cut, with a new vault key
-    /// that only the remaining devices receive. Returns the new key
-    /// epoch. `peer_id` is a full peer id from `peers()`.
+    /// Removes another device from the circle at a cut, with a new vault
+    /// key that only the remaining devices receive. Returns the new key
+    /// epoch. `peer_id` is a full peer id from `peers()`: this device's
+    /// own is [`VaultError::InvalidInput`], one that is not a member (as
+    /// this device last verified the circle) [`VaultError::NotFound`],
+    /// both before anything is sent.
     pub fn remove_peer(&self, peer_id: String) -> Result<u32, VaultError> {
         let peer: PeerId = peer_id
             .trim()
             .parse()
             .map_err(|_| VaultError::invalid(format!("not a peer id: {peer_id:?}")))?;
-        self.with_link(|v, link| Ok(link.session.remove_peer(v, &peer)?))
+        self.with_link(|v, link| {
+            let info = v.circle()?.ok_or(VaultError::NoCircle)?;
+            if peer == info.me {
+                return Err(VaultError::invalid(
+                    "this device cannot remove itself; remove it from another device",
+                ));
+            }
+            if !info.members.iter().any(|m| m.peer_id == peer) {
+                return Err(VaultError::NotFound {
+                    message: format!("no device {} in the circle", peer.short()),
+                });
+            }
+            Ok(link.session.remove_peer(v, &peer)?)
+        })
     }
 }

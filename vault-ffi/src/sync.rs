@@ -13,7 +13,7 @@ use vault_core::circle::ServerTrust;
 use vault_core::sync::Phase;
 
 /// How to create a circle.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct CircleOptions {
     /// The name the other devices see for this one.
     pub device_name: String,
@@ -24,6 +24,20 @@ pub struct CircleOptions {
     /// of the system's trust store.
     #[uniffi(default = None)]
     pub ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for CircleOptions {
+    /// The registration token is not shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircleOptions")
+            .field("device_name", &self.device_name)
+            .field(
+                "registration_token",
+                &self.registration_token.as_ref().map(|_| "<token>"),
+            )
+            .field("ca_pem", &self.ca_pem.is_some())
+            .finish()
+    }
 }
 
 /// An item both this device and another changed since they last agreed:

@@ -41,11 +41,12 @@ impl Open {
 pub struct VaultStatus {
     /// The vault file.
     pub path: String,
-    /// Whether the keys are out of memory.
+    /// Whether this object's keys are out of memory (a running `watch`
+    /// keeps its own until cancelled).
     pub locked: bool,
     /// The vault's id.
     pub vault_id: String,
-    /// Live items of each class.
+    /// Live internet passwords.
     pub internet_items: u64,
     /// Live generic passwords.
     pub generic_items: u64,
@@ -151,6 +152,9 @@ impl Vault {
     #[uniffi::constructor]
     pub fn create(path: String, password: String) -> Result<Arc<Self>, VaultError> {
         let password = self::password(password);
+        if password.is_empty() {
+            return Err(VaultError::invalid("the master password is empty"));
+        }
         let vault = CoreVault::create(&path, &password, KdfParams::default())?;
         Ok(Arc::new(Self {
             path: vault.path().to_owned(),
@@ -178,8 +182,10 @@ impl Vault {
         Ok(())
     }
 
-    /// Drops the keys (wiped from memory) and the sync session. Items
-    /// cannot be read until the next `unlock`.
+    /// Drops this object's keys (wiped from memory) and its sync session.
+    /// Items cannot be read through it until the next `unlock`. A running
+    /// `watch` holds a handle of its own and keeps syncing until its
+    /// `WatchHandle` is cancelled: cancel it before locking.
     pub fn lock(&self) -> Result<(), VaultError> {
         *self.state()? = State::Locked;
         Ok(())
@@ -241,7 +247,9 @@ impl Vault {
     }
 
     /// One secret of an item: `password`, `notes`, `totp`, or a custom
-    /// field's name. The only call that hands a secret to the caller.
+    /// field's name (a key's `private_key` comes from
+    /// `get_secret_bytes`). With it, the only calls that hand an item's
+    /// secret to the caller.
     pub fn get_secret(&self, uuid: String, field: String) -> Result<String, VaultError> {
         let uuid = self::uuid(&uuid)?;
         self.with(|v| {

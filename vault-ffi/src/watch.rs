@@ -34,11 +34,21 @@ pub struct WatchHandle {
 #[uniffi::export]
 impl WatchHandle {
     /// Stops the watch and waits for its thread to end (well within a
-    /// second). Cancelling again does nothing.
+    /// second). Called from the listener (on the watch's own thread), it
+    /// stops the watch once the callback returns. Cancelling again does
+    /// nothing.
     pub fn cancel(&self) {
         let _ = self.stop.send(true);
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = thread {
+        let mut slot = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        if slot
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == std::thread::current().id())
+        {
+            // Joining itself would fail; the loop sees the stop next.
+            return;
+        }
+        if let Some(thread) = slot.take() {
+            drop(slot);
             let _ = thread.join();
         }
     }
@@ -59,12 +69,15 @@ impl Drop for WatchHandle {
     }
 }
 
-/// What a watch failure is, for the host (the error itself stays in the
-/// loop, which retries).
+/// What a failure the loop retries is, for the host (the error itself
+/// stays in the loop). The error that ends the loop goes through the
+/// same conversion as `sync`'s instead.
 fn error_of(e: &SessionError) -> VaultError {
     let message = chain(e);
+    if watcher::is_not_member(e) {
+        return VaultError::NotMember;
+    }
     match e {
-        SessionError::NotMember => VaultError::NotMember,
         SessionError::NoCircle => VaultError::NoCircle,
         SessionError::Client(ClientError::Unreachable { .. } | ClientError::Tls { .. })
         | SessionError::Sync(SyncError::Transport(TransportError::Unreachable(_))) => {
@@ -107,7 +120,8 @@ impl WatchListener for Listener {
 
 #[uniffi::export]
 impl Vault {
-    /// Syncs now and on every change until the handle is cancelled:
+    /// Syncs now and on every change until the returned handle is
+    /// cancelled or dropped (keep it for as long as the watch should run):
     /// another device's change (the server's WebSocket hint), a local
     /// write (by this object or any other process), a reconnection.
     pub fn watch(&self, listener: Arc<dyn SyncListener>) -> Result<Arc<WatchHandle>, VaultError> {
@@ -129,7 +143,7 @@ impl Vault {
                 if let Err(e) =
                     watcher::run(session, &mut own, runtime.handle(), stopped, &mut heard)
                 {
-                    heard.0.on_error(error_of(&e), true);
+                    heard.0.on_error(e.into(), true);
                 }
                 runtime.shutdown_background();
             })?;

@@ -1418,9 +1418,12 @@ public protocol VaultProtocol: AnyObject, Sendable {
     func join(code: String, options: JoinOptions, prompt: PairingPrompt) throws  -> Joined
     
     /**
-     * Removes a device from the circle at a cut, with a new vault key
-     * that only the remaining devices receive. Returns the new key
-     * epoch. `peer_id` is a full peer id from `peers()`.
+     * Removes another device from the circle at a cut, with a new vault
+     * key that only the remaining devices receive. Returns the new key
+     * epoch. `peer_id` is a full peer id from `peers()`: this device's
+     * own is [`VaultError::InvalidInput`], one that is not a member (as
+     * this device last verified the circle) [`VaultError::NotFound`],
+     * both before anything is sent.
      */
     func removePeer(peerId: String) throws  -> UInt32
     
@@ -1501,7 +1504,9 @@ public protocol VaultProtocol: AnyObject, Sendable {
     
     /**
      * One secret of an item: `password`, `notes`, `totp`, or a custom
-     * field's name. The only call that hands a secret to the caller.
+     * field's name (a key's `private_key` comes from
+     * `get_secret_bytes`). With it, the only calls that hand an item's
+     * secret to the caller.
      */
     func getSecret(uuid: String, field: String) throws  -> String
     
@@ -1522,8 +1527,10 @@ public protocol VaultProtocol: AnyObject, Sendable {
     func list(kind: ItemKind?) throws  -> [ItemSummary]
     
     /**
-     * Drops the keys (wiped from memory) and the sync session. Items
-     * cannot be read until the next `unlock`.
+     * Drops this object's keys (wiped from memory) and its sync session.
+     * Items cannot be read through it until the next `unlock`. A running
+     * `watch` holds a handle of its own and keeps syncing until its
+     * `WatchHandle` is cancelled: cancel it before locking.
      */
     func lock() throws 
     
@@ -1564,7 +1571,8 @@ public protocol VaultProtocol: AnyObject, Sendable {
     func update(uuid: String, item: ItemInput) throws  -> UInt64
     
     /**
-     * Syncs now and on every change until the handle is cancelled:
+     * Syncs now and on every change until the returned handle is
+     * cancelled or dropped (keep it for as long as the watch should run):
      * another device's change (the server's WebSocket hint), a local
      * write (by this object or any other process), a reconnection.
      */
@@ -1692,9 +1700,12 @@ open func join(code: String, options: JoinOptions, prompt: PairingPrompt)throws 
 }
     
     /**
-     * Removes a device from the circle at a cut, with a new vault key
-     * that only the remaining devices receive. Returns the new key
-     * epoch. `peer_id` is a full peer id from `peers()`.
+     * Removes another device from the circle at a cut, with a new vault
+     * key that only the remaining devices receive. Returns the new key
+     * epoch. `peer_id` is a full peer id from `peers()`: this device's
+     * own is [`VaultError::InvalidInput`], one that is not a member (as
+     * this device last verified the circle) [`VaultError::NotFound`],
+     * both before anything is sent.
      */
 open func removePeer(peerId: String)throws  -> UInt32  {
     return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeVaultError_lift) {
@@ -1874,7 +1885,9 @@ open func get(uuid: String)throws  -> Item  {
     
     /**
      * One secret of an item: `password`, `notes`, `totp`, or a custom
-     * field's name. The only call that hands a secret to the caller.
+     * field's name (a key's `private_key` comes from
+     * `get_secret_bytes`). With it, the only calls that hand an item's
+     * secret to the caller.
      */
 open func getSecret(uuid: String, field: String)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeVaultError_lift) {
@@ -1929,8 +1942,10 @@ open func list(kind: ItemKind? = nil)throws  -> [ItemSummary]  {
 }
     
     /**
-     * Drops the keys (wiped from memory) and the sync session. Items
-     * cannot be read until the next `unlock`.
+     * Drops this object's keys (wiped from memory) and its sync session.
+     * Items cannot be read through it until the next `unlock`. A running
+     * `watch` holds a handle of its own and keeps syncing until its
+     * `WatchHandle` is cancelled: cancel it before locking.
      */
 open func lock()throws   {try rustCallWithError(FfiConverterTypeVaultError_lift) {
         uniffiCallStatus in
@@ -2025,7 +2040,8 @@ open func update(uuid: String, item: ItemInput)throws  -> UInt64  {
 }
     
     /**
-     * Syncs now and on every change until the handle is cancelled:
+     * Syncs now and on every change until the returned handle is
+     * cancelled or dropped (keep it for as long as the watch should run):
      * another device's change (the server's WebSocket hint), a local
      * write (by this object or any other process), a reconnection.
      */
@@ -2096,7 +2112,9 @@ public protocol WatchHandleProtocol: AnyObject, Sendable {
     
     /**
      * Stops the watch and waits for its thread to end (well within a
-     * second). Cancelling again does nothing.
+     * second). Called from the listener (on the watch's own thread), it
+     * stops the watch once the callback returns. Cancelling again does
+     * nothing.
      */
     func cancel() 
     
@@ -2164,7 +2182,9 @@ open class WatchHandle: WatchHandleProtocol, @unchecked Sendable {
     
     /**
      * Stops the watch and waits for its thread to end (well within a
-     * second). Cancelling again does nothing.
+     * second). Called from the listener (on the watch's own thread), it
+     * stops the watch once the callback returns. Cancelling again does
+     * nothing.
      */
 open func cancel()  {try! rustCall() {
         uniffiCallStatus in
@@ -3954,7 +3974,8 @@ public struct VaultStatus: Equatable, Hashable {
      */
     public var path: String
     /**
-     * Whether the keys are out of memory.
+     * Whether this object's keys are out of memory (a running `watch`
+     * keeps its own until cancelled).
      */
     public var locked: Bool
     /**
@@ -3962,7 +3983,7 @@ public struct VaultStatus: Equatable, Hashable {
      */
     public var vaultId: String
     /**
-     * Live items of each class.
+     * Live internet passwords.
      */
     public var internetItems: UInt64
     /**
@@ -4001,13 +4022,14 @@ public struct VaultStatus: Equatable, Hashable {
          * The vault file.
          */path: String, 
         /**
-         * Whether the keys are out of memory.
+         * Whether this object's keys are out of memory (a running `watch`
+         * keeps its own until cancelled).
          */locked: Bool, 
         /**
          * The vault's id.
          */vaultId: String, 
         /**
-         * Live items of each class.
+         * Live internet passwords.
          */internetItems: UInt64, 
         /**
          * Live generic passwords.
@@ -4198,7 +4220,7 @@ enum VaultError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
     
     /**
-     * The master (or export) password is wrong.
+     * The master password is wrong.
      */
     case WrongPassword
     /**
@@ -4289,7 +4311,8 @@ enum VaultError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */message: String
     )
     /**
-     * The operation was cancelled.
+     * The operation was stopped before it finished (a watch cancelled
+     * while a request was under way).
      */
     case Cancelled
     /**
@@ -4880,7 +4903,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_vault_ffi_checksum_method_vault_join() != 1870) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_vault_ffi_checksum_method_vault_remove_peer() != 58709) {
+    if (uniffi_vault_ffi_checksum_method_vault_remove_peer() != 32686) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_vault_ffi_checksum_method_vault_create_circle() != 38962) {
@@ -4916,7 +4939,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_vault_ffi_checksum_method_vault_get() != 47472) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_vault_ffi_checksum_method_vault_get_secret() != 37447) {
+    if (uniffi_vault_ffi_checksum_method_vault_get_secret() != 15227) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_vault_ffi_checksum_method_vault_get_secret_bytes() != 22288) {
@@ -4928,7 +4951,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_vault_ffi_checksum_method_vault_list() != 43492) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_vault_ffi_checksum_method_vault_lock() != 12099) {
+    if (uniffi_vault_ffi_checksum_method_vault_lock() != 2525) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_vault_ffi_checksum_method_vault_restore() != 20987) {
@@ -4949,7 +4972,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_vault_ffi_checksum_method_vault_update() != 62568) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_vault_ffi_checksum_method_vault_watch() != 4829) {
+    if (uniffi_vault_ffi_checksum_method_vault_watch() != 3507) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_vault_ffi_checksum_method_synclistener_on_synced() != 9819) {
@@ -4958,7 +4981,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_vault_ffi_checksum_method_synclistener_on_error() != 4065) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_vault_ffi_checksum_method_watchhandle_cancel() != 59756) {
+    if (uniffi_vault_ffi_checksum_method_watchhandle_cancel() != 47967) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_vault_ffi_checksum_method_watchhandle_is_running() != 30955) {

@@ -1,6 +1,7 @@
 """The `vault` package on one device: create, unlock, items, search,
 history, TOTP, generated passwords, and the typed errors."""
 
+import os
 import sqlite3
 import unicodedata
 
@@ -99,6 +100,9 @@ def test_lists_search_and_generic_and_key_items(vault_path):
 
 
 def test_wrong_password_locked_and_bad_input(vault_path):
+    with pytest.raises(vault.VaultError.InvalidInput):
+        vault.Vault.create(vault_path, "")
+    assert not os.path.exists(vault_path)
     vault.Vault.create(vault_path, PASSWORD)
     v = vault.Vault.open(vault_path)
     assert v.status().locked

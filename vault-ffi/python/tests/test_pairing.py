@@ -103,6 +103,10 @@ def test_refused_codes_add_nothing(server, tmp_path):
 def test_a_removed_device_is_refused(paired):
     a, b, result, _, _ = paired
     b.sync()
+    me = [p.peer_id for p in a.peers() if p.is_me]
+    with pytest.raises(vault.VaultError.InvalidInput):
+        a.remove_peer(me[0])
+    assert {p.name for p in a.peers()} == {"laptop", "phone"}
     epoch = a.remove_peer(result["joined"].peer_id)
     assert epoch >= 2
     assert [p.name for p in a.peers()] == ["laptop"]
@@ -110,6 +114,9 @@ def test_a_removed_device_is_refused(paired):
         b.sync()
     with pytest.raises(vault.VaultError.InvalidInput):
         a.remove_peer("nonsense")
+    # Gone already: refused before anything is sent.
+    with pytest.raises(vault.VaultError.NotFound):
+        a.remove_peer(result["joined"].peer_id)
 
 
 class Heard(vault.SyncListener):
@@ -140,12 +147,57 @@ def test_watch_hears_a_change_and_stops_within_a_second(paired):
     assert b.get_secret(uuid, "password") == "from-a"
     # The object stays usable while its watch runs.
     assert b.find("mail.example").uuid == uuid
-    started = time.monotonic()
-    canceller = threading.Thread(target=handle.cancel)
+    # cancel() returns once the watch's thread has ended: time it on the
+    # thread that calls it.
+    took = []
+
+    def cancel():
+        started = time.monotonic()
+        handle.cancel()
+        took.append(time.monotonic() - started)
+
+    canceller = threading.Thread(target=cancel)
     canceller.start()
     canceller.join(5)
-    elapsed = time.monotonic() - started
+    assert not canceller.is_alive() and len(took) == 1, "cancel() did not return within 5 s"
+    assert took[0] < 1.0, f"the watch took {took[0]:.2f} s to stop"
     assert not handle.is_running()
-    assert elapsed < 1.0, f"the watch took {elapsed:.2f} s to stop"
+    # Stopped means stopped: a change synced now is not heard.
+    while not heard.reports.empty():
+        heard.reports.get_nowait()
+    a.add(inet("late.example", "after-cancel"))
+    a.sync()
+    time.sleep(1.0)
+    assert heard.reports.empty()
     assert [e for e in heard.errors if e[1]] == []
     handle.cancel()  # again: nothing
+
+
+class CancelsItself(vault.SyncListener):
+    """Cancels its own watch from inside the first report."""
+
+    def __init__(self):
+        self.handle = None
+        self.ready = threading.Event()
+        self.cancelled = threading.Event()
+
+    def on_synced(self, report):
+        self.ready.wait(10)
+        self.handle.cancel()
+        self.cancelled.set()
+
+    def on_error(self, error, fatal):
+        pass
+
+
+def test_a_listener_may_cancel_its_own_watch(paired):
+    _, b, _, _, _ = paired
+    listener = CancelsItself()
+    listener.handle = b.watch(listener)
+    listener.ready.set()
+    assert listener.cancelled.wait(15), "cancel() from the listener did not return"
+    deadline = time.monotonic() + 2
+    while listener.handle.is_running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not listener.handle.is_running()
+    listener.handle.cancel()  # from here, afterwards: nothing

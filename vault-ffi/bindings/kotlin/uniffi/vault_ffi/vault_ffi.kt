@@ -1096,7 +1096,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_vault_ffi_checksum_method_vault_join() and 0xFFFF) != 1870) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_vault_ffi_checksum_method_vault_remove_peer() and 0xFFFF) != 58709) {
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_remove_peer() and 0xFFFF) != 32686) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_vault_create_circle() and 0xFFFF) != 38962) {
@@ -1132,7 +1132,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_vault_ffi_checksum_method_vault_get() and 0xFFFF) != 47472) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_vault_ffi_checksum_method_vault_get_secret() and 0xFFFF) != 37447) {
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_get_secret() and 0xFFFF) != 15227) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_vault_get_secret_bytes() and 0xFFFF) != 22288) {
@@ -1144,7 +1144,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_vault_ffi_checksum_method_vault_list() and 0xFFFF) != 43492) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_vault_ffi_checksum_method_vault_lock() and 0xFFFF) != 12099) {
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_lock() and 0xFFFF) != 2525) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_vault_restore() and 0xFFFF) != 20987) {
@@ -1165,7 +1165,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_vault_ffi_checksum_method_vault_update() and 0xFFFF) != 62568) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_vault_ffi_checksum_method_vault_watch() and 0xFFFF) != 4829) {
+    if ((lib.uniffi_vault_ffi_checksum_method_vault_watch() and 0xFFFF) != 3507) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_synclistener_on_synced() and 0xFFFF) != 9819) {
@@ -1174,7 +1174,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_vault_ffi_checksum_method_synclistener_on_error() and 0xFFFF) != 4065) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_vault_ffi_checksum_method_watchhandle_cancel() and 0xFFFF) != 59756) {
+    if ((lib.uniffi_vault_ffi_checksum_method_watchhandle_cancel() and 0xFFFF) != 47967) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_vault_ffi_checksum_method_watchhandle_is_running() and 0xFFFF) != 30955) {
@@ -2775,9 +2775,12 @@ public interface VaultInterface {
     fun `join`(`code`: kotlin.String, `options`: JoinOptions, `prompt`: PairingPrompt): Joined
     
     /**
-     * Removes a device from the circle at a cut, with a new vault key
-     * that only the remaining devices receive. Returns the new key
-     * epoch. `peer_id` is a full peer id from `peers()`.
+     * Removes another device from the circle at a cut, with a new vault
+     * key that only the remaining devices receive. Returns the new key
+     * epoch. `peer_id` is a full peer id from `peers()`: this device's
+     * own is [`VaultError::InvalidInput`], one that is not a member (as
+     * this device last verified the circle) [`VaultError::NotFound`],
+     * both before anything is sent.
      */
     fun `removePeer`(`peerId`: kotlin.String): kotlin.UInt
     
@@ -2858,7 +2861,9 @@ public interface VaultInterface {
     
     /**
      * One secret of an item: `password`, `notes`, `totp`, or a custom
-     * field's name. The only call that hands a secret to the caller.
+     * field's name (a key's `private_key` comes from
+     * `get_secret_bytes`). With it, the only calls that hand an item's
+     * secret to the caller.
      */
     fun `getSecret`(`uuid`: kotlin.String, `field`: kotlin.String): kotlin.String
     
@@ -2879,8 +2884,10 @@ public interface VaultInterface {
     fun `list`(`kind`: ItemKind? = null): List<ItemSummary>
     
     /**
-     * Drops the keys (wiped from memory) and the sync session. Items
-     * cannot be read until the next `unlock`.
+     * Drops this object's keys (wiped from memory) and its sync session.
+     * Items cannot be read through it until the next `unlock`. A running
+     * `watch` holds a handle of its own and keeps syncing until its
+     * `WatchHandle` is cancelled: cancel it before locking.
      */
     fun `lock`()
     
@@ -2921,7 +2928,8 @@ public interface VaultInterface {
     fun `update`(`uuid`: kotlin.String, `item`: ItemInput): kotlin.ULong
     
     /**
-     * Syncs now and on every change until the handle is cancelled:
+     * Syncs now and on every change until the returned handle is
+     * cancelled or dropped (keep it for as long as the watch should run):
      * another device's change (the server's WebSocket hint), a local
      * write (by this object or any other process), a reconnection.
      */
@@ -3083,9 +3091,12 @@ open class Vault: Disposable, AutoCloseable, VaultInterface
 
     
     /**
-     * Removes a device from the circle at a cut, with a new vault key
-     * that only the remaining devices receive. Returns the new key
-     * epoch. `peer_id` is a full peer id from `peers()`.
+     * Removes another device from the circle at a cut, with a new vault
+     * key that only the remaining devices receive. Returns the new key
+     * epoch. `peer_id` is a full peer id from `peers()`: this device's
+     * own is [`VaultError::InvalidInput`], one that is not a member (as
+     * this device last verified the circle) [`VaultError::NotFound`],
+     * both before anything is sent.
      */
     @Throws(VaultException::class)override fun `removePeer`(`peerId`: kotlin.String): kotlin.UInt {
             return FfiConverterUInt.lift(
@@ -3325,7 +3336,9 @@ open class Vault: Disposable, AutoCloseable, VaultInterface
     
     /**
      * One secret of an item: `password`, `notes`, `totp`, or a custom
-     * field's name. The only call that hands a secret to the caller.
+     * field's name (a key's `private_key` comes from
+     * `get_secret_bytes`). With it, the only calls that hand an item's
+     * secret to the caller.
      */
     @Throws(VaultException::class)override fun `getSecret`(`uuid`: kotlin.String, `field`: kotlin.String): kotlin.String {
             return FfiConverterString.lift(
@@ -3400,8 +3413,10 @@ open class Vault: Disposable, AutoCloseable, VaultInterface
 
     
     /**
-     * Drops the keys (wiped from memory) and the sync session. Items
-     * cannot be read until the next `unlock`.
+     * Drops this object's keys (wiped from memory) and its sync session.
+     * Items cannot be read through it until the next `unlock`. A running
+     * `watch` holds a handle of its own and keeps syncing until its
+     * `WatchHandle` is cancelled: cancel it before locking.
      */
     @Throws(VaultException::class)override fun `lock`()
         = 
@@ -3531,7 +3546,8 @@ open class Vault: Disposable, AutoCloseable, VaultInterface
 
     
     /**
-     * Syncs now and on every change until the handle is cancelled:
+     * Syncs now and on every change until the returned handle is
+     * cancelled or dropped (keep it for as long as the watch should run):
      * another device's change (the server's WebSocket hint), a local
      * write (by this object or any other process), a reconnection.
      */
@@ -3723,7 +3739,9 @@ public interface WatchHandleInterface {
     
     /**
      * Stops the watch and waits for its thread to end (well within a
-     * second). Cancelling again does nothing.
+     * second). Called from the listener (on the watch's own thread), it
+     * stops the watch once the callback returns. Cancelling again does
+     * nothing.
      */
     fun `cancel`()
     
@@ -3842,7 +3860,9 @@ open class WatchHandle: Disposable, AutoCloseable, WatchHandleInterface
     
     /**
      * Stops the watch and waits for its thread to end (well within a
-     * second). Cancelling again does nothing.
+     * second). Called from the listener (on the watch's own thread), it
+     * stops the watch once the callback returns. Cancelling again does
+     * nothing.
      */override fun `cancel`()
         = 
     callWithHandle {
@@ -5156,7 +5176,8 @@ data class VaultStatus (
     var `path`: kotlin.String
     , 
     /**
-     * Whether the keys are out of memory.
+     * Whether this object's keys are out of memory (a running `watch`
+     * keeps its own until cancelled).
      */
     var `locked`: kotlin.Boolean
     , 
@@ -5166,7 +5187,7 @@ data class VaultStatus (
     var `vaultId`: kotlin.String
     , 
     /**
-     * Live items of each class.
+     * Live internet passwords.
      */
     var `internetItems`: kotlin.ULong
     , 
@@ -5320,7 +5341,7 @@ public object FfiConverterTypeItemKind: FfiConverterRustBuffer<ItemKind> {
 sealed class VaultException: kotlin.Exception() {
     
     /**
-     * The master (or export) password is wrong.
+     * The master password is wrong.
      */
     class WrongPassword(
         ) : VaultException() {
@@ -5485,7 +5506,8 @@ sealed class VaultException: kotlin.Exception() {
     }
     
     /**
-     * The operation was cancelled.
+     * The operation was stopped before it finished (a watch cancelled
+     * while a request was under way).
      */
     class Cancelled(
         ) : VaultException() {
