@@ -10,6 +10,9 @@ mod common;
 
 use std::process::Command;
 
+/// How many tests the pytest suite holds at least.
+const MIN_TESTS: usize = 26;
+
 /// One test, not two: both build in target/py/cargo, one after the other.
 #[test]
 fn the_python_package_passes_its_pytest_suite_and_the_bindings_are_current() {
@@ -42,6 +45,19 @@ fn the_python_package_passes_its_pytest_suite_and_the_bindings_are_current() {
             && !summary.contains("skipped")
             && !summary.contains("error"),
         "pytest: {summary}"
+    );
+    // A test file no longer collected (renamed, a syntax error pytest
+    // reports elsewhere) would pass quietly: the suite has at least this
+    // many tests.
+    let passed: usize = summary
+        .split_whitespace()
+        .zip(summary.split_whitespace().skip(1))
+        .find(|(_, word)| word.starts_with("passed"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        passed >= MIN_TESTS,
+        "pytest ran {passed} tests, fewer than {MIN_TESTS}: {summary}"
     );
     println!("pytest: {summary}");
 

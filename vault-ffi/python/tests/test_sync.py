@@ -121,8 +121,6 @@ def test_sync_errors_are_typed(server, tmp_path):
             lone.create_circle(server.url, vault.CircleOptions(device_name=bad))
     with pytest.raises(vault.VaultError.NoCircle):
         lone.peers()
-    with pytest.raises(vault.VaultError.NoCircle):
-        lone.peers()
     lone.create_circle(server.url, vault.CircleOptions(device_name="lone"))
     with pytest.raises(vault.VaultError.InvalidInput):
         lone.create_circle(server.url, vault.CircleOptions(device_name="again"))
