@@ -42,14 +42,7 @@ impl WatchListener for Listener {
 /// A device in a one-device circle on `server`, its vault unlocked here.
 fn member(server: &ServerProc) -> (Device, UnlockedVault) {
     let d = Device::init("alpha");
-    d.json(&[
-        "circle",
-        "create",
-        "--server",
-        &server.url,
-        "--name",
-        "alpha",
-    ]);
+    d.create_circle(server);
     let vault = Vault::open(&d.vault).unwrap().unlock(PASSWORD).unwrap();
     (d, vault)
 }
