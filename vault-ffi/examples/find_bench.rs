@@ -13,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: find_bench VAULT QUERY CALLS".into());
     };
     let calls: usize = calls.parse()?;
+    if calls == 0 {
+        return Err("CALLS must be at least 1".into());
+    }
     let password = zeroize::Zeroizing::new(std::env::var("VAULT_BENCH_PASSWORD")?);
     let mut vault = vault_core::Vault::open(path)?.unlock(&password)?;
     let selector = vault_core::Selector::default();

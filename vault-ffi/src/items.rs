@@ -75,7 +75,8 @@ impl From<&item::ItemSummary> for ItemSummary {
 
 /// A custom field. Read from an item, a hidden field's value is `None`
 /// (ask `get_secret(uuid, name)`); given to `update`, a hidden field
-/// with `None` keeps its current value.
+/// with `None` keeps the value of the item's hidden field of that name
+/// (any other field without a value is refused).
 #[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Field {
     /// The field's name.
@@ -146,7 +147,9 @@ pub struct Item {
 }
 
 /// What `add` and `update` take. Secrets left `None` are empty on `add`
-/// and unchanged on `update`; every other attribute is replaced.
+/// and unchanged on `update`; every other attribute is replaced. An
+/// attribute of another class (a TOTP seed on a key, a private key on a
+/// password) is refused, not dropped.
 #[derive(Clone, uniffi::Record)]
 pub struct ItemInput {
     /// The class (`update` cannot change it).
@@ -280,9 +283,11 @@ fn secret(value: Option<String>, current: &SecretString) -> SecretString {
     value.map_or_else(|| current.clone(), SecretString::new)
 }
 
-/// The custom fields of `input`, a hidden one without a value keeping the
-/// current value of the field of that name.
-fn fields(input: Vec<Field>, current: &[CoreField]) -> Vec<CoreField> {
+/// The custom fields of `input`. A hidden one without a value keeps the
+/// value of the current hidden field of that name (as `get` gave it); any
+/// other field without a value is refused, so a secret is neither made
+/// visible nor lost by a field renamed or unhidden without its value.
+fn fields(input: Vec<Field>, current: &[CoreField]) -> Result<Vec<CoreField>, VaultError> {
     input
         .into_iter()
         .map(|f| {
@@ -290,17 +295,51 @@ fn fields(input: Vec<Field>, current: &[CoreField]) -> Vec<CoreField> {
                 Some(v) => SecretString::new(v),
                 None => current
                     .iter()
-                    .find(|c| c.name == f.name)
+                    .find(|c| f.hidden && c.hidden && c.name == f.name)
                     .map(|c| c.value.clone())
-                    .unwrap_or_default(),
+                    .ok_or_else(|| {
+                        VaultError::invalid(format!(
+                            "custom field {:?} has no value (only a hidden field the item \
+                             already has may leave its value out)",
+                            f.name
+                        ))
+                    })?,
             };
-            CoreField {
+            Ok(CoreField {
                 name: f.name,
                 value,
                 hidden: f.hidden,
-            }
+            })
         })
         .collect()
+}
+
+/// The attributes `input` sets that its class does not hold: refused,
+/// not dropped (a secret among them would be lost without a word).
+fn foreign_attributes(input: &ItemInput, class: ItemClass) -> Vec<&'static str> {
+    let mut set = Vec::new();
+    let mut note = |name, given: bool| {
+        if given {
+            set.push(name);
+        }
+    };
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    if class != ItemClass::Inet {
+        note("urls", !input.urls.is_empty());
+        note("protocol", !input.protocol.is_empty());
+        note("port", input.port.is_some());
+        note("path", !input.path.is_empty());
+        note("totp", given(&input.totp));
+    }
+    if class == ItemClass::Keys {
+        note("password", given(&input.password));
+        note("notes", given(&input.notes));
+        note("custom_fields", !input.custom_fields.is_empty());
+    } else {
+        note("private_key", input.private_key.is_some());
+        note("key_type", !input.key_type.is_empty());
+    }
+    set
 }
 
 /// The attributes `input` gives, over `current` (an empty item of its
@@ -309,10 +348,17 @@ pub(crate) fn data_of(
     input: ItemInput,
     current: Option<&ItemData>,
 ) -> Result<ItemData, VaultError> {
+    let class = ItemClass::from(input.kind);
+    let foreign = foreign_attributes(&input, class);
+    if !foreign.is_empty() {
+        return Err(VaultError::invalid(format!(
+            "an item of class {class} has no {}",
+            foreign.join(", ")
+        )));
+    }
     if let Some(t) = &input.totp {
         item::totp::check(t)?;
     }
-    let class = ItemClass::from(input.kind);
     let empty;
     let current = match current {
         Some(c) if c.class() != class => {
@@ -344,7 +390,7 @@ pub(crate) fn data_of(
             password: secret(input.password, &c.password),
             totp: secret(input.totp, &c.totp),
             uris: input.urls,
-            custom_fields: fields(input.custom_fields, &c.custom_fields),
+            custom_fields: fields(input.custom_fields, &c.custom_fields)?,
             folder,
         }),
         ItemData::Genp(c) => ItemData::Genp(GenericPassword {
@@ -353,7 +399,7 @@ pub(crate) fn data_of(
             label: input.label,
             notes: secret(input.notes, &c.notes),
             password: secret(input.password, &c.password),
-            custom_fields: fields(input.custom_fields, &c.custom_fields),
+            custom_fields: fields(input.custom_fields, &c.custom_fields)?,
             folder,
         }),
         ItemData::Key(c) => ItemData::Key(CryptoKey {

@@ -252,6 +252,11 @@ impl Vault {
     /// secret to the caller.
     pub fn get_secret(&self, uuid: String, field: String) -> Result<String, VaultError> {
         let uuid = self::uuid(&uuid)?;
+        if field == "private_key" {
+            return Err(VaultError::invalid(
+                "a private key is bytes: ask get_secret_bytes(uuid, \"private_key\")",
+            ));
+        }
         self.with(|v| {
             let item = v.get(uuid)?;
             items::secret_of(&item.data, &field)

@@ -2428,7 +2428,8 @@ public func FfiConverterTypeConflict_lower(_ value: Conflict) -> RustBuffer {
 /**
  * A custom field. Read from an item, a hidden field's value is `None`
  * (ask `get_secret(uuid, name)`); given to `update`, a hidden field
- * with `None` keeps its current value.
+ * with `None` keeps the value of the item's hidden field of that name
+ * (any other field without a value is refused).
  */
 public struct Field: Equatable, Hashable {
     /**
@@ -2898,7 +2899,9 @@ public func FfiConverterTypeItem_lower(_ value: Item) -> RustBuffer {
 
 /**
  * What `add` and `update` take. Secrets left `None` are empty on `add`
- * and unchanged on `update`; every other attribute is replaced.
+ * and unchanged on `update`; every other attribute is replaced. An
+ * attribute of another class (a TOTP seed on a key, a private key on a
+ * password) is refused, not dropped.
  */
 public struct ItemInput: Equatable, Hashable {
     /**

@@ -95,8 +95,40 @@ def test_lists_search_and_generic_and_key_items(vault_path):
     assert v.get_secret(g, "notes") == "in the hall"
     assert v.get(k).secrets == ["private_key"]
     assert v.get_secret_bytes(k, "private_key") == bytes(range(32))
+    with pytest.raises(vault.VaultError.InvalidInput):
+        v.get_secret(k, "private_key")
     with pytest.raises(vault.VaultError.NotFound):
         v.get_secret(g, "totp")
+
+
+def test_attributes_of_another_class_and_fields_without_values_are_refused(vault_path):
+    v = vault.Vault.create(vault_path, PASSWORD)
+    refused = [
+        vault.ItemInput(kind=vault.ItemKind.GENERIC, name="wifi", totp="JBSWY3DPEHPK3PXP"),
+        vault.ItemInput(kind=vault.ItemKind.GENERIC, name="wifi", urls=["https://x.example"]),
+        vault.ItemInput(kind=vault.ItemKind.KEY, name="k", password="a secret"),
+        vault.ItemInput(kind=vault.ItemKind.INTERNET, name="x.example",
+                        private_key=b"key bytes"),
+        # A field with no value that no hidden field of the item could give.
+        inet("x.example", custom_fields=[vault.Field(name="pin", hidden=True)]),
+        inet("x.example", custom_fields=[vault.Field(name="team")]),
+    ]
+    for item in refused:
+        with pytest.raises(vault.VaultError.InvalidInput):
+            v.add(item)
+    assert v.list() == []
+    uuid = v.add(inet("x.example", custom_fields=[vault.Field(name="pin", value="1234",
+                                                              hidden=True)]))
+    # Unhiding the field without giving its value would show the secret:
+    # refused, and the item is unchanged.
+    with pytest.raises(vault.VaultError.InvalidInput):
+        v.update(uuid, inet("x.example", custom_fields=[vault.Field(name="pin")]))
+    with pytest.raises(vault.VaultError.InvalidInput):
+        v.update(uuid, inet("x.example", custom_fields=[vault.Field(name="pin2", hidden=True)]))
+    assert v.get(uuid).gencount == 1
+    # Given back as `get` returned it, the hidden value is kept.
+    v.update(uuid, inet("x.example", custom_fields=v.get(uuid).custom_fields))
+    assert v.get_secret(uuid, "pin") == "1234"
 
 
 def test_wrong_password_locked_and_bad_input(vault_path):

@@ -4054,7 +4054,8 @@ public object FfiConverterTypeConflict: FfiConverterRustBuffer<Conflict> {
 /**
  * A custom field. Read from an item, a hidden field's value is `None`
  * (ask `get_secret(uuid, name)`); given to `update`, a hidden field
- * with `None` keeps its current value.
+ * with `None` keeps the value of the item's hidden field of that name
+ * (any other field without a value is refused).
  */
 data class Field (
     /**
@@ -4397,7 +4398,9 @@ public object FfiConverterTypeItem: FfiConverterRustBuffer<Item> {
 
 /**
  * What `add` and `update` take. Secrets left `None` are empty on `add`
- * and unchanged on `update`; every other attribute is replaced.
+ * and unchanged on `update`; every other attribute is replaced. An
+ * attribute of another class (a TOTP seed on a key, a private key on a
+ * password) is refused, not dropped.
  */
 data class ItemInput (
     /**
